@@ -1,0 +1,25 @@
+//! The credd wire protocol, version 1: the types every request and reply is made of, the
+//! line framing, and the error kinds that clients act on.
+//!
+//! `README.md` beside this crate is the normative description; its examples are checked byte for
+//! byte by this crate's tests, so the types here and the text there cannot drift apart.
+//!
+//! Secrets only ever travel inside [`Secret`], which never prints its contents and wipes its
+//! memory when dropped.
+
+mod frame;
+mod message;
+mod secret;
+
+pub use frame::{FrameBuf, FrameTooLarge, MAX_FRAME_LEN, encode_line};
+pub use message::{
+    Done, Entry, EntryInfo, ErrorKind, ErrorReply, GetResult, HelloResult, KdfParams, ListResult,
+    LockState, Operation, PutResult, Reply, Request, RequestError, StatusResult, parse_request,
+};
+pub use secret::Secret;
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Every protocol version this crate can speak, oldest first.
+pub const SUPPORTED_VERSIONS: &[u32] = &[PROTOCOL_VERSION];

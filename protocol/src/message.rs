@@ -1,0 +1,487 @@
+//! Requests, replies and the error kinds of protocol v1.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{PROTOCOL_VERSION, SUPPORTED_VERSIONS, Secret};
+
+/// One request: the protocol version, an id the reply echoes, and the operation.
+#[derive(Debug, Serialize)]
+pub struct Request {
+    /// Protocol version the client speaks.
+    pub v: u32,
+    /// Chosen by the client; echoed in the reply.
+    pub id: u64,
+    /// What to do.
+    #[serde(flatten)]
+    pub op: Operation,
+}
+
+impl Request {
+    /// A version-1 request.
+    pub fn new(id: u64, op: Operation) -> Self {
+        Self {
+            v: PROTOCOL_VERSION,
+            id,
+            op,
+        }
+    }
+}
+
+/// The operations of protocol v1, tagged by the `op` field.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Operation {
+    /// Which versions the agent speaks; answered whatever `v` the request carries.
+    Hello,
+    /// Locked or unlocked, and the auto-lock timers.
+    Status,
+    /// Creates a new, empty vault and leaves the agent unlocked.
+    Init {
+        /// The new vault's passphrase.
+        passphrase: Secret,
+        /// Key-derivation cost; the agent's strong default when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kdf: Option<KdfParams>,
+    },
+    /// Decrypts the vault into the agent.
+    Unlock {
+        /// The vault's passphrase.
+        passphrase: Secret,
+    },
+    /// Wipes every secret and the key from the agent.
+    Lock,
+    /// Re-encrypts the vault under a new passphrase.
+    Passwd {
+        /// The current passphrase.
+        old: Secret,
+        /// The passphrase from now on.
+        new: Secret,
+    },
+    /// One entry, with its secret, by exact name or by the URL it serves.
+    Get {
+        /// Exact entry name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// A registry URL; the entry whose URL serves it with the longest path wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+    },
+    /// Stores an entry.
+    Put {
+        /// The entry to store.
+        entry: Entry,
+        /// Replace an entry of the same name instead of failing with `exists`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        replace: bool,
+    },
+    /// Removes an entry by name.
+    Delete {
+        /// Exact entry name.
+        name: String,
+    },
+    /// Every entry's metadata, never a secret.
+    List,
+    /// Wipes every secret and ends the agent.
+    Stop,
+    /// An operation this side does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KdfParams {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Number of passes.
+    pub passes: u32,
+    /// Degree of parallelism.
+    pub lanes: u32,
+}
+
+/// A stored credential, secret included.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    /// Unique name.
+    pub name: String,
+    /// The registry or index URL it serves, as given (`sparse+`/`registry+` kept).
+    pub url: String,
+    /// Login name, for registries that use one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The token or password.
+    pub secret: Secret,
+    /// When the secret stops working, in Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+    /// Free text for the owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Entry {
+    /// The entry without its secret.
+    pub fn info(&self) -> EntryInfo {
+        EntryInfo {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            username: self.username.clone(),
+            expires: self.expires,
+            note: self.note.clone(),
+        }
+    }
+}
+
+/// A stored credential's metadata: what `list` shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryInfo {
+    /// Unique name.
+    pub name: String,
+    /// The registry or index URL it serves.
+    pub url: String,
+    /// Login name, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Expiry in Unix seconds, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+    /// Free text, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The answer to one request: the request's id and a result or an error.
+///
+/// On the wire: `{"id":N,"ok":RESULT}` or `{"id":N,"error":{"kind":…,"message":…}}`. The id is
+/// `null` when the request was too broken to read one.
+#[derive(Debug)]
+pub struct Reply<T> {
+    /// The id of the request this answers.
+    pub id: Option<u64>,
+    /// The result, or why there is none.
+    pub outcome: Result<T, ErrorReply>,
+}
+
+#[derive(Serialize)]
+struct ReplyOut<'a, T> {
+    id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ok: Option<&'a T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a ErrorReply>,
+}
+
+#[derive(Deserialize)]
+struct ReplyIn<T> {
+    id: Option<u64>,
+    ok: Option<T>,
+    error: Option<ErrorReply>,
+}
+
+impl<T: Serialize> Serialize for Reply<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ReplyOut {
+            id: self.id,
+            ok: self.outcome.as_ref().ok(),
+            error: self.outcome.as_ref().err(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Reply<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = ReplyIn::<T>::deserialize(deserializer)?;
+        let outcome = match (raw.ok, raw.error) {
+            (_, Some(error)) => Err(error),
+            (Some(ok), None) => Ok(ok),
+            (None, None) => return Err(serde::de::Error::missing_field("ok")),
+        };
+        Ok(Self {
+            id: raw.id,
+            outcome,
+        })
+    }
+}
+
+/// Why a request failed: a stable kind for programs and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ErrorReply {
+    /// What went wrong, for programs.
+    pub kind: ErrorKind,
+    /// What went wrong and what to do, for people. Never contains a secret.
+    pub message: String,
+}
+
+impl ErrorReply {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The agent holds no secrets until unlocked.
+    pub fn locked() -> Self {
+        Self::new(ErrorKind::Locked, "credd is locked: run 'credd unlock'")
+    }
+}
+
+/// The machine-readable error kinds. Clients must treat kinds they do not know as `Unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The agent is locked.
+    Locked,
+    /// No entry matches.
+    NotFound,
+    /// The request is malformed or asks for something impossible.
+    BadRequest,
+    /// The passphrase does not open the vault.
+    BadPassphrase,
+    /// The request's protocol version is not spoken here.
+    UnsupportedVersion,
+    /// The operation is not known to this agent.
+    UnsupportedOperation,
+    /// A line exceeded the frame cap; the connection is closed after this reply.
+    FrameTooLarge,
+    /// The agent is at its connection cap; try again shortly.
+    Busy,
+    /// An entry with that name exists already.
+    Exists,
+    /// There is no vault yet.
+    NoVault,
+    /// A vault exists already.
+    VaultExists,
+    /// The vault file is damaged or not a credd vault; it is left untouched.
+    VaultDamaged,
+    /// Something failed inside the agent.
+    Internal,
+    /// A kind this side does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Whether the agent holds decrypted secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum LockState {
+    /// No secret in memory.
+    Locked,
+    /// Secrets in memory, lookups answered.
+    Unlocked,
+    /// A state this side does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Result of `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloResult {
+    /// Protocol versions the agent speaks.
+    pub versions: Vec<u32>,
+    /// The agent's name and version, e.g. `credd 0.1.0`.
+    pub agent: String,
+}
+
+/// Result of `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusResult {
+    /// Locked or unlocked.
+    pub state: LockState,
+    /// Whether a vault exists.
+    pub vault: bool,
+    /// The agent's process id.
+    pub pid: u32,
+    /// Number of entries, when unlocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<usize>,
+    /// Seconds until the idle timer locks, when unlocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_lock_in: Option<u64>,
+    /// Seconds until the absolute maximum locks, when unlocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lock_in: Option<u64>,
+}
+
+/// Result of `get`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetResult {
+    /// The entry, secret included.
+    pub entry: Entry,
+}
+
+/// Result of `put`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutResult {
+    /// True when an entry of the same name was replaced.
+    pub replaced: bool,
+}
+
+/// Result of `list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListResult {
+    /// Metadata of every entry, sorted by name.
+    pub entries: Vec<EntryInfo>,
+}
+
+/// Result of operations that return nothing: `{}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Done {}
+
+/// A request that cannot be carried out as sent: the reply to give, with the id when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    /// The request's id, when it could be read.
+    pub id: Option<u64>,
+    /// The error reply to send.
+    pub error: ErrorReply,
+}
+
+/// Only the fields every request has; read first so that errors can echo the id.
+#[derive(Deserialize)]
+struct Envelope {
+    v: Option<u32>,
+    id: Option<u64>,
+    op: Option<String>,
+}
+
+/// Reads one frame as a request, or says which error reply it deserves.
+///
+/// `hello` is answered whatever its `v`, so that a client can learn which versions to speak.
+/// Error messages never quote the frame: it may hold a secret.
+pub fn parse_request(frame: &[u8]) -> Result<Request, RequestError> {
+    let text = std::str::from_utf8(frame)
+        .map_err(|_| bad_request(None, "the request is not valid UTF-8".into()))?;
+    let envelope: Envelope = serde_json::from_str(text)
+        .map_err(|e| bad_request(None, format!("the request is not a JSON object ({})", describe(&e))))?;
+    let (Some(v), Some(id)) = (envelope.v, envelope.id) else {
+        return Err(bad_request(envelope.id, "the request needs `v` and `id` fields".into()));
+    };
+    let is_hello = envelope.op.as_deref() == Some("hello");
+    if !SUPPORTED_VERSIONS.contains(&v) && !is_hello {
+        let message = format!(
+            "protocol version {v} is not supported; this agent speaks {SUPPORTED_VERSIONS:?}: upgrade the older side"
+        );
+        return Err(RequestError {
+            id: Some(id),
+            error: ErrorReply::new(ErrorKind::UnsupportedVersion, message),
+        });
+    }
+    let op: Operation = serde_json::from_str(text).map_err(|e| {
+        let op_name = envelope.op.as_deref().unwrap_or("(none)");
+        bad_request(Some(id), format!("malformed `{op_name}` request ({})", describe(&e)))
+    })?;
+    if let Operation::Unknown = op {
+        let message = format!(
+            "unknown operation {:?}: see `credd --help` or upgrade the agent",
+            envelope.op.unwrap_or_default()
+        );
+        return Err(RequestError {
+            id: Some(id),
+            error: ErrorReply::new(ErrorKind::UnsupportedOperation, message),
+        });
+    }
+    Ok(Request { v, id, op })
+}
+
+fn bad_request(id: Option<u64>, message: String) -> RequestError {
+    RequestError {
+        id,
+        error: ErrorReply::new(ErrorKind::BadRequest, message),
+    }
+}
+
+/// Describes a JSON error without quoting any value from the input (which may be a secret):
+/// serde's "invalid type: string \"…\"" messages echo the value, so only "missing field" ones,
+/// which name a field of ours, are passed on verbatim.
+fn describe(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    if text.starts_with("missing field") {
+        return text;
+    }
+    let what = match error.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "invalid JSON",
+        _ => "a field has the wrong type or value",
+    };
+    format!("{what} at column {}", error.column())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(frame: &str) -> RequestError {
+        parse_request(frame.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn request_serializes_flat_with_op_tag() {
+        let req = Request::new(7, Operation::Get { name: None, url: Some("https://h/".into()) });
+        assert_eq!(
+            serde_json::to_string(&req).unwrap(),
+            r#"{"v":1,"id":7,"op":"get","url":"https://h/"}"#
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let req = parse_request(br#"{"v":1,"id":3,"op":"lock","future":[1,2]}"#).unwrap();
+        assert!(matches!(req.op, Operation::Lock));
+    }
+
+    #[test]
+    fn unknown_operation_is_an_error_with_the_id() {
+        let err = parse_err(r#"{"v":1,"id":9,"op":"fly"}"#);
+        assert_eq!(err.id, Some(9));
+        assert_eq!(err.error.kind, ErrorKind::UnsupportedOperation);
+    }
+
+    #[test]
+    fn unsupported_version_except_for_hello() {
+        let err = parse_err(r#"{"v":2,"id":1,"op":"status"}"#);
+        assert_eq!(err.error.kind, ErrorKind::UnsupportedVersion);
+        assert!(parse_request(br#"{"v":2,"id":1,"op":"hello"}"#).is_ok());
+    }
+
+    #[test]
+    fn broken_frames_are_bad_requests() {
+        assert_eq!(parse_request(b"\xff\xfe").unwrap_err().error.kind, ErrorKind::BadRequest);
+        assert_eq!(parse_err("{not json").error.kind, ErrorKind::BadRequest);
+        assert_eq!(parse_err(r#"{"op":"status"}"#).error.kind, ErrorKind::BadRequest);
+        let err = parse_err(r#"{"v":1,"id":4,"op":"get","name":5}"#);
+        assert_eq!((err.id, err.error.kind), (Some(4), ErrorKind::BadRequest));
+    }
+
+    #[test]
+    fn error_messages_never_quote_the_request() {
+        let err = parse_err(r#"{"v":1,"id":4,"op":"unlock","passphrase":{"x":"hunter2"}}"#);
+        assert!(!err.error.message.contains("hunter2"), "{}", err.error.message);
+        let err = parse_err(r#"{"v":1,"id":4,"op":"put","entry":{"name":"n","url":"u","secret":"s","expires":"hunter2"}}"#);
+        assert!(!err.error.message.contains("hunter2"), "{}", err.error.message);
+    }
+
+    #[test]
+    fn unknown_error_kinds_and_states_fall_back() {
+        let reply: Reply<Done> =
+            serde_json::from_str(r#"{"id":1,"error":{"kind":"brand-new","message":"m"}}"#).unwrap();
+        assert_eq!(reply.outcome.unwrap_err().kind, ErrorKind::Unknown);
+        let state: LockState = serde_json::from_str(r#""sleeping""#).unwrap();
+        assert_eq!(state, LockState::Unknown);
+    }
+
+    #[test]
+    fn reply_without_ok_or_error_is_rejected() {
+        assert!(serde_json::from_str::<Reply<Done>>(r#"{"id":1}"#).is_err());
+    }
+}
