@@ -1,0 +1,212 @@
+//! One client connection: read a line, answer it, repeat.
+//!
+//! The bytes of every request and reply pass through exactly two buffers, both allocated once
+//! per connection at full size and wiped after every frame: [`FrameBuf`] for what arrives and a
+//! zeroizing reply buffer for what leaves. No reader or codec of a library keeps its own copy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use credd_protocol::{
+    Done, ErrorKind, ErrorReply, FrameBuf, GetResult, HelloResult, ListResult, MAX_FRAME_LEN,
+    Operation, PutResult, Reply, Request, SUPPORTED_VERSIONS, encode_line, parse_request,
+};
+use interprocess::local_socket::tokio::Stream;
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Notify, broadcast};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::state::{Query, State};
+
+/// Who is on the other end, from `SO_PEERCRED`.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// The peer's process id, when the OS tells it.
+    pub pid: Option<u32>,
+    /// The peer's effective user id.
+    pub uid: Option<u32>,
+}
+
+/// Serves one connection until the client hangs up, stalls, breaks the framing, or the agent
+/// shuts down.
+pub struct Handler {
+    /// The agent's state.
+    pub state: Arc<State>,
+    /// The client.
+    pub stream: Stream,
+    /// Who the client is.
+    pub peer: Peer,
+    /// Fires when the agent shuts down.
+    pub shutdown: broadcast::Receiver<()>,
+    /// Asks the agent to shut down (the `stop` operation).
+    pub stop: Arc<Notify>,
+}
+
+/// What to do with the connection after a reply.
+enum After {
+    KeepOpen,
+    Close,
+}
+
+impl Handler {
+    /// Answers requests until the connection ends.
+    pub async fn run(mut self) {
+        let mut frames = FrameBuf::new();
+        let mut out = Zeroizing::new(Vec::with_capacity(MAX_FRAME_LEN + 1));
+        let read_timeout = self.state.config().read();
+        loop {
+            let after = match frames.frame_len() {
+                Ok(Some(len)) => {
+                    let parsed = parse_request(frames.frame(len));
+                    frames.consume(len);
+                    self.answer(parsed, &mut out).await
+                }
+                Ok(None) => match self.read_more(&mut frames, read_timeout).await {
+                    true => continue,
+                    false => return,
+                },
+                Err(too_large) => {
+                    tracing::warn!(peer = ?self.peer, "closing a connection that sent an over-long line");
+                    let error = ErrorReply::new(ErrorKind::FrameTooLarge, format!("{too_large}: split the request"));
+                    encode(&mut out, None, Err::<Done, _>(error));
+                    After::Close
+                }
+            };
+            let written = self.write(&out, read_timeout).await;
+            out.zeroize();
+            if !written || matches!(after, After::Close) {
+                return;
+            }
+        }
+    }
+
+    /// Reads more bytes into `frames`; false when the connection should end.
+    async fn read_more(&mut self, frames: &mut FrameBuf, deadline: Duration) -> bool {
+        let read = tokio::select! {
+            read = tokio::time::timeout(deadline, self.stream.read(frames.unfilled())) => read,
+            _ = self.shutdown.recv() => return false,
+        };
+        match read {
+            Ok(Ok(0)) => false,
+            Ok(Ok(n)) => {
+                frames.filled(n);
+                true
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(peer = ?self.peer, %error, "read failed");
+                false
+            }
+            Err(_) => {
+                tracing::debug!(peer = ?self.peer, "closing a connection that sent nothing in time");
+                false
+            }
+        }
+    }
+
+    /// Writes one encoded reply; false when the client is gone or too slow to read it.
+    async fn write(&mut self, bytes: &[u8], deadline: Duration) -> bool {
+        match tokio::time::timeout(deadline, self.stream.write_all(bytes)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::debug!(peer = ?self.peer, %error, "client left before reading its reply");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Carries out one parsed request and encodes its reply into `out`.
+    async fn answer(
+        &self,
+        parsed: Result<Request, credd_protocol::RequestError>,
+        out: &mut Zeroizing<Vec<u8>>,
+    ) -> After {
+        let request = match parsed {
+            Ok(request) => request,
+            Err(rejected) => {
+                tracing::debug!(peer = ?self.peer, kind = ?rejected.error.kind, "rejected a request");
+                encode(out, rejected.id, Err::<Done, _>(rejected.error));
+                return After::KeepOpen;
+            }
+        };
+        let id = Some(request.id);
+        let state = &self.state;
+        match request.op {
+            Operation::Hello => encode(out, id, Ok(hello())),
+            Operation::Status => encode(out, id, Ok(state.status())),
+            Operation::Init { passphrase, kdf } => encode(out, id, state.init(passphrase, kdf).await.map(done)),
+            Operation::Unlock { passphrase } => encode(out, id, state.unlock(passphrase).await.map(done)),
+            Operation::Passwd { old, new } => encode(out, id, state.passwd(old, new).await.map(done)),
+            Operation::Lock => {
+                if state.lock() {
+                    tracing::info!(peer = ?self.peer, "locked on request");
+                }
+                encode(out, id, Ok(Done {}))
+            }
+            Operation::Get { name, url } => encode(out, id, self.get(name.as_deref(), url.as_deref())),
+            Operation::Put { entry, replace } => {
+                let name = entry.name.clone();
+                let result = state.put(entry, replace).await;
+                if result.is_ok() {
+                    tracing::info!(pid = self.peer.pid, uid = self.peer.uid, name, "put");
+                }
+                encode(out, id, result.map(|replaced| PutResult { replaced }))
+            }
+            Operation::Delete { name } => encode(out, id, state.delete(name).await.map(done)),
+            Operation::List => encode(out, id, state.list().map(|entries| ListResult { entries })),
+            Operation::Stop => {
+                encode(out, id, Ok(Done {}));
+                self.stop.notify_one();
+                return After::Close;
+            }
+            _ => encode(
+                out,
+                id,
+                Err::<Done, _>(ErrorReply::new(ErrorKind::UnsupportedOperation, "operation not supported by this agent")),
+            ),
+        }
+        After::KeepOpen
+    }
+
+    /// Looks an entry up by name or URL; logs who asked, never the secret.
+    fn get(&self, name: Option<&str>, url: Option<&str>) -> Result<GetResult, ErrorReply> {
+        let query = match (name, url) {
+            (Some(name), None) if !name.is_empty() => Query::Name(name),
+            (None, Some(url)) if !url.trim().is_empty() => Query::Url(url),
+            _ => {
+                return Err(ErrorReply::new(
+                    ErrorKind::BadRequest,
+                    "give exactly one of a non-empty `name` or `url`",
+                ));
+            }
+        };
+        let result = self.state.get(query);
+        match &result {
+            Ok(found) => tracing::info!(pid = self.peer.pid, uid = self.peer.uid, name = found.name, "get"),
+            Err(error) => tracing::info!(pid = self.peer.pid, uid = self.peer.uid, kind = ?error.kind, "get failed"),
+        }
+        result.map(|entry| GetResult { entry })
+    }
+}
+
+fn done(_: ()) -> Done {
+    Done {}
+}
+
+fn hello() -> HelloResult {
+    HelloResult {
+        versions: SUPPORTED_VERSIONS.to_vec(),
+        agent: concat!("credd ", env!("CARGO_PKG_VERSION")).into(),
+    }
+}
+
+/// Encodes a reply line into `out`; a reply that cannot be encoded becomes an `internal` error.
+pub fn encode<T: Serialize>(out: &mut Zeroizing<Vec<u8>>, id: Option<u64>, outcome: Result<T, ErrorReply>) {
+    let reply = Reply { id, outcome };
+    if encode_line(&reply, out).is_err() || out.len() > MAX_FRAME_LEN + 1 {
+        let error = ErrorReply::new(ErrorKind::Internal, "the reply is too large to send: remove unused entries");
+        // A fixed, small reply always encodes.
+        let _ = encode_line(&Reply::<Done> { id, outcome: Err(error) }, out);
+    }
+}

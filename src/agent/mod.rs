@@ -1,0 +1,122 @@
+//! The agent: holds decrypted credentials in memory and answers lookups over a local socket.
+//!
+//! Modeled on mini-redis: a [`listener::Listener`] accepts, a [`connection::Handler`] per
+//! connection answers, a semaphore caps connections, and shutdown is a broadcast plus a drop
+//! guard. Everything the handlers share lives in [`state::State`].
+
+mod connection;
+mod hardening;
+mod listener;
+mod socket;
+mod state;
+mod timer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
+
+use crate::config::{Config, ConfigError};
+use crate::store::vault::VaultFile;
+pub use socket::{SocketError, ensure_private_dir};
+
+/// Where the agent listens and what it reads.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// The socket to listen on.
+    pub socket: PathBuf,
+    /// The vault file.
+    pub vault: PathBuf,
+    /// The config file; `None` means the defaults.
+    pub config: Option<PathBuf>,
+}
+
+/// Why the agent could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The config file is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The socket cannot be used.
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    /// Installing a signal handler failed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Runs the agent until SIGTERM, SIGINT or a `stop` request; then wipes every secret, removes
+/// the socket and returns.
+pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
+    hardening::harden_process();
+    let config = Config::load(options.config.as_deref())?;
+    let bound = socket::bind(&options.socket)?;
+    let state = Arc::new(state::State::new(VaultFile::new(options.vault.clone()), config.clone()));
+    let (notify_shutdown, _) = broadcast::channel(1);
+    let (shutdown_complete, mut all_done) = mpsc::channel::<()>(1);
+    let stop = Arc::new(Notify::new());
+    let mut terminate = signal(SignalKind::terminate()).map_err(AgentError::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(AgentError::Signals)?;
+    spawn_signal_tasks(&state, &options)?;
+    tokio::spawn(timer::auto_lock(state.clone(), notify_shutdown.subscribe()));
+
+    let listener = listener::Listener {
+        listener: bound.listener,
+        state: state.clone(),
+        limit: Arc::new(Semaphore::new(config.max_connections)),
+        notify_shutdown,
+        shutdown_complete,
+        stop: stop.clone(),
+    };
+    tracing::info!(socket = %options.socket.display(), vault = %options.vault.display(), pid = std::process::id(), "agent listening");
+    tokio::select! {
+        _ = listener.run() => {}
+        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        _ = stop.notified() => tracing::info!("stop requested: shutting down"),
+    }
+    state.lock();
+    remove_socket(&options.socket);
+    drop(listener);
+    // Handlers finish their current request; an unlock finishing late is wiped below.
+    let _ = tokio::time::timeout(Duration::from_secs(5), all_done.recv()).await;
+    state.lock();
+    tracing::info!("secrets wiped, agent stopped");
+    Ok(())
+}
+
+fn remove_socket(path: &std::path::Path) {
+    if let Err(error) = std::fs::remove_file(path) {
+        tracing::warn!(path = %path.display(), %error, "cannot remove the socket file");
+    }
+}
+
+/// SIGUSR1 locks; SIGHUP reloads the config (a bad config is logged and the old one kept).
+fn spawn_signal_tasks(state: &Arc<state::State>, options: &AgentOptions) -> Result<(), AgentError> {
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(AgentError::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(AgentError::Signals)?;
+    let for_usr1 = state.clone();
+    tokio::spawn(async move {
+        while usr1.recv().await.is_some() {
+            if for_usr1.lock() {
+                tracing::info!("SIGUSR1: locked, secrets wiped");
+            }
+        }
+    });
+    let for_hup = state.clone();
+    let config_path = options.config.clone();
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match Config::load(config_path.as_deref()) {
+                Ok(config) => {
+                    tracing::info!(?config, "SIGHUP: config reloaded");
+                    for_hup.set_config(config);
+                }
+                Err(error) => tracing::error!(%error, "SIGHUP: keeping the old config"),
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! `credd add`: store a credential.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use credd_protocol::{Entry, Operation, PutResult};
+
+use super::{connect, date, input};
+
+/// Options of `credd add`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A unique name for the credential, e.g. the registry's name
+    name: String,
+    /// The registry or index URL it serves (sparse+/registry+ prefixes are kept)
+    #[arg(long)]
+    url: String,
+    /// The login name, for registries that use one
+    #[arg(long)]
+    username: Option<String>,
+    /// When the secret stops working, as YYYY-MM-DD (UTC)
+    #[arg(long, value_name = "DATE", value_parser = date::parse_date)]
+    expires: Option<u64>,
+    /// A note for yourself
+    #[arg(long)]
+    note: Option<String>,
+    /// Read the secret as one line from stdin instead of asking on the terminal
+    #[arg(long)]
+    secret_stdin: bool,
+    /// Replace an existing credential of the same name
+    #[arg(long)]
+    replace: bool,
+}
+
+/// Stores the credential through the agent (which must be unlocked).
+pub fn run(socket: &Path, args: Args) -> Result<()> {
+    let mut client = connect(socket)?;
+    let secret = input::secret(args.secret_stdin, &format!("Secret for {}: ", args.name), "secret")?;
+    let entry = Entry {
+        name: args.name.clone(),
+        url: args.url,
+        username: args.username,
+        secret,
+        expires: args.expires,
+        note: args.note,
+    };
+    let put: PutResult = client
+        .call(Operation::Put { entry, replace: args.replace })
+        .with_context(|| format!("cannot store {:?}", args.name))?;
+    let verb = if put.replaced { "replaced" } else { "added" };
+    eprintln!("credd: {verb} {}", args.name);
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! `credd get`: print a credential's secret.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use credd_protocol::{GetResult, Operation};
+use zeroize::Zeroizing;
+
+use super::connect;
+
+/// Options of `credd get`.
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("which").required(true))]
+pub struct Args {
+    /// The credential's name
+    #[arg(group = "which")]
+    name: Option<String>,
+    /// A registry URL: the credential serving it with the longest path
+    #[arg(long, group = "which")]
+    url: Option<String>,
+    /// Print the whole entry as JSON (secret included)
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints the secret alone on stdout, or the entry as JSON.
+pub fn run(socket: &Path, args: Args) -> Result<()> {
+    let found: GetResult = connect(socket)?.call(Operation::Get { name: args.name, url: args.url })?;
+    let mut line = Zeroizing::new(Vec::with_capacity(credd_protocol::MAX_FRAME_LEN));
+    if args.json {
+        serde_json::to_writer(&mut *line, &found.entry)?;
+    } else {
+        line.extend_from_slice(found.entry.secret.expose().as_bytes());
+    }
+    line.push(b'\n');
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&line)?;
+    stdout.flush()?;
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! Reading passphrases and secrets: from the terminal without echo, or one line from stdin.
+//! Never from arguments or the environment, which other processes can read.
+
+use std::io::{BufRead, Write};
+
+use anyhow::{Context, Result, bail};
+use credd_protocol::Secret;
+use zeroize::{Zeroize, Zeroizing};
+
+/// Reads one line from stdin, dropping the trailing newline.
+pub fn stdin_line(what: &str) -> Result<Secret> {
+    let mut line = Zeroizing::new(Vec::with_capacity(credd_protocol::MAX_FRAME_LEN));
+    std::io::stdin().lock().read_until(b'\n', &mut line).with_context(|| format!("cannot read the {what} from stdin"))?;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    let text = std::str::from_utf8(&line).with_context(|| format!("the {what} on stdin is not UTF-8"))?;
+    non_empty(Secret::new(text), what)
+}
+
+/// Asks on the terminal without echo.
+pub fn prompt(prompt: &str, what: &str) -> Result<Secret> {
+    require_tty(what)?;
+    let mut typed = rpassword::prompt_password(prompt).with_context(|| format!("cannot read the {what} from the terminal"))?;
+    let secret = Secret::new(&typed);
+    typed.zeroize();
+    non_empty(secret, what)
+}
+
+/// From stdin when `from_stdin`, else asked on the terminal.
+pub fn secret(from_stdin: bool, prompt_text: &str, what: &str) -> Result<Secret> {
+    if from_stdin { stdin_line(what) } else { prompt(prompt_text, what) }
+}
+
+/// A new passphrase: one line from stdin, or typed twice on the terminal.
+pub fn new_passphrase(from_stdin: bool) -> Result<Secret> {
+    if from_stdin {
+        return stdin_line("new passphrase");
+    }
+    let first = prompt("New passphrase: ", "new passphrase")?;
+    let second = prompt("Repeat the new passphrase: ", "new passphrase")?;
+    if first.expose() != second.expose() {
+        bail!("the two passphrases differ: nothing was changed, try again");
+    }
+    Ok(first)
+}
+
+/// Asks a yes/no question on the terminal; Enter means yes.
+pub fn confirm(question: &str) -> Result<bool> {
+    let mut tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").context("no terminal to ask on")?;
+    write!(tty, "{question} [Y/n] ")?;
+    let mut answer = String::new();
+    std::io::BufReader::new(tty).read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "" | "y" | "Y" | "yes"))
+}
+
+/// True when this process has a controlling terminal to prompt on.
+pub fn has_tty() -> bool {
+    std::fs::File::open("/dev/tty").is_ok()
+}
+
+fn require_tty(what: &str) -> Result<()> {
+    if !has_tty() {
+        bail!("no terminal to ask for the {what} on: pipe it in with the --*-stdin option");
+    }
+    Ok(())
+}
+
+fn non_empty(secret: Secret, what: &str) -> Result<Secret> {
+    if secret.is_empty() {
+        bail!("the {what} is empty");
+    }
+    Ok(secret)
+}

@@ -1,0 +1,34 @@
+//! `credd list`: the stored credentials, without secrets.
+
+use std::path::Path;
+
+use anyhow::Result;
+use credd_protocol::{ListResult, Operation};
+
+use super::{connect, date};
+
+/// Options of `credd list`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the entries as a JSON array
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints one line per credential: name, URL, username, expiry.
+pub fn run(socket: &Path, args: Args) -> Result<()> {
+    let list: ListResult = connect(socket)?.call(Operation::List)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&list.entries)?);
+        return Ok(());
+    }
+    if list.entries.is_empty() {
+        eprintln!("credd: no credentials stored; add one with 'credd add NAME --url URL'");
+    }
+    for entry in list.entries {
+        let expires = entry.expires.map(date::format_date).unwrap_or_else(|| "-".into());
+        let username = entry.username.as_deref().unwrap_or("-");
+        println!("{}\t{}\t{username}\t{expires}", entry.name, entry.url);
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! The `credd` command line: one module per command.
+
+mod add;
+mod daemon;
+mod date;
+mod get;
+mod init;
+mod input;
+mod list;
+mod lock;
+mod passwd;
+mod remove;
+mod status;
+mod stop;
+mod unlock;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use credd::client::{Client, ClientError};
+use credd_protocol::ErrorKind;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  error
+  2  usage error
+  3  credd is locked: run 'credd unlock'
+  4  no such entry";
+
+/// credd: an agent that keeps private-registry tokens encrypted at rest and serves them to Cargo
+/// and Poetry from memory.
+#[derive(Debug, Parser)]
+#[command(name = "credd", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The agent's socket [default: $XDG_RUNTIME_DIR/credd/credd.sock, else
+    /// ${TMPDIR:-/tmp}/credd-$UID/credd.sock]
+    #[arg(long, global = true, env = "CREDD_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a new vault (refuses to overwrite one) and unlock it.
+    Init(init::Args),
+    /// Decrypt the vault into the agent (offers to create a vault when there is none).
+    Unlock(unlock::Args),
+    /// Wipe every secret from the agent's memory.
+    Lock,
+    /// Show whether the agent is locked, and when it will lock itself.
+    Status(status::Args),
+    /// Store a credential; the secret is read from the terminal or stdin, never from arguments.
+    Add(add::Args),
+    /// Print a credential's secret (alone, for scripts), by name or by registry URL.
+    Get(get::Args),
+    /// List the stored credentials (never their secrets).
+    List(list::Args),
+    /// Delete a credential.
+    Remove(remove::Args),
+    /// Change the vault's passphrase.
+    Passwd(passwd::Args),
+    /// Run the agent in the foreground, logging to stderr (level from CREDD_LOG, e.g. debug).
+    Daemon,
+    /// Wipe every secret and stop the agent.
+    Stop,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let socket = cli.socket.clone().unwrap_or_else(credd::paths::default_socket);
+    let result = match cli.command {
+        Command::Init(args) => init::run(&socket, args),
+        Command::Unlock(args) => unlock::run(&socket, args),
+        Command::Lock => lock::run(&socket),
+        Command::Status(args) => status::run(&socket, args),
+        Command::Add(args) => add::run(&socket, args),
+        Command::Get(args) => get::run(&socket, args),
+        Command::List(args) => list::run(&socket, args),
+        Command::Remove(args) => remove::run(&socket, args),
+        Command::Passwd(args) => passwd::run(&socket, args),
+        Command::Daemon => daemon::run(&socket),
+        Command::Stop => stop::run(&socket),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("credd: {error:#}");
+            exit_code(&error)
+        }
+    }
+}
+
+/// 3 for a locked agent, 4 for a missing entry, 1 for anything else.
+fn exit_code(error: &anyhow::Error) -> ExitCode {
+    let kind = error.chain().find_map(|e| e.downcast_ref::<ClientError>()).and_then(ClientError::kind);
+    match kind {
+        Some(ErrorKind::Locked) => ExitCode::from(3),
+        Some(ErrorKind::NotFound) => ExitCode::from(4),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// Connects to the agent, starting it when it is not running.
+fn connect(socket: &std::path::Path) -> anyhow::Result<Client> {
+    Ok(Client::connect_or_start(socket)?)
+}

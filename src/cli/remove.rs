@@ -1,0 +1,22 @@
+//! `credd remove`: delete a credential.
+
+use std::path::Path;
+
+use anyhow::Result;
+use credd_protocol::{Done, Operation};
+
+use super::connect;
+
+/// Options of `credd remove`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The credential's name
+    name: String,
+}
+
+/// Deletes the credential from the vault through the agent.
+pub fn run(socket: &Path, args: Args) -> Result<()> {
+    connect(socket)?.call::<Done>(Operation::Delete { name: args.name.clone() })?;
+    eprintln!("credd: removed {}", args.name);
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! A blocking client for the agent, used by the CLI and the tool adapters.
+//!
+//! Blocking on purpose: every client is a short-lived process (Cargo spawns one per command that
+//! touches the network), and a plain socket with OS-level timeouts starts faster than a runtime.
+//! Every wait has a deadline, so a wedged agent can delay a caller but never hang it.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use credd_protocol::{
+    ErrorReply, FrameBuf, MAX_FRAME_LEN, Operation, Reply, Request, encode_line,
+};
+use interprocess::ConnectWaitMode;
+use interprocess::local_socket::traits::Stream as _;
+use interprocess::local_socket::{ConnectOptions, GenericFilePath, Stream, ToFsName};
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
+
+/// How long an ordinary request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request that derives a key may take (slow KDF plus wrong-passphrase back-off).
+pub const KDF_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a freshly started agent may take to answer.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a request got no result.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No agent listens on the socket.
+    #[error("credd agent is not running (no agent at {0}): start it with 'credd daemon'")]
+    NotRunning(PathBuf),
+    /// The socket exists but cannot be used.
+    #[error("cannot reach the credd agent at {path}: {source}")]
+    Connect {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The agent did not answer in time.
+    #[error("the credd agent did not answer within {0:?}: check it with 'credd status', or restart it with 'credd stop'")]
+    Timeout(Duration),
+    /// The connection broke or the agent sent something unreadable.
+    #[error("lost the connection to the credd agent ({0}): try again; if it persists, see the agent's log")]
+    Broken(String),
+    /// The agent could not be started.
+    #[error("cannot start the credd agent: {0}; run 'credd daemon' in a terminal to see why")]
+    Start(String),
+    /// The agent answered with an error.
+    #[error(transparent)]
+    Agent(#[from] ErrorReply),
+}
+
+impl ClientError {
+    /// The agent's error kind, when the agent answered with an error.
+    pub fn kind(&self) -> Option<credd_protocol::ErrorKind> {
+        match self {
+            Self::Agent(reply) => Some(reply.kind),
+            _ => None,
+        }
+    }
+}
+
+/// One connection to the agent, carrying any number of requests.
+pub struct Client {
+    stream: Stream,
+    frames: FrameBuf,
+    out: Zeroizing<Vec<u8>>,
+    next_id: u64,
+}
+
+impl Client {
+    /// Connects to a running agent.
+    pub fn connect(socket: &Path) -> Result<Self, ClientError> {
+        let connect_err = |source: io::Error| match source.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NotRunning(socket.into()),
+            _ => ClientError::Connect { path: socket.into(), source },
+        };
+        let name = socket.to_fs_name::<GenericFilePath>().map_err(connect_err)?;
+        let stream = ConnectOptions::new()
+            .name(name)
+            .wait_mode(ConnectWaitMode::Timeout(REQUEST_TIMEOUT))
+            .connect_sync()
+            .map_err(connect_err)?;
+        Ok(Self {
+            stream,
+            frames: FrameBuf::new(),
+            out: Zeroizing::new(Vec::with_capacity(MAX_FRAME_LEN + 1)),
+            next_id: 1,
+        })
+    }
+
+    /// Connects to the agent, starting one in the background when none is running.
+    pub fn connect_or_start(socket: &Path) -> Result<Self, ClientError> {
+        match Self::connect(socket) {
+            Err(ClientError::NotRunning(_)) => {}
+            other => return other,
+        }
+        start_agent(socket)?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            match Self::connect(socket) {
+                Err(ClientError::NotRunning(_)) if Instant::now() < deadline => continue,
+                Err(ClientError::NotRunning(_)) => {
+                    return Err(ClientError::Start(format!("it did not listen on {} within {START_TIMEOUT:?}", socket.display())));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Sends `op` and waits up to [`REQUEST_TIMEOUT`] for its result.
+    pub fn call<T: DeserializeOwned>(&mut self, op: Operation) -> Result<T, ClientError> {
+        self.call_within(op, REQUEST_TIMEOUT)
+    }
+
+    /// Sends `op` and waits up to `timeout` for its result.
+    pub fn call_within<T: DeserializeOwned>(&mut self, op: Operation, timeout: Duration) -> Result<T, ClientError> {
+        let deadline = Instant::now() + timeout;
+        let id = self.next_id;
+        self.next_id += 1;
+        encode_line(&Request::new(id, op), &mut self.out).map_err(|e| ClientError::Broken(e.to_string()))?;
+        self.stream.set_send_timeout(Some(timeout)).map_err(broken)?;
+        self.stream.write_all(&self.out).map_err(|e| timeout_or_broken(e, timeout))?;
+        let reply: Reply<T> = self.read_reply(deadline, timeout)?;
+        if reply.id.is_some_and(|got| got != id) {
+            return Err(ClientError::Broken(format!("reply to request {id} carried id {:?}", reply.id)));
+        }
+        Ok(reply.outcome?)
+    }
+
+    fn read_reply<T: DeserializeOwned>(&mut self, deadline: Instant, timeout: Duration) -> Result<Reply<T>, ClientError> {
+        loop {
+            match self.frames.frame_len() {
+                Ok(Some(len)) => {
+                    let parsed = serde_json::from_slice(self.frames.frame(len));
+                    self.frames.consume(len);
+                    return parsed.map_err(|e| ClientError::Broken(format!("unreadable reply at column {}", e.column())));
+                }
+                Ok(None) => {}
+                Err(too_large) => return Err(ClientError::Broken(too_large.to_string())),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ClientError::Timeout(timeout));
+            }
+            self.stream.set_recv_timeout(Some(left)).map_err(broken)?;
+            match self.stream.read(self.frames.unfilled()) {
+                Ok(0) => return Err(ClientError::Broken("the agent closed the connection".into())),
+                Ok(n) => self.frames.filled(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(timeout_or_broken(e, timeout)),
+            }
+        }
+    }
+}
+
+fn broken(error: io::Error) -> ClientError {
+    ClientError::Broken(error.to_string())
+}
+
+fn timeout_or_broken(error: io::Error, timeout: Duration) -> ClientError {
+    match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::Timeout(timeout),
+        _ => broken(error),
+    }
+}
+
+/// Starts `credd daemon` fully detached: its own session, stdio on /dev/null and no inherited
+/// descriptors, so that a caller reading our output (`cargo build 2>&1 | cat`) never waits on it.
+fn start_agent(socket: &Path) -> Result<(), ClientError> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(|e| ClientError::Start(e.to_string()))?;
+    let socket = std::path::absolute(socket).map_err(|e| ClientError::Start(e.to_string()))?;
+    let mut command = Command::new(exe);
+    command
+        .arg("daemon")
+        .arg("--socket")
+        .arg(&socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            close_inherited_fds();
+            Ok(())
+        });
+    }
+    command.spawn().map(drop).map_err(|e| ClientError::Start(e.to_string()))
+}
+
+/// Marks every descriptor above stderr close-on-exec, so pipes and jobserver fds a parent leaked
+/// to us do not reach the agent (std's own exec-error pipe keeps working).
+fn close_inherited_fds() {
+    // SAFETY: only flags descriptors in the forked child before exec; both calls are
+    // async-signal-safe.
+    unsafe {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        if libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) == 0 {
+            return;
+        }
+        for fd in 3..1024 {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
+}

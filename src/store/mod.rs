@@ -1,0 +1,2 @@
+//! Persistent storage: the encrypted vault file.
+pub mod vault;

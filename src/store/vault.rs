@@ -1,0 +1,929 @@
+//! The vault: every entry, encrypted under a key derived from the passphrase.
+//!
+//! The file is a fixed-size header followed by one XChaCha20-Poly1305 ciphertext of the entries'
+//! JSON; `docs/vault-format.md` describes it byte by byte. The header carries a key check (a tag
+//! over nothing) so that a wrong passphrase and a damaged file are told apart. A file that fails
+//! to decrypt or parse is never written to.
+//!
+//! Memory: the key, the passphrase bytes and the plaintext only ever live in buffers that are
+//! wiped when dropped and sized up front so that they never reallocate (a reallocation frees
+//! the old block unwiped). The key derivation's working memory is ours too, and wiped.
+
+use std::fmt;
+use std::fs::{self, DirBuilder, Permissions};
+use std::io::{self, Read};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use chacha20poly1305::aead::{AeadInOut, Generate, KeyInit};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+use credd_protocol::{Entry, KdfParams, Secret};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::atomic::{create_atomic, write_atomic};
+
+/// The strong default key-derivation cost: Argon2id with 64 MiB, 3 passes, 1 lane.
+pub const DEFAULT_KDF: KdfParams = KdfParams {
+    memory_kib: 65536,
+    passes: 3,
+    lanes: 1,
+};
+
+/// The first eight bytes of every vault.
+const MAGIC: &[u8; 8] = b"CREDDVLT";
+/// The only format version written and read.
+const FORMAT_VERSION: u8 = 1;
+/// Key-derivation id 1: Argon2id, version 0x13.
+const KDF_ARGON2ID: u8 = 1;
+
+const SALT_LEN: usize = 16;
+const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
+const KEY_LEN: usize = 32;
+
+const KDF_AT: usize = 10;
+const SALT_AT: usize = 22;
+const CHECK_NONCE_AT: usize = SALT_AT + SALT_LEN; // 38: also the length of the key check's AAD
+const CHECK_TAG_AT: usize = CHECK_NONCE_AT + NONCE_LEN; // 62
+const BODY_NONCE_AT: usize = CHECK_TAG_AT + TAG_LEN; // 78
+/// Length of the header, which is the body's associated data.
+const HEADER_LEN: usize = BODY_NONCE_AT + NONCE_LEN; // 102
+
+/// Files larger than this are refused as damaged rather than read into memory.
+const MAX_FILE_LEN: u64 = 64 * 1024 * 1024;
+
+const MEMORY_KIB_MIN: u32 = 8;
+const MEMORY_KIB_MAX: u32 = 4 * 1024 * 1024;
+const PASSES_MAX: u32 = 64;
+const LANES_MAX: u32 = 16;
+
+/// Why a vault operation failed. Messages say what to do and never contain a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// There is no vault file yet.
+    #[error("no vault at {}: run 'credd init'", .0.display())]
+    Missing(PathBuf),
+    /// `create` found something at the vault's path.
+    #[error("a vault already exists at {}: it was left untouched", .0.display())]
+    Exists(PathBuf),
+    /// The passphrase does not open the vault.
+    #[error("wrong passphrase")]
+    BadPassphrase,
+    /// The file is not a vault this version can read, or fails authentication.
+    #[error(
+        "the vault at {} is damaged ({reason}); it was left untouched: restore it from a backup",
+        .path.display()
+    )]
+    Damaged {
+        /// The vault's path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Key-derivation parameters out of bounds.
+    #[error("{0}")]
+    BadKdf(String),
+    /// A file-system (or other operating-system) failure.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Where a vault lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultFile {
+    path: PathBuf,
+}
+
+impl VaultFile {
+    /// A vault at `path` (which need not exist yet).
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    /// `$XDG_DATA_HOME/credd/vault`, else `$HOME/.local/share/credd/vault`.
+    pub fn default_path() -> Result<PathBuf, VaultError> {
+        default_path_from(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME"))
+    }
+
+    /// The vault file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True when anything (even a damaged file or a broken link) is at the vault's path.
+    pub fn exists(&self) -> bool {
+        fs::symlink_metadata(&self.path).is_ok()
+    }
+
+    /// Writes a new empty vault; refuses when one exists (even a damaged one). Slow (KDF).
+    pub fn create(&self, passphrase: &Secret, kdf: KdfParams) -> Result<VaultKey, VaultError> {
+        check_kdf(kdf).map_err(|problem| {
+            VaultError::BadKdf(format!(
+                "invalid key-derivation parameters ({problem}): memory_kib must be \
+                 {MEMORY_KIB_MIN}..={MEMORY_KIB_MAX} and at least 8 × lanes, passes \
+                 1..={PASSES_MAX}, lanes 1..={LANES_MAX}"
+            ))
+        })?;
+        if self.exists() {
+            return Err(VaultError::Exists(self.path.clone()));
+        }
+        ensure_private_dir(&self.path)?;
+        let key = VaultKey::derive(self.path.clone(), passphrase, random()?, kdf)?;
+        let bytes = key.seal(&[])?;
+        create_atomic(&self.path, &bytes, 0o600).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => VaultError::Exists(self.path.clone()),
+            _ => io_error(
+                format!("cannot create the vault at {}", self.path.display()),
+                e,
+            ),
+        })?;
+        Ok(key)
+    }
+
+    /// Decrypts the vault. Slow (KDF): callers run it off async threads.
+    pub fn open(&self, passphrase: &Secret) -> Result<(VaultKey, Vec<Entry>), VaultError> {
+        let data = self.read()?;
+        let header = Header::parse(&data).map_err(|reason| self.damaged(reason))?;
+        let key = VaultKey::derive(self.path.clone(), passphrase, header.salt, header.kdf)?;
+        let cipher = key.cipher();
+        let check_aad = &data[..CHECK_NONCE_AT];
+        let check_nonce = XNonce::from(header.check_nonce);
+        let check_tag = Tag::from(header.check_tag);
+        cipher
+            .decrypt_inout_detached(&check_nonce, check_aad, (&mut [][..]).into(), &check_tag)
+            .map_err(|_| VaultError::BadPassphrase)?;
+
+        let body = &data[HEADER_LEN..];
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(body.len()));
+        plaintext.extend_from_slice(body);
+        let body_nonce = XNonce::from(header.body_nonce);
+        cipher
+            .decrypt_in_place(&body_nonce, &data[..HEADER_LEN], &mut *plaintext)
+            .map_err(|_| self.damaged("its contents fail authentication".into()))?;
+        // Secret's deserializer copies each secret once, straight from `plaintext` (or, for a
+        // secret with JSON escapes, from serde_json's unescaping scratch buffer).
+        let parsed: PlaintextIn = serde_json::from_slice(&plaintext).map_err(|e| {
+            self.damaged(format!(
+                "its decrypted contents are not a valid entry list: {}",
+                describe_json_error(&e)
+            ))
+        })?;
+        Ok((key, parsed.entries))
+    }
+
+    /// The whole file, or why it cannot be read.
+    fn read(&self) -> Result<Vec<u8>, VaultError> {
+        let context = || format!("cannot read the vault at {}", self.path.display());
+        let file = match fs::File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(VaultError::Missing(self.path.clone()));
+            }
+            Err(e) => return Err(io_error(context(), e)),
+        };
+        let len = file.metadata().map_err(|e| io_error(context(), e))?.len();
+        if len > MAX_FILE_LEN {
+            return Err(self.damaged(format!(
+                "it is {len} bytes long, more than the {MAX_FILE_LEN} a vault may have"
+            )));
+        }
+        let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.take(MAX_FILE_LEN + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| io_error(context(), e))?;
+        Ok(data)
+    }
+
+    fn damaged(&self, reason: String) -> VaultError {
+        VaultError::Damaged {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+}
+
+/// The derived key and the header values needed to write the vault again. Debug must not show
+/// the key.
+pub struct VaultKey {
+    path: PathBuf,
+    /// Boxed so that moving a `VaultKey` never leaves a copy of the key behind.
+    key: Box<Zeroizing<[u8; KEY_LEN]>>,
+    kdf: KdfParams,
+    salt: [u8; SALT_LEN],
+}
+
+impl VaultKey {
+    /// Encrypts `entries` under this key with a fresh nonce and replaces the file atomically.
+    pub fn save(&self, entries: &[Entry]) -> Result<(), VaultError> {
+        let bytes = self.seal(entries)?;
+        ensure_private_dir(&self.path)?;
+        write_atomic(&self.path, &bytes, 0o600).map_err(|e| {
+            io_error(
+                format!("cannot write the vault at {}", self.path.display()),
+                e,
+            )
+        })
+    }
+
+    /// A key for `new_passphrase` (fresh salt, same KDF params); the caller then `save`s with it.
+    pub fn rekey(&self, new_passphrase: &Secret) -> Result<VaultKey, VaultError> {
+        Self::derive(self.path.clone(), new_passphrase, random()?, self.kdf)
+    }
+
+    /// Argon2id(passphrase, salt, kdf), with working memory that is wiped afterwards.
+    fn derive(
+        path: PathBuf,
+        passphrase: &Secret,
+        salt: [u8; SALT_LEN],
+        kdf: KdfParams,
+    ) -> Result<Self, VaultError> {
+        let kdf_failed =
+            |e: argon2::Error| VaultError::BadKdf(format!("key derivation failed: {e}"));
+        let params = Params::new(kdf.memory_kib, kdf.passes, kdf.lanes, Some(KEY_LEN))
+            .map_err(kdf_failed)?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        // argon2 does not wipe the memory it allocates itself, so hand it ours.
+        let count = argon2.params().block_count();
+        let mut blocks: Zeroizing<Vec<Block>> = Zeroizing::new(Vec::new());
+        blocks.try_reserve_exact(count).map_err(|_| {
+            io_error(
+                format!(
+                    "cannot allocate {} KiB for the key derivation",
+                    kdf.memory_kib
+                ),
+                io::ErrorKind::OutOfMemory.into(),
+            )
+        })?;
+        blocks.resize(count, Block::default());
+        let mut key = Box::new(Zeroizing::new([0u8; KEY_LEN]));
+        argon2
+            .hash_password_into_with_memory(
+                passphrase.expose().as_bytes(),
+                &salt,
+                &mut key[..],
+                &mut blocks[..],
+            )
+            .map_err(kdf_failed)?;
+        Ok(Self {
+            path,
+            key,
+            kdf,
+            salt,
+        })
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new_from_slice(&self.key[..]).expect("the key is 32 bytes")
+    }
+
+    /// The whole vault file for `entries`: header, then the encrypted entries.
+    fn seal(&self, entries: &[Entry]) -> Result<Vec<u8>, VaultError> {
+        let cipher = self.cipher();
+        let mut header = [0u8; HEADER_LEN];
+        header[..8].copy_from_slice(MAGIC);
+        header[8] = FORMAT_VERSION;
+        header[9] = KDF_ARGON2ID;
+        header[KDF_AT..KDF_AT + 4].copy_from_slice(&self.kdf.memory_kib.to_le_bytes());
+        header[KDF_AT + 4..KDF_AT + 8].copy_from_slice(&self.kdf.passes.to_le_bytes());
+        header[KDF_AT + 8..KDF_AT + 12].copy_from_slice(&self.kdf.lanes.to_le_bytes());
+        header[SALT_AT..CHECK_NONCE_AT].copy_from_slice(&self.salt);
+
+        let check_nonce = XNonce::from(random::<NONCE_LEN>()?);
+        let check_tag = cipher
+            .encrypt_inout_detached(
+                &check_nonce,
+                &header[..CHECK_NONCE_AT],
+                (&mut [][..]).into(),
+            )
+            .map_err(|_| encrypt_failed())?;
+        header[CHECK_NONCE_AT..CHECK_TAG_AT].copy_from_slice(&check_nonce);
+        header[CHECK_TAG_AT..BODY_NONCE_AT].copy_from_slice(&check_tag);
+        let body_nonce = XNonce::from(random::<NONCE_LEN>()?);
+        header[BODY_NONCE_AT..].copy_from_slice(&body_nonce);
+
+        // Measure the JSON first so that the buffer holding it is allocated once, at its final
+        // size (plus the tag), and never reallocates.
+        let plaintext = Plaintext { entries };
+        let mut counter = ByteCounter(0);
+        serde_json::to_writer(&mut counter, &plaintext).map_err(|e| encode_failed(&e))?;
+        let mut buffer = Zeroizing::new(Vec::with_capacity(counter.0 + TAG_LEN));
+        serde_json::to_writer(&mut *buffer, &plaintext).map_err(|e| encode_failed(&e))?;
+        debug_assert_eq!(buffer.len(), counter.0);
+        debug_assert!(buffer.capacity() >= buffer.len() + TAG_LEN);
+        cipher
+            .encrypt_in_place(&body_nonce, &header, &mut *buffer)
+            .map_err(|_| encrypt_failed())?;
+
+        let mut bytes = Vec::with_capacity(HEADER_LEN + buffer.len());
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&buffer);
+        Ok(bytes)
+    }
+}
+
+impl Clone for VaultKey {
+    fn clone(&self) -> Self {
+        let mut key = Box::new(Zeroizing::new([0u8; KEY_LEN]));
+        key.copy_from_slice(&self.key[..]);
+        Self {
+            path: self.path.clone(),
+            key,
+            kdf: self.kdf,
+            salt: self.salt,
+        }
+    }
+}
+
+impl fmt::Debug for VaultKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultKey")
+            .field("path", &self.path)
+            .field("kdf", &self.kdf)
+            .field("key", &"REDACTED")
+            .finish_non_exhaustive()
+    }
+}
+
+/// The plaintext: `{"entries":[…]}`.
+#[derive(Serialize)]
+struct Plaintext<'a> {
+    entries: &'a [Entry],
+}
+
+/// The plaintext as read; unknown fields are ignored.
+#[derive(Deserialize)]
+struct PlaintextIn {
+    entries: Vec<Entry>,
+}
+
+/// The values read from a vault's header.
+struct Header {
+    kdf: KdfParams,
+    salt: [u8; SALT_LEN],
+    check_nonce: [u8; NONCE_LEN],
+    check_tag: [u8; TAG_LEN],
+    body_nonce: [u8; NONCE_LEN],
+}
+
+impl Header {
+    /// Reads and checks the header of `data`, the whole file; the error is the reason it is
+    /// damaged.
+    fn parse(data: &[u8]) -> Result<Self, String> {
+        if data.len() < HEADER_LEN + TAG_LEN {
+            if data.len() >= MAGIC.len() && !data.starts_with(MAGIC) {
+                return Err("it is not a credd vault".into());
+            }
+            return Err(format!(
+                "it is {} bytes long, shorter than the {} of an empty vault",
+                data.len(),
+                HEADER_LEN + TAG_LEN
+            ));
+        }
+        if !data.starts_with(MAGIC) {
+            return Err("it is not a credd vault".into());
+        }
+        if data[8] != FORMAT_VERSION {
+            return Err(format!(
+                "format version {} is not supported by this credd, which reads version {FORMAT_VERSION}",
+                data[8]
+            ));
+        }
+        if data[9] != KDF_ARGON2ID {
+            return Err(format!("unknown key-derivation id {}", data[9]));
+        }
+        let u32_at = |at: usize| u32::from_le_bytes(array(&data[at..at + 4]));
+        let kdf = KdfParams {
+            memory_kib: u32_at(KDF_AT),
+            passes: u32_at(KDF_AT + 4),
+            lanes: u32_at(KDF_AT + 8),
+        };
+        check_kdf(kdf).map_err(|problem| {
+            format!("its key-derivation parameters are out of bounds: {problem}")
+        })?;
+        Ok(Self {
+            kdf,
+            salt: array(&data[SALT_AT..CHECK_NONCE_AT]),
+            check_nonce: array(&data[CHECK_NONCE_AT..CHECK_TAG_AT]),
+            check_tag: array(&data[CHECK_TAG_AT..BODY_NONCE_AT]),
+            body_nonce: array(&data[BODY_NONCE_AT..HEADER_LEN]),
+        })
+    }
+}
+
+/// Copies a slice of known length into an array.
+fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    bytes
+        .try_into()
+        .expect("slice length matches the header layout")
+}
+
+/// Checks `kdf` against the bounds that keep a crafted header from costing unbounded memory or
+/// time; the error names the first parameter out of bounds.
+fn check_kdf(kdf: KdfParams) -> Result<(), String> {
+    let KdfParams {
+        memory_kib,
+        passes,
+        lanes,
+    } = kdf;
+    if !(1..=LANES_MAX).contains(&lanes) {
+        return Err(format!("lanes = {lanes}"));
+    }
+    if !(MEMORY_KIB_MIN..=MEMORY_KIB_MAX).contains(&memory_kib) || memory_kib < 8 * lanes {
+        return Err(format!("memory_kib = {memory_kib} with lanes = {lanes}"));
+    }
+    if !(1..=PASSES_MAX).contains(&passes) {
+        return Err(format!("passes = {passes}"));
+    }
+    Ok(())
+}
+
+/// Creates the vault's directory mode 0700 (parents normally), or tightens an existing one that
+/// grants group or other access, when it is ours and not a shared (sticky) directory.
+fn ensure_private_dir(vault: &Path) -> Result<(), VaultError> {
+    let dir = match vault.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let context = || format!("cannot prepare the vault's directory {}", dir.display());
+    let meta = match fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent).map_err(|e| io_error(context(), e))?;
+            }
+            match DirBuilder::new().mode(0o700).create(dir) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                    return Err(io_error(context(), e));
+                }
+                _ => {}
+            }
+            fs::metadata(dir).map_err(|e| io_error(context(), e))?
+        }
+        Err(e) => return Err(io_error(context(), e)),
+    };
+    if !meta.is_dir() {
+        return Err(io_error(context(), io::ErrorKind::NotADirectory.into()));
+    }
+    let mode = meta.mode();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let shared = mode & 0o1000 != 0;
+    if mode & 0o077 != 0 && !shared && meta.uid() == euid {
+        fs::set_permissions(dir, Permissions::from_mode(0o700))
+            .map_err(|e| io_error(context(), e))?;
+    }
+    Ok(())
+}
+
+fn default_path_from(
+    xdg_data_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Result<PathBuf, VaultError> {
+    // The XDG spec says relative values are to be ignored.
+    let xdg = xdg_data_home.map(PathBuf::from).filter(|p| p.is_absolute());
+    let data_home = match (xdg, home.filter(|h| !h.is_empty())) {
+        (Some(xdg), _) => xdg,
+        (None, Some(home)) => PathBuf::from(home).join(".local").join("share"),
+        (None, None) => {
+            return Err(io_error(
+                "cannot find where the vault lives".into(),
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "neither XDG_DATA_HOME nor HOME is set: set one, or give the vault's path",
+                ),
+            ));
+        }
+    };
+    Ok(data_home.join("credd").join("vault"))
+}
+
+/// `N` random bytes from the operating system.
+fn random<const N: usize>() -> Result<[u8; N], VaultError> {
+    <[u8; N]>::try_generate().map_err(|e| {
+        io_error(
+            "cannot get random bytes from the system".into(),
+            io::Error::other(e),
+        )
+    })
+}
+
+fn io_error(context: String, source: io::Error) -> VaultError {
+    VaultError::Io { context, source }
+}
+
+fn encrypt_failed() -> VaultError {
+    io_error(
+        "cannot encrypt the vault".into(),
+        io::Error::other("the vault is too large to encrypt"),
+    )
+}
+
+fn encode_failed(error: &serde_json::Error) -> VaultError {
+    io_error(
+        "cannot encode the vault's entries".into(),
+        io::Error::other(describe_json_error(error)),
+    )
+}
+
+/// Describes a JSON error by kind and position only: serde's messages can quote values, which
+/// here are secrets.
+fn describe_json_error(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match error.classify() {
+        Category::Io => "a write failed",
+        Category::Syntax => "invalid JSON",
+        Category::Eof => "the JSON ends early",
+        Category::Data => "a field is missing or has the wrong type",
+    };
+    format!("{what} at line {}, column {}", error.line(), error.column())
+}
+
+/// An `io::Write` that only counts bytes.
+struct ByteCounter(usize);
+
+impl io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cheap parameters so that tests stay fast; never used outside tests.
+    const FAST: KdfParams = KdfParams {
+        memory_kib: 64,
+        passes: 1,
+        lanes: 1,
+    };
+
+    fn pass(text: &str) -> Secret {
+        Secret::new(text)
+    }
+
+    fn sample_entries() -> Vec<Entry> {
+        vec![
+            Entry {
+                name: "work".into(),
+                url: "sparse+https://cargo.example.com/index/".into(),
+                username: Some("ann".into()),
+                secret: Secret::new("tok\"en\\with é and 🔑"),
+                expires: Some(1_900_000_000),
+                note: Some("rotated monthly".into()),
+            },
+            Entry {
+                name: "pypi".into(),
+                url: "https://pypi.example.com/simple/".into(),
+                username: None,
+                secret: Secret::new("plain-token"),
+                expires: None,
+                note: None,
+            },
+        ]
+    }
+
+    fn assert_same(a: &[Entry], b: &[Entry]) {
+        assert_eq!(a.len(), b.len());
+        for (a, b) in a.iter().zip(b) {
+            assert_eq!(a.info(), b.info());
+            assert_eq!(a.secret.expose(), b.secret.expose());
+        }
+    }
+
+    /// A vault in a fresh directory, holding the sample entries under "right".
+    fn sample_vault() -> (tempfile::TempDir, VaultFile) {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("credd").join("vault"));
+        let key = vault.create(&pass("right"), FAST).unwrap();
+        key.save(&sample_entries()).unwrap();
+        (dir, vault)
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().mode() & 0o7777
+    }
+
+    #[test]
+    fn default_kdf_is_within_bounds() {
+        assert_eq!(check_kdf(DEFAULT_KDF), Ok(()));
+        assert!(DEFAULT_KDF.memory_kib >= 65536 && DEFAULT_KDF.passes >= 3);
+    }
+
+    #[test]
+    fn create_then_open_round_trips() {
+        let (_dir, vault) = sample_vault();
+        let (_key, entries) = vault.open(&pass("right")).unwrap();
+        assert_same(&entries, &sample_entries());
+    }
+
+    #[test]
+    fn a_new_vault_is_empty_and_the_key_saves() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        assert!(!vault.exists());
+        let key = vault.create(&pass("p"), FAST).unwrap();
+        assert!(vault.exists());
+        let (_, entries) = vault.open(&pass("p")).unwrap();
+        assert!(entries.is_empty());
+        // The returned key (and a clone of it) writes what the passphrase then opens.
+        key.clone().save(&sample_entries()).unwrap();
+        assert_same(&vault.open(&pass("p")).unwrap().1, &sample_entries());
+        // Every write uses fresh nonces.
+        let before = fs::read(vault.path()).unwrap();
+        key.save(&sample_entries()).unwrap();
+        let after = fs::read(vault.path()).unwrap();
+        assert_eq!(before[..CHECK_NONCE_AT], after[..CHECK_NONCE_AT]);
+        assert_ne!(
+            before[BODY_NONCE_AT..HEADER_LEN],
+            after[BODY_NONCE_AT..HEADER_LEN]
+        );
+    }
+
+    #[test]
+    fn header_layout_is_as_documented() {
+        let (_dir, vault) = sample_vault();
+        let data = fs::read(vault.path()).unwrap();
+        assert_eq!(&data[..8], b"CREDDVLT");
+        assert_eq!(data[8..10], [1, 1]);
+        assert_eq!(data[10..22], [64, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(HEADER_LEN, 102);
+    }
+
+    #[test]
+    fn open_of_a_missing_vault_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        let err = vault.open(&pass("x")).unwrap_err();
+        assert!(matches!(err, VaultError::Missing(_)), "{err:?}");
+        assert!(err.to_string().contains("run 'credd init'"));
+    }
+
+    #[test]
+    fn wrong_passphrase_is_told_apart() {
+        let (_dir, vault) = sample_vault();
+        let before = fs::read(vault.path()).unwrap();
+        let err = vault.open(&pass("wrong")).unwrap_err();
+        assert!(matches!(err, VaultError::BadPassphrase), "{err:?}");
+        assert!(!format!("{err} {err:?}").contains("wrong\""));
+        assert_eq!(fs::read(vault.path()).unwrap(), before);
+    }
+
+    #[test]
+    fn flipped_body_byte_is_damage_and_the_file_is_untouched() {
+        let (_dir, vault) = sample_vault();
+        let mut data = fs::read(vault.path()).unwrap();
+        for at in [HEADER_LEN, HEADER_LEN + 7, data.len() - 1] {
+            data[at] ^= 0x01;
+            fs::write(vault.path(), &data).unwrap();
+            let err = vault.open(&pass("right")).unwrap_err();
+            assert!(matches!(err, VaultError::Damaged { .. }), "{err:?}");
+            assert!(err.to_string().contains("restore it from a backup"));
+            assert_eq!(fs::read(vault.path()).unwrap(), data);
+            data[at] ^= 0x01;
+        }
+    }
+
+    #[test]
+    fn flipped_header_bytes_are_damage_or_bad_passphrase() {
+        let (_dir, vault) = sample_vault();
+        let good = fs::read(vault.path()).unwrap();
+        for at in 0..HEADER_LEN {
+            // Byte 12 ^ 0x01 would ask for 64 MiB, valid but slow; 0x40 puts it out of bounds.
+            let mask = if at == KDF_AT + 2 { 0x40 } else { 0x01 };
+            let mut data = good.clone();
+            data[at] ^= mask;
+            fs::write(vault.path(), &data).unwrap();
+            let err = vault.open(&pass("right")).unwrap_err();
+            let expected_damage =
+                at < SALT_AT && !(at == KDF_AT || at == KDF_AT + 1) || at >= BODY_NONCE_AT;
+            match err {
+                VaultError::Damaged { .. } => assert!(expected_damage, "byte {at}: {err:?}"),
+                VaultError::BadPassphrase => assert!(!expected_damage, "byte {at}: {err:?}"),
+                other => panic!("byte {at}: {other:?}"),
+            }
+            assert_eq!(fs::read(vault.path()).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn truncated_files_are_damage() {
+        let (_dir, vault) = sample_vault();
+        let good = fs::read(vault.path()).unwrap();
+        for len in (0..=HEADER_LEN + TAG_LEN).chain([good.len() - 1]) {
+            fs::write(vault.path(), &good[..len]).unwrap();
+            let err = vault.open(&pass("right")).unwrap_err();
+            assert!(
+                matches!(err, VaultError::Damaged { .. }),
+                "length {len}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn foreign_and_future_files_are_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        fs::write(
+            vault.path(),
+            b"[registries.x]\ntoken = \"abc\"\n".repeat(10),
+        )
+        .unwrap();
+        let err = vault.open(&pass("x")).unwrap_err();
+        assert!(err.to_string().contains("not a credd vault"), "{err}");
+
+        let (_dir, vault) = sample_vault();
+        let mut data = fs::read(vault.path()).unwrap();
+        data[8] = 2;
+        fs::write(vault.path(), &data).unwrap();
+        let err = vault.open(&pass("right")).unwrap_err();
+        assert!(err.to_string().contains("format version 2"), "{err}");
+    }
+
+    #[test]
+    fn a_key_over_bad_json_is_damage_without_quoting_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        let key = vault.create(&pass("p"), FAST).unwrap();
+        // Hand-seal a plaintext whose secret has the wrong type: serde would quote it.
+        let mut bytes = key.seal(&[]).unwrap();
+        let header: [u8; HEADER_LEN] = array(&bytes[..HEADER_LEN]);
+        let mut body =
+            br#"{"entries":[{"name":"n","url":"u","secret":"s","expires":"hunter2"}]}"#.to_vec();
+        key.cipher()
+            .encrypt_in_place(
+                &XNonce::from(array::<NONCE_LEN>(&header[BODY_NONCE_AT..])),
+                &header,
+                &mut body,
+            )
+            .unwrap();
+        bytes.truncate(HEADER_LEN);
+        bytes.extend_from_slice(&body);
+        fs::write(vault.path(), &bytes).unwrap();
+        let err = vault.open(&pass("p")).unwrap_err();
+        assert!(matches!(err, VaultError::Damaged { .. }), "{err:?}");
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn create_refuses_an_existing_vault_and_leaves_it_identical() {
+        let (_dir, vault) = sample_vault();
+        let before = fs::read(vault.path()).unwrap();
+        let err = vault.create(&pass("other"), FAST).unwrap_err();
+        assert!(matches!(err, VaultError::Exists(_)), "{err:?}");
+        assert_eq!(fs::read(vault.path()).unwrap(), before);
+
+        fs::write(vault.path(), b"junk").unwrap();
+        let err = vault.create(&pass("other"), FAST).unwrap_err();
+        assert!(matches!(err, VaultError::Exists(_)), "{err:?}");
+        assert_eq!(fs::read(vault.path()).unwrap(), b"junk");
+    }
+
+    #[test]
+    fn rekey_then_save_changes_the_passphrase() {
+        let (_dir, vault) = sample_vault();
+        let (key, entries) = vault.open(&pass("right")).unwrap();
+        let new_key = key.rekey(&pass("newer")).unwrap();
+        assert_ne!(new_key.salt, key.salt);
+        assert_eq!(new_key.kdf, key.kdf);
+        new_key.save(&entries).unwrap();
+        let err = vault.open(&pass("right")).unwrap_err();
+        assert!(matches!(err, VaultError::BadPassphrase), "{err:?}");
+        assert_same(&vault.open(&pass("newer")).unwrap().1, &sample_entries());
+    }
+
+    #[test]
+    fn modes_are_private_and_a_loose_dir_is_tightened() {
+        let (dir, vault) = sample_vault();
+        let vault_dir = dir.path().join("credd");
+        assert_eq!(mode_of(vault.path()), 0o600);
+        assert_eq!(mode_of(&vault_dir), 0o700);
+        let names: Vec<_> = fs::read_dir(&vault_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["vault"]);
+
+        fs::set_permissions(&vault_dir, Permissions::from_mode(0o755)).unwrap();
+        let (key, entries) = vault.open(&pass("right")).unwrap();
+        key.save(&entries).unwrap();
+        assert_eq!(mode_of(&vault_dir), 0o700);
+        assert_eq!(mode_of(vault.path()), 0o600);
+
+        let loose = dir.path().join("loose");
+        fs::create_dir(&loose).unwrap();
+        fs::set_permissions(&loose, Permissions::from_mode(0o775)).unwrap();
+        VaultFile::new(loose.join("vault"))
+            .create(&pass("p"), FAST)
+            .unwrap();
+        assert_eq!(mode_of(&loose), 0o700);
+    }
+
+    #[test]
+    fn out_of_bounds_kdf_is_refused_by_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        let bad = [
+            KdfParams {
+                memory_kib: 4,
+                passes: 1,
+                lanes: 1,
+            },
+            KdfParams {
+                memory_kib: 4_194_305,
+                passes: 1,
+                lanes: 1,
+            },
+            KdfParams {
+                memory_kib: 16,
+                passes: 1,
+                lanes: 4,
+            },
+            KdfParams {
+                memory_kib: 64,
+                passes: 0,
+                lanes: 1,
+            },
+            KdfParams {
+                memory_kib: 64,
+                passes: 65,
+                lanes: 1,
+            },
+            KdfParams {
+                memory_kib: 1024,
+                passes: 1,
+                lanes: 0,
+            },
+            KdfParams {
+                memory_kib: 1024,
+                passes: 1,
+                lanes: 17,
+            },
+        ];
+        for kdf in bad {
+            let err = vault.create(&pass("p"), kdf).unwrap_err();
+            assert!(matches!(err, VaultError::BadKdf(_)), "{kdf:?}: {err:?}");
+            assert!(err.to_string().contains("1..=64"), "{err}");
+        }
+        assert!(!vault.exists());
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_the_key_or_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        let key = vault.create(&pass("sesame"), FAST).unwrap();
+        let shown = format!("{key:?}");
+        assert!(shown.contains("REDACTED"), "{shown}");
+        let hex: String = key.key.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!shown.contains(&hex) && !shown.contains(&format!("{:?}", &key.key[..4])));
+        assert!(!shown.contains("sesame"));
+    }
+
+    #[test]
+    fn default_path_prefers_xdg_then_home() {
+        let path = default_path_from(Some("/xdg".into()), Some("/home/ann".into())).unwrap();
+        assert_eq!(path, Path::new("/xdg/credd/vault"));
+        let path = default_path_from(Some("relative".into()), Some("/home/ann".into())).unwrap();
+        assert_eq!(path, Path::new("/home/ann/.local/share/credd/vault"));
+        let path = default_path_from(None, Some("/home/ann".into())).unwrap();
+        assert_eq!(path, Path::new("/home/ann/.local/share/credd/vault"));
+        let err = default_path_from(None, None).unwrap_err();
+        assert!(matches!(err, VaultError::Io { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn error_messages_are_as_specified() {
+        let path = PathBuf::from("/v");
+        assert_eq!(
+            VaultError::Missing(path.clone()).to_string(),
+            "no vault at /v: run 'credd init'"
+        );
+        assert_eq!(
+            VaultError::Exists(path.clone()).to_string(),
+            "a vault already exists at /v: it was left untouched"
+        );
+        assert_eq!(VaultError::BadPassphrase.to_string(), "wrong passphrase");
+        let damaged = VaultError::Damaged {
+            path,
+            reason: "r".into(),
+        };
+        assert_eq!(
+            damaged.to_string(),
+            "the vault at /v is damaged (r); it was left untouched: restore it from a backup"
+        );
+    }
+}
