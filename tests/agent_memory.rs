@@ -1,0 +1,44 @@
+//! No secret survives `lock` in the agent's memory, and none ever reaches its log.
+
+mod common;
+
+use common::{TestEnv, count_in_memory, unique};
+
+/// Plants a secret and a passphrase, uses them through every path that carries them (init,
+/// unlock, add, get by name and URL, list, passwd), locks, then scans the live agent's memory as
+/// root would. The scan must find the secret while unlocked, which proves it can see the heap.
+#[test]
+fn lock_leaves_no_copy_of_secret_or_passphrase_in_agent_memory() {
+    let env = TestEnv::new();
+    let agent = env.start_agent();
+    let passphrase = unique("planted-passphrase-long-enough-that-its-tail-is-past-malloc-links");
+    let secret = unique("planted-secret-long-enough-that-its-tail-is-past-malloc-links");
+    let init = ["init", "--passphrase-stdin", "--kdf-memory", "64", "--kdf-passes", "1", "--socket", env.socket_str()];
+    env.run(&init, &format!("{passphrase}\n")).ok();
+    env.add("reg", "sparse+https://reg.test/index/", &secret);
+    // Quotes and backslashes make serde_json decode through its own scratch buffer.
+    let escaped = format!("escaped\"secret\\{}", unique("long-enough-that-its-tail-is-past-malloc-links"));
+    env.add("escaped", "https://other.test/", &escaped);
+    assert_eq!(env.cli(&["get", "reg"]).ok().trim(), secret);
+    assert_eq!(env.cli(&["get", "--url", "https://reg.test/index/x", "--json"]).ok().contains(&secret), true);
+    env.cli(&["list"]).ok();
+    env.cli(&["lock"]).ok();
+    env.run(&["unlock", "--passphrase-stdin", "--socket", env.socket_str()], &format!("{passphrase}\n")).ok();
+    env.cli(&["get", "reg"]).ok();
+    assert_eq!(env.cli(&["get", "escaped"]).ok().trim_end(), escaped);
+
+    assert!(count_in_memory(agent.pid(), tail(&secret)) > 0, "the scan cannot see the unlocked secret");
+
+    env.cli(&["lock"]).ok();
+    let secrets_left = count_in_memory(agent.pid(), tail(&secret)) + count_in_memory(agent.pid(), tail(&escaped));
+    let passphrases_left = count_in_memory(agent.pid(), tail(&passphrase));
+    assert_eq!((secrets_left, passphrases_left), (0, 0), "copies left after lock: (secret, passphrase)");
+    let log = env.log();
+    assert!(!log.contains(&secret) && !log.contains(&passphrase), "a secret reached the log");
+}
+
+/// The last 24 bytes: the allocator overwrites the first 16 bytes of a freed block with its
+/// list links, so a scan for the whole string would miss copies left in freed memory.
+fn tail(text: &str) -> &[u8] {
+    &text.as_bytes()[text.len() - 24..]
+}
