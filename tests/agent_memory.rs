@@ -20,7 +20,7 @@ fn lock_leaves_no_copy_of_secret_or_passphrase_in_agent_memory() {
     let escaped = format!("escaped\"secret\\{}", unique("long-enough-that-its-tail-is-past-malloc-links"));
     env.add("escaped", "https://other.test/", &escaped);
     assert_eq!(env.cli(&["get", "reg"]).ok().trim(), secret);
-    assert_eq!(env.cli(&["get", "--url", "https://reg.test/index/x", "--json"]).ok().contains(&secret), true);
+    assert!(env.cli(&["get", "--url", "https://reg.test/index/x", "--json"]).ok().contains(&secret));
     env.cli(&["list"]).ok();
     env.cli(&["lock"]).ok();
     env.run(&["unlock", "--passphrase-stdin", "--socket", env.socket_str()], &format!("{passphrase}\n")).ok();

@@ -367,6 +367,85 @@ fn vault_error(error: VaultError) -> ErrorReply {
 mod tests {
     use super::*;
 
+    use std::sync::Arc;
+
+    const CHEAP: KdfParams = KdfParams { memory_kib: 64, passes: 1, lanes: 1 };
+
+    /// An unlocked state on a fresh vault with one entry, and its temp dir.
+    async fn unlocked_state(idle: u64, max: u64) -> (Arc<State>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { idle_timeout: idle, max_unlock: max, ..Config::default() };
+        let state = Arc::new(State::new(VaultFile::new(dir.path().join("vault")), config));
+        state.init(Secret::new("pw"), Some(CHEAP)).await.unwrap();
+        let entry = Entry {
+            name: "reg".into(),
+            url: "https://reg.test/".into(),
+            username: None,
+            secret: Secret::new("tok"),
+            expires: None,
+            note: None,
+        };
+        state.put(entry, false).await.unwrap();
+        (state, dir)
+    }
+
+    fn is_unlocked(state: &State) -> bool {
+        state.status().state == LockState::Unlocked
+    }
+
+    /// Lets the timer task run after the clock moved.
+    async fn advance(secs: u64) {
+        tokio::time::advance(Duration::from_secs(secs)).await;
+        tokio::task::yield_now().await;
+    }
+
+    #[tokio::test]
+    async fn idle_timer_locks_and_get_resets_it_but_status_does_not() {
+        let (state, _dir) = unlocked_state(10, 1000).await;
+        tokio::time::pause();
+        let (_tx, rx) = tokio::sync::broadcast::channel(1);
+        tokio::spawn(super::super::timer::auto_lock(state.clone(), rx));
+        tokio::task::yield_now().await;
+
+        advance(8).await;
+        state.get(Query::Name("reg")).unwrap();
+        advance(8).await;
+        assert!(is_unlocked(&state), "get must reset the idle timer");
+        for _ in 0..4 {
+            state.status();
+            advance(1).await;
+        }
+        advance(1).await;
+        assert!(!is_unlocked(&state), "status must not reset the idle timer");
+        assert_eq!(state.get(Query::Name("reg")).unwrap_err().kind, ErrorKind::Locked);
+    }
+
+    #[tokio::test]
+    async fn absolute_maximum_locks_despite_use() {
+        let (state, _dir) = unlocked_state(10, 30).await;
+        tokio::time::pause();
+        let (_tx, rx) = tokio::sync::broadcast::channel(1);
+        tokio::spawn(super::super::timer::auto_lock(state.clone(), rx));
+        tokio::task::yield_now().await;
+        for _ in 0..29 {
+            state.get(Query::Name("reg")).unwrap();
+            advance(1).await;
+        }
+        assert!(is_unlocked(&state));
+        advance(2).await;
+        assert!(!is_unlocked(&state));
+    }
+
+    #[tokio::test]
+    async fn lock_wipes_and_unlock_restores_from_disk() {
+        let (state, _dir) = unlocked_state(10, 30).await;
+        assert!(state.lock());
+        assert!(!state.lock(), "second lock has nothing to wipe");
+        assert_eq!(state.list().unwrap_err().kind, ErrorKind::Locked);
+        state.unlock(Secret::new("pw")).await.unwrap();
+        assert_eq!(state.get(Query::Url("https://reg.test/x")).unwrap().secret.expose(), "tok");
+    }
+
     #[test]
     fn backoff_grows_and_caps() {
         assert_eq!(backoff(1), Duration::from_millis(500));

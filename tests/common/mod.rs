@@ -53,7 +53,10 @@ impl TestEnv {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         for sub in ["run", "data", "config", "home"] {
-            std::fs::DirBuilder::new().mode(0o700).create(dir.path().join(sub)).unwrap();
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir.path().join(sub))
+                .unwrap();
         }
         let socket = dir.path().join("run/credd/credd.sock");
         Self { dir, socket }
@@ -114,18 +117,45 @@ impl TestEnv {
             .spawn()
             .expect("spawn credd daemon");
         let agent = Agent { child };
-        wait_until("the agent listens", || UnixStream::connect(&self.socket).is_ok());
+        wait_until("the agent listens", || {
+            UnixStream::connect(&self.socket).is_ok()
+        });
         agent
     }
 
     /// Creates a vault with the test passphrase and the cheapest KDF; leaves it unlocked.
     pub fn init(&self) {
-        self.run(&["init", "--passphrase-stdin", "--kdf-memory", "64", "--kdf-passes", "1", "--socket", self.socket_str()], &format!("{PASSPHRASE}\n")).ok();
+        self.run(
+            &[
+                "init",
+                "--passphrase-stdin",
+                "--kdf-memory",
+                "64",
+                "--kdf-passes",
+                "1",
+                "--socket",
+                self.socket_str(),
+            ],
+            &format!("{PASSPHRASE}\n"),
+        )
+        .ok();
     }
 
     /// Adds an entry with `secret`.
     pub fn add(&self, name: &str, url: &str, secret: &str) {
-        self.run(&["add", name, "--url", url, "--secret-stdin", "--socket", self.socket_str()], &format!("{secret}\n")).ok();
+        self.run(
+            &[
+                "add",
+                name,
+                "--url",
+                url,
+                "--secret-stdin",
+                "--socket",
+                self.socket_str(),
+            ],
+            &format!("{secret}\n"),
+        )
+        .ok();
     }
 
     /// Runs `credd ARGS --socket SOCKET` with no input.
@@ -137,7 +167,15 @@ impl TestEnv {
 
     /// `credd unlock` with the test passphrase.
     pub fn unlock(&self) -> Output {
-        self.run(&["unlock", "--passphrase-stdin", "--socket", self.socket_str()], &format!("{PASSPHRASE}\n"))
+        self.run(
+            &[
+                "unlock",
+                "--passphrase-stdin",
+                "--socket",
+                self.socket_str(),
+            ],
+            &format!("{PASSPHRASE}\n"),
+        )
     }
 
     /// The socket path as text.
@@ -153,8 +191,13 @@ impl TestEnv {
     /// A raw connection to the agent, with a read timeout so that a test never hangs.
     pub fn connect_raw(&self) -> RawClient {
         let stream = UnixStream::connect(&self.socket).expect("connect to the agent");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        RawClient { reader: BufReader::new(stream.try_clone().unwrap()), stream }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        RawClient {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        }
     }
 }
 
@@ -214,7 +257,9 @@ impl RawClient {
         let mut line = String::new();
         match self.reader.read_line(&mut line) {
             Ok(0) => None,
-            Ok(_) => Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad reply {line:?}: {e}"))),
+            Ok(_) => Some(
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad reply {line:?}: {e}")),
+            ),
             Err(e) => panic!("no reply: {e}"),
         }
     }
@@ -228,7 +273,7 @@ impl RawClient {
     /// True when the agent has closed the connection (reads EOF).
     pub fn is_closed(&mut self) -> bool {
         let mut rest = Vec::new();
-        matches!(self.reader.read_to_end(&mut rest), Ok(_)) && rest.is_empty()
+        self.reader.read_to_end(&mut rest).is_ok() && rest.is_empty()
     }
 }
 
@@ -249,7 +294,12 @@ pub fn run_with_limit(mut command: Command, stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn credd");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let out_reader = std::thread::spawn(move || read_all(&mut stdout));
@@ -265,7 +315,11 @@ pub fn run_with_limit(mut command: Command, stdin: &str) -> Output {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    Output { status, stdout: out_reader.join().unwrap(), stderr: err_reader.join().unwrap() }
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
 }
 
 fn read_all(source: &mut impl Read) -> String {
@@ -278,11 +332,14 @@ fn read_all(source: &mut impl Read) -> String {
 /// `/proc/PID/maps` and `/proc/PID/mem` as an attacker with root would.
 pub fn count_in_memory(pid: i32, needle: &[u8]) -> usize {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("read maps");
-    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).expect("open /proc/PID/mem (tests must run as root)");
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem"))
+        .expect("open /proc/PID/mem (tests must run as root)");
     let mut found = 0;
     for line in maps.lines() {
         let mut fields = line.split_whitespace();
-        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else { continue };
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
         if !perms.starts_with('r') || line.ends_with("[vvar]") || line.ends_with("[vsyscall]") {
             continue;
         }
@@ -300,12 +357,18 @@ fn count_in_region(mem: &mut std::fs::File, start: u64, end: u64, needle: &[u8])
     if mem.seek(SeekFrom::Start(start)).is_err() || mem.read_exact(&mut region).is_err() {
         return 0;
     }
-    region.windows(needle.len()).filter(|w| *w == needle).count()
+    region
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
 }
 
 /// A string that appears nowhere else, for planting and scanning.
 pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{prefix}-{nanos:x}-{}", std::process::id())
 }
 
