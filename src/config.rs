@@ -14,9 +14,10 @@ pub struct Config {
     pub idle_timeout: u64,
     /// Seconds after an unlock at which the agent locks whatever the use.
     pub max_unlock: u64,
-    /// Connections served at once; beyond it a new one gets a `busy` reply.
+    /// Connections served at once; beyond it a new one gets a `busy` reply. Read at start only.
     pub max_connections: usize,
     /// Seconds a connection may take to send its next complete request before it is closed.
+    /// A reload applies to connections opened after it.
     pub read_timeout: u64,
 }
 

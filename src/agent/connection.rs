@@ -15,6 +15,7 @@ use interprocess::local_socket::tokio::Stream;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::state::{Query, State};
@@ -55,6 +56,9 @@ impl Handler {
         let mut frames = FrameBuf::new();
         let mut out = Zeroizing::new(Vec::with_capacity(MAX_FRAME_LEN + 1));
         let read_timeout = self.state.config().read();
+        // One deadline per request, not per read: a client trickling bytes must not keep its
+        // connection (and its slot under the cap) forever.
+        let mut deadline = Instant::now() + read_timeout;
         loop {
             let after = match frames.frame_len() {
                 Ok(Some(len)) => {
@@ -62,7 +66,7 @@ impl Handler {
                     frames.consume(len);
                     self.answer(parsed, &mut out).await
                 }
-                Ok(None) => match self.read_more(&mut frames, read_timeout).await {
+                Ok(None) => match self.read_more(&mut frames, deadline).await {
                     true => continue,
                     false => return,
                 },
@@ -78,13 +82,14 @@ impl Handler {
             if !written || matches!(after, After::Close) {
                 return;
             }
+            deadline = Instant::now() + read_timeout;
         }
     }
 
-    /// Reads more bytes into `frames`; false when the connection should end.
-    async fn read_more(&mut self, frames: &mut FrameBuf, deadline: Duration) -> bool {
+    /// Reads more bytes into `frames` until `deadline`; false when the connection should end.
+    async fn read_more(&mut self, frames: &mut FrameBuf, deadline: Instant) -> bool {
         let read = tokio::select! {
-            read = tokio::time::timeout(deadline, self.stream.read(frames.unfilled())) => read,
+            read = tokio::time::timeout_at(deadline, self.stream.read(frames.unfilled())) => read,
             _ = self.shutdown.recv() => return false,
         };
         match read {
@@ -98,7 +103,7 @@ impl Handler {
                 false
             }
             Err(_) => {
-                tracing::debug!(peer = ?self.peer, "closing a connection that sent nothing in time");
+                tracing::debug!(peer = ?self.peer, "closing a connection that sent no complete request in time");
                 false
             }
         }

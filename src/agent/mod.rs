@@ -52,14 +52,16 @@ pub enum AgentError {
 pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     hardening::harden_process();
     let config = Config::load(options.config.as_deref())?;
-    let bound = socket::bind(&options.socket)?;
     let state = Arc::new(state::State::new(VaultFile::new(options.vault.clone()), config.clone()));
-    let (notify_shutdown, _) = broadcast::channel(1);
-    let (shutdown_complete, mut all_done) = mpsc::channel::<()>(1);
-    let stop = Arc::new(Notify::new());
+    // Handlers first: a signal arriving once clients can connect must not kill us by default
+    // action and leave a stale socket behind.
     let mut terminate = signal(SignalKind::terminate()).map_err(AgentError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(AgentError::Signals)?;
     spawn_signal_tasks(&state, &options)?;
+    let bound = socket::bind(&options.socket)?;
+    let (notify_shutdown, _) = broadcast::channel(1);
+    let (shutdown_complete, mut all_done) = mpsc::channel::<()>(1);
+    let stop = Arc::new(Notify::new());
     tokio::spawn(timer::auto_lock(state.clone(), notify_shutdown.subscribe()));
 
     let listener = listener::Listener {
