@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Replaces `path` with `bytes` so that a crash leaves the old or the new file, never a torn one:
-/// temp file in the same dir (O_EXCL, created with `mode`), write, fsync, rename, fsync the dir.
+/// temp file in the same dir (`O_EXCL`, created with `mode`), write, fsync, rename, fsync the dir.
 ///
 /// The new file gets exactly `mode` (the umask does not apply). When `path` is a symbolic link,
 /// the file it points to is replaced and the link is kept. On failure the temporary file is

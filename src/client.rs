@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use credd_protocol::{
-    ErrorReply, FrameBuf, MAX_FRAME_LEN, Operation, Reply, Request, encode_line,
-};
+use credd_protocol::{ErrorReply, FrameBuf, MAX_FRAME_LEN, Operation, Reply, Request, encode_line};
 use interprocess::ConnectWaitMode;
 use interprocess::local_socket::traits::Stream as _;
 use interprocess::local_socket::{ConnectOptions, GenericFilePath, Stream, ToFsName};
@@ -40,10 +38,14 @@ pub enum ClientError {
         source: io::Error,
     },
     /// The agent did not answer in time.
-    #[error("the credd agent did not answer within {0:?}: check it with 'credd status', or restart it with 'credd stop'")]
+    #[error(
+        "the credd agent did not answer within {0:?}: check it with 'credd status', or restart it with 'credd stop'"
+    )]
     Timeout(Duration),
     /// The connection broke or the agent sent something unreadable.
-    #[error("lost the connection to the credd agent ({0}): try again; if it persists, see the agent's log")]
+    #[error(
+        "lost the connection to the credd agent ({0}): try again; if it persists, see the agent's log"
+    )]
     Broken(String),
     /// The agent could not be started.
     #[error("cannot start the credd agent: {0}; run 'credd daemon' in a terminal to see why")]
@@ -75,10 +77,17 @@ impl Client {
     /// Connects to a running agent.
     pub fn connect(socket: &Path) -> Result<Self, ClientError> {
         let connect_err = |source: io::Error| match source.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NotRunning(socket.into()),
-            _ => ClientError::Connect { path: socket.into(), source },
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                ClientError::NotRunning(socket.into())
+            }
+            _ => ClientError::Connect {
+                path: socket.into(),
+                source,
+            },
         };
-        let name = socket.to_fs_name::<GenericFilePath>().map_err(connect_err)?;
+        let name = socket
+            .to_fs_name::<GenericFilePath>()
+            .map_err(connect_err)?;
         let stream = ConnectOptions::new()
             .name(name)
             .wait_mode(ConnectWaitMode::Timeout(REQUEST_TIMEOUT))
@@ -105,7 +114,10 @@ impl Client {
             match Self::connect(socket) {
                 Err(ClientError::NotRunning(_)) if Instant::now() < deadline => continue,
                 Err(ClientError::NotRunning(_)) => {
-                    return Err(ClientError::Start(format!("it did not listen on {} within {START_TIMEOUT:?}", socket.display())));
+                    return Err(ClientError::Start(format!(
+                        "it did not listen on {} within {START_TIMEOUT:?}",
+                        socket.display()
+                    )));
                 }
                 other => return other,
             }
@@ -118,27 +130,45 @@ impl Client {
     }
 
     /// Sends `op` and waits up to `timeout` for its result.
-    pub fn call_within<T: DeserializeOwned>(&mut self, op: Operation, timeout: Duration) -> Result<T, ClientError> {
+    pub fn call_within<T: DeserializeOwned>(
+        &mut self,
+        op: Operation,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
         let deadline = Instant::now() + timeout;
         let id = self.next_id;
         self.next_id += 1;
-        encode_line(&Request::new(id, op), &mut self.out).map_err(|e| ClientError::Broken(e.to_string()))?;
-        self.stream.set_send_timeout(Some(timeout)).map_err(broken)?;
-        self.stream.write_all(&self.out).map_err(|e| timeout_or_broken(e, timeout))?;
+        encode_line(&Request::new(id, op), &mut self.out)
+            .map_err(|e| ClientError::Broken(e.to_string()))?;
+        self.stream
+            .set_send_timeout(Some(timeout))
+            .map_err(broken)?;
+        self.stream
+            .write_all(&self.out)
+            .map_err(|e| timeout_or_broken(e, timeout))?;
         let reply: Reply<T> = self.read_reply(deadline, timeout)?;
         if reply.id.is_some_and(|got| got != id) {
-            return Err(ClientError::Broken(format!("reply to request {id} carried id {:?}", reply.id)));
+            return Err(ClientError::Broken(format!(
+                "reply to request {id} carried id {:?}",
+                reply.id
+            )));
         }
         Ok(reply.outcome?)
     }
 
-    fn read_reply<T: DeserializeOwned>(&mut self, deadline: Instant, timeout: Duration) -> Result<Reply<T>, ClientError> {
+    fn read_reply<T: DeserializeOwned>(
+        &mut self,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Reply<T>, ClientError> {
         loop {
             match self.frames.frame_len() {
                 Ok(Some(len)) => {
                     let parsed = serde_json::from_slice(self.frames.frame(len));
                     self.frames.consume(len);
-                    return parsed.map_err(|e| ClientError::Broken(format!("unreadable reply at column {}", e.column())));
+                    return parsed.map_err(|e| {
+                        ClientError::Broken(format!("unreadable reply at column {}", e.column()))
+                    });
                 }
                 Ok(None) => {}
                 Err(too_large) => return Err(ClientError::Broken(too_large.to_string())),
@@ -149,7 +179,11 @@ impl Client {
             }
             self.stream.set_recv_timeout(Some(left)).map_err(broken)?;
             match self.stream.read(self.frames.unfilled()) {
-                Ok(0) => return Err(ClientError::Broken("the agent closed the connection".into())),
+                Ok(0) => {
+                    return Err(ClientError::Broken(
+                        "the agent closed the connection".into(),
+                    ));
+                }
                 Ok(n) => self.frames.filled(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(timeout_or_broken(e, timeout)),
@@ -193,7 +227,10 @@ fn start_agent(socket: &Path) -> Result<(), ClientError> {
             Ok(())
         });
     }
-    command.spawn().map(drop).map_err(|e| ClientError::Start(e.to_string()))
+    command
+        .spawn()
+        .map(drop)
+        .map_err(|e| ClientError::Start(e.to_string()))
 }
 
 /// Marks every descriptor above stderr close-on-exec, so pipes and jobserver fds a parent leaked
@@ -203,7 +240,12 @@ fn close_inherited_fds() {
     // async-signal-safe.
     unsafe {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        if libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) == 0 {
+        if libc::close_range(
+            3,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+        ) == 0
+        {
             return;
         }
         for fd in 3..1024 {

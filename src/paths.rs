@@ -31,9 +31,11 @@ pub fn current_uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
+/// An XDG base directory; relative values are ignored, as the XDG spec says.
 fn base_dir(var: &str, fallback_under_home: &str) -> Option<PathBuf> {
     non_empty_env(var)
         .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
         .or_else(|| non_empty_env("HOME").map(|home| PathBuf::from(home).join(fallback_under_home)))
 }
 

@@ -13,28 +13,59 @@ fn lock_leaves_no_copy_of_secret_or_passphrase_in_agent_memory() {
     let agent = env.start_agent();
     let passphrase = unique("planted-passphrase-long-enough-that-its-tail-is-past-malloc-links");
     let secret = unique("planted-secret-long-enough-that-its-tail-is-past-malloc-links");
-    let init = ["init", "--passphrase-stdin", "--kdf-memory", "64", "--kdf-passes", "1", "--socket", env.socket_str()];
+    let init = [
+        "init",
+        "--passphrase-stdin",
+        "--kdf-memory",
+        "64",
+        "--kdf-passes",
+        "1",
+        "--socket",
+        env.socket_str(),
+    ];
     env.run(&init, &format!("{passphrase}\n")).ok();
     env.add("reg", "sparse+https://reg.test/index/", &secret);
     // Quotes and backslashes make serde_json decode through its own scratch buffer.
-    let escaped = format!("escaped\"secret\\{}", unique("long-enough-that-its-tail-is-past-malloc-links"));
+    let escaped = format!(
+        "escaped\"secret\\{}",
+        unique("long-enough-that-its-tail-is-past-malloc-links")
+    );
     env.add("escaped", "https://other.test/", &escaped);
     assert_eq!(env.cli(&["get", "reg"]).ok().trim(), secret);
-    assert!(env.cli(&["get", "--url", "https://reg.test/index/x", "--json"]).ok().contains(&secret));
+    assert!(
+        env.cli(&["get", "--url", "https://reg.test/index/x", "--json"])
+            .ok()
+            .contains(&secret)
+    );
     env.cli(&["list"]).ok();
     env.cli(&["lock"]).ok();
-    env.run(&["unlock", "--passphrase-stdin", "--socket", env.socket_str()], &format!("{passphrase}\n")).ok();
+    env.run(
+        &["unlock", "--passphrase-stdin", "--socket", env.socket_str()],
+        &format!("{passphrase}\n"),
+    )
+    .ok();
     env.cli(&["get", "reg"]).ok();
     assert_eq!(env.cli(&["get", "escaped"]).ok().trim_end(), escaped);
 
-    assert!(count_in_memory(agent.pid(), tail(&secret)) > 0, "the scan cannot see the unlocked secret");
+    assert!(
+        count_in_memory(agent.pid(), tail(&secret)) > 0,
+        "the scan cannot see the unlocked secret"
+    );
 
     env.cli(&["lock"]).ok();
-    let secrets_left = count_in_memory(agent.pid(), tail(&secret)) + count_in_memory(agent.pid(), tail(&escaped));
+    let secrets_left =
+        count_in_memory(agent.pid(), tail(&secret)) + count_in_memory(agent.pid(), tail(&escaped));
     let passphrases_left = count_in_memory(agent.pid(), tail(&passphrase));
-    assert_eq!((secrets_left, passphrases_left), (0, 0), "copies left after lock: (secret, passphrase)");
+    assert_eq!(
+        (secrets_left, passphrases_left),
+        (0, 0),
+        "copies left after lock: (secret, passphrase)"
+    );
     let log = env.log();
-    assert!(!log.contains(&secret) && !log.contains(&passphrase), "a secret reached the log");
+    assert!(
+        !log.contains(&secret) && !log.contains(&passphrase),
+        "a secret reached the log"
+    );
 }
 
 /// The last 24 bytes: the allocator overwrites the first 16 bytes of a freed block with its

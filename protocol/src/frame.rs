@@ -92,7 +92,10 @@ impl FrameBuf {
 ///
 /// `out` is wiped first and given room for a maximal frame, so writing a secret into it does not
 /// reallocate (and leave a copy behind) unless the line is over the cap.
-pub fn encode_line<T: Serialize>(value: &T, out: &mut Zeroizing<Vec<u8>>) -> serde_json::Result<()> {
+pub fn encode_line<T: Serialize>(
+    value: &T,
+    out: &mut Zeroizing<Vec<u8>>,
+) -> serde_json::Result<()> {
     out.zeroize();
     out.reserve(MAX_FRAME_LEN + 1);
     serde_json::to_writer(&mut **out, value)?;

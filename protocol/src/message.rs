@@ -363,10 +363,17 @@ struct Envelope {
 pub fn parse_request(frame: &[u8]) -> Result<Request, RequestError> {
     let text = std::str::from_utf8(frame)
         .map_err(|_| bad_request(None, "the request is not valid UTF-8".into()))?;
-    let envelope: Envelope = serde_json::from_str(text)
-        .map_err(|e| bad_request(None, format!("the request is not a JSON object ({})", describe(&e))))?;
+    let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
+        bad_request(
+            None,
+            format!("the request is not a JSON object ({})", describe(&e)),
+        )
+    })?;
     let (Some(v), Some(id)) = (envelope.v, envelope.id) else {
-        return Err(bad_request(envelope.id, "the request needs `v` and `id` fields".into()));
+        return Err(bad_request(
+            envelope.id,
+            "the request needs `v` and `id` fields".into(),
+        ));
     };
     let is_hello = envelope.op.as_deref() == Some("hello");
     if !SUPPORTED_VERSIONS.contains(&v) && !is_hello {
@@ -380,7 +387,10 @@ pub fn parse_request(frame: &[u8]) -> Result<Request, RequestError> {
     }
     let op: Operation = serde_json::from_str(text).map_err(|e| {
         let op_name = envelope.op.as_deref().unwrap_or("(none)");
-        bad_request(Some(id), format!("malformed `{op_name}` request ({})", describe(&e)))
+        bad_request(
+            Some(id),
+            format!("malformed `{op_name}` request ({})", describe(&e)),
+        )
     })?;
     if let Operation::Unknown = op {
         let message = format!(
@@ -427,7 +437,13 @@ mod tests {
 
     #[test]
     fn request_serializes_flat_with_op_tag() {
-        let req = Request::new(7, Operation::Get { name: None, url: Some("https://h/".into()) });
+        let req = Request::new(
+            7,
+            Operation::Get {
+                name: None,
+                url: Some("https://h/".into()),
+            },
+        );
         assert_eq!(
             serde_json::to_string(&req).unwrap(),
             r#"{"v":1,"id":7,"op":"get","url":"https://h/"}"#
@@ -456,9 +472,15 @@ mod tests {
 
     #[test]
     fn broken_frames_are_bad_requests() {
-        assert_eq!(parse_request(b"\xff\xfe").unwrap_err().error.kind, ErrorKind::BadRequest);
+        assert_eq!(
+            parse_request(b"\xff\xfe").unwrap_err().error.kind,
+            ErrorKind::BadRequest
+        );
         assert_eq!(parse_err("{not json").error.kind, ErrorKind::BadRequest);
-        assert_eq!(parse_err(r#"{"op":"status"}"#).error.kind, ErrorKind::BadRequest);
+        assert_eq!(
+            parse_err(r#"{"op":"status"}"#).error.kind,
+            ErrorKind::BadRequest
+        );
         let err = parse_err(r#"{"v":1,"id":4,"op":"get","name":5}"#);
         assert_eq!((err.id, err.error.kind), (Some(4), ErrorKind::BadRequest));
     }
@@ -466,9 +488,19 @@ mod tests {
     #[test]
     fn error_messages_never_quote_the_request() {
         let err = parse_err(r#"{"v":1,"id":4,"op":"unlock","passphrase":{"x":"hunter2"}}"#);
-        assert!(!err.error.message.contains("hunter2"), "{}", err.error.message);
-        let err = parse_err(r#"{"v":1,"id":4,"op":"put","entry":{"name":"n","url":"u","secret":"s","expires":"hunter2"}}"#);
-        assert!(!err.error.message.contains("hunter2"), "{}", err.error.message);
+        assert!(
+            !err.error.message.contains("hunter2"),
+            "{}",
+            err.error.message
+        );
+        let err = parse_err(
+            r#"{"v":1,"id":4,"op":"put","entry":{"name":"n","url":"u","secret":"s","expires":"hunter2"}}"#,
+        );
+        assert!(
+            !err.error.message.contains("hunter2"),
+            "{}",
+            err.error.message
+        );
     }
 
     #[test]

@@ -84,10 +84,7 @@ mod tests {
     fn debug_is_redacted() {
         let secret = Secret::new("hunter2");
         assert_eq!(format!("{secret:?}"), "REDACTED");
-        assert_eq!(
-            format!("{:?}", Some(Secret::new("x"))),
-            "Some(REDACTED)"
-        );
+        assert_eq!(format!("{:?}", Some(Secret::new("x"))), "Some(REDACTED)");
     }
 
     #[test]

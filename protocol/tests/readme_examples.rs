@@ -33,17 +33,27 @@ fn readme_examples_round_trip_byte_for_byte() {
             replies += 1;
         }
     }
-    assert!(requests >= 20 && replies >= 20, "found only {requests} requests and {replies} replies");
+    assert!(
+        requests >= 20 && replies >= 20,
+        "found only {requests} requests and {replies} replies"
+    );
 }
 
 fn check_request(line: &str) -> Pending {
     match parse_request(line.as_bytes()) {
         Ok(request) => {
-            assert_eq!(serde_json::to_string(&request).unwrap(), line, "request does not round-trip");
+            assert_eq!(
+                serde_json::to_string(&request).unwrap(),
+                line,
+                "request does not round-trip"
+            );
             Pending::Parsed(request)
         }
         Err(rejected) => {
-            let reply = Reply::<Done> { id: rejected.id, outcome: Err(rejected.error) };
+            let reply = Reply::<Done> {
+                id: rejected.id,
+                outcome: Err(rejected.error),
+            };
             Pending::Rejected(serde_json::to_string(&reply).unwrap())
         }
     }
@@ -51,7 +61,9 @@ fn check_request(line: &str) -> Pending {
 
 fn check_reply(line: &str, pending: &Pending) {
     match pending {
-        Pending::Rejected(expected) => assert_eq!(line, expected, "the parser's error reply differs"),
+        Pending::Rejected(expected) => {
+            assert_eq!(line, expected, "the parser's error reply differs")
+        }
         Pending::Parsed(request) => match request.op {
             Operation::Hello => round_trip::<HelloResult>(line),
             Operation::Status => round_trip::<StatusResult>(line),
@@ -66,5 +78,9 @@ fn check_reply(line: &str, pending: &Pending) {
 
 fn round_trip<T: Serialize + DeserializeOwned>(line: &str) {
     let reply: Reply<T> = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-    assert_eq!(serde_json::to_string(&reply).unwrap(), line, "reply does not round-trip");
+    assert_eq!(
+        serde_json::to_string(&reply).unwrap(),
+        line,
+        "reply does not round-trip"
+    );
 }

@@ -72,7 +72,10 @@ impl Handler {
                 },
                 Err(too_large) => {
                     tracing::warn!(peer = ?self.peer, "closing a connection that sent an over-long line");
-                    let error = ErrorReply::new(ErrorKind::FrameTooLarge, format!("{too_large}: split the request"));
+                    let error = ErrorReply::new(
+                        ErrorKind::FrameTooLarge,
+                        format!("{too_large}: split the request"),
+                    );
                     encode(&mut out, None, Err::<Done, _>(error));
                     After::Close
                 }
@@ -140,16 +143,24 @@ impl Handler {
         match request.op {
             Operation::Hello => encode(out, id, Ok(hello())),
             Operation::Status => encode(out, id, Ok(state.status())),
-            Operation::Init { passphrase, kdf } => encode(out, id, state.init(passphrase, kdf).await.map(done)),
-            Operation::Unlock { passphrase } => encode(out, id, state.unlock(passphrase).await.map(done)),
-            Operation::Passwd { old, new } => encode(out, id, state.passwd(old, new).await.map(done)),
+            Operation::Init { passphrase, kdf } => {
+                encode(out, id, state.init(passphrase, kdf).await.map(done))
+            }
+            Operation::Unlock { passphrase } => {
+                encode(out, id, state.unlock(passphrase).await.map(done))
+            }
+            Operation::Passwd { old, new } => {
+                encode(out, id, state.passwd(old, new).await.map(done))
+            }
             Operation::Lock => {
                 if state.lock() {
                     tracing::info!(peer = ?self.peer, "locked on request");
                 }
                 encode(out, id, Ok(Done {}))
             }
-            Operation::Get { name, url } => encode(out, id, self.get(name.as_deref(), url.as_deref())),
+            Operation::Get { name, url } => {
+                encode(out, id, self.get(name.as_deref(), url.as_deref()))
+            }
             Operation::Put { entry, replace } => {
                 let name = entry.name.clone();
                 let result = state.put(entry, replace).await;
@@ -168,7 +179,10 @@ impl Handler {
             _ => encode(
                 out,
                 id,
-                Err::<Done, _>(ErrorReply::new(ErrorKind::UnsupportedOperation, "operation not supported by this agent")),
+                Err::<Done, _>(ErrorReply::new(
+                    ErrorKind::UnsupportedOperation,
+                    "operation not supported by this agent",
+                )),
             ),
         }
         After::KeepOpen
@@ -188,8 +202,15 @@ impl Handler {
         };
         let result = self.state.get(query);
         match &result {
-            Ok(found) => tracing::info!(pid = self.peer.pid, uid = self.peer.uid, name = found.name, "get"),
-            Err(error) => tracing::info!(pid = self.peer.pid, uid = self.peer.uid, kind = ?error.kind, "get failed"),
+            Ok(found) => tracing::info!(
+                pid = self.peer.pid,
+                uid = self.peer.uid,
+                name = found.name,
+                "get"
+            ),
+            Err(error) => {
+                tracing::info!(pid = self.peer.pid, uid = self.peer.uid, kind = ?error.kind, "get failed")
+            }
         }
         result.map(|entry| GetResult { entry })
     }
@@ -207,11 +228,24 @@ fn hello() -> HelloResult {
 }
 
 /// Encodes a reply line into `out`; a reply that cannot be encoded becomes an `internal` error.
-pub fn encode<T: Serialize>(out: &mut Zeroizing<Vec<u8>>, id: Option<u64>, outcome: Result<T, ErrorReply>) {
+pub fn encode<T: Serialize>(
+    out: &mut Zeroizing<Vec<u8>>,
+    id: Option<u64>,
+    outcome: Result<T, ErrorReply>,
+) {
     let reply = Reply { id, outcome };
     if encode_line(&reply, out).is_err() || out.len() > MAX_FRAME_LEN + 1 {
-        let error = ErrorReply::new(ErrorKind::Internal, "the reply is too large to send: remove unused entries");
+        let error = ErrorReply::new(
+            ErrorKind::Internal,
+            "the reply is too large to send: remove unused entries",
+        );
         // A fixed, small reply always encodes.
-        let _ = encode_line(&Reply::<Done> { id, outcome: Err(error) }, out);
+        let _ = encode_line(
+            &Reply::<Done> {
+                id,
+                outcome: Err(error),
+            },
+            out,
+        );
     }
 }

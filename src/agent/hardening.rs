@@ -6,7 +6,10 @@
 pub fn harden_process() {
     // SAFETY: plain syscalls on this process with valid arguments; failures are only logged.
     unsafe {
-        let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let no_core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::setrlimit(libc::RLIMIT_CORE, &no_core) != 0 {
             tracing::warn!(error = %std::io::Error::last_os_error(), "cannot disable core dumps");
         }

@@ -47,7 +47,11 @@ impl Listener {
             };
             let peer = peer_of(&stream);
             if peer.uid != Some(own_uid) {
-                tracing::warn!(pid = peer.pid, uid = peer.uid, "refused a connection from another user");
+                tracing::warn!(
+                    pid = peer.pid,
+                    uid = peer.uid,
+                    "refused a connection from another user"
+                );
                 continue;
             }
             match self.limit.clone().try_acquire_owned() {
@@ -85,7 +89,10 @@ fn peer_of(stream: &Stream) -> Peer {
         },
         Err(error) => {
             tracing::warn!(%error, "cannot read the peer's credentials");
-            Peer { pid: None, uid: None }
+            Peer {
+                pid: None,
+                uid: None,
+            }
         }
     }
 }
@@ -93,7 +100,10 @@ fn peer_of(stream: &Stream) -> Peer {
 /// Tells a client over the cap to come back later, without making it wait for a slot.
 async fn reply_busy(mut stream: Stream) {
     let mut out = Zeroizing::new(Vec::with_capacity(MAX_FRAME_LEN + 1));
-    let busy = ErrorReply::new(ErrorKind::Busy, "the agent is serving too many connections: try again shortly");
+    let busy = ErrorReply::new(
+        ErrorKind::Busy,
+        "the agent is serving too many connections: try again shortly",
+    );
     encode(&mut out, None, Err::<Done, _>(busy));
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&out)).await;
 }

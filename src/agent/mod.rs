@@ -52,7 +52,10 @@ pub enum AgentError {
 pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     hardening::harden_process();
     let config = Config::load(options.config.as_deref())?;
-    let state = Arc::new(state::State::new(VaultFile::new(options.vault.clone()), config.clone()));
+    let state = Arc::new(state::State::new(
+        VaultFile::new(options.vault.clone()),
+        config.clone(),
+    ));
     // Handlers first: a signal arriving once clients can connect must not kill us by default
     // action and leave a stale socket behind.
     let mut terminate = signal(SignalKind::terminate()).map_err(AgentError::Signals)?;

@@ -88,7 +88,9 @@ impl State {
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock must not keep secrets reachable or wedge the agent.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The current settings.
@@ -109,7 +111,11 @@ impl State {
         let secs_until = |t: Instant| t.saturating_duration_since(now).as_secs();
         let unlocked = inner.unlocked.as_ref();
         StatusResult {
-            state: if unlocked.is_some() { LockState::Unlocked } else { LockState::Locked },
+            state: if unlocked.is_some() {
+                LockState::Unlocked
+            } else {
+                LockState::Locked
+            },
             vault: self.vault.exists(),
             pid: std::process::id(),
             entries: unlocked.map(|u| u.entries.len()),
@@ -177,7 +183,10 @@ impl State {
     /// Re-encrypts the vault under `new` after checking `old`.
     pub async fn passwd(&self, old: Secret, new: Secret) -> Result<(), ErrorReply> {
         if new.is_empty() {
-            return Err(ErrorReply::new(ErrorKind::BadRequest, "the new passphrase is empty"));
+            return Err(ErrorReply::new(
+                ErrorKind::BadRequest,
+                "the new passphrase is empty",
+            ));
         }
         let gate = self.unlock_gate.lock().await;
         let _write = self.write_gate.lock().await;
@@ -228,7 +237,11 @@ impl State {
         let index = match query {
             Query::Name(name) => unlocked.entries.iter().position(|e| e.name == name),
             Query::Url(url) => {
-                let candidates = unlocked.entries.iter().enumerate().map(|(i, e)| (i, &e.url));
+                let candidates = unlocked
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (i, &e.url));
                 urlmatch::best_match(candidates, url)
                     .map_err(|e| ErrorReply::new(ErrorKind::BadRequest, e.to_string()))?
             }
@@ -250,11 +263,14 @@ impl State {
     /// Stores `entry`; returns true when it replaced one of the same name.
     pub async fn put(&self, entry: Entry, replace: bool) -> Result<bool, ErrorReply> {
         validate_entry(&entry)?;
-        self.modify(move |entries| {
-            match entries.iter().position(|e| e.name == entry.name) {
+        self.modify(
+            move |entries| match entries.iter().position(|e| e.name == entry.name) {
                 Some(_) if !replace => Err(ErrorReply::new(
                     ErrorKind::Exists,
-                    format!("an entry named {:?} exists already: remove it first or replace it", entry.name),
+                    format!(
+                        "an entry named {:?} exists already: remove it first or replace it",
+                        entry.name
+                    ),
                 )),
                 Some(i) => {
                     entries[i] = entry;
@@ -264,8 +280,8 @@ impl State {
                     entries.push(entry);
                     Ok(false)
                 }
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -273,7 +289,10 @@ impl State {
     pub async fn delete(&self, name: String) -> Result<(), ErrorReply> {
         self.modify(move |entries| {
             let i = entries.iter().position(|e| e.name == name).ok_or_else(|| {
-                ErrorReply::new(ErrorKind::NotFound, format!("no entry named {name:?}: see 'credd list'"))
+                ErrorReply::new(
+                    ErrorKind::NotFound,
+                    format!("no entry named {name:?}: see 'credd list'"),
+                )
             })?;
             entries.remove(i);
             Ok(())
@@ -322,7 +341,9 @@ fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
 fn not_found_message(query: &Query<'_>) -> String {
     match query {
         Query::Name(name) => format!("no entry named {name:?}: see 'credd list'"),
-        Query::Url(url) => format!("no entry serves {url}: add one with 'credd add NAME --url URL'"),
+        Query::Url(url) => {
+            format!("no entry serves {url}: add one with 'credd add NAME --url URL'")
+        }
     }
 }
 
@@ -335,12 +356,14 @@ fn backoff(failures: u32) -> Duration {
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, VaultError> + Send + 'static,
 ) -> Result<T, VaultError> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|join_error| {
-        Err(VaultError::Io {
-            context: "a vault task failed".into(),
-            source: std::io::Error::other(join_error.to_string()),
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|join_error| {
+            Err(VaultError::Io {
+                context: "a vault task failed".into(),
+                source: std::io::Error::other(join_error.to_string()),
+            })
         })
-    })
 }
 
 /// The reply for a vault error; its message already says what to do.
@@ -369,12 +392,20 @@ mod tests {
 
     use std::sync::Arc;
 
-    const CHEAP: KdfParams = KdfParams { memory_kib: 64, passes: 1, lanes: 1 };
+    const CHEAP: KdfParams = KdfParams {
+        memory_kib: 64,
+        passes: 1,
+        lanes: 1,
+    };
 
     /// An unlocked state on a fresh vault with one entry, and its temp dir.
     async fn unlocked_state(idle: u64, max: u64) -> (Arc<State>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config { idle_timeout: idle, max_unlock: max, ..Config::default() };
+        let config = Config {
+            idle_timeout: idle,
+            max_unlock: max,
+            ..Config::default()
+        };
         let state = Arc::new(State::new(VaultFile::new(dir.path().join("vault")), config));
         state.init(Secret::new("pw"), Some(CHEAP)).await.unwrap();
         let entry = Entry {
@@ -417,7 +448,10 @@ mod tests {
         }
         advance(1).await;
         assert!(!is_unlocked(&state), "status must not reset the idle timer");
-        assert_eq!(state.get(Query::Name("reg")).unwrap_err().kind, ErrorKind::Locked);
+        assert_eq!(
+            state.get(Query::Name("reg")).unwrap_err().kind,
+            ErrorKind::Locked
+        );
     }
 
     #[tokio::test]
@@ -443,7 +477,14 @@ mod tests {
         assert!(!state.lock(), "second lock has nothing to wipe");
         assert_eq!(state.list().unwrap_err().kind, ErrorKind::Locked);
         state.unlock(Secret::new("pw")).await.unwrap();
-        assert_eq!(state.get(Query::Url("https://reg.test/x")).unwrap().secret.expose(), "tok");
+        assert_eq!(
+            state
+                .get(Query::Url("https://reg.test/x"))
+                .unwrap()
+                .secret
+                .expose(),
+            "tok"
+        );
     }
 
     #[test]

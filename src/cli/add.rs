@@ -35,7 +35,11 @@ pub struct Args {
 /// Stores the credential through the agent (which must be unlocked).
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     let mut client = connect(socket)?;
-    let secret = input::secret(args.secret_stdin, &format!("Secret for {}: ", args.name), "secret")?;
+    let secret = input::secret(
+        args.secret_stdin,
+        &format!("Secret for {}: ", args.name),
+        "secret",
+    )?;
     let entry = Entry {
         name: args.name.clone(),
         url: args.url,
@@ -45,7 +49,10 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         note: args.note,
     };
     let put: PutResult = client
-        .call(Operation::Put { entry, replace: args.replace })
+        .call(Operation::Put {
+            entry,
+            replace: args.replace,
+        })
         .with_context(|| format!("cannot store {:?}", args.name))?;
     let verb = if put.replaced { "replaced" } else { "added" };
     eprintln!("credd: {verb} {}", args.name);

@@ -8,10 +8,17 @@ const DAY: u64 = 86_400;
 pub fn parse_date(text: &str) -> Result<u64> {
     let parts: Vec<&str> = text.split('-').collect();
     let numbers: Option<Vec<u32>> = parts.iter().map(|p| p.parse().ok()).collect();
-    let Some([year, month, day]) = numbers.as_deref().and_then(|n| <[u32; 3]>::try_from(n).ok()) else {
+    let Some([year, month, day]) = numbers
+        .as_deref()
+        .and_then(|n| <[u32; 3]>::try_from(n).ok())
+    else {
         bail!("invalid date {text:?}: use YYYY-MM-DD, e.g. 2027-01-31");
     };
-    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+    if !(1970..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+    {
         bail!("invalid date {text:?}: use a real date from 1970 on, as YYYY-MM-DD");
     }
     Ok(days_from_civil(year, month, day) * DAY)
@@ -79,7 +86,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_dates() {
-        for bad in ["2023-02-29", "2024-13-01", "2024-00-10", "24-1-1x", "", "2024-01", "1969-12-31"] {
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-00-10",
+            "24-1-1x",
+            "",
+            "2024-01",
+            "1969-12-31",
+        ] {
             assert!(parse_date(bad).is_err(), "{bad}");
         }
     }

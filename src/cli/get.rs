@@ -26,7 +26,10 @@ pub struct Args {
 
 /// Prints the secret alone on stdout, or the entry as JSON.
 pub fn run(socket: &Path, args: Args) -> Result<()> {
-    let found: GetResult = connect(socket)?.call(Operation::Get { name: args.name, url: args.url })?;
+    let found: GetResult = connect(socket)?.call(Operation::Get {
+        name: args.name,
+        url: args.url,
+    })?;
     let mut line = Zeroizing::new(Vec::with_capacity(credd_protocol::MAX_FRAME_LEN));
     if args.json {
         serde_json::to_writer(&mut *line, &found.entry)?;

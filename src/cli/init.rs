@@ -30,14 +30,28 @@ pub struct Args {
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     let mut client = connect(socket)?;
     let passphrase = input::new_passphrase(args.passphrase_stdin)?;
-    let kdf = KdfParams { memory_kib: args.kdf_memory, passes: args.kdf_passes, lanes: args.kdf_lanes };
+    let kdf = KdfParams {
+        memory_kib: args.kdf_memory,
+        passes: args.kdf_passes,
+        lanes: args.kdf_lanes,
+    };
     create(&mut client, passphrase, kdf)
 }
 
 /// Sends `init` and reports the new vault.
-pub fn create(client: &mut credd::client::Client, passphrase: credd_protocol::Secret, kdf: KdfParams) -> Result<()> {
+pub fn create(
+    client: &mut credd::client::Client,
+    passphrase: credd_protocol::Secret,
+    kdf: KdfParams,
+) -> Result<()> {
     client
-        .call_within::<Done>(Operation::Init { passphrase, kdf: Some(kdf) }, KDF_TIMEOUT)
+        .call_within::<Done>(
+            Operation::Init {
+                passphrase,
+                kdf: Some(kdf),
+            },
+            KDF_TIMEOUT,
+        )
         .context("cannot create the vault")?;
     eprintln!("credd: created a new vault; credd is unlocked");
     Ok(())

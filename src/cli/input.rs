@@ -10,21 +10,26 @@ use zeroize::{Zeroize, Zeroizing};
 /// Reads one line from stdin, dropping the trailing newline.
 pub fn stdin_line(what: &str) -> Result<Secret> {
     let mut line = Zeroizing::new(Vec::with_capacity(credd_protocol::MAX_FRAME_LEN));
-    std::io::stdin().lock().read_until(b'\n', &mut line).with_context(|| format!("cannot read the {what} from stdin"))?;
+    std::io::stdin()
+        .lock()
+        .read_until(b'\n', &mut line)
+        .with_context(|| format!("cannot read the {what} from stdin"))?;
     if line.last() == Some(&b'\n') {
         line.pop();
     }
     if line.last() == Some(&b'\r') {
         line.pop();
     }
-    let text = std::str::from_utf8(&line).with_context(|| format!("the {what} on stdin is not UTF-8"))?;
+    let text =
+        std::str::from_utf8(&line).with_context(|| format!("the {what} on stdin is not UTF-8"))?;
     non_empty(Secret::new(text), what)
 }
 
 /// Asks on the terminal without echo.
 pub fn prompt(prompt: &str, what: &str) -> Result<Secret> {
     require_tty(what)?;
-    let mut typed = rpassword::prompt_password(prompt).with_context(|| format!("cannot read the {what} from the terminal"))?;
+    let mut typed = rpassword::prompt_password(prompt)
+        .with_context(|| format!("cannot read the {what} from the terminal"))?;
     let secret = Secret::new(&typed);
     typed.zeroize();
     non_empty(secret, what)
@@ -32,7 +37,11 @@ pub fn prompt(prompt: &str, what: &str) -> Result<Secret> {
 
 /// From stdin when `from_stdin`, else asked on the terminal.
 pub fn secret(from_stdin: bool, prompt_text: &str, what: &str) -> Result<Secret> {
-    if from_stdin { stdin_line(what) } else { prompt(prompt_text, what) }
+    if from_stdin {
+        stdin_line(what)
+    } else {
+        prompt(prompt_text, what)
+    }
 }
 
 /// A new passphrase: one line from stdin, or typed twice on the terminal.
@@ -50,7 +59,11 @@ pub fn new_passphrase(from_stdin: bool) -> Result<Secret> {
 
 /// Asks a yes/no question on the terminal; Enter means yes.
 pub fn confirm(question: &str) -> Result<bool> {
-    let mut tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").context("no terminal to ask on")?;
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .context("no terminal to ask on")?;
     write!(tty, "{question} [Y/n] ")?;
     let mut answer = String::new();
     std::io::BufReader::new(tty).read_line(&mut answer)?;

@@ -26,7 +26,10 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         eprintln!("credd: no credentials stored; add one with 'credd add NAME --url URL'");
     }
     for entry in list.entries {
-        let expires = entry.expires.map(date::format_date).unwrap_or_else(|| "-".into());
+        let expires = entry
+            .expires
+            .map(date::format_date)
+            .unwrap_or_else(|| "-".into());
         let username = entry.username.as_deref().unwrap_or("-");
         println!("{}\t{}\t{username}\t{expires}", entry.name, entry.url);
     }

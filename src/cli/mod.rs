@@ -71,7 +71,10 @@ enum Command {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let socket = cli.socket.clone().unwrap_or_else(credd::paths::default_socket);
+    let socket = cli
+        .socket
+        .clone()
+        .unwrap_or_else(credd::paths::default_socket);
     let result = match cli.command {
         Command::Init(args) => init::run(&socket, args),
         Command::Unlock(args) => unlock::run(&socket, args),
@@ -96,7 +99,10 @@ pub fn main() -> ExitCode {
 
 /// 3 for a locked agent, 4 for a missing entry, 1 for anything else.
 fn exit_code(error: &anyhow::Error) -> ExitCode {
-    let kind = error.chain().find_map(|e| e.downcast_ref::<ClientError>()).and_then(ClientError::kind);
+    let kind = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<ClientError>())
+        .and_then(ClientError::kind);
     match kind {
         Some(ErrorKind::Locked) => ExitCode::from(3),
         Some(ErrorKind::NotFound) => ExitCode::from(4),

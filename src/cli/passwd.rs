@@ -19,7 +19,11 @@ pub struct Args {
 /// Re-encrypts the vault under a new passphrase.
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     let mut client = connect(socket)?;
-    let old = input::secret(args.passphrase_stdin, "Current passphrase: ", "current passphrase")?;
+    let old = input::secret(
+        args.passphrase_stdin,
+        "Current passphrase: ",
+        "current passphrase",
+    )?;
     let new = input::new_passphrase(args.passphrase_stdin)?;
     client
         .call_within::<Done>(Operation::Passwd { old, new }, KDF_TIMEOUT)

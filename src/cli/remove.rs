@@ -16,7 +16,9 @@ pub struct Args {
 
 /// Deletes the credential from the vault through the agent.
 pub fn run(socket: &Path, args: Args) -> Result<()> {
-    connect(socket)?.call::<Done>(Operation::Delete { name: args.name.clone() })?;
+    connect(socket)?.call::<Done>(Operation::Delete {
+        name: args.name.clone(),
+    })?;
     eprintln!("credd: removed {}", args.name);
     Ok(())
 }

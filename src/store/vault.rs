@@ -108,11 +108,6 @@ impl VaultFile {
         Self { path }
     }
 
-    /// `$XDG_DATA_HOME/credd/vault`, else `$HOME/.local/share/credd/vault`.
-    pub fn default_path() -> Result<PathBuf, VaultError> {
-        default_path_from(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME"))
-    }
-
     /// The vault file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -125,6 +120,10 @@ impl VaultFile {
 
     /// Writes a new empty vault; refuses when one exists (even a damaged one). Slow (KDF).
     pub fn create(&self, passphrase: &Secret, kdf: KdfParams) -> Result<VaultKey, VaultError> {
+        with_wiped_stack(|| self.create_inner(passphrase, kdf))
+    }
+
+    fn create_inner(&self, passphrase: &Secret, kdf: KdfParams) -> Result<VaultKey, VaultError> {
         check_kdf(kdf).map_err(|problem| {
             VaultError::BadKdf(format!(
                 "invalid key-derivation parameters ({problem}): memory_kib must be \
@@ -150,6 +149,10 @@ impl VaultFile {
 
     /// Decrypts the vault. Slow (KDF): callers run it off async threads.
     pub fn open(&self, passphrase: &Secret) -> Result<(VaultKey, Vec<Entry>), VaultError> {
+        with_wiped_stack(|| self.open_inner(passphrase))
+    }
+
+    fn open_inner(&self, passphrase: &Secret) -> Result<(VaultKey, Vec<Entry>), VaultError> {
         let data = self.read()?;
         let header = Header::parse(&data).map_err(|reason| self.damaged(reason))?;
         let key = VaultKey::derive(self.path.clone(), passphrase, header.salt, header.kdf)?;
@@ -168,8 +171,10 @@ impl VaultFile {
         cipher
             .decrypt_in_place(&body_nonce, &data[..HEADER_LEN], &mut *plaintext)
             .map_err(|_| self.damaged("its contents fail authentication".into()))?;
-        // Secret's deserializer copies each secret once, straight from `plaintext` (or, for a
-        // secret with JSON escapes, from serde_json's unescaping scratch buffer).
+        // Secret's deserializer copies each secret once, straight from `plaintext`. A secret with
+        // JSON escapes (quotes, backslashes, control characters) goes through serde_json's own
+        // unescaping buffer first, which is not ours to wipe: the binary's wiping allocator
+        // (`crate::wipe_alloc`) wipes it when freed.
         let parsed: PlaintextIn = serde_json::from_slice(&plaintext).map_err(|e| {
             self.damaged(format!(
                 "its decrypted contents are not a valid entry list: {}",
@@ -199,6 +204,11 @@ impl VaultFile {
         file.take(MAX_FILE_LEN + 1)
             .read_to_end(&mut data)
             .map_err(|e| io_error(context(), e))?;
+        if data.len() as u64 > MAX_FILE_LEN {
+            return Err(self.damaged(format!(
+                "it is longer than the {MAX_FILE_LEN} bytes a vault may have"
+            )));
+        }
         Ok(data)
     }
 
@@ -223,7 +233,7 @@ pub struct VaultKey {
 impl VaultKey {
     /// Encrypts `entries` under this key with a fresh nonce and replaces the file atomically.
     pub fn save(&self, entries: &[Entry]) -> Result<(), VaultError> {
-        let bytes = self.seal(entries)?;
+        let bytes = with_wiped_stack(|| self.seal(entries))?;
         ensure_private_dir(&self.path)?;
         write_atomic(&self.path, &bytes, 0o600).map_err(|e| {
             io_error(
@@ -235,7 +245,8 @@ impl VaultKey {
 
     /// A key for `new_passphrase` (fresh salt, same KDF params); the caller then `save`s with it.
     pub fn rekey(&self, new_passphrase: &Secret) -> Result<VaultKey, VaultError> {
-        Self::derive(self.path.clone(), new_passphrase, random()?, self.kdf)
+        let salt = random()?;
+        with_wiped_stack(|| Self::derive(self.path.clone(), new_passphrase, salt, self.kdf))
     }
 
     /// Argon2id(passphrase, salt, kdf), with working memory that is wiped afterwards.
@@ -483,28 +494,6 @@ fn ensure_private_dir(vault: &Path) -> Result<(), VaultError> {
     Ok(())
 }
 
-fn default_path_from(
-    xdg_data_home: Option<std::ffi::OsString>,
-    home: Option<std::ffi::OsString>,
-) -> Result<PathBuf, VaultError> {
-    // The XDG spec says relative values are to be ignored.
-    let xdg = xdg_data_home.map(PathBuf::from).filter(|p| p.is_absolute());
-    let data_home = match (xdg, home.filter(|h| !h.is_empty())) {
-        (Some(xdg), _) => xdg,
-        (None, Some(home)) => PathBuf::from(home).join(".local").join("share"),
-        (None, None) => {
-            return Err(io_error(
-                "cannot find where the vault lives".into(),
-                io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "neither XDG_DATA_HOME nor HOME is set: set one, or give the vault's path",
-                ),
-            ));
-        }
-    };
-    Ok(data_home.join("credd").join("vault"))
-}
-
 /// `N` random bytes from the operating system.
 fn random<const N: usize>() -> Result<[u8; N], VaultError> {
     <[u8; N]>::try_generate().map_err(|e| {
@@ -544,6 +533,37 @@ fn describe_json_error(error: &serde_json::Error) -> String {
         Category::Data => "a field is missing or has the wrong type",
     };
     format!("{what} at line {}, column {}", error.line(), error.column())
+}
+
+/// Runs `work`, then wipes the stack it used.
+///
+/// Libraries leave copies of what they process in their stack frames: the cipher holds the key,
+/// the Argon2 hasher buffers the passphrase, a cipher backend may spill plaintext. Those frames
+/// are dead once `work` returns, but their bytes stay until overwritten, on a thread that may
+/// then sit idle for hours. `work` runs in a frame of its own below this one, so the wipe, which
+/// covers the region below this frame, covers it.
+fn with_wiped_stack<T>(work: impl FnOnce() -> T) -> T {
+    #[inline(never)]
+    fn run<T>(work: impl FnOnce() -> T) -> T {
+        work()
+    }
+    let result = run(work);
+    wipe_stack();
+    result
+}
+
+/// How much stack is wiped. The vault's functions reach about 13 KiB deep in release builds and
+/// 91 KiB in debug builds (measured with credd's own dependencies); this leaves a wide margin and
+/// fits easily in any thread's stack (2 MiB for Rust and tokio threads).
+const STACK_WIPE_LEN: usize = 256 * 1024;
+
+#[inline(never)]
+#[allow(clippy::large_stack_arrays)] // the point: it must cover the stack the callees used
+fn wipe_stack() {
+    // A zeroed array that the optimizer must assume is read: a plain memset of the region, much
+    // faster than a volatile loop, which matters in debug builds.
+    let mut scratch = [0u8; STACK_WIPE_LEN];
+    std::hint::black_box(&mut scratch);
 }
 
 /// An `io::Write` that only counts bytes.
@@ -620,7 +640,12 @@ mod tests {
     #[test]
     fn default_kdf_is_within_bounds() {
         assert_eq!(check_kdf(DEFAULT_KDF), Ok(()));
-        assert!(DEFAULT_KDF.memory_kib >= 65536 && DEFAULT_KDF.passes >= 3);
+        let strong = KdfParams {
+            memory_kib: 65536,
+            passes: 3,
+            lanes: 1,
+        };
+        assert_eq!(DEFAULT_KDF, strong);
     }
 
     #[test]
@@ -893,16 +918,72 @@ mod tests {
         assert!(!shown.contains("sesame"));
     }
 
+    /// How often `needle` occurs in the mapping of this process that contains `address`.
+    fn count_in_mapping(address: usize, needle: &[u8]) -> usize {
+        use std::io::{Seek, SeekFrom};
+        let maps = fs::read_to_string("/proc/self/maps").unwrap();
+        let (start, end) = maps
+            .lines()
+            .filter_map(|line| {
+                let (start, end) = line.split_whitespace().next()?.split_once('-')?;
+                let start = usize::from_str_radix(start, 16).ok()?;
+                let end = usize::from_str_radix(end, 16).ok()?;
+                (start..end).contains(&address).then_some((start, end))
+            })
+            .next()
+            .unwrap();
+        let mut memory = vec![0u8; end - start];
+        let mut mem = fs::File::open("/proc/self/mem").unwrap();
+        mem.seek(SeekFrom::Start(start as u64)).unwrap();
+        mem.read_exact(&mut memory).unwrap();
+        memory
+            .windows(needle.len())
+            .filter(|w| *w == needle)
+            .count()
+    }
+
     #[test]
-    fn default_path_prefers_xdg_then_home() {
-        let path = default_path_from(Some("/xdg".into()), Some("/home/ann".into())).unwrap();
-        assert_eq!(path, Path::new("/xdg/credd/vault"));
-        let path = default_path_from(Some("relative".into()), Some("/home/ann".into())).unwrap();
-        assert_eq!(path, Path::new("/home/ann/.local/share/credd/vault"));
-        let path = default_path_from(None, Some("/home/ann".into())).unwrap();
-        assert_eq!(path, Path::new("/home/ann/.local/share/credd/vault"));
-        let err = default_path_from(None, None).unwrap_err();
-        assert!(matches!(err, VaultError::Io { .. }), "{err:?}");
+    fn no_copy_of_key_passphrase_or_secret_is_left_on_the_stack() {
+        const PASSPHRASE: &str = "a passphrase long enough to be found on the stack";
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let _worker = std::thread::spawn(move || {
+            let marker = 0u8;
+            let created = vault.create(&pass(PASSPHRASE), FAST).unwrap();
+            drop(created.rekey(&pass("q")).unwrap());
+            created.save(&sample_entries()).unwrap();
+            // Last, so that nothing overwrites what it leaves behind.
+            let (key, entries) = vault.open(&pass(PASSPHRASE)).unwrap();
+            drop(entries);
+            // Kept inverted so that only the vault code's copies can match.
+            let inverted: Vec<u8> = key.key.iter().map(|b| !b).collect();
+            drop(key);
+            // A copy the scan must find, to prove that it sees this stack.
+            let canary: [u8; KEY_LEN] = array(&inverted);
+            std::hint::black_box(&canary);
+            sender.send((inverted, &raw const marker as usize)).unwrap();
+            loop {
+                std::thread::park();
+            }
+        });
+        let (inverted, stack_address) = receiver.recv().unwrap();
+        let key: Vec<u8> = inverted.iter().map(|b| !b).collect();
+        assert!(
+            count_in_mapping(stack_address, &inverted) > 0,
+            "the scan cannot see the stack"
+        );
+        assert_eq!(count_in_mapping(stack_address, &key[..16]), 0);
+        assert_eq!(
+            count_in_mapping(stack_address, &PASSPHRASE.as_bytes()[20..]),
+            0
+        );
+        for entry in sample_entries() {
+            assert_eq!(
+                count_in_mapping(stack_address, entry.secret.expose().as_bytes()),
+                0
+            );
+        }
     }
 
     #[test]
