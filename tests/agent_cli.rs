@@ -312,7 +312,7 @@ fn run_on_tty(env: &TestEnv, args: &str, dialogue: &[(&str, &str)]) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut shown = String::new();
     // Collects output until `done` holds or the terminal closes; false on timeout.
-    let mut collect = |shown: &mut String, done: &dyn Fn(&str) -> bool| loop {
+    let collect = |shown: &mut String, done: &dyn Fn(&str) -> bool| loop {
         if done(shown) {
             return true;
         }
