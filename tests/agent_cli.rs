@@ -388,3 +388,67 @@ fn a_mistyped_new_passphrase_creates_nothing() {
     assert!(shown.contains("no vault created"), "{shown:?}");
     assert!(!env.vault().exists());
 }
+
+/// Key derivation and the wrong-passphrase delay run off the agent's async threads: another
+/// client is answered while they are in progress.
+#[test]
+fn slow_unlocks_never_hold_up_other_clients() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    // A deliberately expensive KDF, so the unlock is still running when status is asked.
+    let init = [
+        "init",
+        "--passphrase-stdin",
+        "--kdf-memory",
+        "262144",
+        "--kdf-passes",
+        "6",
+        "--socket",
+        env.socket_str(),
+    ];
+    env.run(&init, &format!("{PASSPHRASE}\n")).ok();
+    env.cli(&["lock"]).ok();
+    for passphrase in [PASSPHRASE, "wrong passphrase"] {
+        let mut unlock = env.command();
+        unlock.args(["unlock", "--passphrase-stdin", "--socket", env.socket_str()]);
+        let unlock =
+            std::thread::spawn(move || common::run_with_limit(unlock, &format!("{passphrase}\n")));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        env.cli(&["status"]).ok();
+        assert!(
+            !unlock.is_finished(),
+            "status was answered only after the unlock finished"
+        );
+        let done = unlock.join().unwrap();
+        assert_eq!(done.status.success(), passphrase == PASSPHRASE, "{done:?}");
+        env.cli(&["lock"]).ok();
+    }
+}
+
+#[test]
+fn agent_disables_core_dumps_and_logs_every_get_with_its_caller() {
+    let env = TestEnv::new();
+    let agent = env.start_agent();
+    env.init();
+    env.add("corp", "https://corp.test/", "tok-logged-never");
+    env.cli(&["get", "corp"]).ok();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", agent.pid())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert!(
+        core.split_whitespace().skip(4).take(2).all(|v| v == "0"),
+        "{core}"
+    );
+    let log = env.log();
+    let get = log
+        .lines()
+        .find(|l| l.contains(" get ") || l.ends_with(" get"))
+        .unwrap_or_else(|| panic!("no get in {log}"));
+    assert!(
+        get.contains("pid=") && get.contains("uid=0") && get.contains("name=\"corp\""),
+        "{get}"
+    );
+    assert!(!log.contains("tok-logged-never"));
+}
