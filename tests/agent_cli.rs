@@ -199,19 +199,7 @@ fn init_refuses_an_existing_vault_and_passwd_changes_the_passphrase() {
     env.init();
     env.add("corp", "https://corp.test/", "tok");
     let before = std::fs::read(env.vault()).unwrap();
-    let again = env.run(
-        &[
-            "init",
-            "--passphrase-stdin",
-            "--kdf-memory",
-            "64",
-            "--kdf-passes",
-            "1",
-            "--socket",
-            env.socket_str(),
-        ],
-        "other\n",
-    );
+    let again = env.init_with("other");
     assert_eq!(again.code(), 1);
     assert!(again.stderr.contains("already exists"), "{again:?}");
     assert_eq!(

@@ -13,17 +13,7 @@ fn lock_leaves_no_copy_of_secret_or_passphrase_in_agent_memory() {
     let agent = env.start_agent();
     let passphrase = unique("planted-passphrase-long-enough-that-its-tail-is-past-malloc-links");
     let secret = unique("planted-secret-long-enough-that-its-tail-is-past-malloc-links");
-    let init = [
-        "init",
-        "--passphrase-stdin",
-        "--kdf-memory",
-        "64",
-        "--kdf-passes",
-        "1",
-        "--socket",
-        env.socket_str(),
-    ];
-    env.run(&init, &format!("{passphrase}\n")).ok();
+    env.init_with(&passphrase).ok();
     env.add("reg", "sparse+https://reg.test/index/", &secret);
     // Quotes and backslashes make serde_json decode through its own scratch buffer.
     let escaped = format!(

@@ -267,17 +267,7 @@ fn damaged_vault_is_refused_and_left_untouched() {
         out.stderr
     );
     assert!(env.cli(&["status"]).ok().contains("state: locked"));
-    let init = [
-        "init",
-        "--passphrase-stdin",
-        "--kdf-memory",
-        "64",
-        "--kdf-passes",
-        "1",
-        "--socket",
-        env.socket_str(),
-    ];
-    let reinit = env.run(&init, &format!("{}\n", common::PASSPHRASE));
+    let reinit = env.init_with(common::PASSPHRASE);
     assert!(
         !reinit.status.success(),
         "init overwrote a damaged vault: {reinit:?}"

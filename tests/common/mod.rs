@@ -125,20 +125,27 @@ impl TestEnv {
 
     /// Creates a vault with the test passphrase and the cheapest KDF; leaves it unlocked.
     pub fn init(&self) {
-        self.run(
-            &[
-                "init",
-                "--passphrase-stdin",
-                "--kdf-memory",
-                "64",
-                "--kdf-passes",
-                "1",
-                "--socket",
-                self.socket_str(),
-            ],
-            &format!("{PASSPHRASE}\n"),
-        )
-        .ok();
+        self.init_with(PASSPHRASE).ok();
+    }
+
+    /// Runs `credd init` with `passphrase` on stdin and the cheapest KDF.
+    pub fn init_with(&self, passphrase: &str) -> Output {
+        let args = [
+            "init",
+            "--passphrase-stdin",
+            "--kdf-memory",
+            "64",
+            "--kdf-passes",
+            "1",
+        ];
+        self.cli_with_input(&args, &format!("{passphrase}\n"))
+    }
+
+    /// Runs `credd ARGS --socket SOCKET` with `stdin` as input.
+    pub fn cli_with_input(&self, args: &[&str], stdin: &str) -> Output {
+        let mut all = args.to_vec();
+        all.extend(["--socket", self.socket_str()]);
+        self.run(&all, stdin)
     }
 
     /// Adds an entry with `secret`.
@@ -160,9 +167,7 @@ impl TestEnv {
 
     /// Runs `credd ARGS --socket SOCKET` with no input.
     pub fn cli(&self, args: &[&str]) -> Output {
-        let mut all = args.to_vec();
-        all.extend(["--socket", self.socket_str()]);
-        self.run(&all, "")
+        self.cli_with_input(args, "")
     }
 
     /// `credd unlock` with the test passphrase.
