@@ -6,9 +6,11 @@
 
 pub mod agent;
 pub mod atomic;
+pub mod cargo;
 pub mod client;
 pub mod config;
 pub mod paths;
 pub mod store;
+pub mod tty;
 pub mod urlmatch;
 pub mod wipe_alloc;

@@ -7,5 +7,12 @@ mod cli;
 static ALLOCATOR: credd::wipe_alloc::WipingAllocator = credd::wipe_alloc::WipingAllocator;
 
 fn main() -> std::process::ExitCode {
+    // Cargo runs credential providers as exactly `PROGRAM --cargo-plugin`.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "--cargo-plugin")
+    {
+        return credd::cargo::provider::run();
+    }
     cli::main()
 }

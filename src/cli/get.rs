@@ -30,12 +30,18 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         name: args.name,
         url: args.url,
     })?;
-    let mut line = Zeroizing::new(Vec::with_capacity(credd_protocol::MAX_FRAME_LEN));
     if args.json {
+        let mut line = Zeroizing::new(Vec::with_capacity(credd_protocol::MAX_FRAME_LEN));
         serde_json::to_writer(&mut *line, &found.entry)?;
-    } else {
-        line.extend_from_slice(found.entry.secret.expose().as_bytes());
+        return print_secret(&line);
     }
+    print_secret(found.entry.secret.expose().as_bytes())
+}
+
+/// Writes `bytes` and a newline to stdout in one write, from a buffer wiped afterwards.
+pub fn print_secret(bytes: &[u8]) -> Result<()> {
+    let mut line = Zeroizing::new(Vec::with_capacity(bytes.len() + 1));
+    line.extend_from_slice(bytes);
     line.push(b'\n');
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&line)?;

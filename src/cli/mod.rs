@@ -4,14 +4,17 @@ mod add;
 mod daemon;
 mod date;
 mod get;
+mod import;
 mod init;
 mod input;
 mod list;
 mod lock;
 mod passwd;
 mod remove;
+mod setup;
 mod status;
 mod stop;
+mod token;
 mod unlock;
 
 use std::path::PathBuf;
@@ -66,6 +69,12 @@ enum Command {
     Daemon,
     /// Wipe every secret and stop the agent.
     Stop,
+    /// Configure a tool (Cargo) to ask credd for its credentials.
+    Setup(setup::Args),
+    /// Move a tool's plaintext credentials (Cargo's credentials.toml) into credd.
+    Import(import::Args),
+    /// Print the token for a registry URL, for `cargo:token-from-stdout credd token`.
+    Token(token::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -87,6 +96,9 @@ pub fn main() -> ExitCode {
         Command::Passwd(args) => passwd::run(&socket, args),
         Command::Daemon => daemon::run(&socket),
         Command::Stop => stop::run(&socket),
+        Command::Setup(args) => setup::run(&socket, args),
+        Command::Import(args) => import::run(&socket, args),
+        Command::Token(args) => token::run(&socket, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

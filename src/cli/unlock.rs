@@ -26,7 +26,7 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         return Ok(());
     }
     if !status.vault {
-        if args.passphrase_stdin || !input::has_tty() {
+        if args.passphrase_stdin || !credd::tty::has_tty() {
             bail!("there is no vault yet: create one with 'credd init'");
         }
         if !input::confirm("There is no credd vault yet. Create one now?")? {

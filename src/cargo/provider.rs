@@ -1,0 +1,515 @@
+//! `credd --cargo-plugin`: Cargo's credential-provider protocol, version 1, relayed to the agent.
+//!
+//! Cargo spawns this once per request: we write the hello line, read one request line, write one
+//! response line and exit 0. Nothing else may reach stdout. Cargo spawns it for every command
+//! that touches an authenticated registry, so it stays small: no async runtime, no logging setup.
+
+use std::io::{BufRead, Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use credd_protocol::{
+    Done, Entry, ErrorKind, GetResult, LockState, Operation, PutResult, Secret, StatusResult,
+    encode_line,
+};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::client::{Client, ClientError, KDF_TIMEOUT};
+use crate::tty;
+
+/// The hello line: the protocol versions this provider speaks.
+const HELLO: &[u8] = b"{\"v\":[1]}\n";
+
+/// Cargo's request lines are small; anything larger is not from Cargo.
+const MAX_REQUEST: u64 = 1024 * 1024;
+
+/// How long a cargo process waits for another one that is showing the passphrase prompt.
+const PROMPT_WAIT: Duration = Duration::from_secs(120);
+
+/// Wrong passphrases allowed at one prompt.
+const PROMPT_TRIES: u32 = 3;
+
+/// One request from Cargo. Fields credd does not need (operation, name, vers, cksum, headers)
+/// are ignored: the token serves every operation.
+#[derive(Deserialize)]
+struct CargoRequest {
+    v: u32,
+    registry: Registry,
+    #[serde(flatten)]
+    action: Action,
+    #[serde(default)]
+    args: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Registry {
+    #[serde(rename = "index-url")]
+    index_url: String,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum Action {
+    Get,
+    Login {
+        token: Option<Secret>,
+    },
+    Logout,
+    #[serde(other)]
+    Unknown,
+}
+
+/// Cargo's response: `{"Ok":…}` or `{"Err":…}`.
+#[derive(Serialize)]
+enum Response {
+    Ok(Success),
+    Err(Failure),
+}
+
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum Success {
+    Get {
+        token: Secret,
+        cache: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expiration: Option<u64>,
+        operation_independent: bool,
+    },
+    Login,
+    Logout,
+}
+
+/// The errors Cargo knows. `NotFound` makes Cargo ask the next provider; `Other` stops it.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum Failure {
+    NotFound,
+    OperationNotSupported,
+    Other { message: String },
+}
+
+impl Failure {
+    fn other(message: impl Into<String>) -> Self {
+        Self::Other {
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Self {
+        match error.kind() {
+            Some(ErrorKind::NotFound) => Self::NotFound,
+            _ => Self::other(error.to_string()),
+        }
+    }
+}
+
+/// Runs one exchange with Cargo on stdin/stdout. Always exits 0 once a response is written.
+pub fn run() -> std::process::ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_all(HELLO)
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        return std::process::ExitCode::FAILURE;
+    }
+    let response = match read_request() {
+        Ok(line) => answer(&line),
+        Err(failure) => Response::Err(failure),
+    };
+    let mut out = Zeroizing::new(Vec::new());
+    let written = encode_line(&response, &mut out)
+        .map_err(std::io::Error::other)
+        .and_then(|()| stdout.write_all(&out))
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::FAILURE,
+    }
+}
+
+fn read_request() -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let mut line = Zeroizing::new(Vec::with_capacity(64 * 1024));
+    let read = std::io::stdin()
+        .lock()
+        .take(MAX_REQUEST)
+        .read_until(b'\n', &mut line);
+    match read {
+        Ok(0) => Err(Failure::other(
+            "cargo sent no request: run credd this way only from cargo",
+        )),
+        Ok(_) => Ok(line),
+        Err(error) => Err(Failure::other(format!(
+            "cannot read cargo's request: {error}"
+        ))),
+    }
+}
+
+/// Parses one request and carries it out.
+fn answer(line: &[u8]) -> Response {
+    let request: CargoRequest = match serde_json::from_slice(line) {
+        Ok(request) => request,
+        Err(error) => {
+            // The message names only a position: the line may carry a token.
+            return Response::Err(Failure::other(format!(
+                "credd cannot read cargo's request (column {}): update credd or cargo",
+                error.column()
+            )));
+        }
+    };
+    if request.v != 1 {
+        return Response::Err(Failure::other(format!(
+            "credd speaks version 1 of Cargo's credential protocol, but cargo asked for version {}: update credd",
+            request.v
+        )));
+    }
+    let socket = match socket_from_args(&request.args) {
+        Ok(socket) => socket,
+        Err(failure) => return Response::Err(failure),
+    };
+    let registry = &request.registry;
+    let outcome = match request.action {
+        Action::Get => get(&socket, registry),
+        Action::Login { token } => login(&socket, registry, token),
+        Action::Logout => logout(&socket, registry),
+        Action::Unknown => Err(Failure::OperationNotSupported),
+    };
+    match outcome {
+        Ok(success) => Response::Ok(success),
+        Err(failure) => Response::Err(failure),
+    }
+}
+
+/// The socket from the words of the Cargo config (`--socket PATH`), else the usual rules.
+fn socket_from_args(args: &[String]) -> Result<PathBuf, Failure> {
+    let mut socket = std::env::var_os("CREDD_SOCKET")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from);
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        match (word.as_str(), word.strip_prefix("--socket=")) {
+            (_, Some(path)) => socket = Some(path.into()),
+            ("--socket", None) => {
+                let path = words
+                    .next()
+                    .ok_or_else(|| Failure::other("`--socket` needs a path in the cargo config"))?;
+                socket = Some(path.into());
+            }
+            (other, None) => {
+                return Err(Failure::other(format!(
+                    "unknown argument {other:?} for credd in the cargo config: credd takes only `--socket PATH`"
+                )));
+            }
+        }
+    }
+    Ok(socket.unwrap_or_else(crate::paths::default_socket))
+}
+
+fn get(socket: &std::path::Path, registry: &Registry) -> Result<Success, Failure> {
+    let query = || Operation::Get {
+        name: None,
+        url: Some(registry.index_url.clone()),
+    };
+    let found: GetResult = with_unlocked_agent(socket, |client| client.call(query()))?;
+    let (cache, expiration) = cache_control(&found.entry);
+    Ok(Success::Get {
+        token: found.entry.secret,
+        cache,
+        expiration,
+        operation_independent: true,
+    })
+}
+
+/// Lets Cargo keep the token for its whole run, or only until shortly before it expires.
+fn cache_control(entry: &Entry) -> (&'static str, Option<u64>) {
+    let Some(expires) = entry.expires else {
+        return ("session", None);
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if expires > now + 60 {
+        return ("expires", Some(expires));
+    }
+    if expires <= now {
+        eprintln!(
+            "credd: the token {:?} has expired: replace it with 'cargo login' or 'credd add --replace'",
+            entry.name
+        );
+    }
+    ("never", None)
+}
+
+fn login(
+    socket: &std::path::Path,
+    registry: &Registry,
+    token: Option<Secret>,
+) -> Result<Success, Failure> {
+    let name = entry_name(registry)?;
+    let token = match token {
+        Some(token) => token,
+        None => prompt_token(&name)?,
+    };
+    if token.is_empty() {
+        return Err(Failure::other("the token is empty: nothing was stored"));
+    }
+    let entry = Entry {
+        name: name.clone(),
+        url: registry.index_url.clone(),
+        username: None,
+        secret: token,
+        expires: None,
+        note: Some("stored by cargo login".into()),
+    };
+    let _: PutResult = with_unlocked_agent(socket, |client| {
+        client.call(Operation::Put {
+            entry: entry.clone(),
+            replace: true,
+        })
+    })?;
+    eprintln!(
+        "credd: stored the token for {name} ({})",
+        registry.index_url
+    );
+    Ok(Success::Login)
+}
+
+fn logout(socket: &std::path::Path, registry: &Registry) -> Result<Success, Failure> {
+    let name = with_unlocked_agent(socket, |client| {
+        let found: GetResult = client.call(Operation::Get {
+            name: None,
+            url: Some(registry.index_url.clone()),
+        })?;
+        let _: Done = client.call(Operation::Delete {
+            name: found.entry.name.clone(),
+        })?;
+        Ok(found.entry.name.clone())
+    })?;
+    eprintln!(
+        "credd: erased the token {name:?} for {}",
+        registry.index_url
+    );
+    Ok(Success::Logout)
+}
+
+/// The registry's name from the config, else its host.
+fn entry_name(registry: &Registry) -> Result<String, Failure> {
+    if let Some(name) = registry.name.as_deref().filter(|n| !n.is_empty()) {
+        return Ok(name.to_owned());
+    }
+    let bare = registry
+        .index_url
+        .trim_start_matches("sparse+")
+        .trim_start_matches("registry+");
+    url::Url::parse(bare)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .ok_or_else(|| {
+            Failure::other(format!(
+                "cannot name a credential for {}: it has no host",
+                registry.index_url
+            ))
+        })
+}
+
+fn prompt_token(name: &str) -> Result<Secret, Failure> {
+    if !tty::has_tty() {
+        return Err(Failure::other(
+            "no token given and no terminal to ask on: run `echo TOKEN | cargo login`",
+        ));
+    }
+    let typed = tty::read_hidden(&format!("token for {name}: "))
+        .map_err(|e| Failure::other(format!("cannot read the token from the terminal: {e}")))?;
+    Ok(Secret::new(typed.trim_end_matches(['\n', '\r'])))
+}
+
+/// Runs `call` against the agent (starting it if needed). When the agent is locked and a
+/// terminal exists, asks for the passphrase there, unlocks, and runs `call` again; without a
+/// terminal it fails at once, naming the fix.
+fn with_unlocked_agent<T>(
+    socket: &std::path::Path,
+    mut call: impl FnMut(&mut Client) -> Result<T, ClientError>,
+) -> Result<T, Failure> {
+    let mut client = Client::connect_or_start(socket)?;
+    match call(&mut client) {
+        Err(error) if error.kind() == Some(ErrorKind::Locked) => {
+            if !tty::has_tty() {
+                return Err(Failure::other(error.to_string()));
+            }
+            unlock_on_tty(&mut client, socket)?;
+            Ok(call(&mut client)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Asks for the passphrase on the terminal and unlocks. Several cargo processes may get here at
+/// once (cargo runs in parallel in a workspace): a lock file lets one prompt while the others wait
+/// and then find the agent unlocked.
+fn unlock_on_tty(client: &mut Client, socket: &std::path::Path) -> Result<(), Failure> {
+    let _prompt = take_prompt_lock(socket)?;
+    for attempt in 1..=PROMPT_TRIES {
+        let status: StatusResult = client.call(Operation::Status)?;
+        if status.state == LockState::Unlocked {
+            return Ok(());
+        }
+        let typed = tty::read_hidden("credd is locked; passphrase: ").map_err(|e| {
+            Failure::other(format!("cannot read the passphrase from the terminal: {e}"))
+        })?;
+        let passphrase = Secret::new(typed.trim_end_matches(['\n', '\r']));
+        match client.call_within::<Done>(Operation::Unlock { passphrase }, KDF_TIMEOUT) {
+            Ok(Done {}) => return Ok(()),
+            Err(error)
+                if error.kind() == Some(ErrorKind::BadPassphrase) && attempt < PROMPT_TRIES =>
+            {
+                eprintln!("credd: wrong passphrase, try again");
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(Failure::other("credd is locked: run 'credd unlock'"))
+}
+
+/// An exclusive lock on `<socket>.prompt`, waited for at most [`PROMPT_WAIT`].
+fn take_prompt_lock(socket: &std::path::Path) -> Result<std::fs::File, Failure> {
+    let mut path = socket.as_os_str().to_owned();
+    path.push(".prompt");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| {
+            Failure::other(format!(
+                "cannot open {}: {e}",
+                PathBuf::from(&path).display()
+            ))
+        })?;
+    let deadline = std::time::Instant::now() + PROMPT_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(_) => {
+                return Err(Failure::other(
+                    "another cargo is asking for credd's passphrase: run 'credd unlock'",
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(line: &str) -> String {
+        let mut out = Zeroizing::new(Vec::new());
+        encode_line(&answer(line.as_bytes()), &mut out).unwrap();
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn responses_are_wrapped_like_cargo_expects() {
+        let get = Response::Ok(Success::Get {
+            token: Secret::new("t\"k"),
+            cache: "session",
+            expiration: None,
+            operation_independent: true,
+        });
+        assert_eq!(
+            serde_json::to_string(&get).unwrap(),
+            r#"{"Ok":{"kind":"get","token":"t\"k","cache":"session","operation_independent":true}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Response::Ok(Success::Logout)).unwrap(),
+            r#"{"Ok":{"kind":"logout"}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Response::Err(Failure::NotFound)).unwrap(),
+            r#"{"Err":{"kind":"not-found"}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Response::Err(Failure::other("m"))).unwrap(),
+            r#"{"Err":{"kind":"other","message":"m"}}"#
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_bad_versions_and_garbage_never_panic() {
+        let registry = r#""registry":{"index-url":"https://h/"}"#;
+        assert_eq!(
+            reply(&format!(r#"{{"v":1,{registry},"kind":"sing"}}"#)),
+            "{\"Err\":{\"kind\":\"operation-not-supported\"}}\n"
+        );
+        assert!(reply(&format!(r#"{{"v":2,{registry},"kind":"get"}}"#)).contains("version 1"));
+        assert!(reply("{\"v\":1").contains("\"other\""));
+        assert!(reply("\u{0}\u{ff}").contains("\"other\""));
+        let leaked = reply(r#"{"v":1,"registry":5,"kind":"login","token":"sekrit"}"#);
+        assert!(
+            leaked.contains("\"other\"") && !leaked.contains("sekrit"),
+            "{leaked}"
+        );
+    }
+
+    #[test]
+    fn socket_comes_from_the_config_words() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            socket_from_args(&words(&["--socket", "/s"])).unwrap(),
+            PathBuf::from("/s")
+        );
+        assert_eq!(
+            socket_from_args(&words(&["--socket=/t"])).unwrap(),
+            PathBuf::from("/t")
+        );
+        assert!(socket_from_args(&words(&["--socket"])).is_err());
+        assert!(socket_from_args(&words(&["--frobnicate"])).is_err());
+    }
+
+    #[test]
+    fn cache_follows_the_expiry() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let entry = |expires| Entry {
+            name: "n".into(),
+            url: "https://h/".into(),
+            username: None,
+            secret: Secret::new("s"),
+            expires,
+            note: None,
+        };
+        assert_eq!(cache_control(&entry(None)), ("session", None));
+        assert_eq!(
+            cache_control(&entry(Some(now + 3600))),
+            ("expires", Some(now + 3600))
+        );
+        assert_eq!(cache_control(&entry(Some(now + 30))), ("never", None));
+    }
+
+    #[test]
+    fn login_names_the_entry_after_the_registry_or_its_host() {
+        let registry = |name: Option<&str>, url: &str| Registry {
+            index_url: url.into(),
+            name: name.map(Into::into),
+        };
+        assert_eq!(
+            entry_name(&registry(Some("corp"), "sparse+https://h/i/")).unwrap(),
+            "corp"
+        );
+        assert_eq!(
+            entry_name(&registry(None, "sparse+https://cargo.corp.test/i/")).unwrap(),
+            "cargo.corp.test"
+        );
+        assert!(entry_name(&registry(None, "garbage")).is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! `credd import`: placeholder until the real module lands (being written now).
+
+/// Options.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Not yet available.
+pub fn run(_socket: &std::path::Path, _args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("credd import is not available yet")
+}
