@@ -3,4 +3,5 @@
 //! This adapter speaks Cargo's formats and protocol and reaches credentials only through the
 //! agent's protocol; it never touches the vault.
 
+pub mod config_files;
 pub mod provider;

@@ -1,10 +1,177 @@
-//! `credd setup`: placeholder until the real module lands (being written now).
+//! `credd setup`: configure a tool to ask credd for its credentials.
 
-/// Options.
+use std::io::ErrorKind;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use credd::cargo::config_files::{self, Edit};
+
+/// Options of `credd setup`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    target: SetupTarget,
+}
 
-/// Not yet available.
-pub fn run(_socket: &std::path::Path, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("credd setup is not available yet")
+/// The tools `credd setup` configures.
+#[derive(Debug, clap::Subcommand)]
+enum SetupTarget {
+    /// Make Cargo ask credd for registry tokens, in $CARGO_HOME/config.toml.
+    ///
+    /// Adds credd to `[registry] global-credential-providers`, after `cargo:token` (Cargo asks
+    /// later entries first, so credd comes first and credentials.toml is the fallback); or, with
+    /// --registry, sets that one registry's `credential-provider`. Comments and formatting are
+    /// kept, and a second run changes nothing.
+    Cargo(CargoArgs),
+}
+
+/// Options of `credd setup cargo`.
+#[derive(Debug, clap::Args)]
+struct CargoArgs {
+    /// Set `[registries.NAME] credential-provider = "credd"` for this registry only (then Cargo
+    /// asks only credd for it), instead of adding credd for every registry
+    #[arg(long, value_name = "NAME")]
+    registry: Option<String>,
+    /// Print the change as a diff and write nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// A new Cargo config file gets the mode Cargo itself would give it.
+const NEW_FILE_MODE: u32 = 0o644;
+
+/// Runs `credd setup TOOL`; no agent is needed.
+pub fn run(_socket: &Path, args: Args) -> Result<()> {
+    match args.target {
+        SetupTarget::Cargo(cargo) => setup_cargo(cargo),
+    }
+}
+
+fn setup_cargo(args: CargoArgs) -> Result<()> {
+    let home = config_files::cargo_home()
+        .context("cannot find Cargo's home: set CARGO_HOME (or HOME for ~/.cargo)")?;
+    let path = config_files::config_path(&home);
+    if let Some(ignored) = config_files::ignored_beside(&path) {
+        eprintln!(
+            "credd: warning: Cargo reads {} and ignores {}: editing the former",
+            path.display(),
+            ignored.display()
+        );
+    }
+    let (before, mode) = read_optional(&path)?;
+    let shown = path.display();
+    let (edit, done, next) = match &args.registry {
+        None => {
+            let setup = config_files::add_global_provider(&before)
+                .with_context(|| format!("cannot edit {shown}"))?;
+            for name in &setup.own_provider {
+                let table = if name == config_files::CRATES_IO {
+                    "[registry]".to_owned()
+                } else {
+                    format!("[registries.{name}]")
+                };
+                eprintln!(
+                    "credd: warning: {table} in {shown} names its own credential-provider, so \
+                     Cargo will not ask credd for {name}: run 'credd setup cargo --registry {name}' \
+                     to use credd there"
+                );
+            }
+            let list = setup
+                .providers
+                .iter()
+                .map(|p| format!("{p:?}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let done = format!("[registry] global-credential-providers = [{list}]");
+            let next = "Cargo now asks credd for every registry's token first, and falls back to \
+                        credentials.toml (cargo:token).\nnext: move the tokens of credentials.toml \
+                        into credd with 'credd import cargo --remove', or store a new one with \
+                        'cargo login --registry NAME'"
+                .to_owned();
+            (setup.edit, done, next)
+        }
+        Some(name) => {
+            let setup = config_files::set_registry_provider(&before, name)
+                .with_context(|| format!("cannot edit {shown}"))?;
+            let env_var = config_files::index_env_var(name);
+            if !setup.has_index && std::env::var_os(&env_var).is_none() {
+                eprintln!(
+                    "credd: warning: [registries.{name}] has no `index` in {shown}: Cargo needs \
+                     one to use the registry; add `index = \"sparse+https://…/\"` there (or set it \
+                     in another Cargo config or in {env_var})"
+                );
+            }
+            let done = format!("{} credential-provider = \"credd\"", setup.table);
+            let login = if name == config_files::CRATES_IO {
+                "cargo login".to_owned()
+            } else {
+                format!("cargo login --registry {name}")
+            };
+            let next = format!(
+                "Cargo now asks only credd for {name}'s token (no longer credentials.toml).\n\
+                 next: store its token with '{login}', or move it from credentials.toml with \
+                 'credd import cargo --remove'"
+            );
+            (setup.edit, done, next)
+        }
+    };
+    if !edit.changed {
+        eprintln!("credd: {shown} already has {done}: nothing to change");
+        return Ok(());
+    }
+    if args.dry_run {
+        print!(
+            "{}",
+            config_files::unified_diff(&shown.to_string(), &before, &edit.text)
+        );
+        eprintln!("credd: dry run: {shown} was not changed");
+        return Ok(());
+    }
+    write(&home, &path, &edit, mode)?;
+    eprintln!("credd: {shown}: set {done}");
+    eprintln!("{next}");
+    if !on_path(config_files::PROVIDER) {
+        eprintln!(
+            "credd: warning: no `credd` on PATH: Cargo runs the provider by that name, so put \
+             this credd binary on PATH"
+        );
+    }
+    Ok(())
+}
+
+/// The file's text and mode, or an empty text and the new-file mode when it does not exist.
+fn read_optional(path: &Path) -> Result<(String, u32)> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mode = std::fs::metadata(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .permissions()
+                .mode()
+                & 0o7777;
+            Ok((text, mode))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok((String::new(), NEW_FILE_MODE)),
+        Err(e) if e.kind() == ErrorKind::InvalidData => {
+            bail!("{} is not UTF-8 text: fix it by hand", path.display())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn write(home: &Path, path: &Path, edit: &Edit, mode: u32) -> Result<()> {
+    std::fs::create_dir_all(home).with_context(|| format!("cannot create {}", home.display()))?;
+    credd::atomic::write_atomic(path, edit.text.as_bytes(), mode)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// True when an executable file named `name` is in a directory of `PATH`.
+fn on_path(name: &str) -> bool {
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(name))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
