@@ -245,38 +245,58 @@ fn cache_control(entry: &Entry) -> (&'static str, Option<u64>) {
     ("never", None)
 }
 
+/// Stores the token. An entry that serves exactly this index URL is updated in place, whatever
+/// its name, so that the next `get` returns the new token; otherwise a new entry is named after
+/// the registry.
 fn login(
     socket: &std::path::Path,
     registry: &Registry,
     token: Option<Secret>,
 ) -> Result<Success, Failure> {
-    let name = entry_name(registry)?;
+    let new_name = entry_name(registry)?;
     let token = match token {
         Some(token) => token,
-        None => prompt_token(&name)?,
+        None => prompt_token(&new_name)?,
     };
     if token.is_empty() {
         return Err(Failure::other("the token is empty: nothing was stored"));
     }
-    let entry = Entry {
-        name: name.clone(),
-        url: registry.index_url.clone(),
-        username: None,
-        secret: token,
-        expires: None,
-        note: Some("stored by cargo login".into()),
-    };
-    let _: PutResult = with_unlocked_agent(socket, |client| {
-        client.call(Operation::Put {
-            entry: entry.clone(),
+    let name = with_unlocked_agent(socket, |client| {
+        let name = same_url_entry(client, &registry.index_url)?.unwrap_or_else(|| new_name.clone());
+        let entry = Entry {
+            name: name.clone(),
+            url: registry.index_url.clone(),
+            username: None,
+            secret: token.clone(),
+            expires: None,
+            note: Some("stored by cargo login".into()),
+        };
+        let _: PutResult = client.call(Operation::Put {
+            entry,
             replace: true,
-        })
+        })?;
+        Ok(name)
     })?;
     eprintln!(
         "credd: stored the token for {name} ({})",
         registry.index_url
     );
     Ok(Success::Login)
+}
+
+/// The name of the entry whose URL is this index URL (not merely a prefix of it).
+fn same_url_entry(client: &mut Client, index_url: &str) -> Result<Option<String>, ClientError> {
+    let query = Operation::Get {
+        name: None,
+        url: Some(index_url.to_owned()),
+    };
+    let entry = match client.call::<GetResult>(query) {
+        Ok(found) => found.entry,
+        Err(error) if error.kind() == Some(ErrorKind::NotFound) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let normalized = |url: &str| crate::urlmatch::RegistryUrl::parse(url).ok();
+    Ok((normalized(&entry.url) == normalized(index_url)).then_some(entry.name))
 }
 
 fn logout(socket: &std::path::Path, registry: &Registry) -> Result<Success, Failure> {

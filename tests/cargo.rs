@@ -1,0 +1,1218 @@
+//! The real `cargo` against a real auth-required sparse registry on 127.0.0.1, with credd as its
+//! credential provider; and credd's provider protocol checked against Cargo's own
+//! `cargo-credential` types.
+
+mod common;
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cargo_credential::{
+    Action, CacheControl, CredentialRequest, CredentialResponse, LoginOptions, Operation,
+    RegistryInfo, Secret,
+};
+use common::registry::{Registry, index_path, sha256_hex};
+use common::{Output, TestEnv, run_with_limit};
+
+const CREDD: &str = env!("CARGO_BIN_EXE_credd");
+const LOCKED: &str = "credd is locked: run 'credd unlock'";
+
+/// Where rustup keeps its toolchains: HOME is changed for cargo, so rustup's proxy must be told.
+fn rustup_home() -> OsString {
+    if let Some(home) = std::env::var_os("RUSTUP_HOME") {
+        return home;
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    Path::new(&home).join(".rustup").into_os_string()
+}
+
+/// An isolated Cargo: its own CARGO_HOME and target dir inside the test's temp dir, and otherwise
+/// only the variables of [`TestEnv::command`].
+struct Cargo {
+    root: PathBuf,
+    home: PathBuf,
+    target: PathBuf,
+    env: Vec<(OsString, OsString)>,
+}
+
+impl Cargo {
+    fn new(env: &TestEnv) -> Cargo {
+        let root = env.dir.path().to_path_buf();
+        let home = root.join("cargo-home");
+        std::fs::create_dir_all(&home).unwrap();
+        let template = env.command();
+        let env = template
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+            .collect();
+        Cargo {
+            target: root.join("target"),
+            root,
+            home,
+            env,
+        }
+    }
+
+    /// Writes `$CARGO_HOME/config.toml`.
+    fn config(&self, toml: &str) {
+        std::fs::write(self.home.join("config.toml"), toml).unwrap();
+    }
+
+    /// `cargo ARGS` in `dir`.
+    fn command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new("cargo");
+        command.env_clear();
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command
+            .env("CARGO_HOME", &self.home)
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env("RUSTUP_HOME", rustup_home())
+            .env("CARGO_HTTP_TIMEOUT", "10")
+            .env("CARGO_NET_RETRY", "0")
+            .env("CARGO_TERM_COLOR", "never")
+            .env("CARGO_TERM_PROGRESS_WHEN", "never")
+            .env("CARGO_INCREMENTAL", "0")
+            .args(args)
+            .current_dir(dir);
+        if let Some(toolchain) = std::env::var_os("RUSTUP_TOOLCHAIN") {
+            command.env("RUSTUP_TOOLCHAIN", toolchain);
+        }
+        command
+    }
+
+    fn run(&self, dir: &Path, args: &[&str]) -> Output {
+        run_with_limit(self.command(dir, args), "")
+    }
+
+    /// A library crate `name` `version` with an empty `src/lib.rs`; returns its directory.
+    fn lib_project(&self, name: &str, version: &str) -> PathBuf {
+        let dir = self.root.join(format!("{name}-{version}"));
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n\
+                 description = \"test crate\"\nlicense = \"MIT\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("src/lib.rs"), "pub fn answer() -> u32 { 42 }\n").unwrap();
+        dir
+    }
+
+    /// A library `app` depending on `deps` (lines of a `[dependencies]` table).
+    fn app_project(&self, deps: &str) -> PathBuf {
+        let dir = self.root.join("app");
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"app\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
+                 publish = false\n\n[dependencies]\n{deps}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+        dir
+    }
+
+    /// Packages `name` `version` with `cargo package` (no network) and puts it into `registry`
+    /// directly, as a publish would.
+    fn seed(&self, registry: &Registry, name: &str, version: &str) {
+        let dir = self.lib_project(name, version);
+        let out = self.run(&dir, &["package", "--no-verify", "--allow-dirty"]);
+        assert!(out.status.success(), "cargo package failed: {out:?}");
+        let file = self.target.join(format!("package/{name}-{version}.crate"));
+        let bytes = std::fs::read(&file).unwrap();
+        registry.insert_crate(name, version, Vec::new(), bytes);
+    }
+}
+
+/// Asserts that `name` `version` is in the registry's index with the checksum of the `.crate` file
+/// cargo built for it (cargo keeps it under `target/package/`).
+#[track_caller]
+fn assert_published(cargo: &Cargo, registry: &Registry, name: &str, version: &str) {
+    let lines = registry.index_lines(name);
+    let line = lines
+        .iter()
+        .find(|l| l["vers"] == version)
+        .unwrap_or_else(|| panic!("{name} {version} not in the index: {lines:?}"));
+    assert_eq!(line["yanked"], false);
+    let file_name = format!("{name}-{version}.crate");
+    let mut sums = Vec::new();
+    let mut dirs = vec![cargo.target.join("package")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.file_name().unwrap() == file_name.as_str() {
+                sums.push(sha256_hex(&std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    assert!(
+        sums.iter().any(|sum| line["cksum"] == sum.as_str()),
+        "index cksum {} is none of the packaged files' {sums:?}",
+        line["cksum"]
+    );
+}
+
+/// The per-registry provider line: credd with its socket, as an array.
+fn provider_array(env: &TestEnv) -> String {
+    format!("[\"{CREDD}\", \"--socket\", \"{}\"]", env.socket_str())
+}
+
+/// A config where `corp` asks credd (only).
+fn corp_config(env: &TestEnv, registry: &Registry) -> String {
+    format!(
+        "[registries.corp]\nindex = \"{}\"\ncredential-provider = {}\n",
+        registry.index_url(),
+        provider_array(env)
+    )
+}
+
+/// An agent with an unlocked vault.
+fn agent(env: &TestEnv) -> common::Agent {
+    let agent = env.start_agent();
+    env.init();
+    agent
+}
+
+fn both(out: &Output) -> String {
+    format!("{}{}", out.stdout, out.stderr)
+}
+
+#[track_caller]
+fn assert_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+}
+
+/// Asserts that the registry saw authorized `method path` requests, no rejected token, and that
+/// it did demand auth (an unauthenticated request got 401) so the success is not vacuous.
+#[track_caller]
+fn assert_authorized(registry: &Registry, expected: &[(&str, &str)]) {
+    let log = registry.requests();
+    for (method, path) in expected {
+        assert!(
+            log.iter().any(|r| r.method == *method
+                && r.path == *path
+                && r.authorization_ok
+                && r.status == 200),
+            "no authorized {method} {path} in {log:#?}"
+        );
+    }
+    assert!(
+        !log.iter()
+            .any(|r| r.had_authorization && !r.authorization_ok),
+        "a wrong token was sent: {log:#?}"
+    );
+    assert!(
+        log.iter().any(|r| !r.had_authorization && r.status == 401),
+        "the registry never demanded auth: {log:#?}"
+    );
+}
+
+/// Stops an agent that a provider started on its own, even when the test fails.
+struct StopAgent<'a>(&'a TestEnv);
+
+impl Drop for StopAgent<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.cli(&["stop"]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The registry itself, with Cargo's built-in `cargo:token`: a baseline that does not involve credd.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn registry_baseline_with_cargo_token() {
+    const TOKEN: &str = "baseline-token-1";
+    let env = TestEnv::new();
+    let registry = Registry::start(TOKEN);
+    let cargo = Cargo::new(&env);
+    cargo.config(&format!(
+        "[registries.corp]\nindex = \"{}\"\ncredential-provider = \"cargo:token\"\n",
+        registry.index_url()
+    ));
+    let lib = cargo.lib_project("corp-lib", "0.1.0");
+    let mut publish = cargo.command(
+        &lib,
+        &[
+            "publish",
+            "--registry",
+            "corp",
+            "--allow-dirty",
+            "--no-verify",
+        ],
+    );
+    publish.env("CARGO_REGISTRIES_CORP_TOKEN", TOKEN);
+    let out = run_with_limit(publish, "");
+    assert_ok(&out, "cargo publish");
+    assert_published(&cargo, &registry, "corp-lib", "0.1.0");
+
+    let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
+    let mut build = cargo.command(&app, &["build"]);
+    build.env("CARGO_REGISTRIES_CORP_TOKEN", TOKEN);
+    let out = run_with_limit(build, "");
+    assert_ok(&out, "cargo build");
+    assert_authorized(
+        &registry,
+        &[
+            ("PUT", "/api/v1/crates/new"),
+            ("GET", "/index/config.json"),
+            ("GET", &format!("/index/{}", index_path("corp-lib"))),
+            ("GET", "/dl/corp-lib/0.1.0/download"),
+        ],
+    );
+
+    // A crate whose dependency is renamed in its manifest: the index entry carries `package`.
+    let dir = cargo.lib_project("corp-app", "0.2.0");
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "{manifest}\n[dependencies]\nrenamed = {{ package = \"corp-lib\", version = \"0.1\", \
+             registry = \"corp\", features = [], default-features = false }}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        "pub fn answer() -> u32 { renamed::answer() }\n",
+    )
+    .unwrap();
+    let mut publish = cargo.command(
+        &dir,
+        &[
+            "publish",
+            "--registry",
+            "corp",
+            "--allow-dirty",
+            "--no-verify",
+        ],
+    );
+    publish.env("CARGO_REGISTRIES_CORP_TOKEN", TOKEN);
+    assert_ok(&run_with_limit(publish, ""), "cargo publish corp-app");
+    let deps = &registry.index_lines("corp-app")[0]["deps"];
+    assert_eq!(
+        deps,
+        &serde_json::json!([{
+            "name": "renamed",
+            "package": "corp-lib",
+            "req": "^0.1",
+            "features": [],
+            "optional": false,
+            "default_features": false,
+            "target": null,
+            "kind": "normal",
+            "registry": null,
+        }])
+    );
+    std::fs::write(
+        app.join("Cargo.toml"),
+        "[package]\nname = \"app\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\ncorp-app = { version = \"0.2\", registry = \"corp\" }\n",
+    )
+    .unwrap();
+    let mut build = cargo.command(&app, &["build"]);
+    build.env("CARGO_REGISTRIES_CORP_TOKEN", TOKEN);
+    let out = run_with_limit(build, "");
+    assert_ok(&out, "cargo build with corp-app");
+    assert!(out.stderr.contains("Compiling corp-app v0.2.0"), "{out:?}");
+
+    // Without a token cargo is refused; with a wrong one it says the token was rejected.
+    std::fs::remove_dir_all(cargo.home.join("registry")).unwrap();
+    std::fs::remove_file(app.join("Cargo.lock")).unwrap();
+    let out = cargo.run(&app, &["build"]);
+    assert!(!out.status.success());
+    assert!(
+        out.stderr
+            .contains("no token found for `corp`, please run `cargo login --registry corp`"),
+        "{out:?}"
+    );
+    let mut build = cargo.command(&app, &["build"]);
+    build.env("CARGO_REGISTRIES_CORP_TOKEN", "wrong");
+    let out = run_with_limit(build, "");
+    assert!(!out.status.success());
+    assert!(
+        out.stderr
+            .contains("token rejected for `corp`, please run `cargo login --registry corp`"),
+        "{out:?}"
+    );
+}
+
+/// One raw HTTP/1.1 request to the registry; returns (status, head, body).
+fn http(
+    registry: &Registry,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let addr = registry.base_url().trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    (status, head.to_string(), body.to_string())
+}
+
+/// The registry's answers to missing and wrong tokens, by route, as cargo expects them.
+#[test]
+fn registry_answers_auth_failures_like_a_real_registry() {
+    let registry = Registry::start("raw-token");
+    let challenge = format!(
+        "WWW-Authenticate: Cargo login_url=\"{}\"",
+        registry.login_url()
+    );
+    for path in [
+        "/index/config.json",
+        "/index/3/a/abc",
+        "/dl/abc/0.1.0/download",
+    ] {
+        for auth in [None, Some("wrong")] {
+            let (status, head, _) = http(&registry, "GET", path, auth);
+            assert_eq!(status, 401, "{path} {auth:?}");
+            assert!(head.contains(&challenge), "{head}");
+        }
+    }
+    for (method, path) in [
+        ("PUT", "/api/v1/crates/new"),
+        ("DELETE", "/api/v1/crates/abc/0.1.0/yank"),
+        ("PUT", "/api/v1/crates/abc/0.1.0/unyank"),
+    ] {
+        assert_eq!(http(&registry, method, path, None).0, 401, "{path}");
+        let (status, _, body) = http(&registry, method, path, Some("wrong"));
+        assert_eq!(status, 403, "{path}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+            serde_json::json!({"errors": [{"detail": "token rejected"}]})
+        );
+    }
+    assert_eq!(http(&registry, "GET", "/me", None).0, 200);
+    let (status, _, body) = http(&registry, "GET", "/index/config.json", Some("raw-token"));
+    assert_eq!(status, 200);
+    let config: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(config["auth-required"], true);
+    assert_eq!(config["api"], registry.base_url());
+    assert_eq!(
+        http(&registry, "GET", "/index/3/a/abc", Some("raw-token")).0,
+        404
+    );
+    let log = registry.requests();
+    assert_eq!(log.len(), 6 + 6 + 1 + 2);
+    // Only the two requests with the right token are logged as authorized.
+    assert_eq!(
+        log.iter().filter(|r| r.authorization_ok).count(),
+        2,
+        "{log:#?}"
+    );
+    assert_eq!(
+        log.iter().filter(|r| r.had_authorization).count(),
+        6 + 2,
+        "{log:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// cargo with credd as its credential provider.
+// ---------------------------------------------------------------------------------------------
+
+/// a. `cargo publish` and then a build of a dependent crate, with the token held by credd.
+#[test]
+fn publish_and_build_with_the_token_from_credd() {
+    const TOKEN: &str = "corp-token-publish-a1";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let registry = Registry::start(TOKEN);
+    env.add("corp", &registry.index_url(), TOKEN);
+    let cargo = Cargo::new(&env);
+    cargo.config(&corp_config(&env, &registry));
+
+    let lib = cargo.lib_project("corp-lib", "0.1.0");
+    let out = cargo.run(
+        &lib,
+        &[
+            "publish",
+            "--registry",
+            "corp",
+            "--allow-dirty",
+            "--no-verify",
+        ],
+    );
+    assert_ok(&out, "cargo publish");
+    assert!(out.stderr.contains("Published corp-lib v0.1.0"), "{out:?}");
+    assert_published(&cargo, &registry, "corp-lib", "0.1.0");
+    assert_authorized(&registry, &[("PUT", "/api/v1/crates/new")]);
+
+    let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
+    let out = cargo.run(&app, &["build"]);
+    assert_ok(&out, "cargo build");
+    assert!(out.stderr.contains("Compiling corp-lib v0.1.0"), "{out:?}");
+    assert_authorized(
+        &registry,
+        &[
+            ("GET", "/index/config.json"),
+            ("GET", &format!("/index/{}", index_path("corp-lib"))),
+            ("GET", "/dl/corp-lib/0.1.0/download"),
+        ],
+    );
+}
+
+/// b. A wrong token in credd: the registry rejects it and cargo says so in its own words.
+#[test]
+fn wrong_token_is_reported_by_cargo_as_rejected() {
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let registry = Registry::start("corp-token-right-b1");
+    env.add("corp", &registry.index_url(), "corp-token-wrong-b2");
+    let cargo = Cargo::new(&env);
+    cargo.config(&corp_config(&env, &registry));
+    cargo.seed(&registry, "corp-lib", "0.1.0");
+
+    let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
+    let out = cargo.run(&app, &["build"]);
+    assert!(!out.status.success(), "{out:?}");
+    // cargo's wording when the token came from a credential provider (not from cargo:token).
+    assert!(
+        out.stderr.contains(
+            "token rejected for `corp`\n  You may need to log in using this registry's credential \
+             provider"
+        ),
+        "{out:?}"
+    );
+    let log = registry.requests();
+    assert!(
+        log.iter()
+            .any(|r| r.had_authorization && !r.authorization_ok && r.status == 401),
+        "credd's token never reached the registry: {log:#?}"
+    );
+    assert!(!log.iter().any(|r| r.authorization_ok), "{log:#?}");
+
+    // Publishing with it fails the same way.
+    let lib = cargo.lib_project("corp-other", "0.1.0");
+    let out = cargo.run(
+        &lib,
+        &[
+            "publish",
+            "--registry",
+            "corp",
+            "--allow-dirty",
+            "--no-verify",
+        ],
+    );
+    assert!(!out.status.success(), "{out:?}");
+    eprintln!("PUBLISH {out:?}");
+    assert!(out.stderr.contains("token rejected for `corp`"), "{out:?}");
+    assert!(registry.index_lines("corp-other").is_empty());
+}
+
+/// c. `cargo login` stores the token in credd, not in `credentials.toml`.
+#[test]
+fn cargo_login_stores_the_token_in_credd() {
+    const TOKEN: &str = "corp-token-login-c1";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let registry = Registry::start(TOKEN);
+    let cargo = Cargo::new(&env);
+    cargo.config(&corp_config(&env, &registry));
+    assert_eq!(env.cli(&["get", "corp"]).code(), 4);
+
+    let out = run_with_limit(
+        cargo.command(&cargo.root, &["login", "--registry", "corp"]),
+        &format!("{TOKEN}\n"),
+    );
+    assert_ok(&out, "cargo login");
+    assert_eq!(env.cli(&["get", "corp"]).ok().trim_end(), TOKEN);
+    assert!(!cargo.home.join("credentials.toml").exists());
+    assert!(!cargo.home.join("credentials").exists());
+
+    // And cargo uses it.
+    cargo.seed(&registry, "corp-lib", "0.1.0");
+    let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
+    assert_ok(&cargo.run(&app, &["build"]), "cargo build");
+    assert_authorized(&registry, &[("GET", "/dl/corp-lib/0.1.0/download")]);
+    assert!(!cargo.home.join("credentials.toml").exists());
+}
+
+/// d. `cargo yank` and `cargo yank --undo` with the token from credd, configured through a
+/// `[credential-alias]`.
+#[test]
+fn yank_and_unyank_with_the_token_from_credd() {
+    const TOKEN: &str = "corp-token-yank-d1";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let registry = Registry::start(TOKEN);
+    env.add("corp", &registry.index_url(), TOKEN);
+    let cargo = Cargo::new(&env);
+    cargo.seed(&registry, "corp-lib", "0.1.0");
+    cargo.config(&format!(
+        "[credential-alias]\ncredd = {}\n\n[registries.corp]\nindex = \"{}\"\n\
+         credential-provider = \"credd\"\n",
+        provider_array(&env),
+        registry.index_url()
+    ));
+    assert_eq!(registry.yanked("corp-lib", "0.1.0"), Some(false));
+
+    let yank = [
+        "yank",
+        "corp-lib",
+        "--version",
+        "0.1.0",
+        "--registry",
+        "corp",
+    ];
+    let out = cargo.run(&cargo.root, &yank);
+    assert_ok(&out, "cargo yank");
+    assert_eq!(registry.yanked("corp-lib", "0.1.0"), Some(true));
+    assert_authorized(
+        &registry,
+        &[("DELETE", "/api/v1/crates/corp-lib/0.1.0/yank")],
+    );
+
+    let out = cargo.run(&cargo.root, &[&yank[..], &["--undo"]].concat());
+    assert_ok(&out, "cargo yank --undo");
+    assert_eq!(registry.yanked("corp-lib", "0.1.0"), Some(false));
+    assert_authorized(
+        &registry,
+        &[("PUT", "/api/v1/crates/corp-lib/0.1.0/unyank")],
+    );
+}
+
+/// e. `cargo logout` erases the entry; a second one says there was nothing to erase.
+#[test]
+fn cargo_logout_erases_the_entry_then_reports_not_logged_in() {
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let registry = Registry::start("corp-token-logout-e1");
+    env.add("corp", &registry.index_url(), "corp-token-logout-e1");
+    let cargo = Cargo::new(&env);
+    cargo.config(&corp_config(&env, &registry));
+    assert_eq!(
+        env.cli(&["get", "corp"]).ok().trim_end(),
+        "corp-token-logout-e1"
+    );
+
+    let out = cargo.run(&cargo.root, &["logout", "--registry", "corp"]);
+    assert_ok(&out, "cargo logout");
+    // With an external provider cargo itself prints nothing on success (only the provider may).
+    assert!(!both(&out).contains("not currently logged in"), "{out:?}");
+    assert_eq!(env.cli(&["get", "corp"]).code(), 4);
+
+    let out = cargo.run(&cargo.root, &["logout", "--registry", "corp"]);
+    assert_ok(&out, "the second cargo logout");
+    assert!(
+        both(&out).contains("not currently logged in to `corp`"),
+        "{out:?}"
+    );
+}
+
+/// f. A locked agent and no terminal: cargo fails at once with credd's instruction.
+#[test]
+fn locked_agent_without_a_tty_fails_fast_with_the_fix() {
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let registry = Registry::start("corp-token-locked-f1");
+    env.add("corp", &registry.index_url(), "corp-token-locked-f1");
+    env.cli(&["lock"]).ok();
+    let cargo = Cargo::new(&env);
+    cargo.config(&corp_config(&env, &registry));
+    cargo.seed(&registry, "corp-lib", "0.1.0");
+    let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
+
+    let mut build = cargo.command(&app, &["build"]);
+    // SAFETY: setsid is async-signal-safe; it leaves cargo (and credd) without a controlling
+    // terminal, so /dev/tty cannot be opened.
+    unsafe {
+        build.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let start = Instant::now();
+    let out = run_with_limit(build, "");
+    let end = Instant::now();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains(LOCKED), "{out:?}");
+    assert!(
+        end - start < Duration::from_secs(10),
+        "cargo took {:?}",
+        end - start
+    );
+    // The provider is asked right after the registry's 401 on config.json.
+    let log = registry.requests();
+    let challenge = log
+        .iter()
+        .filter(|r| r.status == 401)
+        .map(|r| r.at)
+        .max()
+        .expect("cargo never reached the registry");
+    assert!(
+        end - challenge < Duration::from_secs(2),
+        "cargo finished {:?} after the registry's 401",
+        end - challenge
+    );
+    assert!(!log.iter().any(|r| r.had_authorization), "{log:#?}");
+}
+
+/// g. No agent running: the provider starts one (detached: a pipe on cargo's output still
+/// closes), which is locked, so cargo fails promptly with credd's instruction.
+#[test]
+fn no_agent_running_starts_one_detached() {
+    let env = TestEnv::new();
+    let mut first = agent(&env);
+    let registry = Registry::start("corp-token-noagent-g1");
+    env.add("corp", &registry.index_url(), "corp-token-noagent-g1");
+    env.cli(&["stop"]).ok();
+    first.wait_exit();
+    assert!(std::os::unix::net::UnixStream::connect(&env.socket).is_err());
+    let cargo = Cargo::new(&env);
+    cargo.config(&corp_config(&env, &registry));
+    cargo.seed(&registry, "corp-lib", "0.1.0");
+    let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
+
+    let _stop = StopAgent(&env);
+    let build = cargo.command(&app, &["build"]);
+    let mut shell = Command::new("sh");
+    shell.args(["-c", "cargo build 2>&1 | cat"]).env_clear();
+    for (key, value) in build.get_envs() {
+        if let Some(value) = value {
+            shell.env(key, value);
+        }
+    }
+    shell.current_dir(&app);
+    let start = Instant::now();
+    let out = run_with_limit(shell, "");
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(20), "cargo took {took:?}");
+    assert!(out.stdout.contains(LOCKED), "{out:?}");
+    assert!(out.stdout.contains("error"), "{out:?}");
+
+    assert!(std::os::unix::net::UnixStream::connect(&env.socket).is_ok());
+    let status = env.cli(&["status"]);
+    assert_ok(&status, "credd status");
+    env.cli(&["stop"]).ok();
+}
+
+/// h. credd alongside `cargo:token` in `global-credential-providers` (string form): credd
+/// answers for the registry it knows, and not-found lets cargo:token serve the other.
+#[test]
+fn global_providers_chain_to_cargo_token_for_unknown_registries() {
+    const CORP: &str = "corp-token-global-h1";
+    const OTHER: &str = "other-token-global-h2";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let corp = Registry::start(CORP);
+    let other = Registry::start(OTHER);
+    env.add("corp", &corp.index_url(), CORP);
+    let cargo = Cargo::new(&env);
+    assert!(!CREDD.contains(' ') && !env.socket_str().contains(' '));
+    cargo.config(&format!(
+        "[registry]\nglobal-credential-providers = [\"cargo:token\", \"{CREDD} --socket {}\"]\n\n\
+         [registries.corp]\nindex = \"{}\"\n\n[registries.other]\nindex = \"{}\"\n",
+        env.socket_str(),
+        corp.index_url(),
+        other.index_url()
+    ));
+    cargo.seed(&corp, "corp-lib", "0.1.0");
+    cargo.seed(&other, "other-lib", "0.2.0");
+    let app = cargo.app_project(
+        "corp-lib = { version = \"0.1\", registry = \"corp\" }\n\
+         other-lib = { version = \"0.2\", registry = \"other\" }",
+    );
+    let mut build = cargo.command(&app, &["build"]);
+    build.env("CARGO_REGISTRIES_OTHER_TOKEN", OTHER);
+    let out = run_with_limit(build, "");
+    assert_ok(&out, "cargo build");
+    assert!(out.stderr.contains("Compiling corp-lib v0.1.0"), "{out:?}");
+    assert!(out.stderr.contains("Compiling other-lib v0.2.0"), "{out:?}");
+    assert_authorized(&corp, &[("GET", "/dl/corp-lib/0.1.0/download")]);
+    assert_authorized(&other, &[("GET", "/dl/other-lib/0.2.0/download")]);
+
+    // Without the environment token, `other` has no token anywhere: credd's not-found is not
+    // mistaken for success.
+    std::fs::remove_dir_all(cargo.home.join("registry")).unwrap();
+    std::fs::remove_file(app.join("Cargo.lock")).unwrap();
+    let out = cargo.run(&app, &["build"]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("no token found for `other`"), "{out:?}");
+}
+
+/// i. The token shows up neither in cargo's trace log nor in the agent's trace log.
+#[test]
+fn token_is_in_neither_cargo_trace_nor_agent_log() {
+    let token = common::unique("corp-token-secret-i1");
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let registry = Registry::start(&token);
+    env.add("corp", &registry.index_url(), &token);
+    let cargo = Cargo::new(&env);
+    cargo.config(&corp_config(&env, &registry));
+    cargo.seed(&registry, "corp-lib", "0.1.0");
+    let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
+
+    let mut build = cargo.command(&app, &["build"]);
+    build
+        .env("CARGO_LOG", "trace")
+        .env("CARGO_HTTP_DEBUG", "true");
+    let out = run_with_limit(build, "");
+    assert_ok(&out, "cargo build");
+    assert_authorized(&registry, &[("GET", "/dl/corp-lib/0.1.0/download")]);
+    let cargo_log = both(&out);
+    assert!(cargo_log.contains("TRACE"), "no trace output: {out:?}");
+    assert!(
+        cargo_log.contains("credential"),
+        "the trace does not show the provider call"
+    );
+    assert!(!cargo_log.contains(&token), "cargo's trace holds the token");
+    let agent_log = env.log();
+    assert!(!agent_log.is_empty(), "the agent logged nothing");
+    assert!(
+        !agent_log.contains(&token),
+        "the agent's log holds the token"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The provider protocol, checked with Cargo's own `cargo-credential` types.
+// ---------------------------------------------------------------------------------------------
+
+type Reply = Result<CredentialResponse, cargo_credential::Error>;
+
+const WWW_AUTHENTICATE: &str = "WWW-Authenticate: Cargo login_url=\"http://127.0.0.1:1/me\"";
+
+/// How `credd --cargo-plugin` finds the agent in one call.
+enum Socket {
+    /// `--socket PATH` in the request's `args` (the words of the cargo config).
+    Args,
+    /// `CREDD_SOCKET`.
+    Env,
+    /// Neither: the default location under XDG_RUNTIME_DIR.
+    Default,
+}
+
+/// Serializes `request` with the socket chosen by `socket` and runs one provider process on it.
+fn plugin<'a>(env: &'a TestEnv, mut request: CredentialRequest<'a>, socket: Socket) -> Reply {
+    match socket {
+        Socket::Args => request.args = vec!["--socket", env.socket_str()],
+        Socket::Env | Socket::Default => request.args = Vec::new(),
+    }
+    let line = serde_json::to_string(&request).unwrap();
+    // What cargo would send: a well-formed request by cargo-credential's own reading.
+    let back: CredentialRequest<'_> = serde_json::from_str(&line).unwrap();
+    assert_eq!(back, request);
+    plugin_line(env, &line, matches!(socket, Socket::Env), false)
+}
+
+/// Runs `credd --cargo-plugin` with `line` on stdin (optionally in a new session, without a
+/// terminal) and returns its reply as cargo-credential reads it.
+fn plugin_line(env: &TestEnv, line: &str, socket_env: bool, new_session: bool) -> Reply {
+    let mut command = env.command();
+    command.arg("--cargo-plugin");
+    if socket_env {
+        command.env("CREDD_SOCKET", &env.socket);
+    }
+    if new_session {
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+    }
+    let out = run_with_limit(command, &format!("{line}\n"));
+    assert!(out.status.success(), "the provider exited with {out:?}");
+    let mut lines = out.stdout.lines();
+    assert_eq!(lines.next(), Some(r#"{"v":[1]}"#), "{out:?}");
+    let reply = lines.next().unwrap_or_else(|| panic!("no reply: {out:?}"));
+    assert_eq!(lines.next(), None, "more than one reply: {out:?}");
+    serde_json::from_str(reply).unwrap_or_else(|e| panic!("cargo cannot read {reply:?}: {e}"))
+}
+
+fn request<'a>(
+    index_url: &'a str,
+    name: Option<&'a str>,
+    headers: Vec<String>,
+    action: Action<'a>,
+) -> CredentialRequest<'a> {
+    CredentialRequest {
+        v: cargo_credential::PROTOCOL_VERSION_1,
+        registry: RegistryInfo {
+            index_url,
+            name,
+            headers,
+        },
+        action,
+        args: Vec::new(),
+    }
+}
+
+/// Asserts `reply` is a session-cached, operation-independent `get` with `token`.
+#[track_caller]
+fn assert_token(reply: Reply, token: &str) {
+    match reply {
+        Ok(CredentialResponse::Get {
+            token: got,
+            cache: CacheControl::Session,
+            operation_independent: true,
+        }) => assert_eq!(got.expose(), token),
+        other => panic!("expected the token, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_not_found(reply: Reply) {
+    assert!(
+        matches!(reply, Err(cargo_credential::Error::NotFound)),
+        "expected not-found, got {reply:?}"
+    );
+}
+
+/// `get` for every operation, with and without `name`, `headers` and `args`, with the socket
+/// from args, from CREDD_SOCKET and by default; the `sparse+` prefix is ignored by matching.
+#[test]
+fn protocol_get_for_every_operation() {
+    const TOKEN: &str = "proto-token-get-1";
+    const URL: &str = "sparse+http://127.0.0.1:1/index/";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    env.add("corp", "http://127.0.0.1:1/index/", TOKEN);
+
+    let read = || Action::Get(Operation::Read);
+    let headers = vec![WWW_AUTHENTICATE.to_string()];
+    for socket in [Socket::Args, Socket::Env, Socket::Default] {
+        assert_token(
+            plugin(
+                &env,
+                request(URL, Some("corp"), headers.clone(), read()),
+                socket,
+            ),
+            TOKEN,
+        );
+    }
+    assert_token(
+        plugin(&env, request(URL, None, Vec::new(), read()), Socket::Args),
+        TOKEN,
+    );
+    let cksum = "a".repeat(64);
+    let operations = [
+        Operation::Publish {
+            name: "corp-lib",
+            vers: "0.1.0",
+            cksum: &cksum,
+        },
+        Operation::Yank {
+            name: "corp-lib",
+            vers: "0.1.0",
+        },
+        Operation::Unyank {
+            name: "corp-lib",
+            vers: "0.1.0",
+        },
+        Operation::Owners { name: "corp-lib" },
+    ];
+    for operation in operations {
+        let action = Action::Get(operation);
+        assert_token(
+            plugin(
+                &env,
+                request(URL, Some("corp"), Vec::new(), action.clone()),
+                Socket::Args,
+            ),
+            TOKEN,
+        );
+        assert_token(
+            plugin(
+                &env,
+                request(URL, None, headers.clone(), action),
+                Socket::Env,
+            ),
+            TOKEN,
+        );
+    }
+    // An operation newer than this cargo-credential: still a well-formed answer.
+    let reply = plugin(
+        &env,
+        request(
+            URL,
+            Some("corp"),
+            Vec::new(),
+            Action::Get(Operation::Unknown),
+        ),
+        Socket::Args,
+    );
+    assert!(
+        matches!(
+            reply,
+            Ok(CredentialResponse::Get { .. })
+                | Err(cargo_credential::Error::OperationNotSupported)
+        ),
+        "{reply:?}"
+    );
+}
+
+#[test]
+fn protocol_unknown_urls_and_kinds() {
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    env.add(
+        "corp",
+        "sparse+http://127.0.0.1:1/index/",
+        "proto-token-unknown-2",
+    );
+    let get = || Action::Get(Operation::Read);
+    for url in [
+        "sparse+http://127.0.0.1:2/index/",
+        "sparse+http://127.0.0.1:1/other-index/",
+        "https://github.com/rust-lang/crates.io-index",
+    ] {
+        assert_not_found(plugin(
+            &env,
+            request(url, Some("corp"), Vec::new(), get()),
+            Socket::Args,
+        ));
+    }
+    // A kind newer than credd: cargo-credential's own `Unknown`, and a made-up one.
+    let reply = plugin(
+        &env,
+        request(
+            "sparse+http://127.0.0.1:1/index/",
+            Some("corp"),
+            Vec::new(),
+            Action::Unknown,
+        ),
+        Socket::Args,
+    );
+    assert!(
+        matches!(reply, Err(cargo_credential::Error::OperationNotSupported)),
+        "{reply:?}"
+    );
+    let line = format!(
+        r#"{{"v":1,"registry":{{"index-url":"sparse+http://127.0.0.1:1/index/","name":"corp"}},"kind":"frobnicate","extra":[1],"args":["--socket","{}"]}}"#,
+        env.socket_str()
+    );
+    let reply = plugin_line(&env, &line, false, false);
+    assert!(
+        matches!(reply, Err(cargo_credential::Error::OperationNotSupported)),
+        "{reply:?}"
+    );
+}
+
+/// `login` with a token (as cargo sends it when the token came on stdin), then `get`, `logout`,
+/// and a second `logout` that finds nothing.
+#[test]
+fn protocol_login_get_logout_round_trip() {
+    const TOKEN: &str = "proto-token-login-3";
+    const URL: &str = "sparse+http://127.0.0.1:3/index/";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let login = || {
+        Action::Login(LoginOptions {
+            token: Some(Secret::from(TOKEN)),
+            login_url: Some("http://127.0.0.1:3/me"),
+        })
+    };
+    let reply = plugin(
+        &env,
+        request(
+            URL,
+            Some("newreg"),
+            vec![WWW_AUTHENTICATE.to_string()],
+            login(),
+        ),
+        Socket::Args,
+    );
+    assert!(matches!(reply, Ok(CredentialResponse::Login)), "{reply:?}");
+    assert_eq!(env.cli(&["get", "newreg"]).ok().trim_end(), TOKEN);
+    assert_token(
+        plugin(
+            &env,
+            request(
+                URL,
+                Some("newreg"),
+                Vec::new(),
+                Action::Get(Operation::Read),
+            ),
+            Socket::Env,
+        ),
+        TOKEN,
+    );
+
+    let reply = plugin(
+        &env,
+        request(URL, Some("newreg"), Vec::new(), Action::Logout),
+        Socket::Args,
+    );
+    assert!(matches!(reply, Ok(CredentialResponse::Logout)), "{reply:?}");
+    assert_eq!(env.cli(&["get", "newreg"]).code(), 4);
+    assert_not_found(plugin(
+        &env,
+        request(URL, Some("newreg"), Vec::new(), Action::Logout),
+        Socket::Args,
+    ));
+    assert_not_found(plugin(
+        &env,
+        request(
+            URL,
+            Some("newreg"),
+            Vec::new(),
+            Action::Get(Operation::Read),
+        ),
+        Socket::Args,
+    ));
+
+    // A registry given by `--index URL` has no name: the login still round-trips by URL.
+    const NAMELESS: &str = "sparse+http://127.0.0.1:4/index/";
+    let reply = plugin(
+        &env,
+        request(NAMELESS, None, Vec::new(), login()),
+        Socket::Args,
+    );
+    assert!(matches!(reply, Ok(CredentialResponse::Login)), "{reply:?}");
+    assert_token(
+        plugin(
+            &env,
+            request(NAMELESS, None, Vec::new(), Action::Get(Operation::Read)),
+            Socket::Args,
+        ),
+        TOKEN,
+    );
+    let reply = plugin(
+        &env,
+        request(NAMELESS, None, Vec::new(), Action::Logout),
+        Socket::Args,
+    );
+    assert!(matches!(reply, Ok(CredentialResponse::Logout)), "{reply:?}");
+    assert_not_found(plugin(
+        &env,
+        request(NAMELESS, None, Vec::new(), Action::Get(Operation::Read)),
+        Socket::Args,
+    ));
+}
+
+/// A locked agent and no terminal: an `other` error carrying the fix, which cargo-credential
+/// reads back with its message.
+#[test]
+fn protocol_locked_agent_is_an_other_error() {
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    env.add(
+        "corp",
+        "sparse+http://127.0.0.1:1/index/",
+        "proto-token-locked-4",
+    );
+    env.cli(&["lock"]).ok();
+    let line = serde_json::to_string(&CredentialRequest {
+        args: vec!["--socket", env.socket_str()],
+        ..request(
+            "sparse+http://127.0.0.1:1/index/",
+            Some("corp"),
+            Vec::new(),
+            Action::Get(Operation::Read),
+        )
+    })
+    .unwrap();
+    let start = Instant::now();
+    let reply = plugin_line(&env, &line, false, true);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    match reply {
+        Err(cargo_credential::Error::Other(error)) => {
+            assert!(error.to_string().contains(LOCKED), "{error}")
+        }
+        other => panic!("expected an other error, got {other:?}"),
+    }
+}
+
+/// The socket from the config words wins over CREDD_SOCKET, and CREDD_SOCKET over the default.
+#[test]
+fn protocol_socket_from_args_then_env() {
+    const TOKEN: &str = "proto-token-socket-5";
+    const URL: &str = "sparse+http://127.0.0.1:1/index/";
+    let mut env = TestEnv::new();
+    env.socket = env.dir.path().join("elsewhere/credd.sock");
+    let _agent = agent(&env);
+    env.add("corp", URL, TOKEN);
+    let get = || request(URL, Some("corp"), Vec::new(), Action::Get(Operation::Read));
+    assert_token(plugin(&env, get(), Socket::Args), TOKEN);
+    assert_token(plugin(&env, get(), Socket::Env), TOKEN);
+    // Args pointing here beat a CREDD_SOCKET pointing nowhere.
+    let mut line: serde_json::Value = serde_json::to_value(get()).unwrap();
+    line["args"] = serde_json::json!(["--socket", env.socket_str()]);
+    let mut command = env.command();
+    command
+        .arg("--cargo-plugin")
+        .env("CREDD_SOCKET", env.dir.path().join("nowhere/credd.sock"));
+    let out = run_with_limit(command, &format!("{line}\n"));
+    assert_ok(&out, "the provider");
+    let reply: Reply = serde_json::from_str(out.stdout.lines().nth(1).unwrap()).unwrap();
+    assert_token(reply, TOKEN);
+    assert!(!env.dir.path().join("nowhere").exists());
+}
+
+/// c2. `cargo login` to rotate a token that credd already holds under another name for the same
+/// URL (e.g. one stored with `credd add`): cargo must then get the token it just logged in with.
+#[test]
+fn cargo_login_over_an_entry_with_the_same_url_is_what_cargo_then_gets() {
+    const NEW: &str = "corp-token-rotated-c3";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let registry = Registry::start(NEW);
+    env.add("a-mine", &registry.index_url(), "corp-token-stale-c2");
+    let cargo = Cargo::new(&env);
+    cargo.config(&corp_config(&env, &registry));
+    cargo.seed(&registry, "corp-lib", "0.1.0");
+
+    let out = run_with_limit(
+        cargo.command(&cargo.root, &["login", "--registry", "corp"]),
+        &format!("{NEW}\n"),
+    );
+    assert_ok(&out, "cargo login");
+    assert_eq!(
+        env.cli(&["get", "a-mine"]).ok(),
+        format!("{NEW}\n"),
+        "login updated the entry in place"
+    );
+    assert_eq!(
+        env.cli(&["list"]).ok().lines().count(),
+        1,
+        "login added a second entry for the same URL"
+    );
+    // cargo login itself fetched config.json with the stale token first; judge only the build.
+    registry.clear_requests();
+    let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
+    let out = cargo.run(&app, &["build"]);
+    assert_ok(&out, "cargo build after cargo login");
+    assert_authorized(&registry, &[("GET", "/dl/corp-lib/0.1.0/download")]);
+}
