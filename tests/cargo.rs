@@ -1216,3 +1216,73 @@ fn cargo_login_over_an_entry_with_the_same_url_is_what_cargo_then_gets() {
     assert_ok(&out, "cargo build after cargo login");
     assert_authorized(&registry, &[("GET", "/dl/corp-lib/0.1.0/download")]);
 }
+
+/// `cargo:token-from-stdout credd token`: for tools that only run a command, cargo sets
+/// CARGO_REGISTRY_INDEX_URL and reads the token from `credd token`'s stdout.
+#[test]
+fn token_from_stdout_runs_credd_token() {
+    const TOKEN: &str = "corp-token-from-stdout-t1";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let registry = Registry::start(TOKEN);
+    env.add("corp", &registry.index_url(), TOKEN);
+    let cargo = Cargo::new(&env);
+    cargo.config(&format!(
+        "[registries.corp]\nindex = \"{}\"\ncredential-provider = \"cargo:token-from-stdout {CREDD} token --socket {}\"\n",
+        registry.index_url(),
+        env.socket_str()
+    ));
+    cargo.seed(&registry, "corp-lib", "0.1.0");
+    let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
+    let out = cargo.run(&app, &["build"]);
+    assert_ok(&out, "cargo build through credd token");
+    assert_authorized(&registry, &[("GET", "/dl/corp-lib/0.1.0/download")]);
+
+    let mut command = env.command();
+    command.args(["token", "--socket", env.socket_str()]);
+    command.env("CARGO_REGISTRY_INDEX_URL", registry.index_url());
+    assert_eq!(run_with_limit(command, "").stdout, format!("{TOKEN}\n"));
+    let unknown = env.cli(&["token", "https://unknown.test/index/"]);
+    assert_eq!(unknown.code(), 4, "{unknown:?}");
+}
+
+/// A locked agent with a terminal: the provider asks for the passphrase there and answers. Two
+/// cargo processes asking at once show one prompt between them, and both get the token.
+#[test]
+fn locked_agent_with_a_terminal_prompts_once_for_parallel_cargos() {
+    const TOKEN: &str = "corp-token-tty-p1";
+    const URL: &str = "sparse+http://127.0.0.1:1/index/";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    env.add("corp", URL, TOKEN);
+    env.cli(&["lock"]).ok();
+    let request = format!(
+        r#"{{"v":1,"registry":{{"index-url":"{URL}","name":"corp"}},"kind":"get","operation":"read","args":["--socket","{}"]}}"#,
+        env.socket_str()
+    );
+    let dir = env.dir.path();
+    std::fs::write(dir.join("request"), format!("{request}\n")).unwrap();
+    let line = format!(
+        "cd {}; {CREDD} --cargo-plugin <request >out1 & {CREDD} --cargo-plugin <request >out2; wait",
+        dir.display()
+    );
+    let shown = common::run_on_tty(
+        &env,
+        &line,
+        &[("passphrase:", &format!("{}\n", common::PASSPHRASE))],
+    );
+    assert_eq!(shown.matches("passphrase:").count(), 1, "{shown:?}");
+    assert!(
+        !shown.contains(common::PASSPHRASE),
+        "the passphrase was echoed: {shown:?}"
+    );
+    for out in ["out1", "out2"] {
+        let reply = std::fs::read_to_string(dir.join(out)).unwrap();
+        assert!(reply.starts_with("{\"v\":[1]}\n"), "{out}: {reply}");
+        assert!(
+            reply.contains(&format!("\"token\":\"{TOKEN}\"")),
+            "{out}: {reply}"
+        );
+    }
+    assert!(env.cli(&["status"]).ok().contains("unlocked"));
+}

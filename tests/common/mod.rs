@@ -368,6 +368,62 @@ fn count_in_region(mem: &mut std::fs::File, start: u64, end: u64, needle: &[u8])
         .count()
 }
 
+/// Runs the shell command `line` on a pseudo-terminal (util-linux `script`), in this environment,
+/// and answers its prompts like a
+/// person: each answer is typed only once its prompt has shown, so an echoed answer would show.
+/// Returns everything the terminal displayed.
+pub fn run_on_tty(env: &TestEnv, line: &str, dialogue: &[(&str, &str)]) -> String {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    use std::sync::mpsc::RecvTimeoutError;
+    use std::time::{Duration, Instant};
+
+    let credd_env = env.command();
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", line, "/dev/null"])
+        .env_clear()
+        .envs(credd_env.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run script");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = stdout.read(&mut chunk) {
+            let _ = tx.send(chunk[..n].to_vec());
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut shown = String::new();
+    // Collects output until `done` holds or the terminal closes; false on timeout.
+    let collect = |shown: &mut String, done: &dyn Fn(&str) -> bool| loop {
+        if done(shown) {
+            return true;
+        }
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(bytes) => shown.push_str(&String::from_utf8_lossy(&bytes)),
+            Err(RecvTimeoutError::Disconnected) => return true,
+            Err(RecvTimeoutError::Timeout) => return false,
+        }
+    };
+    for (prompt, answer) in dialogue {
+        collect(&mut shown, &|s| s.contains(prompt));
+        assert!(shown.contains(prompt), "no prompt {prompt:?} in {shown:?}");
+        stdin.write_all(answer.as_bytes()).unwrap();
+        // The answer is taken when the terminal moves to the next line.
+        let before = shown.len();
+        collect(&mut shown, &|s| s[before..].contains('\n'));
+    }
+    let finished = collect(&mut shown, &|_| false);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(finished, "{line} did not finish: {shown:?}");
+    shown
+}
+
 /// A string that appears nowhere else, for planting and scanning.
 pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
