@@ -1286,3 +1286,61 @@ fn locked_agent_with_a_terminal_prompts_once_for_parallel_cargos() {
     }
     assert!(env.cli(&["status"]).ok().contains("unlocked"));
 }
+
+/// Migration: `credd setup cargo` and `credd import cargo --remove` on a realistic Cargo home,
+/// then a real build gets the token from credd and `credentials.toml` no longer holds it.
+#[test]
+fn import_and_setup_then_cargo_builds_without_credentials_toml() {
+    const TOKEN: &str = "corp-token-imported-m1";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let registry = Registry::start(TOKEN);
+    let cargo = Cargo::new(&env);
+    cargo.config(&format!(
+        "# company registries\n[registries.corp]\nindex = \"{}\"\n",
+        registry.index_url()
+    ));
+    let credentials = cargo.home.join("credentials.toml");
+    std::fs::write(
+        &credentials,
+        format!(
+            "# written by cargo login\n[registries.corp]\ntoken = \"{TOKEN}\"\n\n[net]\nretry = 1\n"
+        ),
+    )
+    .unwrap();
+    let credd = |args: &[&str]| {
+        let mut command = env.command();
+        command
+            .args(args)
+            .args(["--socket", env.socket_str()])
+            .env("CARGO_HOME", &cargo.home);
+        run_with_limit(command, "")
+    };
+    let setup = credd(&["setup", "cargo"]);
+    assert_ok(&setup, "credd setup cargo");
+    let import = credd(&["import", "cargo", "--remove"]);
+    assert_ok(&import, "credd import cargo --remove");
+    assert!(
+        !both(&import).contains(TOKEN),
+        "import printed the token: {import:?}"
+    );
+
+    let left = std::fs::read_to_string(&credentials).unwrap();
+    assert!(
+        !left.contains(TOKEN) && left.contains("[net]") && left.contains("retry = 1"),
+        "{left}"
+    );
+    // setup wrote the bare name `credd`: let cargo find this build's binary on PATH.
+    let bin_dir = Path::new(CREDD).parent().unwrap().to_owned();
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    cargo.seed(&registry, "corp-lib", "0.1.0");
+    let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
+    let mut build = cargo.command(&app, &["build"]);
+    build.env("PATH", path).env("CREDD_SOCKET", &env.socket);
+    let out = run_with_limit(build, "");
+    assert_ok(&out, "cargo build after the migration");
+    assert_authorized(&registry, &[("GET", "/dl/corp-lib/0.1.0/download")]);
+}
