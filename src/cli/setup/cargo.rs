@@ -1,4 +1,4 @@
-//! `credd setup`: configure a tool to ask credd for its credentials.
+//! `credd setup cargo`.
 
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
@@ -7,28 +7,9 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use credd::cargo::config_files::{self, Edit};
 
-/// Options of `credd setup`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    target: SetupTarget,
-}
-
-/// The tools `credd setup` configures.
-#[derive(Debug, clap::Subcommand)]
-enum SetupTarget {
-    /// Make Cargo ask credd for registry tokens, in $CARGO_HOME/config.toml.
-    ///
-    /// Adds credd to `[registry] global-credential-providers`, after `cargo:token` (Cargo asks
-    /// later entries first, so credd comes first and credentials.toml is the fallback); or, with
-    /// --registry, sets that one registry's `credential-provider`. Comments and formatting are
-    /// kept, and a second run changes nothing.
-    Cargo(CargoArgs),
-}
-
 /// Options of `credd setup cargo`.
 #[derive(Debug, clap::Args)]
-struct CargoArgs {
+pub(super) struct Args {
     /// Set `[registries.NAME] credential-provider = "credd"` for this registry only (then Cargo
     /// asks only credd for it), instead of adding credd for every registry
     #[arg(long, value_name = "NAME")]
@@ -41,14 +22,8 @@ struct CargoArgs {
 /// A new Cargo config file gets the mode Cargo itself would give it.
 const NEW_FILE_MODE: u32 = 0o644;
 
-/// Runs `credd setup TOOL`; no agent is needed.
-pub fn run(_socket: &Path, args: Args) -> Result<()> {
-    match args.target {
-        SetupTarget::Cargo(cargo) => setup_cargo(cargo),
-    }
-}
-
-fn setup_cargo(args: CargoArgs) -> Result<()> {
+/// Adds credd to Cargo's config; no agent is needed.
+pub(super) fn run(args: Args) -> Result<()> {
     let home = config_files::cargo_home()
         .context("cannot find Cargo's home: set CARGO_HOME (or HOME for ~/.cargo)")?;
     let path = config_files::config_path(&home);

@@ -1,4 +1,4 @@
-//! `credd import`: move a tool's plaintext credentials into credd.
+//! `credd import cargo`.
 
 use std::io::ErrorKind as IoErrorKind;
 use std::os::unix::fs::PermissionsExt;
@@ -10,41 +10,15 @@ use credd::client::{Client, ClientError};
 use credd_protocol::{Entry, ErrorKind, GetResult, ListResult, Operation, PutResult};
 use zeroize::Zeroizing;
 
-use super::connect;
-
-/// Options of `credd import`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    source: ImportSource,
-}
-
-/// The tools `credd import` reads.
-#[derive(Debug, clap::Subcommand)]
-enum ImportSource {
-    /// Store the tokens of $CARGO_HOME/credentials.toml in credd.
-    ///
-    /// `[registry] token` becomes the entry `crates-io`, each `[registries.NAME] token` the entry
-    /// NAME, serving the index URL from `[registries.NAME] index` in Cargo's config (or
-    /// CARGO_REGISTRIES_NAME_INDEX). Existing entries are never replaced. Tokens are never
-    /// printed.
-    Cargo(CargoArgs),
-}
+use crate::cli::connect;
 
 /// Options of `credd import cargo`.
 #[derive(Debug, clap::Args)]
-struct CargoArgs {
+pub(super) struct Args {
     /// Once every token is stored, delete the imported tokens from credentials.toml (the rest of
     /// the file is kept)
     #[arg(long)]
     remove: bool,
-}
-
-/// Runs `credd import TOOL`.
-pub fn run(socket: &Path, args: Args) -> Result<()> {
-    match args.source {
-        ImportSource::Cargo(cargo) => import_cargo(socket, cargo),
-    }
 }
 
 /// What became of one token.
@@ -57,7 +31,8 @@ enum Outcome {
     Conflict(String),
 }
 
-fn import_cargo(socket: &Path, args: CargoArgs) -> Result<()> {
+/// Moves the tokens of credentials.toml into credd; with `--remove`, out of the file.
+pub(super) fn run(socket: &Path, args: Args) -> Result<()> {
     let home = config_files::cargo_home()
         .context("cannot find Cargo's home: set CARGO_HOME (or HOME for ~/.cargo)")?;
     let path = config_files::credentials_path(&home);
