@@ -13,8 +13,9 @@ mod secret;
 
 pub use frame::{FrameBuf, FrameTooLarge, MAX_FRAME_LEN, encode_line};
 pub use message::{
-    Done, Entry, EntryInfo, ErrorKind, ErrorReply, GetResult, HelloResult, KdfParams, ListResult,
-    LockState, Operation, PutResult, Reply, Request, RequestError, StatusResult, parse_request,
+    Done, Entry, EntryInfo, ErrorKind, ErrorReply, ForgetResult, GetResult, HelloResult, KdfParams,
+    KeychainKind, KeychainState, KeychainStatus, ListResult, LockState, Operation, PutResult,
+    RememberResult, Reply, Request, RequestError, StatusResult, StoreKind, parse_request,
 };
 pub use secret::Secret;
 

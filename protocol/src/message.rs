@@ -37,19 +37,31 @@ pub enum Operation {
     Hello,
     /// Locked or unlocked, and the auto-lock timers.
     Status,
-    /// Creates a new, empty vault and leaves the agent unlocked.
+    /// Creates a new, empty store and leaves the agent unlocked.
     Init {
-        /// The new vault's passphrase.
-        passphrase: Secret,
+        /// The new vault's passphrase; required for the vault store, unused by the keyring store.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        passphrase: Option<Secret>,
         /// Key-derivation cost; the agent's strong default when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         kdf: Option<KdfParams>,
+        /// Which store to create; the agent's configured store when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        store: Option<StoreKind>,
     },
-    /// Decrypts the vault into the agent.
+    /// Decrypts the vault into the agent (the keyring store ignores the passphrase and loads its
+    /// secrets from the OS keychain).
     Unlock {
         /// The vault's passphrase.
         passphrase: Secret,
     },
+    /// Unlocks without a passphrase, from the OS keychain: the keyring store loads its secrets,
+    /// the vault store opens with the key that `remember` stored.
+    UnlockKeychain,
+    /// Stores the unlocked vault's key in the OS keychain, for `unlock-keychain`.
+    Remember,
+    /// Removes the key that `remember` stored from the OS keychain.
+    Forget,
     /// Wipes every secret and the key from the agent.
     Lock,
     /// Re-encrypts the vault under a new passphrase.
@@ -103,6 +115,75 @@ pub struct KdfParams {
     pub passes: u32,
     /// Degree of parallelism.
     pub lanes: u32,
+}
+
+/// Where the secrets are kept at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// credd's own encrypted vault file, opened with a passphrase.
+    #[default]
+    Vault,
+    /// The OS keychain (one item per entry); the metadata in a file of credd's.
+    Keyring,
+    /// A store this side does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// An OS keychain credd can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum KeychainKind {
+    /// The freedesktop Secret Service on the D-Bus session bus (GNOME Keyring, KWallet).
+    SecretService,
+    /// The Linux kernel's keyutils session keyring: gone at reboot.
+    KernelKeyutils,
+    /// The macOS Keychain.
+    MacosKeychain,
+    /// The Windows Credential Manager.
+    WindowsCredentialManager,
+    /// A keychain this side does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// What the agent last saw of a keychain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum KeychainState {
+    /// It answered.
+    Available,
+    /// It is there but locked, or refused access.
+    Locked,
+    /// It is not there (no D-Bus session bus, or no Secret Service on it).
+    Absent,
+    /// It did not answer in time.
+    NotAnswering,
+    /// It failed otherwise.
+    Failed,
+    /// A state this side does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// The OS keychain as the agent last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeychainStatus {
+    /// The keychain that holds the keyring store's secrets on this system.
+    pub keychain: KeychainKind,
+    /// Whether it answered.
+    pub state: KeychainState,
+    /// What is wrong and what to do; absent when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// True when the kernel keyutils session keyring can remember the vault key instead (for this
+    /// login session, never across a reboot).
+    #[serde(default)]
+    pub session_keyring: bool,
 }
 
 /// A stored credential, secret included.
@@ -264,6 +345,10 @@ pub enum ErrorKind {
     VaultExists,
     /// The vault file is damaged or not a credd vault; it is left untouched.
     VaultDamaged,
+    /// The OS keychain is absent, locked or not answering; the message names what is missing.
+    KeychainUnavailable,
+    /// No vault key is remembered in the OS keychain, or the remembered one no longer fits.
+    NotRemembered,
     /// Something failed inside the agent.
     Internal,
     /// A kind this side does not know.
@@ -299,8 +384,11 @@ pub struct HelloResult {
 pub struct StatusResult {
     /// Locked or unlocked.
     pub state: LockState,
-    /// Whether a vault exists.
+    /// Whether the store exists (the vault file, or the keyring store's entry list).
     pub vault: bool,
+    /// Which store the agent uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreKind>,
     /// The agent's process id.
     pub pid: u32,
     /// Number of entries, when unlocked.
@@ -312,6 +400,28 @@ pub struct StatusResult {
     /// Seconds until the absolute maximum locks, when unlocked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lock_in: Option<u64>,
+    /// The keychain holding the vault key that `remember` stored, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remembered: Option<KeychainKind>,
+    /// The OS keychain as the agent last saw it; absent before it first looked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keychain: Option<KeychainStatus>,
+}
+
+/// Result of `remember`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberResult {
+    /// Where the vault key now is.
+    pub keychain: KeychainKind,
+    /// False for the kernel keyring, which a reboot empties.
+    pub survives_reboot: bool,
+}
+
+/// Result of `forget`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgetResult {
+    /// True when a remembered key was removed.
+    pub removed: bool,
 }
 
 /// Result of `get`.
@@ -454,6 +564,35 @@ mod tests {
     fn unknown_fields_are_ignored() {
         let req = parse_request(br#"{"v":1,"id":3,"op":"lock","future":[1,2]}"#).unwrap();
         assert!(matches!(req.op, Operation::Lock));
+    }
+
+    #[test]
+    fn keychain_operations_and_a_keyring_init_parse() {
+        for (frame, expected) in [
+            (r#"{"v":1,"id":1,"op":"unlock-keychain"}"#, "UnlockKeychain"),
+            (r#"{"v":1,"id":2,"op":"remember"}"#, "Remember"),
+            (r#"{"v":1,"id":3,"op":"forget"}"#, "Forget"),
+        ] {
+            let op = parse_request(frame.as_bytes()).unwrap().op;
+            assert_eq!(format!("{op:?}"), expected);
+        }
+        let init = parse_request(br#"{"v":1,"id":4,"op":"init","store":"keyring"}"#).unwrap();
+        assert!(matches!(
+            init.op,
+            Operation::Init {
+                passphrase: None,
+                kdf: None,
+                store: Some(StoreKind::Keyring)
+            }
+        ));
+        let init = parse_request(br#"{"v":1,"id":5,"op":"init","store":"cloud"}"#).unwrap();
+        assert!(matches!(
+            init.op,
+            Operation::Init {
+                store: Some(StoreKind::Unknown),
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! rejects must produce exactly the error reply shown after it.
 
 use credd_protocol::{
-    Done, GetResult, HelloResult, ListResult, Operation, PutResult, Reply, Request, StatusResult,
-    parse_request,
+    Done, ForgetResult, GetResult, HelloResult, ListResult, Operation, PutResult, RememberResult,
+    Reply, Request, StatusResult, parse_request,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -70,6 +70,8 @@ fn check_reply(line: &str, pending: &Pending) {
             Operation::Get { .. } => round_trip::<GetResult>(line),
             Operation::Put { .. } => round_trip::<PutResult>(line),
             Operation::List => round_trip::<ListResult>(line),
+            Operation::Remember => round_trip::<RememberResult>(line),
+            Operation::Forget => round_trip::<ForgetResult>(line),
             _ => round_trip::<Done>(line),
         },
         Pending::None => round_trip::<Done>(line),

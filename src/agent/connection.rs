@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use credd_protocol::{
-    Done, ErrorKind, ErrorReply, FrameBuf, GetResult, HelloResult, ListResult, MAX_FRAME_LEN,
-    Operation, PutResult, Reply, Request, SUPPORTED_VERSIONS, encode_line, parse_request,
+    Done, ErrorKind, ErrorReply, ForgetResult, FrameBuf, GetResult, HelloResult, ListResult,
+    MAX_FRAME_LEN, Operation, PutResult, Reply, Request, SUPPORTED_VERSIONS, encode_line,
+    parse_request,
 };
 use interprocess::local_socket::tokio::Stream;
 use serde::Serialize;
@@ -143,12 +144,21 @@ impl Handler {
         match request.op {
             Operation::Hello => encode(out, id, Ok(hello())),
             Operation::Status => encode(out, id, Ok(state.status())),
-            Operation::Init { passphrase, kdf } => {
-                encode(out, id, state.init(passphrase, kdf).await.map(done))
-            }
+            Operation::Init {
+                passphrase,
+                kdf,
+                store,
+            } => encode(out, id, state.init(passphrase, kdf, store).await.map(done)),
             Operation::Unlock { passphrase } => {
                 encode(out, id, state.unlock(passphrase).await.map(done))
             }
+            Operation::UnlockKeychain => encode(out, id, state.unlock_keychain().await.map(done)),
+            Operation::Remember => encode(out, id, state.remember().await),
+            Operation::Forget => encode(
+                out,
+                id,
+                state.forget().await.map(|removed| ForgetResult { removed }),
+            ),
             Operation::Passwd { old, new } => {
                 encode(out, id, state.passwd(old, new).await.map(done))
             }

@@ -1,27 +1,33 @@
 //! What the agent knows: locked or unlocked, the decrypted entries, and when to lock again.
 //!
 //! The entries sit behind a `std::sync::Mutex` held only for in-memory work, never across an
-//! `.await` or a disk write. Slow work (the key derivation, vault writes) runs on blocking
-//! threads, so lookups from other clients are answered meanwhile. Two async gates keep that
-//! slow work ordered: one unlock-like operation at a time, and one vault write at a time.
+//! `.await` or a disk write. Slow work (the key derivation, vault writes, the OS keychain) runs on
+//! blocking threads, so lookups from other clients are answered meanwhile. Two async gates keep
+//! that slow work ordered: one unlock-like operation at a time, and one store write at a time.
+//!
+//! Lookups never touch the OS keychain: only unlock, init, put, delete, remember and forget do,
+//! each through [`State::keychain`], which bounds it by [`keychain::TIMEOUT`].
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use credd_protocol::{
-    Entry, EntryInfo, ErrorKind, ErrorReply, KdfParams, LockState, Secret, StatusResult,
+    Entry, EntryInfo, ErrorKind, ErrorReply, KdfParams, KeychainKind, KeychainState,
+    KeychainStatus, LockState, RememberResult, Secret, StatusResult, StoreKind,
 };
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::store::vault::{DEFAULT_KDF, VaultError, VaultFile, VaultKey};
+use crate::store::keychain::{self, Keychain, KeychainError};
+use crate::store::vault::{DEFAULT_KDF, VaultError};
+use crate::store::{Handle, StoreError, Stores, keyring};
 use crate::urlmatch;
 
 /// The agent's shared state.
 pub struct State {
-    vault: VaultFile,
+    stores: Stores,
     inner: Mutex<Inner>,
     /// Serializes unlock, init and passwd: one key derivation at a time.
     unlock_gate: tokio::sync::Mutex<()>,
@@ -31,26 +37,36 @@ pub struct State {
     failures: AtomicU32,
     /// Wakes the auto-lock timer when deadlines change.
     timers_changed: Notify,
+    /// One keychain call at a time. A call that overran its timeout keeps its permit until it
+    /// really ends (a D-Bus call cannot be cancelled), so a hung keychain ties up one blocking
+    /// thread, not one per request.
+    keychain_gate: Arc<Semaphore>,
 }
 
 struct Inner {
     config: Config,
+    /// The store in use: the configured one at start, or the one `init` created.
+    store: StoreKind,
+    /// Where the vault key is remembered, as the marker file says.
+    remembered: Option<KeychainKind>,
+    /// The OS keychain as last seen; `None` before the first look.
+    keychain: Option<KeychainStatus>,
     unlocked: Option<Unlocked>,
 }
 
 /// Everything that exists only while unlocked; dropping it wipes the key and every secret.
 struct Unlocked {
-    key: VaultKey,
+    handle: Handle,
     entries: Vec<Entry>,
     unlocked_at: Instant,
     last_used: Instant,
 }
 
 impl Unlocked {
-    fn new(key: VaultKey, entries: Vec<Entry>) -> Self {
+    fn new(handle: Handle, entries: Vec<Entry>) -> Self {
         let now = Instant::now();
         Self {
-            key,
+            handle,
             entries,
             unlocked_at: now,
             last_used: now,
@@ -71,18 +87,48 @@ pub enum Query<'a> {
 }
 
 impl State {
-    /// A locked agent for the vault at `vault`.
-    pub fn new(vault: VaultFile, config: Config) -> Self {
+    /// A locked agent on `stores`, using the store `config` names.
+    pub fn new(stores: Stores, config: Config) -> Self {
         Self {
-            vault,
             inner: Mutex::new(Inner {
+                store: config.store,
+                remembered: stores.remembered.recorded(),
+                keychain: None,
                 config,
                 unlocked: None,
             }),
+            stores,
             unlock_gate: tokio::sync::Mutex::new(()),
             write_gate: tokio::sync::Mutex::new(()),
             failures: AtomicU32::new(0),
             timers_changed: Notify::new(),
+            keychain_gate: Arc::new(Semaphore::new(1)),
+        }
+    }
+
+    /// Work for the agent's start, run in the background: looks at the OS keychain (for
+    /// `status`), then unlocks the vault with its remembered key, if it has one.
+    pub async fn start(self: Arc<Self>) {
+        let _ = self
+            .keychain(keychain::PERSISTENT, keychain::probe_persistent)
+            .await;
+        if cfg!(target_os = "linux") {
+            let _ = self
+                .keychain(
+                    KeychainKind::KernelKeyutils,
+                    keychain::probe_session_keyring,
+                )
+                .await;
+        }
+        let remembered = {
+            let inner = self.inner();
+            inner.store == StoreKind::Vault && inner.remembered.is_some()
+        };
+        if remembered {
+            match self.unlock_keychain().await {
+                Ok(()) => tracing::info!("unlocked at start with the remembered vault key"),
+                Err(error) => tracing::warn!(%error, "not unlocked at start"),
+            }
         }
     }
 
@@ -98,9 +144,19 @@ impl State {
         self.inner().config.clone()
     }
 
-    /// Replaces the settings (SIGHUP) and re-arms the timers.
+    /// Replaces the settings (SIGHUP) and re-arms the timers. The store in use stays: switching
+    /// it needs a restart.
     pub fn set_config(&self, config: Config) {
-        self.inner().config = config;
+        let mut inner = self.inner();
+        if config.store != inner.store {
+            tracing::warn!(
+                configured = ?config.store,
+                in_use = ?inner.store,
+                "the config names another store: restart the agent ('credd stop') to use it"
+            );
+        }
+        inner.config = config;
+        drop(inner);
         self.timers_changed.notify_one();
     }
 
@@ -116,11 +172,14 @@ impl State {
             } else {
                 LockState::Locked
             },
-            vault: self.vault.exists(),
+            vault: self.stores.exists(inner.store),
+            store: Some(inner.store),
             pid: std::process::id(),
             entries: unlocked.map(|u| u.entries.len()),
             idle_lock_in: unlocked.map(|u| secs_until(u.last_used + inner.config.idle())),
             max_lock_in: unlocked.map(|u| secs_until(u.unlocked_at + inner.config.max())),
+            remembered: inner.remembered,
+            keychain: inner.keychain.clone(),
         }
     }
 
@@ -147,17 +206,21 @@ impl State {
         self.timers_changed.notified().await;
     }
 
-    /// Decrypts the vault; wrong passphrases are answered after a growing delay.
+    /// Decrypts the vault; wrong passphrases are answered after a growing delay. The keyring
+    /// store needs no passphrase: it loads its secrets from the keychain.
     pub async fn unlock(&self, passphrase: Secret) -> Result<(), ErrorReply> {
+        if self.store() == StoreKind::Keyring {
+            return self.unlock_keychain().await;
+        }
         let gate = self.unlock_gate.lock().await;
         if self.inner().unlocked.is_some() {
             return Ok(());
         }
-        let vault = self.vault.clone();
+        let vault = self.stores.vault.clone();
         let opened = run_blocking(move || vault.open(&passphrase)).await;
         match opened {
             Ok((key, entries)) => {
-                self.install(Unlocked::new(key, entries));
+                self.install(Unlocked::new(Handle::Vault(key), entries));
                 Ok(())
             }
             Err(error) => {
@@ -167,17 +230,131 @@ impl State {
         }
     }
 
-    /// Creates a new vault and unlocks it.
-    pub async fn init(&self, passphrase: Secret, kdf: Option<KdfParams>) -> Result<(), ErrorReply> {
+    /// Unlocks without a passphrase, from the OS keychain: the keyring store's secrets, or the
+    /// vault with its remembered key.
+    pub async fn unlock_keychain(&self) -> Result<(), ErrorReply> {
+        let _gate = self.unlock_gate.lock().await;
+        if self.inner().unlocked.is_some() {
+            return Ok(());
+        }
+        let unlocked = match self.store() {
+            StoreKind::Keyring => self.open_keyring().await,
+            _ => self.open_remembered().await,
+        };
+        self.install(unlocked.map_err(store_error)?);
+        Ok(())
+    }
+
+    /// Reads the keyring store's entry list, then every secret from the keychain.
+    async fn open_keyring(&self) -> Result<Unlocked, StoreError> {
+        let file = self.stores.keyring.clone();
+        let infos = {
+            let file = file.clone();
+            run_blocking(move || file.read()).await?
+        };
+        let entries = self
+            .keychain(keychain::PERSISTENT, move || {
+                keyring::load(&Keychain::open(keychain::PERSISTENT)?, infos)
+            })
+            .await?;
+        Ok(Unlocked::new(Handle::Keyring(file), entries))
+    }
+
+    /// Fetches the remembered vault key and opens the vault with it.
+    async fn open_remembered(&self) -> Result<Unlocked, StoreError> {
+        let Some(kind) = self.inner().remembered else {
+            return Err(StoreError::NotRemembered(
+                "no vault key is remembered: unlock with the passphrase ('credd unlock \
+                 --remember' remembers it)"
+                    .into(),
+            ));
+        };
+        let remembered = self.stores.remembered.clone();
+        let Some(key) = self.keychain(kind, move || remembered.load(kind)).await? else {
+            self.set_remembered(None).await?;
+            return Err(StoreError::NotRemembered(format!(
+                "{} no longer holds the vault key (removed, or emptied by a reboot): unlock with \
+                 the passphrase; 'credd unlock --remember' remembers it again",
+                keychain::name(kind)
+            )));
+        };
+        let vault = self.stores.vault.clone();
+        match run_blocking(move || vault.open_with_key(&key)).await {
+            Ok((key, entries)) => Ok(Unlocked::new(Handle::Vault(key), entries)),
+            Err(StoreError::Vault(VaultError::BadPassphrase)) => {
+                Err(StoreError::NotRemembered(format!(
+                    "the key remembered in {} no longer opens the vault (its passphrase was \
+                     changed): unlock with the passphrase; 'credd unlock --remember' remembers \
+                     the new key",
+                    keychain::name(kind)
+                )))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Creates a new store of kind `store` (the configured one when `None`) and unlocks it.
+    pub async fn init(
+        &self,
+        passphrase: Option<Secret>,
+        kdf: Option<KdfParams>,
+        store: Option<StoreKind>,
+    ) -> Result<(), ErrorReply> {
         let _gate = self.unlock_gate.lock().await;
         let _write = self.write_gate.lock().await;
-        let vault = self.vault.clone();
-        let key = run_blocking(move || vault.create(&passphrase, kdf.unwrap_or(DEFAULT_KDF)))
-            .await
-            .map_err(vault_error)?;
-        self.install(Unlocked::new(key, Vec::new()));
-        tracing::info!(path = %self.vault.path().display(), "created a new vault");
+        let kind = store.unwrap_or_else(|| self.store());
+        let unlocked = match (kind, passphrase) {
+            (StoreKind::Vault, Some(passphrase)) => self.create_vault(passphrase, kdf).await,
+            (StoreKind::Vault, None) => Err(StoreError::BadRequest(
+                "a new vault needs a passphrase".into(),
+            )),
+            (StoreKind::Keyring, _) => self.create_keyring().await,
+            _ => Err(StoreError::BadRequest(
+                "unknown store: choose \"vault\" or \"keyring\"".into(),
+            )),
+        }
+        .map_err(store_error)?;
+        // The CLI records the choice in the config: under systemd the agent may not write there.
+        self.inner().store = kind;
+        self.install(unlocked);
         Ok(())
+    }
+
+    async fn create_vault(
+        &self,
+        passphrase: Secret,
+        kdf: Option<KdfParams>,
+    ) -> Result<Unlocked, StoreError> {
+        let stores = self.stores.clone();
+        let key = run_blocking(move || {
+            stores.check_none_exists()?;
+            Ok::<_, StoreError>(
+                stores
+                    .vault
+                    .create(&passphrase, kdf.unwrap_or(DEFAULT_KDF))?,
+            )
+        })
+        .await?;
+        tracing::info!(path = %self.stores.vault.path().display(), "created a new vault");
+        Ok(Unlocked::new(Handle::Vault(key), Vec::new()))
+    }
+
+    /// Checks that the keychain takes an item (an unlock prompt may show), then writes an empty
+    /// entry list.
+    async fn create_keyring(&self) -> Result<Unlocked, StoreError> {
+        let stores = self.stores.clone();
+        run_blocking(move || stores.check_none_exists()).await?;
+        self.keychain(keychain::PERSISTENT, || {
+            let keychain = Keychain::open(keychain::PERSISTENT)?;
+            keychain.set("credd-init-check", "credd: init check", b"-")?;
+            keychain.delete("credd-init-check").map(drop)
+        })
+        .await?;
+        let file = self.stores.keyring.clone();
+        let created = file.clone();
+        run_blocking(move || created.create()).await?;
+        tracing::info!(path = %file.path().display(), "created a new keyring store");
+        Ok(Unlocked::new(Handle::Keyring(file), Vec::new()))
     }
 
     /// Re-encrypts the vault under `new` after checking `old`.
@@ -188,20 +365,26 @@ impl State {
                 "the new passphrase is empty",
             ));
         }
+        if self.store() == StoreKind::Keyring {
+            return Err(ErrorReply::new(
+                ErrorKind::BadRequest,
+                "the keyring store has no passphrase: the OS keychain guards its secrets",
+            ));
+        }
         let gate = self.unlock_gate.lock().await;
         let _write = self.write_gate.lock().await;
-        let vault = self.vault.clone();
+        let vault = self.stores.vault.clone();
         let rekeyed = run_blocking(move || {
             let (key, entries) = vault.open(&old)?;
             let new_key = key.rekey(&new)?;
             new_key.save(&entries)?;
-            Ok(new_key)
+            Ok::<_, VaultError>(new_key)
         })
         .await;
         match rekeyed {
             Ok(new_key) => {
                 if let Some(unlocked) = self.inner().unlocked.as_mut() {
-                    unlocked.key = new_key;
+                    unlocked.handle = Handle::Vault(new_key);
                 }
                 tracing::info!("vault passphrase changed");
                 Ok(())
@@ -213,6 +396,85 @@ impl State {
         }
     }
 
+    /// Stores the unlocked vault's key in the best keychain that is there: the persistent one,
+    /// else (Linux) the kernel session keyring.
+    pub async fn remember(&self) -> Result<RememberResult, ErrorReply> {
+        let _gate = self.unlock_gate.lock().await;
+        let key = {
+            let inner = self.inner();
+            match inner.unlocked.as_ref().map(|u| &u.handle) {
+                None => return Err(ErrorReply::locked()),
+                Some(Handle::Keyring(_)) => {
+                    return Err(ErrorReply::new(
+                        ErrorKind::BadRequest,
+                        "the keyring store has no passphrase to remember: 'credd unlock' never \
+                         asks for one",
+                    ));
+                }
+                Some(Handle::Vault(key)) => key.clone(),
+            }
+        };
+        let mut last = None;
+        for &kind in keychain::FOR_REMEMBER {
+            let remembered = self.stores.remembered.clone();
+            let key = key.clone();
+            match self
+                .keychain(kind, move || remembered.store(kind, &key))
+                .await
+            {
+                Ok(()) => {
+                    self.set_remembered(Some(kind)).await.map_err(store_error)?;
+                    tracing::info!(keychain = ?kind, "vault key remembered");
+                    return Ok(RememberResult {
+                        keychain: kind,
+                        survives_reboot: kind != KeychainKind::KernelKeyutils,
+                    });
+                }
+                // Only an absent keychain gives way to the next: a locked one must be unlocked.
+                Err(StoreError::Keychain(error)) if error.state == KeychainState::Absent => {
+                    last = Some(StoreError::Keychain(error));
+                }
+                Err(error) => return Err(store_error(error)),
+            }
+        }
+        Err(store_error(last.expect("there is at least one keychain")))
+    }
+
+    /// Removes the remembered vault key from its keychain; false when none was remembered.
+    pub async fn forget(&self) -> Result<bool, ErrorReply> {
+        let _gate = self.unlock_gate.lock().await;
+        let recorded = self.inner().remembered;
+        let remembered = self.stores.remembered.clone();
+        let removed = match recorded {
+            Some(kind) => self.keychain(kind, move || remembered.forget(kind)).await,
+            None => {
+                self.keychain(keychain::PERSISTENT, move || remembered.forget_anywhere())
+                    .await
+            }
+        }
+        .map_err(store_error)?;
+        self.set_remembered(None).await.map_err(store_error)?;
+        tracing::info!(removed, "remembered vault key forgotten");
+        Ok(removed || recorded.is_some())
+    }
+
+    /// Writes or removes the marker naming the keychain that holds the vault key, then the
+    /// agent's copy of it.
+    async fn set_remembered(&self, kind: Option<KeychainKind>) -> Result<(), StoreError> {
+        let remembered = self.stores.remembered.clone();
+        run_blocking(move || match kind {
+            Some(kind) => remembered.record(kind),
+            None => remembered.clear(),
+        })
+        .await?;
+        self.inner().remembered = kind;
+        Ok(())
+    }
+
+    fn store(&self) -> StoreKind {
+        self.inner().store
+    }
+
     fn install(&self, unlocked: Unlocked) {
         self.failures.store(0, Ordering::Relaxed);
         self.inner().unlocked = Some(unlocked);
@@ -221,13 +483,77 @@ impl State {
     }
 
     /// Turns a failed unlock into its reply, delaying this caller after a wrong passphrase.
-    async fn refuse(&self, error: VaultError) -> ErrorReply {
-        if matches!(error, VaultError::BadPassphrase) {
+    async fn refuse(&self, error: StoreError) -> ErrorReply {
+        if matches!(error, StoreError::Vault(VaultError::BadPassphrase)) {
             let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(failures, "wrong passphrase");
             tokio::time::sleep(backoff(failures)).await;
         }
-        vault_error(error)
+        store_error(error)
+    }
+
+    /// Runs keychain work on a blocking thread, one call at a time, within
+    /// [`keychain::TIMEOUT`] (waiting for an earlier call included). Work that overruns goes on
+    /// in the background, holding the gate, and its result is dropped (and wiped) when it ends:
+    /// only a result returned in time reaches the caller, and so the agent's state. Every outcome
+    /// updates what `status` shows about `kind`.
+    async fn keychain<T: Send + 'static, E: Into<StoreError> + Send + 'static>(
+        &self,
+        kind: KeychainKind,
+        work: impl FnOnce() -> Result<T, E> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let gate = self.keychain_gate.clone();
+        let bounded = tokio::time::timeout(keychain::TIMEOUT, async move {
+            let permit = gate
+                .acquire_owned()
+                .await
+                .expect("the gate is never closed");
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                work().map_err(Into::into)
+            })
+            .await
+        })
+        .await;
+        let result = match bounded {
+            Ok(Ok(result)) => result,
+            Ok(Err(join_error)) => Err(StoreError::Io {
+                context: "a keychain task failed".into(),
+                source: std::io::Error::other(join_error.to_string()),
+            }),
+            Err(_elapsed) => Err(KeychainError::not_answering(kind).into()),
+        };
+        self.note_keychain(kind, &result);
+        result
+    }
+
+    /// Records what a keychain call showed, for `status`.
+    fn note_keychain<T>(&self, kind: KeychainKind, result: &Result<T, StoreError>) {
+        let mut inner = self.inner();
+        let session_keyring = inner.keychain.as_ref().is_some_and(|k| k.session_keyring);
+        let seen = match result {
+            Err(StoreError::Keychain(error)) => Some((error.keychain, Err(error))),
+            Err(_) => None,
+            Ok(_) => Some((kind, Ok(()))),
+        };
+        let status = match seen {
+            Some((KeychainKind::KernelKeyutils, outcome)) => inner.keychain.clone().map_or_else(
+                || unseen_status(outcome.is_ok()),
+                |mut status| {
+                    status.session_keyring = outcome.is_ok();
+                    status
+                },
+            ),
+            Some((_, Ok(()))) => KeychainStatus {
+                keychain: kind,
+                state: KeychainState::Available,
+                message: None,
+                session_keyring,
+            },
+            Some((_, Err(error))) => error.to_status(session_keyring),
+            None => return,
+        };
+        inner.keychain = Some(status);
     }
 
     /// The entry a query selects, counting as use for the idle timer.
@@ -307,21 +633,47 @@ impl State {
         change: impl FnOnce(&mut Vec<Entry>) -> Result<T, ErrorReply>,
     ) -> Result<T, ErrorReply> {
         let _write = self.write_gate.lock().await;
-        let (key, mut entries) = {
+        let (handle, before) = {
             let inner = self.inner();
             let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
-            (unlocked.key.clone(), unlocked.entries.clone())
+            (unlocked.handle.clone(), unlocked.entries.clone())
         };
+        let mut entries = before.clone();
         let outcome = change(&mut entries)?;
-        let entries = run_blocking(move || key.save(&entries).map(|()| entries))
+        let entries = self
+            .persist(handle, before, entries)
             .await
-            .map_err(vault_error)?;
+            .map_err(store_error)?;
         match self.inner().unlocked.as_mut() {
             Some(unlocked) => unlocked.entries = entries,
             // Locked while writing: the change is on disk, the memory stays wiped.
             None => drop(entries),
         }
         Ok(outcome)
+    }
+}
+
+impl State {
+    /// Writes `after` to the store and hands it back. The keyring store writes the keychain
+    /// first (bounded), then its entry list; a keychain failure changes no file.
+    async fn persist(
+        &self,
+        handle: Handle,
+        before: Vec<Entry>,
+        after: Vec<Entry>,
+    ) -> Result<Vec<Entry>, StoreError> {
+        match handle {
+            Handle::Vault(key) => run_blocking(move || key.save(&after).map(|()| after)).await,
+            Handle::Keyring(file) => {
+                let after = self
+                    .keychain(keychain::PERSISTENT, move || {
+                        let keychain = Keychain::open(keychain::PERSISTENT)?;
+                        keyring::sync(&keychain, &before, &after).map(|()| after)
+                    })
+                    .await?;
+                run_blocking(move || file.write(&after).map(|()| after)).await
+            }
+        }
     }
 }
 
@@ -353,44 +705,57 @@ fn backoff(failures: u32) -> Duration {
 }
 
 /// Runs slow, blocking work (key derivation, file writes) off the async threads.
-async fn run_blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, VaultError> + Send + 'static,
-) -> Result<T, VaultError> {
-    tokio::task::spawn_blocking(work)
+async fn run_blocking<T: Send + 'static, E: Into<StoreError> + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(move || work().map_err(Into::into))
         .await
         .unwrap_or_else(|join_error| {
-            Err(VaultError::Io {
-                context: "a vault task failed".into(),
+            Err(StoreError::Io {
+                context: "a store task failed".into(),
                 source: std::io::Error::other(join_error.to_string()),
             })
         })
 }
 
-/// The reply for a vault error; its message already says what to do.
-fn vault_error(error: VaultError) -> ErrorReply {
+/// The status before any keychain call but one to the kernel keyring.
+fn unseen_status(session_keyring: bool) -> KeychainStatus {
+    KeychainStatus {
+        keychain: keychain::PERSISTENT,
+        state: KeychainState::Unknown,
+        message: None,
+        session_keyring,
+    }
+}
+
+/// The reply for a store error; its message already says what to do.
+fn store_error(error: StoreError) -> ErrorReply {
     let kind = match &error {
-        VaultError::Missing(_) => ErrorKind::NoVault,
-        VaultError::Exists(_) => ErrorKind::VaultExists,
-        VaultError::BadPassphrase => ErrorKind::BadPassphrase,
-        VaultError::Damaged { .. } => ErrorKind::VaultDamaged,
-        VaultError::BadKdf(_) => ErrorKind::BadRequest,
-        VaultError::Io { .. } => ErrorKind::Internal,
+        StoreError::Vault(VaultError::Missing(_)) | StoreError::KeyringMissing(_) => {
+            ErrorKind::NoVault
+        }
+        StoreError::Vault(VaultError::Exists(_)) | StoreError::Exists(_) => ErrorKind::VaultExists,
+        StoreError::Vault(VaultError::BadPassphrase) => ErrorKind::BadPassphrase,
+        StoreError::Vault(VaultError::Damaged { .. }) | StoreError::KeyringDamaged { .. } => {
+            ErrorKind::VaultDamaged
+        }
+        StoreError::Vault(VaultError::BadKdf(_)) | StoreError::BadRequest(_) => {
+            ErrorKind::BadRequest
+        }
+        StoreError::Keychain(_) => ErrorKind::KeychainUnavailable,
+        StoreError::NotRemembered(_) => ErrorKind::NotRemembered,
+        StoreError::Vault(VaultError::Io { .. }) | StoreError::Io { .. } => ErrorKind::Internal,
     };
     if kind == ErrorKind::Internal {
-        tracing::error!(error = %error, "vault operation failed");
+        tracing::error!(error = %error, "store operation failed");
     }
-    let mut message = error.to_string();
-    if let Some(source) = std::error::Error::source(&error) {
-        message = format!("{message}: {source}");
-    }
-    ErrorReply::new(kind, message)
+    // Every message names its cause already (`Io` shows its source).
+    ErrorReply::new(kind, error.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use std::sync::Arc;
 
     const CHEAP: KdfParams = KdfParams {
         memory_kib: 64,
@@ -406,8 +771,12 @@ mod tests {
             max_unlock: max,
             ..Config::default()
         };
-        let state = Arc::new(State::new(VaultFile::new(dir.path().join("vault")), config));
-        state.init(Secret::new("pw"), Some(CHEAP)).await.unwrap();
+        let stores = Stores::new(dir.path().join("vault"));
+        let state = Arc::new(State::new(stores, config));
+        state
+            .init(Some(Secret::new("pw")), Some(CHEAP), None)
+            .await
+            .unwrap();
         let entry = Entry {
             name: "reg".into(),
             url: "https://reg.test/".into(),

@@ -1,9 +1,12 @@
-//! `credd status`: locked or unlocked, and when the agent locks itself.
+//! `credd status`: locked or unlocked, when the agent locks itself, and the OS keychain.
 
 use std::path::Path;
 
 use anyhow::Result;
-use credd_protocol::{LockState, Operation, StatusResult};
+use credd::store::keychain;
+use credd_protocol::{
+    KeychainKind, KeychainState, KeychainStatus, LockState, Operation, StatusResult, StoreKind,
+};
 
 use super::connect;
 
@@ -22,7 +25,16 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         println!("{}", serde_json::to_string(&status)?);
         return Ok(());
     }
+    let keyring = status.store == Some(StoreKind::Keyring);
     println!("agent: pid {} on {}", status.pid, socket.display());
+    println!(
+        "store: {}",
+        if keyring {
+            "keyring (secrets in the OS keychain)"
+        } else {
+            "vault"
+        }
+    );
     match status.state {
         LockState::Unlocked => println!(
             "state: unlocked, {} entries; locks after {} idle, at most in {}",
@@ -30,10 +42,44 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
             duration(status.idle_lock_in),
             duration(status.max_lock_in),
         ),
+        _ if !status.vault && keyring => {
+            println!("state: locked; no keyring store yet: run 'credd init --store keyring'")
+        }
         _ if !status.vault => println!("state: locked; no vault yet: run 'credd init'"),
         _ => println!("state: locked; run 'credd unlock'"),
     }
+    if let Some(kind) = status.remembered {
+        println!(
+            "unlock: the vault key is remembered in {}; 'credd forget' removes it",
+            keychain::name(kind)
+        );
+    }
+    if let Some(keychain) = &status.keychain {
+        println!("keychain: {}", describe(keychain, keyring));
+    }
     Ok(())
+}
+
+/// One line about the OS keychain: whether it answers and, when not, what that means here.
+fn describe(status: &KeychainStatus, keyring: bool) -> String {
+    let name = keychain::name(status.keychain);
+    let mut line = match (status.state, &status.message) {
+        (KeychainState::Available, _) => format!("{name} is available"),
+        (_, Some(message)) => message.clone(),
+        _ => format!("{name} has not been asked yet"),
+    };
+    let usable = status.state == KeychainState::Available;
+    if !usable && keyring {
+        line.push_str("; the keyring store cannot unlock until it is back");
+    }
+    if !usable && !keyring && status.session_keyring {
+        line.push_str(&format!(
+            "; 'credd unlock --remember' can keep the vault key in {} instead, for this login \
+             session only (a reboot empties it)",
+            keychain::name(KeychainKind::KernelKeyutils)
+        ));
+    }
+    line
 }
 
 fn duration(secs: Option<u64>) -> String {

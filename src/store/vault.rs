@@ -41,7 +41,8 @@ const KDF_ARGON2ID: u8 = 1;
 const SALT_LEN: usize = 16;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
-const KEY_LEN: usize = 32;
+/// Length of the vault key in bytes.
+pub const KEY_LEN: usize = 32;
 
 const KDF_AT: usize = 10;
 const SALT_AT: usize = 22;
@@ -156,6 +157,34 @@ impl VaultFile {
         let data = self.read()?;
         let header = Header::parse(&data).map_err(|reason| self.damaged(reason))?;
         let key = VaultKey::derive(self.path.clone(), passphrase, header.salt, header.kdf)?;
+        self.decrypt(&data, &header, key)
+    }
+
+    /// Decrypts the vault with a key kept from an earlier opening (`VaultKey::raw`), without the
+    /// passphrase or a key derivation. A key that fails the key check is `BadPassphrase`.
+    pub fn open_with_key(&self, raw: &[u8; KEY_LEN]) -> Result<(VaultKey, Vec<Entry>), VaultError> {
+        with_wiped_stack(|| {
+            let data = self.read()?;
+            let header = Header::parse(&data).map_err(|reason| self.damaged(reason))?;
+            let mut key = Box::new(Zeroizing::new([0u8; KEY_LEN]));
+            key.copy_from_slice(raw);
+            let key = VaultKey {
+                path: self.path.clone(),
+                key,
+                kdf: header.kdf,
+                salt: header.salt,
+            };
+            self.decrypt(&data, &header, key)
+        })
+    }
+
+    /// Verifies the key check, then decrypts and parses the body of `data`, the whole file.
+    fn decrypt(
+        &self,
+        data: &[u8],
+        header: &Header,
+        key: VaultKey,
+    ) -> Result<(VaultKey, Vec<Entry>), VaultError> {
         let cipher = key.cipher();
         let check_aad = &data[..CHECK_NONCE_AT];
         let check_nonce = XNonce::from(header.check_nonce);
@@ -241,6 +270,12 @@ impl VaultKey {
                 e,
             )
         })
+    }
+
+    /// The raw 32-byte key, for the one place that keeps it outside the agent: the OS keychain
+    /// (`remember`). Never log or format it.
+    pub fn raw(&self) -> &[u8; KEY_LEN] {
+        &self.key
     }
 
     /// A key for `new_passphrase` (fresh salt, same KDF params); the caller then `save`s with it.
@@ -458,7 +493,7 @@ fn check_kdf(kdf: KdfParams) -> Result<(), String> {
 
 /// Creates the vault's directory mode 0700 (parents normally), or tightens an existing one that
 /// grants group or other access, when it is ours and not a shared (sticky) directory.
-fn ensure_private_dir(vault: &Path) -> Result<(), VaultError> {
+pub(crate) fn ensure_private_dir(vault: &Path) -> Result<(), VaultError> {
     let dir = match vault.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -542,7 +577,7 @@ fn describe_json_error(error: &serde_json::Error) -> String {
 /// are dead once `work` returns, but their bytes stay until overwritten, on a thread that may
 /// then sit idle for hours. `work` runs in a frame of its own below this one, so the wipe, which
 /// covers the region below this frame, covers it.
-fn with_wiped_stack<T>(work: impl FnOnce() -> T) -> T {
+pub(crate) fn with_wiped_stack<T>(work: impl FnOnce() -> T) -> T {
     #[inline(never)]
     fn run<T>(work: impl FnOnce() -> T) -> T {
         work()
@@ -676,6 +711,22 @@ mod tests {
             before[BODY_NONCE_AT..HEADER_LEN],
             after[BODY_NONCE_AT..HEADER_LEN]
         );
+    }
+
+    #[test]
+    fn a_kept_key_opens_the_vault_and_a_wrong_one_is_refused() {
+        let (_dir, vault) = sample_vault();
+        let (key, _) = vault.open(&pass("right")).unwrap();
+        let (reopened, entries) = vault.open_with_key(key.raw()).unwrap();
+        assert_same(&entries, &sample_entries());
+        assert_eq!(reopened.raw(), key.raw());
+        // The key from the keychain writes what the passphrase still opens.
+        reopened.save(&entries).unwrap();
+        assert_same(&vault.open(&pass("right")).unwrap().1, &sample_entries());
+        let mut wrong = *key.raw();
+        wrong[0] ^= 1;
+        let err = vault.open_with_key(&wrong).unwrap_err();
+        assert!(matches!(err, VaultError::BadPassphrase), "{err:?}");
     }
 
     #[test]

@@ -1,0 +1,243 @@
+//! The keyring store: each entry's secret is an item of the OS keychain (service `credd`,
+//! account = the entry's name); credd keeps only the entries' metadata, never a secret, in a file
+//! of its own (format in `docs/vault-format.md`).
+//!
+//! The file and the keychain are written separately: a change goes to the keychain first, then
+//! to the file, so a failure leaves at worst a keychain item no entry names (the next `put` of
+//! that name replaces it), never an entry without its secret.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use credd_protocol::{Entry, EntryInfo, Secret};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+use super::StoreError;
+use super::keychain::{Keychain, KeychainError};
+use super::vault::{ensure_private_dir, with_wiped_stack};
+use crate::atomic::{create_atomic, write_atomic};
+
+/// Entry lists larger than this are refused as damaged rather than read.
+const MAX_FILE_LEN: u64 = 16 * 1024 * 1024;
+
+/// The keyring store's entry list: where it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyringFile {
+    path: PathBuf,
+}
+
+/// The file's contents: `{"store":"keyring","entries":[…]}`.
+#[derive(Serialize, Deserialize)]
+struct Contents {
+    store: String,
+    entries: Vec<EntryInfo>,
+}
+
+impl KeyringFile {
+    /// The entry list at `path` (which need not exist yet).
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True when anything is at the file's path.
+    pub fn exists(&self) -> bool {
+        fs::symlink_metadata(&self.path).is_ok()
+    }
+
+    /// Writes an empty entry list; refuses when anything is at the path.
+    pub fn create(&self) -> Result<(), StoreError> {
+        ensure_private_dir(&self.path)?;
+        create_atomic(&self.path, &encode(&[])?, 0o600).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => StoreError::Exists(format!(
+                "a keyring store already exists at {}: it was left untouched",
+                self.path.display()
+            )),
+            _ => self.io_error("cannot create", e),
+        })
+    }
+
+    /// Every entry's metadata.
+    pub fn read(&self) -> Result<Vec<EntryInfo>, StoreError> {
+        let file = match fs::File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::KeyringMissing(self.path.clone()));
+            }
+            Err(e) => return Err(self.io_error("cannot read", e)),
+        };
+        let len = file
+            .metadata()
+            .map_err(|e| self.io_error("cannot read", e))?
+            .len();
+        if len > MAX_FILE_LEN {
+            return Err(self.damaged(format!("it is longer than {MAX_FILE_LEN} bytes")));
+        }
+        let contents: Contents = serde_json::from_reader(io::BufReader::new(file))
+            .map_err(|e| self.damaged(format!("it is not a credd entry list: {e}")))?;
+        if contents.store != "keyring" {
+            return Err(self.damaged("it is not a keyring store's entry list".into()));
+        }
+        Ok(contents.entries)
+    }
+
+    /// Replaces the entry list with the metadata of `entries`, atomically.
+    pub fn write(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        let infos: Vec<EntryInfo> = entries.iter().map(Entry::info).collect();
+        ensure_private_dir(&self.path)?;
+        write_atomic(&self.path, &encode(&infos)?, 0o600)
+            .map_err(|e| self.io_error("cannot write", e))
+    }
+
+    fn damaged(&self, reason: String) -> StoreError {
+        StoreError::KeyringDamaged {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    fn io_error(&self, what: &str, source: io::Error) -> StoreError {
+        StoreError::Io {
+            context: format!(
+                "{what} the keyring store's entry list {}",
+                self.path.display()
+            ),
+            source,
+        }
+    }
+}
+
+fn encode(entries: &[EntryInfo]) -> Result<Vec<u8>, StoreError> {
+    let contents = Contents {
+        store: "keyring".into(),
+        entries: entries.to_vec(),
+    };
+    serde_json::to_vec_pretty(&contents).map_err(|e| StoreError::Io {
+        context: "cannot encode the keyring store's entry list".into(),
+        source: io::Error::other(e),
+    })
+}
+
+/// The label keychain managers show for an entry's item.
+fn label(name: &str) -> String {
+    format!("credd: {name}")
+}
+
+/// Every entry with its secret from `keychain`. An entry whose item is gone (deleted with a
+/// keychain manager) is left out, with a warning: the others stay usable. Blocks.
+pub fn load(keychain: &Keychain, infos: Vec<EntryInfo>) -> Result<Vec<Entry>, KeychainError> {
+    with_wiped_stack(|| {
+        let mut entries = Vec::with_capacity(infos.len());
+        for info in infos {
+            let Some(mut bytes) = keychain.get(&info.name)? else {
+                tracing::warn!(
+                    name = info.name,
+                    "the keychain has no secret for this entry: left out; add it again with 'credd add --replace'"
+                );
+                continue;
+            };
+            let secret = match std::str::from_utf8(&bytes) {
+                Ok(text) => Secret::new(text),
+                Err(_) => {
+                    bytes.zeroize();
+                    tracing::warn!(
+                        name = info.name,
+                        "the keychain's secret for this entry is not UTF-8 text: left out"
+                    );
+                    continue;
+                }
+            };
+            entries.push(with_secret(info, secret));
+        }
+        Ok(entries)
+    })
+}
+
+fn with_secret(info: EntryInfo, secret: Secret) -> Entry {
+    Entry {
+        name: info.name,
+        url: info.url,
+        username: info.username,
+        secret,
+        expires: info.expires,
+        note: info.note,
+    }
+}
+
+/// Writes to `keychain` what changed from `before` to `after`: the secrets of new entries and
+/// changed secrets, and the deletion of entries that are gone. Blocks.
+pub fn sync(keychain: &Keychain, before: &[Entry], after: &[Entry]) -> Result<(), KeychainError> {
+    with_wiped_stack(|| {
+        for entry in after {
+            let old = before.iter().find(|old| old.name == entry.name);
+            if old.is_none_or(|old| old.secret.expose() != entry.secret.expose()) {
+                keychain.set(
+                    &entry.name,
+                    &label(&entry.name),
+                    entry.secret.expose().as_bytes(),
+                )?;
+            }
+        }
+        for gone in before
+            .iter()
+            .filter(|old| !after.iter().any(|new| new.name == old.name))
+        {
+            keychain.delete(&gone.name)?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str) -> Entry {
+        Entry {
+            name: name.into(),
+            url: "https://reg.test/".into(),
+            username: Some("ci".into()),
+            secret: Secret::new("tok-never-on-disk"),
+            expires: Some(1_900_000_000),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn the_entry_list_round_trips_without_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = KeyringFile::new(dir.path().join("credd/keyring-entries.json"));
+        assert!(matches!(file.read(), Err(StoreError::KeyringMissing(_))));
+        file.create().unwrap();
+        assert!(file.read().unwrap().is_empty());
+        assert!(matches!(file.create(), Err(StoreError::Exists(_))));
+        file.write(&[entry("a"), entry("b")]).unwrap();
+        let infos = file.read().unwrap();
+        assert_eq!(infos, vec![entry("a").info(), entry("b").info()]);
+        let text = fs::read_to_string(file.path()).unwrap();
+        assert!(!text.contains("tok-never-on-disk"), "{text}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(file.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_foreign_file_is_damage_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = KeyringFile::new(dir.path().join("keyring-entries.json"));
+        fs::write(file.path(), b"{\"store\":\"vault\",\"entries\":[]}").unwrap();
+        let err = file.read().unwrap_err();
+        assert!(matches!(err, StoreError::KeyringDamaged { .. }), "{err:?}");
+        assert!(err.to_string().contains("left untouched"), "{err}");
+        assert_eq!(
+            fs::read(file.path()).unwrap(),
+            b"{\"store\":\"vault\",\"entries\":[]}"
+        );
+    }
+}
