@@ -1,6 +1,7 @@
 //! The accept loop: checks who connects, caps how many are served, hands each to a [`Handler`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use credd_protocol::{Done, ErrorKind, ErrorReply, MAX_FRAME_LEN};
@@ -28,6 +29,8 @@ pub struct Listener {
     pub shutdown_complete: mpsc::Sender<()>,
     /// The `stop` operation fires this.
     pub stop: Arc<Notify>,
+    /// Connections accepted from our user so far; the idle exit watches it.
+    pub accepted: AtomicU64,
 }
 
 impl Listener {
@@ -54,6 +57,7 @@ impl Listener {
                 );
                 continue;
             }
+            self.accepted.fetch_add(1, Ordering::Relaxed);
             match self.limit.clone().try_acquire_owned() {
                 Ok(permit) => self.spawn_handler(stream, peer, permit),
                 Err(_) => {

@@ -9,28 +9,35 @@ mod hardening;
 mod listener;
 mod socket;
 mod state;
+pub mod systemd;
 mod timer;
 
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 
 use crate::config::{Config, ConfigError};
-use crate::store::vault::VaultFile;
+use crate::store::Stores;
 pub use socket::{SocketError, ensure_private_dir};
 
 /// Where the agent listens and what it reads.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AgentOptions {
-    /// The socket to listen on.
+    /// The socket to listen on; with `activated`, where clients look for the agent.
     pub socket: PathBuf,
     /// The vault file.
     pub vault: PathBuf,
     /// The config file; `None` means the defaults.
     pub config: Option<PathBuf>,
+    /// The listening socket systemd passed ([`systemd::take_listener`]), served instead of
+    /// binding `socket`.
+    pub activated: Option<UnixListener>,
 }
 
 /// Why the agent could not run.
@@ -47,13 +54,13 @@ pub enum AgentError {
     Signals(std::io::Error),
 }
 
-/// Runs the agent until SIGTERM, SIGINT or a `stop` request; then wipes every secret, removes
-/// the socket and returns.
+/// Runs the agent until SIGTERM, SIGINT, a `stop` request or, when socket-activated, the idle
+/// exit; then wipes every secret, removes the socket (unless systemd owns it) and returns.
 pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     hardening::harden_process();
     let config = Config::load(options.config.as_deref())?;
     let state = Arc::new(state::State::new(
-        VaultFile::new(options.vault.clone()),
+        Stores::new(options.vault.clone()),
         config.clone(),
     ));
     // Handlers first: a signal arriving once clients can connect must not kill us by default
@@ -61,11 +68,17 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     let mut terminate = signal(SignalKind::terminate()).map_err(AgentError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(AgentError::Signals)?;
     spawn_signal_tasks(&state, &options)?;
-    let bound = socket::bind(&options.socket)?;
+    let activated = options.activated.is_some();
+    let bound = match options.activated {
+        Some(inherited) => socket::adopt(inherited, &options.socket)?,
+        None => socket::bind(&options.socket)?,
+    };
+    let idle_exit = config.idle_exit_after().filter(|_| activated);
     let (notify_shutdown, _) = broadcast::channel(1);
     let (shutdown_complete, mut all_done) = mpsc::channel::<()>(1);
     let stop = Arc::new(Notify::new());
     tokio::spawn(timer::auto_lock(state.clone(), notify_shutdown.subscribe()));
+    tokio::spawn(state.clone().start());
 
     let listener = listener::Listener {
         listener: bound.listener,
@@ -74,16 +87,24 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
         notify_shutdown,
         shutdown_complete,
         stop: stop.clone(),
+        accepted: AtomicU64::new(0),
     };
-    tracing::info!(socket = %options.socket.display(), vault = %options.vault.display(), pid = std::process::id(), "agent listening");
+    tracing::info!(socket = %options.socket.display(), vault = %options.vault.display(), pid = std::process::id(), activated, "agent listening");
+    systemd::notify(NotifyState::Ready);
     tokio::select! {
         _ = listener.run() => {}
         _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
         _ = stop.notified() => tracing::info!("stop requested: shutting down"),
+        _ = systemd::idle_exit(idle_exit, &state, &listener, config.max_connections) => {
+            tracing::info!("idle-exit: locked and unused, exiting; systemd starts the agent again on the next connection");
+        }
     }
+    systemd::notify(NotifyState::Stopping);
     state.lock();
-    remove_socket(&options.socket);
+    if !activated {
+        remove_socket(&options.socket);
+    }
     drop(listener);
     // Handlers finish their current request; an unlock finishing late is wiped below.
     let _ = tokio::time::timeout(Duration::from_secs(5), all_done.recv()).await;

@@ -1,13 +1,19 @@
-//! The agent's listening socket: a private directory, one agent per socket, no stale files.
+//! The agent's listening socket: a private directory, one agent per socket, no stale files; or
+//! the socket systemd passes.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use interprocess::ConnectWaitMode;
 use interprocess::local_socket::tokio::Listener;
-use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
+use interprocess::local_socket::{ConnectOptions, GenericFilePath, ListenerOptions, ToFsName};
 use interprocess::os::unix::local_socket::ListenerOptionsExt;
+use interprocess::os::unix::uds_local_socket;
 
 /// Why the agent cannot listen.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +31,12 @@ pub enum SocketError {
         "another credd agent is already listening on {0}: use it, or stop it with 'credd stop'"
     )]
     AlreadyRunning(PathBuf),
+    /// Something that is not a credd agent, such as systemd's `credd.socket`, listens there.
+    #[error(
+        "something already listens on {0}, probably systemd's credd.socket: use the agent it \
+         starts, or run 'systemctl --user stop credd.socket' first"
+    )]
+    Taken(PathBuf),
     /// A filesystem or socket call failed.
     #[error("cannot listen on {path}: {source}")]
     Io {
@@ -39,8 +51,9 @@ pub enum SocketError {
 pub struct BoundSocket {
     /// Accepts connections.
     pub listener: Listener,
-    /// Held for the agent's lifetime; the OS releases it if the agent dies.
-    _lock: File,
+    /// Held for the agent's lifetime; the OS releases it if the agent dies. `None` for a socket
+    /// systemd passed: systemd owns that one.
+    _lock: Option<File>,
 }
 
 /// Creates the private directory, takes the per-socket lock, replaces a stale socket file left
@@ -56,7 +69,10 @@ pub fn bind(path: &Path) -> Result<BoundSocket, SocketError> {
         .unwrap_or(Path::new("."));
     ensure_private_dir(dir)?;
     let lock = take_lock(path)?;
-    // We hold the lock, so any socket file here belongs to a dead agent.
+    // We hold the lock, so no other agent of ours listens here; but systemd may.
+    if someone_listens(path) {
+        return Err(SocketError::Taken(path.into()));
+    }
     match fs::remove_file(path) {
         Ok(()) => tracing::info!(path = %path.display(), "replaced a stale socket file"),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -70,8 +86,81 @@ pub fn bind(path: &Path) -> Result<BoundSocket, SocketError> {
         .map_err(io_err)?;
     Ok(BoundSocket {
         listener,
-        _lock: lock,
+        _lock: Some(lock),
     })
+}
+
+/// True when a listener answers on `path`, so that it is not a stale file of a dead agent.
+fn someone_listens(path: &Path) -> bool {
+    let Ok(name) = path.to_fs_name::<GenericFilePath>() else {
+        return false;
+    };
+    ConnectOptions::new()
+        .name(name)
+        .wait_mode(ConnectWaitMode::Timeout(Duration::from_secs(1)))
+        .connect_sync()
+        .is_ok()
+}
+
+/// Serves on the listening socket systemd passed (socket activation) instead of binding one:
+/// no lock file, and the socket file stays when the agent exits. Warns when the socket is not
+/// `expected` (where clients look), or when other users could reach it (the peer uid check
+/// still turns them away).
+pub fn adopt(listener: UnixListener, expected: &Path) -> Result<BoundSocket, SocketError> {
+    let path = listener
+        .local_addr()
+        .ok()
+        .and_then(|addr| addr.as_pathname().map(Path::to_path_buf));
+    match &path {
+        Some(path) => warn_if_misplaced(path, expected),
+        None => tracing::warn!(
+            "systemd passed a socket without a path, which has no permission check: use \
+             ListenStream=PATH in credd.socket"
+        ),
+    }
+    let io_err = |source| SocketError::Io {
+        path: path.clone().unwrap_or_else(|| expected.into()),
+        source,
+    };
+    let listener =
+        uds_local_socket::tokio::Listener::try_from(OwnedFd::from(listener)).map_err(io_err)?;
+    Ok(BoundSocket {
+        listener: listener.into(),
+        _lock: None,
+    })
+}
+
+fn warn_if_misplaced(path: &Path, expected: &Path) {
+    if path != expected {
+        tracing::warn!(
+            "systemd passed the socket {}, but clients look for {}: make ListenStream= in \
+             credd.socket and the clients' socket (CREDD_SOCKET or --socket) agree",
+            path.display(),
+            expected.display()
+        );
+    }
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    match private_dir_problem(dir) {
+        Ok(None) => {}
+        Ok(Some(reason)) => tracing::warn!(
+            "the socket directory {}: {reason}; set DirectoryMode=0700 in credd.socket",
+            dir.display()
+        ),
+        Err(error) => tracing::warn!(
+            "cannot check the socket directory {}: {error}",
+            dir.display()
+        ),
+    }
+    match fs::metadata(path) {
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => tracing::warn!(
+            "the socket {} has mode {:o}: other users can connect (the agent refuses them); set \
+             SocketMode=0600 in credd.socket",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!("cannot check the socket {}: {error}", path.display()),
+    }
 }
 
 /// Takes an exclusive lock on `<socket>.lock`; a second agent fails here instead of stealing the
@@ -101,10 +190,6 @@ fn take_lock(socket: &Path) -> Result<File, SocketError> {
 
 /// Creates `dir` with mode 0700, or checks that an existing one is ours and closed to others.
 pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
-    let unsafe_dir = |reason: String| SocketError::UnsafeDir {
-        dir: dir.into(),
-        reason,
-    };
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(|source| SocketError::Io {
             path: parent.into(),
@@ -121,24 +206,37 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
             });
         }
     }
-    let meta = fs::symlink_metadata(dir).map_err(|source| SocketError::Io {
-        path: dir.into(),
-        source,
-    })?;
+    match private_dir_problem(dir) {
+        Ok(None) => Ok(()),
+        Ok(Some(reason)) => Err(SocketError::UnsafeDir {
+            dir: dir.into(),
+            reason,
+        }),
+        Err(source) => Err(SocketError::Io {
+            path: dir.into(),
+            source,
+        }),
+    }
+}
+
+/// Why `dir` is not private to this user, if it is not: not a directory, someone else's, or
+/// open to group or others.
+fn private_dir_problem(dir: &Path) -> io::Result<Option<String>> {
+    let meta = fs::symlink_metadata(dir)?;
     if !meta.is_dir() {
-        return Err(unsafe_dir("it is not a directory".into()));
+        return Ok(Some("it is not a directory".into()));
     }
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
     if meta.uid() != euid {
-        return Err(unsafe_dir(format!(
+        return Ok(Some(format!(
             "it is owned by uid {}, not {euid}",
             meta.uid()
         )));
     }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(unsafe_dir(format!("its mode {mode:o} lets other users in")));
+        return Ok(Some(format!("its mode {mode:o} lets other users in")));
     }
-    Ok(())
+    Ok(None)
 }

@@ -3,18 +3,24 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use credd::agent::{AgentOptions, run as run_agent};
+use credd::agent::{AgentOptions, run as run_agent, systemd};
 use credd::paths;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
-/// Runs the agent until it is stopped; logs go to stderr, filtered by `CREDD_LOG`.
+/// Runs the agent until it is stopped; logs go to journald when systemd connected stderr to the
+/// journal, to stderr otherwise, filtered by `CREDD_LOG`.
 pub fn run(socket: &Path) -> Result<()> {
     init_logging();
+    // SAFETY: no other thread runs yet; the runtime starts below.
+    let activated = unsafe { systemd::take_listener() }?;
     let data_dir =
         paths::data_dir().context("cannot find a data directory: set XDG_DATA_HOME or HOME")?;
     let options = AgentOptions {
         socket: socket.into(),
         vault: data_dir.join("vault"),
         config: paths::config_file(),
+        activated,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -27,10 +33,36 @@ pub fn run(socket: &Path) -> Result<()> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CREDD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if let Some(journald) = journald_layer() {
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(journald)
+            .init();
+        return;
+    }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// The journald layer, when stderr is the journal stream systemd set up: `JOURNAL_STREAM`
+/// names its device and inode (a child that inherited the variable has another stderr).
+fn journald_layer() -> Option<tracing_journald::Layer> {
+    let stream = std::env::var("JOURNAL_STREAM").ok()?;
+    let (device, inode) = stream.split_once(':')?;
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes only into `stat`; a closed fd 2 makes it fail, which we check.
+    if unsafe { libc::fstat(libc::STDERR_FILENO, &mut stat) } != 0 {
+        return None;
+    }
+    if device.parse() != Ok(stat.st_dev) || inode.parse() != Ok(stat.st_ino) {
+        return None;
+    }
+    // Unreachable journald: stderr still leads to the journal, as plain text.
+    let layer = tracing_journald::layer().ok()?;
+    Some(layer.with_syslog_identifier("credd".into()))
 }
