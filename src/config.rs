@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use credd_protocol::StoreKind;
 use serde::Deserialize;
 
 /// Agent settings; every field has a default, and unknown keys are errors (typos must not pass
@@ -19,6 +20,13 @@ pub struct Config {
     /// Seconds a connection may take to send its next complete request before it is closed.
     /// A reload applies to connections opened after it.
     pub read_timeout: u64,
+    /// Where secrets are kept at rest: `vault` (credd's encrypted file, the default) or `keyring`
+    /// (the OS keychain). `credd init --store` writes it. Read at start only.
+    pub store: StoreKind,
+    /// When socket-activated by systemd: seconds locked and unused after which the agent exits,
+    /// leaving the socket to systemd until the next client. `None` (the default) keeps it running.
+    /// Read at start only.
+    pub idle_exit: Option<u64>,
 }
 
 impl Default for Config {
@@ -28,6 +36,8 @@ impl Default for Config {
             max_unlock: 8 * 60 * 60,
             max_connections: 256,
             read_timeout: 10,
+            store: StoreKind::Vault,
+            idle_exit: None,
         }
     }
 }
@@ -51,6 +61,26 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// Records `store = "<kind>"` in the config file at `path`, keeping everything else in it.
+/// The CLI does this after `credd init --store`, in the user's own shell: the agent itself may run
+/// sandboxed with the config directory read-only.
+pub fn record_store(path: &Path, kind: StoreKind) -> std::io::Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let mut document: toml_edit::DocumentMut = text.parse().map_err(std::io::Error::other)?;
+    document["store"] = toml_edit::value(match kind {
+        StoreKind::Keyring => "keyring",
+        _ => "vault",
+    });
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    crate::atomic::write_atomic(path, document.to_string().as_bytes(), 0o600)
 }
 
 impl Config {
@@ -84,6 +114,14 @@ impl Config {
         if self.idle_timeout == 0 || self.max_unlock == 0 || self.read_timeout == 0 {
             return Err("timeouts must be at least 1 second".into());
         }
+        if self.idle_exit == Some(0) {
+            return Err(
+                "idle-exit must be at least 1 second; remove it to keep the agent running".into(),
+            );
+        }
+        if self.store == StoreKind::Unknown {
+            return Err("store must be \"vault\" or \"keyring\"".into());
+        }
         if self.max_connections == 0 {
             return Err("max-connections must be at least 1".into());
         }
@@ -103,6 +141,11 @@ impl Config {
     /// [`Self::read_timeout`] as a duration.
     pub fn read(&self) -> Duration {
         Duration::from_secs(self.read_timeout)
+    }
+
+    /// [`Self::idle_exit`] as a duration.
+    pub fn idle_exit_after(&self) -> Option<Duration> {
+        self.idle_exit.map(Duration::from_secs)
     }
 }
 
@@ -139,5 +182,44 @@ mod tests {
         assert!(err.contains("unknown field"), "{err}");
         assert!(load_text("idle-timeout = 0\n").is_err());
         assert!(load_text("max-connections = 0\n").is_err());
+    }
+
+    #[test]
+    fn idle_exit_is_off_by_default_and_at_least_one_second() {
+        assert_eq!(Config::default().idle_exit_after(), None);
+        let config = load_text("idle-exit = 30\n").unwrap();
+        assert_eq!(config.idle_exit_after(), Some(Duration::from_secs(30)));
+        let err = load_text("idle-exit = 0\n").unwrap_err().to_string();
+        assert!(err.contains("idle-exit must be at least 1 second"), "{err}");
+    }
+
+    #[test]
+    fn the_store_choice_is_recorded_and_other_settings_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credd/config.toml");
+        record_store(&path, StoreKind::Keyring).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "store = \"keyring\"\n"
+        );
+        std::fs::write(&path, "# mine\nidle-timeout = 60\nstore = \"keyring\"\n").unwrap();
+        record_store(&path, StoreKind::Vault).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "# mine\nidle-timeout = 60\nstore = \"vault\"\n");
+        assert_eq!(Config::load(Some(&path)).unwrap().store, StoreKind::Vault);
+    }
+
+    #[test]
+    fn store_is_vault_by_default_and_must_be_known() {
+        assert_eq!(Config::default().store, StoreKind::Vault);
+        assert_eq!(
+            load_text("store = \"keyring\"\n").unwrap().store,
+            StoreKind::Keyring
+        );
+        let err = load_text("store = \"valt\"\n").unwrap_err().to_string();
+        assert!(
+            err.contains("store must be \"vault\" or \"keyring\""),
+            "{err}"
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod cargo;
 pub mod client;
 pub mod config;
 pub mod paths;
+pub mod poetry;
 pub mod store;
 pub mod tty;
 pub mod urlmatch;

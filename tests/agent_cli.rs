@@ -382,7 +382,7 @@ fn agent_disables_core_dumps_and_logs_every_get_with_its_caller() {
     let log = env.log();
     let get = log
         .lines()
-        .find(|l| l.contains(" get ") || l.ends_with(" get"))
+        .find(|l| l.contains("credd::agent::connection: get "))
         .unwrap_or_else(|| panic!("no get in {log}"));
     assert!(
         get.contains("pid=") && get.contains("uid=0") && get.contains("name=\"corp\""),

@@ -3,6 +3,8 @@
 mod add;
 mod daemon;
 mod date;
+mod exec;
+mod forget;
 mod get;
 mod import;
 mod init;
@@ -53,6 +55,8 @@ enum Command {
     Unlock(unlock::Args),
     /// Wipe every secret from the agent's memory.
     Lock,
+    /// Remove the vault key that 'credd unlock --remember' keeps in the OS keychain.
+    Forget,
     /// Show whether the agent is locked, and when it will lock itself.
     Status(status::Args),
     /// Store a credential; the secret is read from the terminal or stdin, never from arguments.
@@ -69,12 +73,20 @@ enum Command {
     Daemon,
     /// Wipe every secret and stop the agent.
     Stop,
-    /// Configure a tool (Cargo) to ask credd for its credentials.
+    /// Configure a tool (Cargo, Poetry) to ask credd for its credentials.
     Setup(setup::Args),
-    /// Move a tool's plaintext credentials (Cargo's credentials.toml) into credd.
+    /// Move a tool's plaintext credentials (credentials.toml, auth.toml) into credd.
     Import(import::Args),
     /// Print the token for a registry URL, for `cargo:token-from-stdout credd token`.
     Token(token::Args),
+    /// Run a command (Poetry) with the credentials of its project's sources in Poetry's
+    /// environment variables, for places where Poetry's keyring is disabled.
+    ///
+    /// `credd exec -- poetry ARGS…` sets POETRY_HTTP_BASIC_<SOURCE>_USERNAME/_PASSWORD for each
+    /// source of the project's pyproject.toml that a credd entry serves, and for
+    /// `poetry publish -r NAME` that repository's credentials (POETRY_PYPI_TOKEN_<NAME> for a
+    /// token). The command is run directly, without a shell.
+    Exec(exec::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -88,6 +100,7 @@ pub fn main() -> ExitCode {
         Command::Init(args) => init::run(&socket, args),
         Command::Unlock(args) => unlock::run(&socket, args),
         Command::Lock => lock::run(&socket),
+        Command::Forget => forget::run(&socket),
         Command::Status(args) => status::run(&socket, args),
         Command::Add(args) => add::run(&socket, args),
         Command::Get(args) => get::run(&socket, args),
@@ -99,6 +112,7 @@ pub fn main() -> ExitCode {
         Command::Setup(args) => setup::run(&socket, args),
         Command::Import(args) => import::run(&socket, args),
         Command::Token(args) => token::run(&socket, args),
+        Command::Exec(args) => exec::run(&socket, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

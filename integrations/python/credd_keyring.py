@@ -1,0 +1,404 @@
+"""credd's keyring backend: Poetry (or any user of the `keyring` package) gets registry
+credentials from the unlocked credd agent, over the agent's socket, with nothing written to disk.
+
+Select it with PYTHON_KEYRING_BACKEND=credd_keyring.CreddKeyring and this file's directory on
+PYTHONPATH (`credd setup poetry` writes a `poetry` wrapper that does both). It uses only the
+standard library and `keyring` itself, which Poetry ships with.
+
+What it answers:
+- get_password("poetry-repository-NAME", USER): the secret of the entry named NAME when its
+  username is USER (an entry without a username is a token, asked for as `__token__`); None for
+  Poetry's placeholder username, so that Poetry goes on to ask by URL.
+- get_credential(URL, None): the entry serving that URL (a trailing slash does not matter);
+  get_credential(HOST:PORT, None): the entry on that host and port with the shortest path.
+- set_password / delete_password: store or remove the entry NAME through the agent.
+- the availability probe "python-poetry-check": None, without asking the agent.
+
+It never raises anything but keyring's KeyringError (KeyringLocked when credd is locked), and no
+socket operation waits longer than 2 seconds, so a wedged agent cannot hang Poetry.
+"""
+
+import json
+import os
+import socket
+import time
+import urllib.parse
+
+from keyring import backend, credentials, errors
+
+try:  # Python 3.11+; without it the URL of a new entry cannot be read from Poetry's files.
+    import tomllib
+except ImportError:  # pragma: no cover
+    tomllib = None
+
+PROBE_SERVICE = "python-poetry-check"
+REPOSITORY_PREFIX = "poetry-repository-"
+EMPTY_USERNAME = "__poetry_source_empty_username__"
+TOKEN_USERNAME = "__token__"
+PYPI_UPLOAD_URL = "https://upload.pypi.org/legacy/"
+TIMEOUT = 2.0
+MAX_LINE = 65536
+LOCKED = "credd is locked: run 'credd unlock'"
+NOT_RUNNING = "credd agent is not running: run 'credd unlock' (it starts the agent)"
+UNEXPECTED = "the credd agent sent an unexpected reply: try again"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class AgentError(errors.KeyringError):
+    """The agent answered with an error: `kind` is its machine-readable kind."""
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+
+
+def socket_path():
+    """The agent's socket, by the CLI's rules: CREDD_SOCKET, else
+    $XDG_RUNTIME_DIR/credd/credd.sock, else ${TMPDIR:-/tmp}/credd-$UID/credd.sock."""
+    explicit = os.environ.get("CREDD_SOCKET")
+    if explicit:
+        return explicit
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return os.path.join(runtime, "credd", "credd.sock")
+    tmp = os.environ.get("TMPDIR") or "/tmp"
+    return os.path.join(tmp, "credd-%d" % os.getuid(), "credd.sock")
+
+
+class Connection:
+    """One connection to the agent, speaking protocol v1: one JSON object per line."""
+
+    def __init__(self, path=None):
+        path = path or socket_path()
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(TIMEOUT)
+        self._buffer = b""
+        self._next_id = 1
+        try:
+            self._sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            self.close()
+            raise errors.KeyringError(NOT_RUNNING) from None
+        except socket.timeout:
+            self.close()
+            raise errors.KeyringError(_timed_out()) from None
+        except OSError as error:
+            self.close()
+            raise errors.KeyringError(
+                "cannot reach the credd agent at %s (%s): check it with 'credd status'"
+                % (path, error.strerror or type(error).__name__)
+            ) from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.close()
+
+    def close(self):
+        """Closes the connection."""
+        self._sock.close()
+
+    def call(self, op, **fields):
+        """Sends one request and returns the `ok` object of its reply; raises AgentError for an
+        error reply and KeyringError when the agent does not answer within TIMEOUT."""
+        request_id = self._next_id
+        self._next_id += 1
+        request = dict(fields, v=1, id=request_id, op=op)
+        line = json.dumps(request, separators=(",", ":")).encode("utf-8") + b"\n"
+        if len(line) > MAX_LINE + 1:
+            raise errors.KeyringError("the request is too large for the credd agent")
+        deadline = time.monotonic() + TIMEOUT
+        try:
+            self._sock.sendall(line)
+            reply = json.loads(self._read_line(deadline).decode("utf-8"))
+        except socket.timeout:
+            raise errors.KeyringError(_timed_out()) from None
+        except (OSError, ValueError) as error:
+            # Never the error's text: a decoding error could quote part of a secret.
+            raise errors.KeyringError(
+                "lost the connection to the credd agent (%s): try again" % type(error).__name__
+            ) from None
+        if not isinstance(reply, dict) or reply.get("id") not in (request_id, None):
+            raise errors.KeyringError(UNEXPECTED)
+        error = reply.get("error")
+        if isinstance(error, dict):
+            kind = error.get("kind")
+            if kind == "locked":
+                raise errors.KeyringLocked(LOCKED)
+            raise AgentError(kind, "credd: %s" % error.get("message", kind))
+        ok = reply.get("ok")
+        if not isinstance(ok, dict):
+            raise errors.KeyringError(UNEXPECTED)
+        return ok
+
+    def _read_line(self, deadline):
+        """One reply line, at most MAX_LINE bytes, within the deadline."""
+        while b"\n" not in self._buffer:
+            if len(self._buffer) > MAX_LINE:
+                raise errors.KeyringError("the credd agent sent a reply line that is too long")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout()
+            self._sock.settimeout(left)
+            chunk = self._sock.recv(MAX_LINE + 1)
+            if not chunk:
+                raise ConnectionResetError()
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        if len(line) > MAX_LINE:
+            raise errors.KeyringError("the credd agent sent a reply line that is too long")
+        return line
+
+    def get(self, **query):
+        """The entry named `name=` or serving `url=`, or None when there is none."""
+        try:
+            entry = self.call("get", **query).get("entry")
+        except AgentError as error:
+            if error.kind == "not-found":
+                return None
+            raise
+        return _checked_entry(entry, "secret")
+
+    def entries(self):
+        """Every entry's metadata (never a secret)."""
+        entries = self.call("list").get("entries")
+        if not isinstance(entries, list):
+            raise errors.KeyringError(UNEXPECTED)
+        return [_checked_entry(entry) for entry in entries]
+
+
+def _checked_entry(entry, *more):
+    """`entry` when it has the string fields an entry must have."""
+    fields = ("name", "url") + more
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(f), str) for f in fields):
+        raise errors.KeyringError(UNEXPECTED)
+    return entry
+
+
+def _timed_out():
+    return "the credd agent did not answer within %g s: check it with 'credd status'" % TIMEOUT
+
+
+def _only_keyring_errors(method):
+    """Turns any exception other than KeyringError and RuntimeError into a KeyringError: Poetry
+    dies on anything else."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (errors.KeyringError, RuntimeError):
+            raise
+        except Exception as error:  # noqa: BLE001 - the contract is "KeyringError only"
+            raise errors.KeyringError(
+                "credd keyring backend failed (%s): please report it" % type(error).__name__
+            ) from None
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
+def repository_name(service):
+    """NAME for Poetry's service name "poetry-repository-NAME", else None."""
+    if service.startswith(REPOSITORY_PREFIX) and len(service) > len(REPOSITORY_PREFIX):
+        return service[len(REPOSITORY_PREFIX):]
+    return None
+
+
+def username_matches(entry, username):
+    """True when `entry` answers for `username` (None means any): its own username, or
+    `__token__` for an entry without one (a bare token)."""
+    own = entry.get("username")
+    return username is None or own == username or (own is None and username == TOKEN_USERNAME)
+
+
+def _origin(url):
+    """(host, port) of a URL, the port defaulted by scheme; sparse+/registry+ ignored."""
+    for prefix in ("sparse+", "registry+"):
+        if url.startswith(prefix):
+            url = url[len(prefix):]
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return (parts.hostname or "", port or DEFAULT_PORTS.get(parts.scheme.lower()))
+
+
+def _host_query(service):
+    """(host, port) of "host:port" or "host"; port None when not given."""
+    parts = urllib.parse.urlsplit("//" + service)
+    try:
+        return (parts.hostname or "", parts.port)
+    except ValueError:
+        return None
+
+
+def entry_for_host(connection, service):
+    """The entry on the host (and port) of `service` with the shortest path, first by name on a
+    tie; None when there is none."""
+    wanted = _host_query(service)
+    if wanted is None or not wanted[0]:
+        return None
+    best = None
+    for info in connection.entries():
+        origin = _origin(info.get("url", ""))
+        if origin is None or origin[0] != wanted[0]:
+            continue
+        if wanted[1] is not None and origin[1] != wanted[1]:
+            continue
+        if wanted[1] is None and origin[1] not in DEFAULT_PORTS.values():
+            continue
+        path = urllib.parse.urlsplit(info["url"]).path.rstrip("/")
+        if best is None or len(path) < best[0]:
+            best = (len(path), info["name"])
+    return connection.get(name=best[1]) if best else None
+
+
+def _credential(entry):
+    return credentials.SimpleCredential(entry.get("username") or "", entry["secret"])
+
+
+class CreddKeyring(backend.KeyringBackend):
+    """Credentials from the credd agent."""
+
+    # Selected by PYTHON_KEYRING_BACKEND whatever its priority; high, so that a keyring config
+    # that lists it also prefers it over the desktop keyrings (priority 5).
+    priority = 10
+
+    @_only_keyring_errors
+    def get_password(self, service, username):
+        """The secret for Poetry's "poetry-repository-NAME", or for a URL or host."""
+        credential = self._lookup(service, username)
+        return credential.password if credential else None
+
+    @_only_keyring_errors
+    def get_credential(self, service, username):
+        """Username and secret for a URL, "host:port" or "poetry-repository-NAME"."""
+        return self._lookup(service, username)
+
+    def _lookup(self, service, username):
+        if service == PROBE_SERVICE:
+            return None
+        name = repository_name(service)
+        if name is not None:
+            if username == EMPTY_USERNAME:
+                return None
+            with Connection() as connection:
+                entry = connection.get(name=name)
+        else:
+            with Connection() as connection:
+                if "://" in service:
+                    entry = connection.get(url=service)
+                else:
+                    entry = entry_for_host(connection, service)
+        if entry is None or not username_matches(entry, username):
+            return None
+        return _credential(entry)
+
+    @_only_keyring_errors
+    def set_password(self, service, username, password):
+        """Stores the entry NAME of "poetry-repository-NAME" through the agent."""
+        name = repository_name(service)
+        if name is None:
+            raise errors.PasswordSetError(
+                "credd stores Poetry repositories only (poetry-repository-NAME): store "
+                "anything else with 'credd add NAME --url URL'"
+            )
+        with Connection() as connection:
+            existing = connection.get(name=name)
+            url = existing["url"] if existing else poetry_repository_url(name)
+            if not url:
+                raise errors.PasswordSetError(
+                    "credd needs the URL of repository %s: run 'poetry config repositories.%s "
+                    "URL' first (or name it as a source in pyproject.toml)" % (name, name)
+                )
+            entry = {"name": name, "url": url, "secret": password}
+            if username and username != EMPTY_USERNAME:
+                entry["username"] = username
+            for kept in ("expires", "note"):
+                if existing and existing.get(kept) is not None:
+                    entry[kept] = existing[kept]
+            entry.setdefault("note", "stored by Poetry")
+            connection.call("put", entry=entry, replace=True)
+
+    @_only_keyring_errors
+    def delete_password(self, service, username):
+        """Removes the entry NAME of "poetry-repository-NAME" through the agent."""
+        name = repository_name(service)
+        with Connection() as connection:
+            entry = connection.get(name=name) if name else None
+            if entry is None or not username_matches(entry, _real(username)):
+                raise errors.PasswordDeleteError("credd has no entry for %s" % service)
+            connection.call("delete", name=name)
+
+
+def _real(username):
+    return None if username == EMPTY_USERNAME else username
+
+
+def poetry_repository_url(name, cwd=None):
+    """The URL Poetry knows for repository NAME: POETRY_REPOSITORIES_<NAME>_URL, the project's
+    poetry.toml, Poetry's config.toml, a source of the project's pyproject.toml; PyPI's upload
+    URL for "pypi"; else None."""
+    key = name.upper().replace("-", "_")
+    from_env = os.environ.get("POETRY_REPOSITORIES_%s_URL" % key)
+    if from_env:
+        return from_env
+    project = _find_pyproject(cwd or os.getcwd())
+    files = []
+    if project:
+        files.append(os.path.join(os.path.dirname(project), "poetry.toml"))
+    files.append(os.path.join(_poetry_config_dir(), "config.toml"))
+    for path in files:
+        url = _get(_read_toml(path), "repositories", name, "url")
+        if isinstance(url, str) and url:
+            return url
+    if project:
+        sources = _get(_read_toml(project), "tool", "poetry", "source")
+        for source in sources if isinstance(sources, list) else []:
+            if isinstance(source, dict) and source.get("name") == name:
+                url = source.get("url")
+                if isinstance(url, str) and url:
+                    return url
+    return PYPI_UPLOAD_URL if name == "pypi" else None
+
+
+def _poetry_config_dir():
+    explicit = os.environ.get("POETRY_CONFIG_DIR")
+    if explicit:
+        return explicit
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    base = xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "pypoetry")
+
+
+def _find_pyproject(start):
+    current = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(current, "pyproject.toml")
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _read_toml(path):
+    if tomllib is None:
+        return {}
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except (OSError, ValueError):
+        return {}
+
+
+def _get(table, *keys):
+    for key in keys:
+        if not isinstance(table, dict):
+            return None
+        table = table.get(key)
+    return table

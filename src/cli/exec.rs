@@ -1,0 +1,208 @@
+//! `credd exec -- poetry ARGS…`: Poetry's credential variables from credd, for places where
+//! Poetry's keyring is disabled.
+//!
+//! This is the one command that puts secrets into an environment, because Poetry without a
+//! keyring reads them nowhere else. They go straight into the command's environment by `execve`:
+//! no shell, no quoting, nothing on a command line, and credd's own process is replaced.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use credd::client::{Client, ClientError};
+use credd::poetry::args::PoetryArgs;
+use credd::poetry::env::{self, Credential};
+use credd::poetry::files::{self, RepositoryUrls};
+use credd::poetry::{PYPI, TOKEN_USERNAME};
+use credd_protocol::{Entry, ErrorKind, GetResult, LockState, Operation, StatusResult};
+
+use super::connect;
+
+/// Options of `credd exec`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The command and its arguments, e.g. `-- poetry install`
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    command: Vec<OsString>,
+}
+
+/// Sets the variables and replaces this process with the command; returns only on failure.
+pub fn run(socket: &Path, args: Args) -> Result<()> {
+    let (program, rest) = args.command.split_first().context("give a command")?;
+    let is_poetry = Path::new(program)
+        .file_name()
+        .is_some_and(|n| n == "poetry");
+    let poetry = if is_poetry {
+        PoetryArgs::parse(rest)
+    } else {
+        PoetryArgs::default()
+    };
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let plan = env::plan(credentials(socket, &poetry, &poetry.project_dir(&cwd))?);
+    for warning in &plan.warnings {
+        eprintln!("credd: warning: {warning}");
+    }
+    let mut command = std::process::Command::new(program);
+    command.args(rest);
+    for var in &plan.vars {
+        if std::env::var_os(&var.name).is_some() {
+            eprintln!(
+                "credd: warning: {} was set already: credd's value replaces it",
+                var.name
+            );
+        }
+        command.env(&var.name, var.value.expose());
+    }
+    let error = command.exec();
+    Err(error).with_context(|| format!("cannot run {}", program.to_string_lossy()))
+}
+
+/// The credentials for the project's sources and, for `publish`, its repository.
+fn credentials(
+    socket: &Path,
+    poetry: &PoetryArgs,
+    project_dir: &Path,
+) -> Result<Vec<(String, Credential)>> {
+    let mut client = unlocked(socket)?;
+    let mut wanted = Vec::new();
+    match files::find_pyproject(project_dir) {
+        Some(pyproject) => wanted.extend(sources(&mut client, &pyproject)?),
+        None => eprintln!(
+            "credd: warning: no pyproject.toml in {} or its parents: no source credentials set",
+            project_dir.display()
+        ),
+    }
+    if let Some(name) = &poetry.publish_to {
+        wanted.extend(repository(&mut client, name, project_dir)?);
+    }
+    Ok(wanted)
+}
+
+/// A connection to an unlocked agent: on a terminal a locked agent is unlocked first (by
+/// `credd unlock`, which asks for the passphrase); without one, a locked agent is an error.
+fn unlocked(socket: &Path) -> Result<Client> {
+    let mut client = connect(socket)?;
+    let status: StatusResult = client.call(Operation::Status)?;
+    if status.state == LockState::Unlocked {
+        return Ok(client);
+    }
+    if !credd::tty::has_tty() {
+        return Err(ClientError::Agent(credd_protocol::ErrorReply::locked()).into());
+    }
+    let exe = std::env::current_exe().context("cannot find this credd binary")?;
+    let unlocked = std::process::Command::new(exe)
+        .arg("unlock")
+        .arg("--socket")
+        .arg(socket)
+        .status()
+        .context("cannot run 'credd unlock'")?;
+    if !unlocked.success() {
+        bail!("credd is still locked: the command was not run");
+    }
+    Ok(client)
+}
+
+/// The credentials of the project's sources: the entry serving each source's URL.
+fn sources(client: &mut Client, pyproject: &Path) -> Result<Vec<(String, Credential)>> {
+    let text = std::fs::read_to_string(pyproject)
+        .with_context(|| format!("cannot read {}", pyproject.display()))?;
+    let sources = files::project_sources(&text)
+        .with_context(|| format!("cannot read {}", pyproject.display()))?;
+    let mut found = Vec::new();
+    for source in sources {
+        match entry_for_url(client, &source.url)? {
+            Some(entry) => found.push((
+                source.name,
+                Credential::HttpBasic {
+                    username: entry.username,
+                    password: entry.secret,
+                },
+            )),
+            None => eprintln!(
+                "credd: warning: no credd entry serves source {} ({}): add one with 'credd add \
+                 {} --url {} --username USER'",
+                source.name, source.url, source.name, source.url
+            ),
+        }
+    }
+    Ok(found)
+}
+
+/// The credential for `poetry publish -r NAME`: the entry serving the repository's URL, else
+/// the entry named NAME. A token (no username, or `__token__`) becomes `POETRY_PYPI_TOKEN_<K>`.
+fn repository(
+    client: &mut Client,
+    name: &str,
+    project_dir: &Path,
+) -> Result<Option<(String, Credential)>> {
+    let urls = repository_urls(project_dir)?;
+    let entry = match urls.url(name) {
+        Some(url) => entry_for_url(client, url)?,
+        None => None,
+    };
+    let entry = match entry {
+        Some(entry) => Some(entry),
+        None => by_name(client, name)?,
+    };
+    let Some(entry) = entry else {
+        let url = urls.url(name).unwrap_or("URL");
+        eprintln!(
+            "credd: warning: no credd entry for repository {name}: add one with 'credd add {name} \
+             --url {url}' (a token) or with --username USER"
+        );
+        return Ok(None);
+    };
+    let credential = match entry.username.as_deref() {
+        None | Some(TOKEN_USERNAME) => Credential::Token(entry.secret),
+        Some(_) => Credential::HttpBasic {
+            username: entry.username,
+            password: entry.secret,
+        },
+    };
+    Ok(Some((name.to_owned(), credential)))
+}
+
+/// Poetry's repository URLs: its environment variables, the project's poetry.toml and its
+/// config.toml.
+fn repository_urls(project_dir: &Path) -> Result<RepositoryUrls> {
+    let read = |path: &Path| -> Result<_> {
+        let text = files::read_optional(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        files::repository_urls(&text).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let local = match files::find_pyproject(project_dir) {
+        Some(pyproject) => read(&pyproject.with_file_name("poetry.toml"))?,
+        None => Default::default(),
+    };
+    let global = match files::config_dir(|v| std::env::var(v).ok()) {
+        Some(dir) => read(&dir.join("config.toml"))?,
+        None => Default::default(),
+    };
+    let env = files::env_repositories(std::env::vars());
+    Ok(RepositoryUrls { env, local, global })
+}
+
+fn entry_for_url(client: &mut Client, url: &str) -> Result<Option<Entry>> {
+    get(client, None, Some(url.to_owned()))
+}
+
+fn by_name(client: &mut Client, name: &str) -> Result<Option<Entry>> {
+    if name == PYPI {
+        return Ok(None);
+    }
+    get(client, Some(name.to_owned()), None)
+}
+
+fn get(client: &mut Client, name: Option<String>, url: Option<String>) -> Result<Option<Entry>> {
+    match client.call::<GetResult>(Operation::Get { name, url }) {
+        Ok(found) => Ok(Some(found.entry)),
+        Err(e) if matches!(e.kind(), Some(ErrorKind::NotFound | ErrorKind::BadRequest)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,110 @@
+//! `credd setup poetry`.
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use credd::poetry::wrapper;
+
+/// Options of `credd setup poetry`.
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    /// Where to write the `poetry` wrapper; put it first on PATH [default: ~/.local/bin]
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+}
+
+/// Writes the keyring backend beside credd's data and the wrapper into the bin directory.
+pub(super) fn run(args: Args) -> Result<()> {
+    let bin_dir = match args.bin_dir {
+        Some(dir) => std::path::absolute(dir).context("cannot resolve --bin-dir")?,
+        None => home()?.join(".local/bin"),
+    };
+    let module_dir = credd::paths::data_dir()
+        .context("cannot find credd's data directory: set XDG_DATA_HOME or HOME")?
+        .join("python");
+    let credd = std::env::current_exe().context("cannot find this credd binary")?;
+    let script_path = bin_dir.join("poetry");
+    refuse_foreign(&script_path)?;
+
+    create_dir(&module_dir, 0o700)?;
+    let module_path = module_dir.join(wrapper::MODULE_FILE);
+    credd::atomic::write_atomic(&module_path, wrapper::KEYRING_MODULE.as_bytes(), 0o644)
+        .with_context(|| format!("cannot write {}", module_path.display()))?;
+    create_dir(&bin_dir, 0o755)?;
+    let script = wrapper::script(&credd, &module_dir);
+    credd::atomic::write_atomic(&script_path, script.as_bytes(), 0o755)
+        .with_context(|| format!("cannot write {}", script_path.display()))?;
+
+    eprintln!(
+        "credd: wrote {} (credd's keyring backend) and {} (runs the real poetry with it)",
+        module_path.display(),
+        script_path.display()
+    );
+    advise_path(&bin_dir);
+    Ok(())
+}
+
+fn home() -> Result<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .context("cannot find your home directory: set HOME, or give --bin-dir DIR")
+}
+
+/// Refuses to replace a `poetry` that is not credd's wrapper: in ~/.local/bin that is usually
+/// the real Poetry, which the official installer puts there.
+fn refuse_foreign(path: &Path) -> Result<()> {
+    match std::fs::read(path) {
+        Ok(text) if wrapper::is_wrapper(&text) => Ok(()),
+        Ok(_) => bail!(
+            "{} exists and is not credd's wrapper (it is probably Poetry itself): leave it, and \
+             give another directory with 'credd setup poetry --bin-dir DIR', e.g. \
+             ~/.local/share/credd/bin",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn create_dir(dir: &Path, mode: u32) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// Says what to do with PATH: put `bin_dir` before every other `poetry`.
+fn advise_path(bin_dir: &Path) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    let ours = dirs.iter().position(|d| d == bin_dir);
+    let real = dirs
+        .iter()
+        .position(|d| d != bin_dir && is_executable(&d.join("poetry")));
+    match (ours, real) {
+        (_, None) => eprintln!(
+            "credd: warning: no poetry on PATH besides the wrapper: install Poetry, or set \
+             CREDD_POETRY to its path"
+        ),
+        (Some(ours), Some(real)) if ours < real => {
+            eprintln!(
+                "{} is on PATH before Poetry: nothing else to do",
+                bin_dir.display()
+            );
+            return;
+        }
+        _ => {}
+    }
+    eprintln!(
+        "next: put {dir} first on PATH, e.g. add this line to ~/.profile and open a new shell:\n  \
+         export PATH=\"{dir}:$PATH\"",
+        dir = bin_dir.display()
+    );
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}

@@ -1,0 +1,762 @@
+//! The real Poetry against a real auth-required index (pypiserver on 127.0.0.1), with its
+//! credentials from credd: through the `poetry` wrapper and the keyring backend, through
+//! `credd exec` with the keyring disabled, after `credd import poetry`; and the backend's own
+//! Python tests against a real agent.
+
+mod common;
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::pypi::{POETRY_VERSION, PypiServer, library_project, tiny_package, venv_bin};
+use common::{Output, PASSPHRASE, TestEnv, run_with_limit};
+
+const CREDD: &str = env!("CARGO_BIN_EXE_credd");
+const USER: &str = "alice";
+const LOCKED_WARNING: &str =
+    "credd: warning: credd is locked: run 'credd unlock'; Poetry runs without credd's credentials";
+const AUTH_ERROR: &str = "Authorization error accessing";
+
+/// An isolated Poetry: its config, cache and data dirs inside the test's temp dir, virtual
+/// environments inside the project, and otherwise only the variables of [`TestEnv::command`]. PATH
+/// starts with the wrapper's directory, then the test venv's bin.
+struct Poetry {
+    root: PathBuf,
+    bin: PathBuf,
+    config: PathBuf,
+    env: Vec<(OsString, OsString)>,
+}
+
+impl Poetry {
+    fn new(env: &TestEnv) -> Poetry {
+        let root = env.dir.path().to_path_buf();
+        let bin = root.join("bin");
+        let config = root.join("poetry-config");
+        std::fs::create_dir_all(&config).unwrap();
+        let venv_bin_dir = venv_bin("poetry").parent().unwrap().to_path_buf();
+        let mut path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .collect::<Vec<_>>();
+        path.insert(0, venv_bin_dir);
+        path.insert(0, bin.clone());
+        let mut vars: Vec<(OsString, OsString)> = env
+            .command()
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+            .filter(|(k, _)| k != "PATH")
+            .collect();
+        vars.push(("PATH".into(), std::env::join_paths(path).unwrap()));
+        for (key, value) in [
+            ("POETRY_CONFIG_DIR", config.clone()),
+            ("POETRY_CACHE_DIR", root.join("poetry-cache")),
+            ("POETRY_DATA_DIR", root.join("poetry-data")),
+        ] {
+            vars.push((key.into(), value.into()));
+        }
+        vars.push(("POETRY_VIRTUALENVS_IN_PROJECT".into(), "true".into()));
+        vars.push(("POETRY_NO_INTERACTION".into(), "1".into()));
+        Poetry {
+            root,
+            bin,
+            config,
+            env: vars,
+        }
+    }
+
+    /// `program ARGS` in `dir` with this Poetry's environment.
+    fn command(&self, program: &Path, dir: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command.args(args).current_dir(dir);
+        command
+    }
+
+    /// `poetry ARGS` through the wrapper.
+    fn wrapped(&self, dir: &Path, args: &[&str]) -> Command {
+        self.command(&self.bin.join("poetry"), dir, args)
+    }
+
+    /// `credd exec -- poetry ARGS` with the keyring disabled.
+    fn exec(&self, dir: &Path, args: &[&str]) -> Command {
+        let poetry = venv_bin("poetry");
+        let mut all = vec!["exec", "--", poetry.to_str().unwrap()];
+        all.extend(args);
+        let mut command = self.command(Path::new(CREDD), dir, &all);
+        command.env("POETRY_KEYRING_ENABLED", "false");
+        command
+    }
+
+    /// `credd setup poetry --bin-dir ROOT/bin`.
+    fn setup(&self) -> Output {
+        let dir = self.bin.to_str().unwrap();
+        run_with_limit(
+            self.command(
+                Path::new(CREDD),
+                &self.root,
+                &["setup", "poetry", "--bin-dir", dir],
+            ),
+            "",
+        )
+    }
+
+    /// A project `app` depending on `corp-tiny` from the explicit source `corp` at `url`.
+    fn consumer(&self, url: &str, extra_sources: &str) -> PathBuf {
+        let dir = self.root.join("app");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("pyproject.toml"),
+            format!(
+                "[project]\nname = \"app\"\nversion = \"0.0.0\"\nrequires-python = \">=3.9\"\n\
+                 dependencies = [\"corp-tiny (>=0.1)\"]\n\n[tool.poetry]\npackage-mode = false\n\n\
+                 [tool.poetry.dependencies]\ncorp-tiny = {{ source = \"corp\" }}\n\n\
+                 [[tool.poetry.source]]\nname = \"corp\"\nurl = \"{url}\"\n\
+                 priority = \"explicit\"\n{extra_sources}"
+            ),
+        )
+        .unwrap();
+        dir
+    }
+}
+
+/// An agent with an unlocked vault.
+fn agent(env: &TestEnv) -> common::Agent {
+    let agent = env.start_agent();
+    env.init();
+    agent
+}
+
+/// `credd add NAME --url URL [--username USER]` with `secret` on stdin.
+fn add(env: &TestEnv, name: &str, url: &str, username: Option<&str>, secret: &str) {
+    let mut args = vec!["add", name, "--url", url, "--secret-stdin"];
+    if let Some(username) = username {
+        args.extend(["--username", username]);
+    }
+    env.cli_with_input(&args, &format!("{secret}\n")).ok();
+}
+
+#[track_caller]
+fn assert_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+}
+
+/// Runs `command` without a controlling terminal (its own session), as in CI.
+fn without_tty(mut command: Command) -> Command {
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+/// Runs `command` and returns its output and how long it took.
+fn timed(command: Command) -> (Output, Duration) {
+    let start = Instant::now();
+    let out = run_with_limit(command, "");
+    (out, start.elapsed())
+}
+
+/// The installed `corp_tiny` answers 42 in the project's own virtual environment.
+#[track_caller]
+fn assert_installed(app: &Path) {
+    let out = run_with_limit(
+        {
+            let mut c = Command::new(app.join(".venv/bin/python"));
+            c.args(["-c", "import corp_tiny; print(corp_tiny.ANSWER)"]);
+            c
+        },
+        "",
+    );
+    assert_ok(&out, "import corp_tiny");
+    assert_eq!(out.stdout.trim(), "42");
+}
+
+/// A pypiserver holding `corp-tiny` 0.1.0 for user alice with `password`.
+fn index(env: &TestEnv, password: &str) -> PypiServer {
+    let server = PypiServer::start(&env.dir.path().join("index"), &[(USER, password)]);
+    server.add(tiny_package());
+    server
+}
+
+// ---------------------------------------------------------------------------------------------
+// The index itself: a baseline that does not involve credd.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn index_baseline_demands_basic_auth_and_poetry_uses_its_own_variables() {
+    let env = TestEnv::new();
+    let server = index(&env, "baseline-pw-1");
+    assert_eq!(server.status("/simple/corp-tiny/", None), 401);
+    assert_eq!(
+        server.status("/simple/corp-tiny/", Some((USER, "wrong"))),
+        403
+    );
+    assert_eq!(
+        server.status("/simple/corp-tiny/", Some((USER, "baseline-pw-1"))),
+        200
+    );
+    assert_eq!(
+        server.status("/simple/elsewhere/", Some((USER, "baseline-pw-1"))),
+        404
+    );
+
+    let poetry = Poetry::new(&env);
+    let app = poetry.consumer(&server.simple_url(), "");
+    let real = venv_bin("poetry");
+    let version = run_with_limit(poetry.command(&real, &app, &["--version"]), "");
+    assert!(version.stdout.contains(POETRY_VERSION), "{version:?}");
+    let mut lock = poetry.command(&real, &app, &["lock"]);
+    lock.env("POETRY_KEYRING_ENABLED", "false")
+        .env("POETRY_HTTP_BASIC_CORP_USERNAME", USER)
+        .env("POETRY_HTTP_BASIC_CORP_PASSWORD", "baseline-pw-1");
+    assert_ok(
+        &run_with_limit(lock, ""),
+        "poetry lock with Poetry's variables",
+    );
+    assert!(
+        std::fs::read_to_string(app.join("poetry.lock"))
+            .unwrap()
+            .contains("name = \"corp-tiny\"")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The wrapper and the keyring backend.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn wrapper_locks_and_installs_from_a_cold_cache_and_keeps_secrets_out_of_the_environment() {
+    const PASSWORD: &str = "wrapper-pw-7f3a";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let server = index(&env, PASSWORD);
+    add(&env, "corp", &server.simple_url(), Some(USER), PASSWORD);
+    let poetry = Poetry::new(&env);
+    let setup = poetry.setup();
+    assert_ok(&setup, "credd setup poetry");
+    assert!(
+        setup.stderr.contains(&format!(
+            "{} is on PATH before Poetry",
+            poetry.bin.display()
+        )),
+        "{setup:?}"
+    );
+    assert!(
+        env.dir
+            .path()
+            .join("data/credd/python/credd_keyring.py")
+            .is_file()
+    );
+    let app = poetry.consumer(&server.simple_url(), "");
+    assert!(
+        !poetry.root.join("poetry-cache").exists(),
+        "the cache must start cold"
+    );
+
+    assert_ok(
+        &run_with_limit(poetry.wrapped(&app, &["lock"]), ""),
+        "poetry lock",
+    );
+    let lock = std::fs::read_to_string(app.join("poetry.lock")).unwrap();
+    assert!(lock.contains("name = \"corp-tiny\""), "{lock}");
+    let install = run_with_limit(poetry.wrapped(&app, &["install"]), "");
+    assert_ok(&install, "poetry install");
+    assert!(
+        install.stdout.contains("Installing corp-tiny (0.1.0)"),
+        "{install:?}"
+    );
+    assert_installed(&app);
+
+    // Nothing of the secret in Poetry's files or in what its children see.
+    let run_env = run_with_limit(poetry.wrapped(&app, &["run", "env"]), "");
+    assert_ok(&run_env, "poetry run env");
+    assert!(!run_env.stdout.contains(PASSWORD), "{run_env:?}");
+    assert!(
+        run_env
+            .stdout
+            .contains("PYTHON_KEYRING_BACKEND=credd_keyring.CreddKeyring"),
+        "{run_env:?}"
+    );
+    assert!(!poetry.config.join("auth.toml").exists());
+    assert!(!poetry.config.join("config.toml").exists());
+
+    // Arguments reach Poetry untouched.
+    let args = ["a b", "$HOME", "it's", "\"q\"", "*", ""];
+    let mut all = vec![
+        "run",
+        "python",
+        "-c",
+        "import sys, json; print(json.dumps(sys.argv[1:]))",
+    ];
+    all.extend(args);
+    let out = run_with_limit(poetry.wrapped(&app, &all), "");
+    assert_ok(&out, "poetry run python");
+    assert_eq!(
+        out.stdout.trim(),
+        serde_json::to_string(&args).unwrap().replace(",", ", ")
+    );
+}
+
+#[test]
+fn without_credentials_in_credd_poetry_reports_its_authorization_error_quickly() {
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let server = index(&env, "nocred-pw-1");
+    let poetry = Poetry::new(&env);
+    assert_ok(&poetry.setup(), "credd setup poetry");
+    let app = poetry.consumer(&server.simple_url(), "");
+
+    let (out, took) = timed(without_tty(poetry.wrapped(&app, &["lock"])));
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        out.stdout.contains(AUTH_ERROR) || out.stderr.contains(AUTH_ERROR),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("credd: warning"), "{out:?}");
+    assert!(took < Duration::from_secs(10), "poetry took {took:?}");
+
+    let (out, took) = timed(without_tty(poetry.exec(&app, &["lock"])));
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "credd: warning: no credd entry serves source corp ({})",
+            server.simple_url()
+        )),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains(AUTH_ERROR) || out.stderr.contains(AUTH_ERROR),
+        "{out:?}"
+    );
+    assert!(took < Duration::from_secs(10), "poetry took {took:?}");
+}
+
+#[test]
+fn locked_agent_without_a_tty_gets_one_warning_line_and_ends_within_10s() {
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let server = index(&env, "locked-pw-1");
+    add(
+        &env,
+        "corp",
+        &server.simple_url(),
+        Some(USER),
+        "locked-pw-1",
+    );
+    env.cli(&["lock"]).ok();
+    let poetry = Poetry::new(&env);
+    assert_ok(&poetry.setup(), "credd setup poetry");
+    let app = poetry.consumer(&server.simple_url(), "");
+
+    let (out, took) = timed(without_tty(poetry.wrapped(&app, &["lock"])));
+    assert!(
+        took < Duration::from_secs(10),
+        "poetry took {took:?}: {out:?}"
+    );
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("credd:"))
+        .collect();
+    assert_eq!(warnings, [LOCKED_WARNING], "{out:?}");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        out.stdout.contains(AUTH_ERROR) || out.stderr.contains(AUTH_ERROR),
+        "{out:?}"
+    );
+
+    // credd exec refuses to run the command, with the fix, at once.
+    let (out, took) = timed(without_tty(poetry.exec(&app, &["lock"])));
+    assert_eq!(out.code(), 3, "{out:?}");
+    assert_eq!(
+        out.stderr.trim(),
+        "credd: credd is locked: run 'credd unlock'"
+    );
+    assert!(!app.join("poetry.lock").exists());
+    assert!(took < Duration::from_secs(10), "credd exec took {took:?}");
+}
+
+#[test]
+fn wrapper_on_a_terminal_unlocks_first() {
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    env.cli(&["lock"]).ok();
+    let poetry = Poetry::new(&env);
+    assert_ok(&poetry.setup(), "credd setup poetry");
+    let line = format!(
+        "CREDD_POETRY='{}' '{}' --no-ansi --version",
+        venv_bin("poetry").display(),
+        poetry.bin.join("poetry").display()
+    );
+    let shown = common::run_on_tty(
+        &env,
+        &line,
+        &[("credd passphrase: ", &format!("{PASSPHRASE}\n"))],
+    );
+    assert!(shown.contains("credd: unlocked"), "{shown:?}");
+    assert!(
+        shown.contains(&format!("Poetry (version {POETRY_VERSION})")),
+        "{shown:?}"
+    );
+    assert!(
+        !shown.contains(PASSPHRASE),
+        "the passphrase was echoed: {shown:?}"
+    );
+    let status = env.cli(&["status", "--json"]);
+    assert!(status.ok().contains("\"state\":\"unlocked\""), "{status:?}");
+}
+
+#[test]
+fn setup_keeps_a_real_poetry_and_the_wrapper_never_runs_itself() {
+    let env = TestEnv::new();
+    let poetry = Poetry::new(&env);
+    // A file that is not the wrapper (the real Poetry, say) is never replaced.
+    std::fs::create_dir_all(&poetry.bin).unwrap();
+    std::fs::write(poetry.bin.join("poetry"), "#!/bin/sh\necho real\n").unwrap();
+    let out = poetry.setup();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("is not credd's wrapper"), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(poetry.bin.join("poetry")).unwrap(),
+        "#!/bin/sh\necho real\n"
+    );
+    std::fs::remove_file(poetry.bin.join("poetry")).unwrap();
+    let mut setup = poetry.command(
+        Path::new(CREDD),
+        &poetry.root,
+        &["setup", "poetry", "--bin-dir", poetry.bin.to_str().unwrap()],
+    );
+    setup.env("PATH", venv_bin("poetry").parent().unwrap());
+    let out = run_with_limit(setup, "");
+    assert_ok(&out, "credd setup poetry");
+    assert!(
+        out.stderr.contains(&format!(
+            "next: put {0} first on PATH, e.g. add this line to ~/.profile and open a new \
+             shell:\n  export PATH=\"{0}:$PATH\"",
+            poetry.bin.display()
+        )),
+        "{out:?}"
+    );
+    assert_ok(&poetry.setup(), "credd setup poetry, again");
+    let mode = common::mode_of(&poetry.bin.join("poetry"));
+    assert_eq!(mode, 0o755);
+
+    // Two wrappers on PATH and no Poetry: a clear error, not a loop.
+    let second = poetry.root.join("bin2");
+    std::fs::create_dir_all(&second).unwrap();
+    std::fs::copy(poetry.bin.join("poetry"), second.join("poetry")).unwrap();
+    let mut command = poetry.wrapped(&poetry.root, &["--version"]);
+    command.env(
+        "PATH",
+        std::env::join_paths([poetry.bin.clone(), second, "/usr/bin".into(), "/bin".into()])
+            .unwrap(),
+    );
+    let (out, took) = timed(command);
+    assert_eq!(out.code(), 127, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("no poetry on PATH besides credd's wrapper"),
+        "{out:?}"
+    );
+    assert!(took < Duration::from_secs(10));
+    let mut command = poetry.wrapped(&poetry.root, &["--version"]);
+    command.env("CREDD_POETRY", poetry.bin.join("poetry"));
+    let out = run_with_limit(command, "");
+    assert_eq!(out.code(), 127, "{out:?}");
+    assert!(
+        out.stderr.contains("is credd's wrapper, not Poetry"),
+        "{out:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// credd exec: Poetry's environment variables, keyring disabled.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn credd_exec_locks_and_installs_with_the_keyring_disabled() {
+    const PASSWORD: &str = "exec-pw-93c1";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let server = index(&env, PASSWORD);
+    add(&env, "corp", &server.simple_url(), Some(USER), PASSWORD);
+    add(
+        &env,
+        "mirror",
+        "https://mirror.example/simple/",
+        Some("m"),
+        "mirror-pw",
+    );
+    let poetry = Poetry::new(&env);
+    // A second, unused source whose name has a dot: Poetry's variable for it has one too.
+    let app = poetry.consumer(
+        &server.simple_url(),
+        "\n[[tool.poetry.source]]\nname = \"my.mirror\"\nurl = \"https://mirror.example/simple/\"\n\
+         priority = \"explicit\"\n",
+    );
+
+    let out = run_with_limit(poetry.exec(&app, &["lock"]), "");
+    assert_ok(&out, "credd exec -- poetry lock");
+    assert!(
+        out.stderr.contains(
+            "credd: warning: Poetry reads my.mirror's credentials from \
+             POETRY_HTTP_BASIC_MY.MIRROR_*, a name no shell can hold"
+        ),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains(PASSWORD) && !out.stdout.contains(PASSWORD));
+    let out = run_with_limit(poetry.exec(&app, &["install"]), "");
+    assert_ok(&out, "credd exec -- poetry install");
+    assert_installed(&app);
+
+    // The variables are Poetry's own, and nothing else is set.
+    let out = run_with_limit(poetry.exec(&app, &["run", "env"]), "");
+    assert_ok(&out, "credd exec -- poetry run env");
+    assert!(
+        out.stdout
+            .contains(&format!("POETRY_HTTP_BASIC_CORP_USERNAME={USER}\n"))
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("POETRY_HTTP_BASIC_CORP_PASSWORD={PASSWORD}\n"))
+    );
+    assert!(
+        out.stdout
+            .contains("POETRY_HTTP_BASIC_MY.MIRROR_PASSWORD=mirror-pw\n")
+    );
+    assert!(!out.stdout.contains("POETRY_REPOSITORIES_"), "{out:?}");
+    assert!(!out.stdout.contains("PYTHON_KEYRING_BACKEND"), "{out:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// poetry publish.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn publish_with_a_token_held_by_credd() {
+    const TOKEN: &str = "pypi-upload-token-5d2e";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let server = PypiServer::start(&env.dir.path().join("index"), &[("__token__", TOKEN)]);
+    // A bare token (no username), as `credd add` stores one.
+    add(&env, "corp-upload", &server.upload_url(), None, TOKEN);
+    let poetry = Poetry::new(&env);
+    assert_ok(&poetry.setup(), "credd setup poetry");
+    let out = run_with_limit(
+        poetry.wrapped(
+            &poetry.root,
+            &["config", "repositories.corp-upload", &server.upload_url()],
+        ),
+        "",
+    );
+    assert_ok(&out, "poetry config repositories.corp-upload");
+
+    // Through the wrapper: Poetry asks the keyring for the token.
+    let lib = poetry.root.join("lib1");
+    library_project(&lib, "corp-lib", "0.1.0");
+    let out = run_with_limit(
+        poetry.wrapped(&lib, &["publish", "--build", "-r", "corp-upload"]),
+        "",
+    );
+    assert_ok(&out, "poetry publish through the wrapper");
+    assert!(
+        out.stdout
+            .contains("Publishing corp-lib (0.1.0) to corp-upload"),
+        "{out:?}"
+    );
+    assert_eq!(
+        server.files(),
+        ["corp_lib-0.1.0-py3-none-any.whl", "corp_lib-0.1.0.tar.gz"]
+    );
+
+    // Through credd exec: POETRY_PYPI_TOKEN_CORP_UPLOAD.
+    let lib = poetry.root.join("lib2");
+    library_project(&lib, "corp-lib", "0.2.0");
+    let out = run_with_limit(
+        poetry.exec(&lib, &["publish", "--build", "--repository=corp-upload"]),
+        "",
+    );
+    assert_ok(&out, "credd exec -- poetry publish");
+    assert_eq!(server.files().len(), 4, "{:?}", server.files());
+    assert!(!out.stdout.contains(TOKEN) && !out.stderr.contains(TOKEN));
+
+    // A wrong token is refused by the index, and Poetry says so.
+    env.cli_with_input(
+        &[
+            "add",
+            "corp-upload",
+            "--url",
+            &server.upload_url(),
+            "--secret-stdin",
+            "--replace",
+        ],
+        "wrong-token\n",
+    )
+    .ok();
+    let lib = poetry.root.join("lib3");
+    library_project(&lib, "corp-lib", "0.3.0");
+    let out = run_with_limit(
+        poetry.wrapped(&lib, &["publish", "--build", "-r", "corp-upload"]),
+        "",
+    );
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains("403"),
+        "{out:?}"
+    );
+    assert_eq!(server.files().len(), 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// credd import poetry.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn import_with_remove_moves_auth_toml_into_credd_then_install_works() {
+    const PASSWORD: &str = "imported-pw-61b0";
+    const TOKEN: &str = "pypi-AgEIcHlwaS5vcmcimported";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    // Uploads and downloads on one server: Poetry picks the credentials of the repository whose
+    // path matches a download best, which for /packages/… is corp-upload's (at /).
+    let server = PypiServer::start(
+        &env.dir.path().join("index"),
+        &[(USER, PASSWORD), ("__token__", TOKEN)],
+    );
+    server.add(tiny_package());
+    let poetry = Poetry::new(&env);
+    std::fs::write(
+        poetry.config.join("config.toml"),
+        format!(
+            "[virtualenvs]\nin-project = true\n\n[repositories.corp]\nurl = \"{}\"\n\n\
+             [repositories.corp-upload]\nurl = \"{}\"\n",
+            server.simple_url(),
+            server.upload_url()
+        ),
+    )
+    .unwrap();
+    let auth = poetry.config.join("auth.toml");
+    std::fs::write(
+        &auth,
+        format!(
+            "# written by poetry config\n[http-basic.corp]\nusername = \"{USER}\"\n\
+             password = \"{PASSWORD}\"\n\n# this one lives in a keyring\n\
+             [http-basic.keyring-kept]\nusername = \"bob\"\n\n[http-basic.unknown-url]\n\
+             username = \"carol\"\npassword = \"stays-here\"\n\n[pypi-token]\n\
+             corp-upload = \"{TOKEN}\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&auth, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let app = poetry.consumer(&server.simple_url(), "");
+
+    let out = run_with_limit(
+        poetry.command(
+            Path::new(CREDD),
+            &poetry.root,
+            &["import", "poetry", "--remove"],
+        ),
+        "",
+    );
+    assert_ok(&out, "credd import poetry --remove");
+    for secret in [PASSWORD, TOKEN, "stays-here"] {
+        assert!(
+            !out.stderr.contains(secret) && !out.stdout.contains(secret),
+            "{out:?}"
+        );
+    }
+    assert!(
+        out.stderr
+            .contains("credd: imported http-basic.corp as corp"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("credd: imported pypi-token.corp-upload as corp-upload"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("skipped http-basic.unknown-url: no URL"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains("skipped http-basic.keyring-kept"),
+        "{out:?}"
+    );
+
+    let left = std::fs::read_to_string(&auth).unwrap();
+    assert_eq!(
+        left,
+        "# written by poetry config\n\n# this one lives in a keyring\n[http-basic.keyring-kept]\n\
+         username = \"bob\"\n\n[http-basic.unknown-url]\nusername = \"carol\"\n\
+         password = \"stays-here\"\n"
+    );
+    assert_eq!(common::mode_of(&auth), 0o600);
+    let corp = env.cli(&["get", "corp", "--json"]);
+    let corp: serde_json::Value = serde_json::from_str(corp.ok()).unwrap();
+    assert_eq!(corp["url"], server.simple_url());
+    assert_eq!(corp["username"], USER);
+    assert_eq!(corp["secret"], PASSWORD);
+    let upload: serde_json::Value =
+        serde_json::from_str(env.cli(&["get", "corp-upload", "--json"]).ok()).unwrap();
+    assert_eq!(upload["username"], "__token__");
+
+    // A second run finds nothing new and changes nothing.
+    let again = run_with_limit(
+        poetry.command(
+            Path::new(CREDD),
+            &poetry.root,
+            &["import", "poetry", "--remove"],
+        ),
+        "",
+    );
+    assert_ok(&again, "the second import");
+    assert_eq!(std::fs::read_to_string(&auth).unwrap(), left);
+
+    assert_ok(&poetry.setup(), "credd setup poetry");
+    assert_ok(
+        &run_with_limit(poetry.wrapped(&app, &["install"]), ""),
+        "poetry install",
+    );
+    assert_installed(&app);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The backend's own tests, in Python, against this real agent.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn python_backend_unit_tests_pass_against_a_real_agent() {
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/python");
+    let template = env.command();
+    let mut unittest = Command::new(venv_bin("python"));
+    unittest
+        .args(["-m", "unittest", "-v", "test_credd_keyring"])
+        .env_clear()
+        .envs(template.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("CREDD_SOCKET", &env.socket)
+        .env("CREDD_TEST_PASSPHRASE", PASSPHRASE)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(&dir);
+    let out = run_with_limit(unittest, "");
+    assert_ok(&out, "python -m unittest test_credd_keyring");
+    assert!(out.stderr.contains("\nOK"), "{}", out.stderr);
+    eprintln!("{}", out.stderr);
+}
