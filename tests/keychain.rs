@@ -748,6 +748,27 @@ fn remember_unlocks_without_the_passphrase_until_forget() {
     );
     assert_eq!(env.cli(&["get", "reg"]).ok(), "tok-remembered\n");
 
+    // Cargo's provider, with no terminal, unlocks a locked agent from the keychain too.
+    env.cli(&["lock"]).ok();
+    let mut provider = env.command();
+    provider
+        .args(["--cargo-plugin"])
+        .env("CREDD_SOCKET", &env.socket);
+    // SAFETY: setsid in the child before exec, so it has no controlling terminal.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut provider, || {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let request =
+        r#"{"v":1,"registry":{"index-url":"https://reg.test/"},"kind":"get","operation":"read"}"#;
+    let reply = common::run_with_limit(provider, &format!("{request}\n"));
+    assert!(
+        reply.ok().contains(r#""token":"tok-remembered""#),
+        "{reply:?}"
+    );
+
     // An agent started later (at login) unlocks by itself.
     stop(&env, agent);
     let agent = bus.start_agent(&env);

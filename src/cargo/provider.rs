@@ -348,9 +348,10 @@ fn prompt_token(name: &str) -> Result<Secret, Failure> {
     Ok(Secret::new(typed.trim_end_matches(['\n', '\r'])))
 }
 
-/// Runs `call` against the agent (starting it if needed). When the agent is locked and a
-/// terminal exists, asks for the passphrase there, unlocks, and runs `call` again; without a
-/// terminal it fails at once, naming the fix.
+/// Runs `call` against the agent (starting it if needed). When the agent is locked, it first
+/// tries the OS keychain (the keyring store, or a vault key kept by `credd unlock --remember`);
+/// then, with a terminal, asks for the passphrase there; without one it fails at once, naming
+/// the fix.
 fn with_unlocked_agent<T>(
     socket: &std::path::Path,
     mut call: impl FnMut(&mut Client) -> Result<T, ClientError>,
@@ -358,10 +359,13 @@ fn with_unlocked_agent<T>(
     let mut client = Client::connect_or_start(socket)?;
     match call(&mut client) {
         Err(error) if error.kind() == Some(ErrorKind::Locked) => {
-            if !tty::has_tty() {
+            let from_keychain = client.call::<Done>(Operation::UnlockKeychain).is_ok();
+            if !from_keychain && !tty::has_tty() {
                 return Err(Failure::other(error.to_string()));
             }
-            unlock_on_tty(&mut client, socket)?;
+            if !from_keychain {
+                unlock_on_tty(&mut client, socket)?;
+            }
             Ok(call(&mut client)?)
         }
         other => Ok(other?),

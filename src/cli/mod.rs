@@ -69,11 +69,12 @@ enum Command {
     Remove(remove::Args),
     /// Change the vault's passphrase.
     Passwd(passwd::Args),
-    /// Run the agent in the foreground, logging to stderr (level from CREDD_LOG, e.g. debug).
+    /// Run the agent in the foreground, logging to stderr, or to journald under systemd (level
+    /// from CREDD_LOG, e.g. debug).
     Daemon,
     /// Wipe every secret and stop the agent.
     Stop,
-    /// Configure a tool (Cargo, Poetry) to ask credd for its credentials.
+    /// Configure a tool to use credd: Cargo, Poetry, or systemd to start the agent on demand.
     Setup(setup::Args),
     /// Move a tool's plaintext credentials (credentials.toml, auth.toml) into credd.
     Import(import::Args),
