@@ -12,6 +12,7 @@ pub mod config;
 pub mod paths;
 pub mod poetry;
 pub mod store;
+pub mod toml_file;
 pub mod tty;
 pub mod urlmatch;
 pub mod wipe_alloc;

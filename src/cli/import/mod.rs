@@ -5,7 +5,8 @@ mod poetry;
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result, anyhow, bail};
+use zeroize::Zeroizing;
 
 /// Options of `credd import`.
 #[derive(Debug, clap::Args)]
@@ -39,4 +40,33 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         ImportSource::Cargo(args) => cargo::run(socket, args),
         ImportSource::Poetry(args) => poetry::run(socket, args),
     }
+}
+
+/// Rewrites the tool's credentials file with `remove` applied, provided it still holds exactly
+/// `original` (what was imported from); keeps the file's mode. Returns whether it changed.
+fn remove_from_file(
+    path: &Path,
+    original: &[u8],
+    remove: impl FnOnce(&str) -> Result<Zeroizing<String>, credd::toml_file::FileError>,
+) -> Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    let now = Zeroizing::new(std::fs::read(path).with_context(|| format!("cannot read {shown}"))?);
+    if now.as_slice() != original {
+        bail!("{shown} changed while importing: nothing was removed from it; run the import again");
+    }
+    let text = std::str::from_utf8(original)
+        .map_err(|_| anyhow!("{shown} is not UTF-8 text: fix it by hand"))?;
+    let new_text = remove(text).with_context(|| format!("cannot edit {shown}"))?;
+    if new_text.as_bytes() == original {
+        return Ok(false);
+    }
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {shown}"))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    credd::atomic::write_atomic(path, new_text.as_bytes(), mode)
+        .with_context(|| format!("cannot write {shown}"))?;
+    Ok(true)
 }

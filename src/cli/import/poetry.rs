@@ -2,10 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind as IoErrorKind;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use credd::client::Client;
 use credd::poetry::files::{self, AuthKey, FoundCredential, RepositoryUrls, SkipReason};
 use credd_protocol::{Entry, ErrorKind, GetResult, ListResult, Operation, PutResult};
@@ -92,7 +91,9 @@ pub(super) fn run(socket: &Path, args: Args) -> Result<()> {
     if imported.is_empty() {
         eprintln!("credd: nothing imported");
     } else if args.remove {
-        if remove_from_file(&path, &original, &imported)? {
+        if super::remove_from_file(&path, &original, |text| {
+            files::remove_credentials(text, &imported)
+        })? {
             let names: Vec<String> = imported.iter().map(AuthKey::setting).collect();
             eprintln!("credd: removed {} from {shown}", names.join(", "));
         }
@@ -238,29 +239,4 @@ fn store(client: &mut Client, credential: &FoundCredential, url: &str) -> Result
             existing.url
         )))
     }
-}
-
-/// Deletes `keys` from auth.toml, provided it still holds exactly what was imported from; keeps
-/// the file's mode. Returns whether the file changed.
-fn remove_from_file(path: &Path, original: &[u8], keys: &[AuthKey]) -> Result<bool> {
-    let shown = path.display();
-    let now = Zeroizing::new(std::fs::read(path).with_context(|| format!("cannot read {shown}"))?);
-    if now.as_slice() != original {
-        bail!("{shown} changed while importing: nothing was removed from it; run the import again");
-    }
-    let text = std::str::from_utf8(original)
-        .map_err(|_| anyhow!("{shown} is not UTF-8 text: fix it by hand"))?;
-    let new_text =
-        files::remove_credentials(text, keys).with_context(|| format!("cannot edit {shown}"))?;
-    if new_text.as_bytes() == original {
-        return Ok(false);
-    }
-    let mode = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {shown}"))?
-        .permissions()
-        .mode()
-        & 0o7777;
-    credd::atomic::write_atomic(path, new_text.as_bytes(), mode)
-        .with_context(|| format!("cannot write {shown}"))?;
-    Ok(true)
 }
