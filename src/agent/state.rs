@@ -183,6 +183,11 @@ impl State {
         }
     }
 
+    /// True while secrets are in memory; cheap, and not counted as use.
+    pub fn is_unlocked(&self) -> bool {
+        self.inner().unlocked.is_some()
+    }
+
     /// Wipes every secret and the key. Returns true when something was unlocked.
     pub fn lock(&self) -> bool {
         let was = self.inner().unlocked.take();
@@ -790,7 +795,7 @@ mod tests {
     }
 
     fn is_unlocked(state: &State) -> bool {
-        state.status().state == LockState::Unlocked
+        state.is_unlocked()
     }
 
     /// Lets the timer task run after the clock moved.

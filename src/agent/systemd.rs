@@ -8,7 +8,6 @@ use std::os::unix::net::UnixListener;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use credd_protocol::LockState;
 use sd_notify::NotifyState;
 use tokio::time::Instant;
 
@@ -122,7 +121,7 @@ pub(super) async fn idle_exit(
         let now_accepted = listener.accepted.load(Ordering::Relaxed);
         let busy = now_accepted != accepted
             || listener.limit.available_permits() < capacity
-            || state.status().state == LockState::Unlocked;
+            || state.is_unlocked();
         accepted = now_accepted;
         if busy {
             quiet_since = Instant::now();
