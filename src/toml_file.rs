@@ -1,9 +1,9 @@
-//! Reading the TOML files of other tools (Cargo's, Poetry's) without ever quoting them: those
-//! files hold tokens, so errors name a position, never the text around it.
+//! Editing the TOML files of other tools (Cargo's, Poetry's) that hold tokens: errors name a
+//! position, never the text around it, and removing a table keeps the comments above it.
 
 use std::fmt;
 
-use toml_edit::DocumentMut;
+use toml_edit::{DocumentMut, Item, Table};
 
 /// Why a tool's TOML file cannot be read or edited.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +57,66 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// A [`FileError::Shape`] saying `what`.
 pub fn shape(what: impl Into<String>) -> FileError {
     FileError::Shape(what.into())
+}
+
+/// Keeps the comment above a removed table's header, for [`carry_comment`].
+pub fn keep_comment(table: &Table, comments: &mut Vec<(isize, String)>) {
+    if let Some(position) = table.position()
+        && let Some(prefix) = table.decor().prefix().and_then(|p| p.as_str())
+        && prefix.contains('#')
+    {
+        comments.push((position, prefix.to_owned()));
+    }
+}
+
+/// Puts `comment` (the prefix of a removed table's header at `position`) above the next table's
+/// header, or at the end of the file when no table follows.
+pub fn carry_comment(doc: &mut DocumentMut, position: isize, comment: &str) {
+    let mut next = None;
+    visit_tables(doc.as_table_mut(), &mut |table| {
+        if let Some(p) = table.position()
+            && p > position
+            && !table.is_implicit()
+            && next.is_none_or(|n| p < n)
+        {
+            next = Some(p);
+        }
+    });
+    let Some(next) = next else {
+        let trailing = doc.trailing().as_str().unwrap_or("").to_owned();
+        doc.set_trailing(format!("{comment}{trailing}"));
+        return;
+    };
+    visit_tables(doc.as_table_mut(), &mut |table| {
+        if table.position() == Some(next) && !table.is_implicit() {
+            let old = table
+                .decor()
+                .prefix()
+                .and_then(|p| p.as_str())
+                .unwrap_or("")
+                .to_owned();
+            table.decor_mut().set_prefix(format!("{comment}{old}"));
+        }
+    });
+}
+
+/// Calls `f` on every table below `table` (headers, implicit and dotted tables, arrays of tables).
+fn visit_tables(table: &mut Table, f: &mut dyn FnMut(&mut Table)) {
+    for (_, item) in table.iter_mut() {
+        match item {
+            Item::Table(child) => {
+                f(child);
+                visit_tables(child, f);
+            }
+            Item::ArrayOfTables(array) => {
+                for child in array.iter_mut() {
+                    f(child);
+                    visit_tables(child, f);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]

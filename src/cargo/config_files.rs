@@ -18,7 +18,7 @@ use toml_edit::{Array, Decor, DocumentMut, Item, Table, TableLike, Value};
 use zeroize::Zeroizing;
 
 pub use crate::toml_file::FileError;
-use crate::toml_file::{parse, shape};
+use crate::toml_file::{carry_comment, keep_comment, parse, shape};
 
 /// The name Cargo runs credd by, as written in Cargo's config.
 pub const PROVIDER: &str = "credd";
@@ -619,62 +619,8 @@ fn remove_token_inline(parent: &mut toml_edit::InlineTable, child: &str) {
 /// Removes `parent[child]`, keeping the comments above its header (when it has one) for
 /// [`carry_comment`].
 fn remove_child(parent: &mut Table, child: &str, comments: &mut Vec<(isize, String)>) {
-    if let Some(Item::Table(table)) = parent.remove(child)
-        && let Some(position) = table.position()
-        && let Some(prefix) = table.decor().prefix().and_then(|p| p.as_str())
-        && prefix.contains('#')
-    {
-        comments.push((position, prefix.to_owned()));
-    }
-}
-
-/// Puts `comment` (the prefix of a removed table's header at `position`) above the next table's
-/// header, or at the end of the file when no table follows.
-fn carry_comment(doc: &mut DocumentMut, position: isize, comment: &str) {
-    let mut next = None;
-    visit_tables(doc.as_table_mut(), &mut |table| {
-        if let Some(p) = table.position()
-            && p > position
-            && !table.is_implicit()
-            && next.is_none_or(|n| p < n)
-        {
-            next = Some(p);
-        }
-    });
-    let Some(next) = next else {
-        let trailing = doc.trailing().as_str().unwrap_or("").to_owned();
-        doc.set_trailing(format!("{comment}{trailing}"));
-        return;
-    };
-    visit_tables(doc.as_table_mut(), &mut |table| {
-        if table.position() == Some(next) && !table.is_implicit() {
-            let old = table
-                .decor()
-                .prefix()
-                .and_then(|p| p.as_str())
-                .unwrap_or("")
-                .to_owned();
-            table.decor_mut().set_prefix(format!("{comment}{old}"));
-        }
-    });
-}
-
-/// Calls `f` on every table below `table` (headers, implicit and dotted tables, arrays of tables).
-fn visit_tables(table: &mut Table, f: &mut dyn FnMut(&mut Table)) {
-    for (_, item) in table.iter_mut() {
-        match item {
-            Item::Table(child) => {
-                f(child);
-                visit_tables(child, f);
-            }
-            Item::ArrayOfTables(array) => {
-                for child in array.iter_mut() {
-                    f(child);
-                    visit_tables(child, f);
-                }
-            }
-            _ => {}
-        }
+    if let Some(Item::Table(table)) = parent.remove(child) {
+        keep_comment(&table, comments);
     }
 }
 

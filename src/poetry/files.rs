@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use credd_protocol::Secret;
-use toml_edit::{DocumentMut, Item, Table, TableLike};
+use toml_edit::{DocumentMut, Item, TableLike};
 use zeroize::Zeroizing;
 
 pub use crate::toml_file::FileError;
-use crate::toml_file::{parse, shape};
+use crate::toml_file::{carry_comment, keep_comment, parse, shape};
 
 use super::{PYPI, PYPI_UPLOAD_URL};
 
@@ -352,57 +352,6 @@ pub fn remove_credentials(text: &str, keys: &[AuthKey]) -> Result<Zeroizing<Stri
         out.drain(..blank);
     }
     Ok(out)
-}
-
-/// Keeps the comment above a removed table's header, for [`carry_comment`].
-fn keep_comment(table: &Table, comments: &mut Vec<(isize, String)>) {
-    if let Some(position) = table.position()
-        && let Some(prefix) = table.decor().prefix().and_then(|p| p.as_str())
-        && prefix.contains('#')
-    {
-        comments.push((position, prefix.to_owned()));
-    }
-}
-
-/// Puts `comment` (the prefix of a removed table's header at `position`) above the next table's
-/// header, or at the end of the file when no table follows.
-fn carry_comment(doc: &mut DocumentMut, position: isize, comment: &str) {
-    let mut next = None;
-    visit_tables(doc.as_table_mut(), &mut |table| {
-        if let Some(p) = table.position()
-            && p > position
-            && !table.is_implicit()
-            && next.is_none_or(|n| p < n)
-        {
-            next = Some(p);
-        }
-    });
-    let Some(next) = next else {
-        let trailing = doc.trailing().as_str().unwrap_or("").to_owned();
-        doc.set_trailing(format!("{comment}{trailing}"));
-        return;
-    };
-    visit_tables(doc.as_table_mut(), &mut |table| {
-        if table.position() == Some(next) && !table.is_implicit() {
-            let old = table
-                .decor()
-                .prefix()
-                .and_then(|p| p.as_str())
-                .unwrap_or("")
-                .to_owned();
-            table.decor_mut().set_prefix(format!("{comment}{old}"));
-        }
-    });
-}
-
-/// Calls `f` on every table below `table`.
-fn visit_tables(table: &mut Table, f: &mut dyn FnMut(&mut Table)) {
-    for (_, item) in table.iter_mut() {
-        if let Item::Table(child) = item {
-            f(child);
-            visit_tables(child, f);
-        }
-    }
 }
 
 #[cfg(test)]
