@@ -263,9 +263,16 @@ fn ready_and_stopping_go_only_to_the_manager_that_started_the_agent() {
     assert!(inherited.is_empty(), "{inherited:?}");
 }
 
-/// Runs `credd setup systemd` and returns the line it prints.
-fn setup_systemd(env: &TestEnv) -> String {
-    let out = env.run(&["setup", "systemd"], "");
+/// Runs `credd setup systemd` with the binary `exe` and returns the line it prints.
+fn setup_systemd(env: &TestEnv, exe: &Path) -> String {
+    let template = env.command();
+    let mut command = Command::new(exe);
+    command
+        .env_clear()
+        .envs(template.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .current_dir(env.dir.path())
+        .args(["setup", "systemd"]);
+    let out = run_with_limit(command, "");
     assert_eq!(out.ok(), format!("{ENABLE}\n"), "{out:?}");
     out.stdout.trim_end().to_owned()
 }
@@ -284,7 +291,7 @@ fn verify(env: &TestEnv, units: &[PathBuf]) -> Output {
 #[test]
 fn installed_units_pass_systemd_analyze_verify() {
     let env = TestEnv::new();
-    setup_systemd(&env);
+    setup_systemd(&env, Path::new(env!("CARGO_BIN_EXE_credd")));
     let units = [
         unit_dir(&env).join("credd.socket"),
         unit_dir(&env).join("credd.service"),
@@ -507,23 +514,51 @@ fn processes_in(ns: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// True while `pid` runs this test's credd binary.
+/// True while `pid` runs this test's credd binary (the build, or its copy outside /tmp).
 fn is_credd(pid: u32) -> bool {
-    std::fs::read_link(format!("/proc/{pid}/exe"))
-        .is_ok_and(|exe| exe == Path::new(env!("CARGO_BIN_EXE_credd")))
+    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+        exe == Path::new(env!("CARGO_BIN_EXE_credd"))
+            || (exe.starts_with(outside_tmp_root()) && exe.ends_with("bin/credd"))
+    })
 }
 
-/// A [`TestEnv`] outside /tmp and /var/tmp, which the unit's `PrivateTmp=` hides from the agent.
-fn env_outside_tmp() -> TestEnv {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    for sub in ["run", "data", "config", "home"] {
+/// True for paths that the unit's `PrivateTmp=` hides from the agent.
+fn under_tmp(path: &Path) -> bool {
+    path.starts_with("/tmp") || path.starts_with("/var/tmp")
+}
+
+/// Where tests put what the sandboxed agent must see: the target dir, unless it is itself under
+/// /tmp (a CI clone there), then a directory of root's own.
+fn outside_tmp_root() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    if !under_tmp(target) {
+        return target.to_owned();
+    }
+    let root = PathBuf::from("/var/lib/credd-tests");
+    std::fs::create_dir_all(&root).unwrap();
+    root
+}
+
+/// A [`TestEnv`] outside /tmp and /var/tmp, which the unit's `PrivateTmp=` hides from the agent,
+/// and the credd binary to install: a copy inside the env when the build is under /tmp.
+fn env_outside_tmp() -> (TestEnv, PathBuf) {
+    let dir = tempfile::tempdir_in(outside_tmp_root()).unwrap();
+    for sub in ["run", "data", "config", "home", "bin"] {
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(dir.path().join(sub))
             .unwrap();
     }
+    let built = Path::new(env!("CARGO_BIN_EXE_credd"));
+    let exe = if under_tmp(built) {
+        let copy = dir.path().join("bin/credd");
+        std::fs::copy(built, &copy).unwrap();
+        copy
+    } else {
+        built.to_owned()
+    };
     let socket = dir.path().join("run/credd/credd.sock");
-    TestEnv { dir, socket }
+    (TestEnv { dir, socket }, exe)
 }
 
 /// A line of `/proc/PID/status`, such as `NoNewPrivs`.
@@ -593,9 +628,9 @@ fn journal_priority(manager: &UserManager, pid: u32, message: &str) -> String {
 
 #[test]
 fn units_under_a_real_user_manager() {
-    let env = env_outside_tmp();
+    let (env, exe) = env_outside_tmp();
     let mut manager = UserManager::start(&env);
-    let line = setup_systemd(&env);
+    let line = setup_systemd(&env, &exe);
     let words: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(words[..2], ["systemctl", "--user"]);
     manager.systemctl(&words[2..]).ok();
