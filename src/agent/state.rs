@@ -794,10 +794,6 @@ mod tests {
         (state, dir)
     }
 
-    fn is_unlocked(state: &State) -> bool {
-        state.is_unlocked()
-    }
-
     /// Lets the timer task run after the clock moved.
     async fn advance(secs: u64) {
         tokio::time::advance(Duration::from_secs(secs)).await;
@@ -815,13 +811,13 @@ mod tests {
         advance(8).await;
         state.get(Query::Name("reg")).unwrap();
         advance(8).await;
-        assert!(is_unlocked(&state), "get must reset the idle timer");
+        assert!(state.is_unlocked(), "get must reset the idle timer");
         for _ in 0..4 {
             state.status();
             advance(1).await;
         }
         advance(1).await;
-        assert!(!is_unlocked(&state), "status must not reset the idle timer");
+        assert!(!state.is_unlocked(), "status must not reset the idle timer");
         assert_eq!(
             state.get(Query::Name("reg")).unwrap_err().kind,
             ErrorKind::Locked
@@ -839,9 +835,9 @@ mod tests {
             state.get(Query::Name("reg")).unwrap();
             advance(1).await;
         }
-        assert!(is_unlocked(&state));
+        assert!(state.is_unlocked());
         advance(2).await;
-        assert!(!is_unlocked(&state));
+        assert!(!state.is_unlocked());
     }
 
     #[tokio::test]
