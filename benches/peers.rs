@@ -1,0 +1,539 @@
+//! credd against its peers, in one run: the same machine, the same moment, the same client code.
+//!
+//! Measures, interleaved so that load on the machine hits every subject alike:
+//!
+//! 1. socket round trips: a `get` by URL to a running `credd daemon` (on one open connection, and
+//!    on a new connection each time) against a `get` to `git credential-cache--daemon` (which
+//!    serves one request per connection);
+//! 2. whole client processes: `credd --cargo-plugin` answering Cargo's `get`, `credd get NAME`,
+//!    `git credential-cache get`, and `/bin/true` (the floor for any client process); and
+//!    `credd --version`, credd's start-up alone, to split its cost (not a peer).
+//!
+//! Prints the median and p90 of each, and the ratios credd / peer. Performance is judged here,
+//! against peers, never by timed tests. `cargo test --all-targets` builds and runs this target
+//! too: without `--bench` (which only `cargo bench` passes) it prints one line and exits.
+//! See docs/BENCHMARKS.md.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::Shutdown;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cargo_credential::{Action, CredentialRequest, Operation, RegistryInfo};
+
+/// Socket round trips per subject, after [`SOCKET_WARMUP`] unmeasured ones.
+const SOCKET_ROUNDS: usize = 10_000;
+const SOCKET_WARMUP: usize = 300;
+/// Process spawns per subject, after [`SPAWN_WARMUP`] unmeasured ones.
+const SPAWN_ROUNDS: usize = 1000;
+const SPAWN_WARMUP: usize = 20;
+
+/// The one credential each store holds.
+const NAME: &str = "bench-reg";
+const INDEX_URL: &str = "sparse+https://reg.example.com/index/";
+/// What Cargo asks for first: the index's config.json.
+const QUERY_URL: &str = "https://reg.example.com/index/config.json";
+const TOKEN: &str = "bench-token-0123456789abcdef";
+const GIT_HOST: &str = "reg.example.com";
+const GIT_PASSWORD: &str = "bench-password-0123456789abcdef";
+
+fn main() {
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("peers: a benchmark; run it with `cargo bench --bench peers`");
+        return;
+    }
+    let started = Instant::now();
+    let home = Home::new();
+    let credd = start_credd(&home);
+    let git = match start_git_cache(&home) {
+        Ok(git) => Some(git),
+        Err(why) => {
+            println!("git credential-cache is not measured: {why}");
+            None
+        }
+    };
+    print_header();
+    let socket = socket_round_trips(&home, git.as_ref());
+    report(
+        &format!("Socket round trips ({SOCKET_ROUNDS} each, interleaved, {SOCKET_WARMUP} warm-up)"),
+        &socket,
+        &[
+            ("credd get, open connection", "git cache daemon get"),
+            ("credd get, new connection", "git cache daemon get"),
+        ],
+        None,
+    );
+    let spawn = process_spawns(&home, git.as_ref());
+    report(
+        &format!(
+            "Whole client processes ({SPAWN_ROUNDS} each, interleaved, {SPAWN_WARMUP} warm-up)"
+        ),
+        &spawn,
+        &[
+            ("credd --cargo-plugin get", "git credential-cache get"),
+            ("credd get NAME", "git credential-cache get"),
+            ("credd --cargo-plugin get", "/bin/true"),
+            ("credd get NAME", "/bin/true"),
+            ("git credential-cache get", "/bin/true"),
+            ("credd --version", "/bin/true"),
+        ],
+        Some("/bin/true"),
+    );
+    drop(git);
+    drop(credd);
+    println!("\ntotal time: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The environment and the daemons.
+// ---------------------------------------------------------------------------------------------
+
+/// HOME, every XDG dir and both sockets in one temp dir, removed on drop.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for sub in ["run", "data", "config", "home", "git"] {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir.path().join(sub))
+                .expect("create a private dir");
+        }
+        Self { dir }
+    }
+
+    /// Where credd's clients look by default (`$XDG_RUNTIME_DIR/credd/credd.sock`), so that the
+    /// provider runs as Cargo runs it: with no arguments.
+    fn credd_socket(&self) -> PathBuf {
+        self.dir.path().join("run/credd/credd.sock")
+    }
+
+    fn git_socket(&self) -> PathBuf {
+        self.dir.path().join("git/socket")
+    }
+
+    /// `program` with only this home's variables: no user config of credd or git is read.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let root = self.dir.path();
+        let mut command = Command::new(program);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", root.join("home"))
+            .env("XDG_RUNTIME_DIR", root.join("run"))
+            .env("XDG_DATA_HOME", root.join("data"))
+            .env("XDG_CONFIG_HOME", root.join("config"))
+            .env("TMPDIR", root)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .current_dir(root);
+        command
+    }
+
+    fn credd(&self) -> Command {
+        self.command(env!("CARGO_BIN_EXE_credd"))
+    }
+}
+
+/// A daemon this benchmark started: killed when dropped, also when the benchmark panics. On
+/// Linux the kernel also kills it if the benchmark dies without unwinding (Ctrl-C).
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn spawn(mut command: Command) -> std::io::Result<Self> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+        }
+        command.spawn().map(|child| Self { child })
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `credd daemon`, creates a vault with the cheapest KDF (lookups never touch it) and
+/// stores [`NAME`] for [`INDEX_URL`].
+fn start_credd(home: &Home) -> Daemon {
+    let log = std::fs::File::create(home.dir.path().join("credd.log")).expect("create log");
+    let mut command = home.credd();
+    command
+        .args(["daemon", "--socket"])
+        .arg(home.credd_socket())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    let daemon = Daemon::spawn(command).expect("spawn credd daemon");
+    wait_for_socket(&home.credd_socket(), "credd daemon");
+    let init = [
+        "init",
+        "--passphrase-stdin",
+        "--kdf-memory",
+        "64",
+        "--kdf-passes",
+        "1",
+    ];
+    check(
+        run(home.credd().args(init), "bench passphrase\n"),
+        "credd init",
+    );
+    let add = ["add", NAME, "--url", INDEX_URL, "--secret-stdin"];
+    check(
+        run(home.credd().args(add), &format!("{TOKEN}\n")),
+        "credd add",
+    );
+    daemon
+}
+
+/// Starts `git credential-cache--daemon` on its own socket and stores one credential in it.
+fn start_git_cache(home: &Home) -> Result<Daemon, String> {
+    let socket = home.git_socket();
+    let mut command = home.command("git");
+    command
+        .arg("credential-cache--daemon")
+        .arg(&socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut daemon = Daemon::spawn(command).map_err(|e| format!("cannot run git: {e}"))?;
+    // The daemon prints "ok" once it listens (its own client waits for that line).
+    let mut ready = String::new();
+    let stdout = daemon.child.stdout.take().unwrap();
+    let _ = BufReader::new(stdout).read_line(&mut ready);
+    if ready.trim() != "ok" {
+        return Err(format!(
+            "git credential-cache--daemon did not start (said {ready:?})"
+        ));
+    }
+    let store = run(
+        home.command("git")
+            .args(["credential-cache", "--timeout", "3600", "--socket"])
+            .arg(&socket)
+            .arg("store"),
+        &format!("protocol=https\nhost={GIT_HOST}\nusername=u\npassword={GIT_PASSWORD}\n\n"),
+    );
+    if !store.status.success() {
+        return Err(format!("git credential-cache store failed: {store:?}"));
+    }
+    Ok(daemon)
+}
+
+fn wait_for_socket(socket: &Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(socket).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `command` with `stdin` as input and waits for it.
+fn run(command: &mut Command, stdin: &str) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+    // A program that exits before reading its input closes the pipe: that is its business.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().expect("wait for a child")
+}
+
+#[track_caller]
+fn check(output: std::process::Output, what: &str) {
+    assert!(output.status.success(), "{what} failed: {output:?}");
+}
+
+fn print_header() {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
+    let git = Command::new("git")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "no git".into());
+    println!(
+        "credd {} (this build) vs {git}; {cpus} CPUs, load average {load}",
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurements.
+// ---------------------------------------------------------------------------------------------
+
+/// A named thing to time: one call is one sample.
+type Subject<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
+/// One subject's samples.
+struct Series {
+    name: &'static str,
+    samples: Vec<Duration>,
+}
+
+/// Runs every subject once per round, in turn, so that the machine's load spreads over all of
+/// them alike; the first `warmup` rounds are not recorded.
+fn interleaved(rounds: usize, warmup: usize, subjects: &mut [Subject<'_>]) -> Vec<Series> {
+    let mut series: Vec<Series> = subjects
+        .iter()
+        .map(|(name, _)| Series {
+            name,
+            samples: Vec::with_capacity(rounds),
+        })
+        .collect();
+    for round in 0..warmup + rounds {
+        for ((_, run), series) in subjects.iter_mut().zip(&mut series) {
+            let start = Instant::now();
+            run();
+            let took = start.elapsed();
+            if round >= warmup {
+                series.samples.push(took);
+            }
+        }
+    }
+    series
+}
+
+fn credd_get_line(id: u64) -> String {
+    format!("{{\"v\":1,\"id\":{id},\"op\":\"get\",\"url\":\"{QUERY_URL}\"}}\n")
+}
+
+/// One `get` by URL on an open connection to the agent; checks the token came back.
+fn credd_round_trip(reader: &mut BufReader<UnixStream>, id: &mut u64, reply: &mut String) {
+    *id += 1;
+    reader
+        .get_mut()
+        .write_all(credd_get_line(*id).as_bytes())
+        .expect("write to credd");
+    reply.clear();
+    reader.read_line(reply).expect("read from credd");
+    assert!(reply.contains(TOKEN), "credd answered {reply:?}");
+}
+
+fn socket_round_trips(home: &Home, git: Option<&Daemon>) -> Vec<Series> {
+    let credd_socket = home.credd_socket();
+    let git_socket = home.git_socket();
+    let open = UnixStream::connect(&credd_socket).expect("connect to credd");
+    let mut open = BufReader::new(open);
+    let mut open_id = 0;
+    let mut open_reply = String::new();
+    let mut fresh_id = 0;
+    let mut fresh_reply = String::new();
+    let mut git_reply = Vec::new();
+    // What git's client sends: action and timeout, then the credential's lines and a blank line;
+    // the daemon answers the stored credential's lines and closes the connection.
+    let git_request = format!("action=get\ntimeout=900\nprotocol=https\nhost={GIT_HOST}\n\n");
+    let mut subjects: Vec<Subject<'_>> = vec![
+        (
+            "credd get, open connection",
+            Box::new(|| credd_round_trip(&mut open, &mut open_id, &mut open_reply)),
+        ),
+        (
+            "credd get, new connection",
+            Box::new(|| {
+                let stream = UnixStream::connect(&credd_socket).expect("connect to credd");
+                let mut reader = BufReader::new(stream);
+                credd_round_trip(&mut reader, &mut fresh_id, &mut fresh_reply);
+            }),
+        ),
+    ];
+    if git.is_some() {
+        subjects.push((
+            "git cache daemon get",
+            Box::new(|| {
+                // Exactly git's own client: connect, write, shut down writing, read to EOF.
+                let mut stream = UnixStream::connect(&git_socket).expect("connect to git");
+                stream
+                    .write_all(git_request.as_bytes())
+                    .expect("write to git");
+                stream.shutdown(Shutdown::Write).expect("shutdown");
+                git_reply.clear();
+                stream.read_to_end(&mut git_reply).expect("read from git");
+                assert!(
+                    git_reply
+                        .windows(GIT_PASSWORD.len())
+                        .any(|w| w == GIT_PASSWORD.as_bytes()),
+                    "git answered {:?}",
+                    String::from_utf8_lossy(&git_reply)
+                );
+            }),
+        ));
+    }
+    interleaved(SOCKET_ROUNDS, SOCKET_WARMUP, &mut subjects)
+}
+
+/// Spawns `command` with `stdin`, waits for it, checks that it succeeded and that its output
+/// contains `expect`.
+fn spawn_once(command: &mut Command, stdin: &[u8], expect: &str) {
+    let mut child = command.spawn().expect("spawn");
+    if let Some(mut pipe) = child.stdin.take() {
+        pipe.write_all(stdin).expect("write stdin");
+    }
+    let output = child.wait_with_output().expect("wait");
+    assert!(
+        output.status.success() && String::from_utf8_lossy(&output.stdout).contains(expect),
+        "{command:?} gave {output:?}"
+    );
+}
+
+fn piped(mut command: Command) -> Command {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn process_spawns(home: &Home, git: Option<&Daemon>) -> Vec<Series> {
+    // What Cargo writes to its provider for a download from the registry, serialized by Cargo's
+    // own `cargo-credential` types.
+    let request = CredentialRequest {
+        v: cargo_credential::PROTOCOL_VERSION_1,
+        registry: RegistryInfo {
+            index_url: INDEX_URL,
+            name: Some(NAME),
+            headers: Vec::new(),
+        },
+        action: Action::Get(Operation::Read),
+        args: Vec::new(),
+    };
+    let cargo_line = format!("{}\n", serde_json::to_string(&request).unwrap());
+    let mut plugin = piped(home.credd());
+    plugin.arg("--cargo-plugin");
+    let mut get = piped(home.credd());
+    get.args(["get", NAME]);
+    // Not a peer: credd's own start-up without touching the socket, to split its cost.
+    let mut version = piped(home.credd());
+    version.arg("--version");
+    let mut git_get = piped(home.command("git"));
+    git_get
+        .args(["credential-cache", "--socket"])
+        .arg(home.git_socket())
+        .arg("get");
+    let git_input = format!("protocol=https\nhost={GIT_HOST}\n\n");
+    let mut true_ = piped(home.command("/bin/true"));
+    let mut subjects: Vec<Subject<'_>> = vec![
+        ("/bin/true", Box::new(|| spawn_once(&mut true_, b"", ""))),
+        (
+            "credd --cargo-plugin get",
+            Box::new(|| spawn_once(&mut plugin, cargo_line.as_bytes(), TOKEN)),
+        ),
+        (
+            "credd get NAME",
+            Box::new(|| spawn_once(&mut get, b"", TOKEN)),
+        ),
+        (
+            "credd --version",
+            Box::new(|| spawn_once(&mut version, b"", "credd")),
+        ),
+    ];
+    if git.is_some() {
+        subjects.push((
+            "git credential-cache get",
+            Box::new(|| spawn_once(&mut git_get, git_input.as_bytes(), GIT_PASSWORD)),
+        ));
+    }
+    interleaved(SPAWN_ROUNDS, SPAWN_WARMUP, &mut subjects)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report.
+// ---------------------------------------------------------------------------------------------
+
+/// The `p`-th percentile (0 < p <= 1) by nearest rank.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+struct Stats {
+    median: Duration,
+    p90: Duration,
+    min: Duration,
+}
+
+fn stats(series: &Series) -> Stats {
+    let mut sorted = series.samples.clone();
+    sorted.sort_unstable();
+    Stats {
+        median: percentile(&sorted, 0.5),
+        p90: percentile(&sorted, 0.9),
+        min: sorted[0],
+    }
+}
+
+fn show(d: Duration) -> String {
+    let micros = d.as_secs_f64() * 1e6;
+    if micros < 1000.0 {
+        format!("{micros:.1} µs")
+    } else {
+        format!("{:.2} ms", micros / 1000.0)
+    }
+}
+
+/// Prints a table of `all`, then credd / peer for each pair of names present; with `floor`, also
+/// the ratio of the costs above that subject's median (what each adds to a bare spawn).
+fn report(title: &str, all: &[Series], pairs: &[(&str, &str)], floor: Option<&str>) {
+    println!("\n{title}");
+    println!(
+        "  {:<28} {:>10} {:>10} {:>10}",
+        "subject", "median", "p90", "min"
+    );
+    let stats: Vec<(&str, Stats)> = all.iter().map(|s| (s.name, stats(s))).collect();
+    for (name, s) in &stats {
+        println!(
+            "  {:<28} {:>10} {:>10} {:>10}",
+            name,
+            show(s.median),
+            show(s.p90),
+            show(s.min)
+        );
+    }
+    let find = |name: &str| stats.iter().find(|(n, _)| *n == name).map(|(_, s)| s);
+    let floor = floor.and_then(find);
+    println!("  ratios");
+    for (ours, theirs) in pairs {
+        let (Some(a), Some(b)) = (find(ours), find(theirs)) else {
+            continue;
+        };
+        let ratio = |x: Duration, y: Duration| x.as_secs_f64() / y.as_secs_f64();
+        print!(
+            "    {ours} / {theirs}: median {:.2}x, p90 {:.2}x",
+            ratio(a.median, b.median),
+            ratio(a.p90, b.p90)
+        );
+        match floor {
+            Some(f) if b.median > f.median && !std::ptr::eq(b, f) => println!(
+                "; above the spawn floor {:.2}x ({} vs {})",
+                ratio(a.median.saturating_sub(f.median), b.median - f.median),
+                show(a.median.saturating_sub(f.median)),
+                show(b.median - f.median)
+            ),
+            _ => println!(),
+        }
+    }
+}
