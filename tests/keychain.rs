@@ -719,7 +719,7 @@ fn a_secret_service_that_never_answers_costs_the_timeout_not_a_hang() {
 fn remember_unlocks_without_the_passphrase_until_forget() {
     join_new_session_keyring();
     let env = TestEnv::new();
-    let bus = Bus::with_secret_service(&env);
+    let mut bus = Bus::with_secret_service(&env);
     let agent = bus.start_agent(&env);
     env.init();
     env.add("reg", "https://reg.test/", "tok-remembered");
@@ -783,14 +783,31 @@ fn remember_unlocks_without_the_passphrase_until_forget() {
     );
     assert!(!log.contains("tok-remembered") && !log.contains(PASSPHRASE));
 
-    // A new passphrase makes the remembered key stale: unlock says so and asks.
+    // A new passphrase replaces the remembered key, so unlock still needs none.
     env.run(
         &["passwd", "--passphrase-stdin", "--socket", env.socket_str()],
         &format!("{PASSPHRASE}\nnewer passphrase\n"),
     )
     .ok();
     env.cli(&["lock"]).ok();
-    let stale = env.cli_with_input(&["unlock", "--passphrase-stdin"], "newer passphrase\n");
+    let after_passwd = env.cli(&["unlock"]);
+    assert!(
+        after_passwd
+            .stderr
+            .contains("unlocked with the vault key remembered in the Secret Service"),
+        "{after_passwd:?}"
+    );
+
+    // Changed while the keychain was away, the remembered key goes stale: unlock says so and asks.
+    bus.stop_keyring();
+    env.run(
+        &["passwd", "--passphrase-stdin", "--socket", env.socket_str()],
+        "newer passphrase\nnewest passphrase\n",
+    )
+    .ok();
+    bus.start_keyring(true);
+    env.cli(&["lock"]).ok();
+    let stale = env.cli_with_input(&["unlock", "--passphrase-stdin"], "newest passphrase\n");
     stale.ok();
     assert!(
         stale.stderr.contains("no longer opens the vault")

@@ -136,6 +136,24 @@ impl State {
         Err(store_error(last.expect("there is at least one keychain")))
     }
 
+    /// After a passphrase change, replaces a remembered vault key with the new one, so that
+    /// passwordless unlock keeps working. When the keychain cannot take it now, the old key stays
+    /// and the next unlock reports it stale and asks for the passphrase.
+    pub(super) async fn remember_again(&self, key: &crate::store::vault::VaultKey) {
+        let Some(kind) = self.inner().remembered else {
+            return;
+        };
+        let remembered = self.stores.remembered.clone();
+        let key = key.clone();
+        match self
+            .keychain(kind, move || remembered.store(kind, &key))
+            .await
+        {
+            Ok(()) => tracing::info!(keychain = ?kind, "remembered vault key replaced"),
+            Err(error) => tracing::warn!(%error, "the remembered vault key is now stale"),
+        }
+    }
+
     /// Removes the remembered vault key from its keychain; false when none was remembered.
     pub async fn forget(&self) -> Result<bool, ErrorReply> {
         let _gate = self.unlock_gate.lock().await;

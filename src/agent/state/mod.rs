@@ -309,10 +309,11 @@ impl State {
         .await;
         match rekeyed {
             Ok(new_key) => {
+                tracing::info!("vault passphrase changed");
+                self.remember_again(&new_key).await;
                 if let Some(unlocked) = self.inner().unlocked.as_mut() {
                     unlocked.handle = Handle::Vault(new_key);
                 }
-                tracing::info!("vault passphrase changed");
                 Ok(())
             }
             Err(error) => {
