@@ -67,6 +67,7 @@ impl ClientError {
 
 /// One connection to the agent, carrying any number of requests.
 pub struct Client {
+    socket: PathBuf,
     stream: Stream,
     frames: FrameBuf,
     out: Zeroizing<Vec<u8>>,
@@ -94,11 +95,20 @@ impl Client {
             .connect_sync()
             .map_err(connect_err)?;
         Ok(Self {
+            socket: socket.into(),
             stream,
             frames: FrameBuf::new(),
             out: Zeroizing::new(Vec::with_capacity(MAX_FRAME_LEN + 1)),
             next_id: 1,
         })
+    }
+
+    /// Replaces this connection with a fresh one to the same agent. The agent closes a
+    /// connection that stays silent past its read timeout, so a client that waited on a person
+    /// (a passphrase prompt) reconnects before sending what it read.
+    pub fn reconnect(&mut self) -> Result<(), ClientError> {
+        *self = Self::connect(&self.socket)?;
+        Ok(())
     }
 
     /// Connects to the agent, starting one in the background when none is running.

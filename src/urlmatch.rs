@@ -111,6 +111,19 @@ fn path_segments(url: &Url) -> Vec<String> {
     segments
 }
 
+/// `url` with any user info (`user:password@`) removed, for messages: it may hold a secret.
+pub fn without_userinfo(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 /// Picks the candidate whose URL serves `query` with the longest path prefix.
 /// `candidates` yields (key, url) pairs; returns the winning key.
 ///
@@ -149,6 +162,20 @@ fn candidate_depth(url: &str, query: &RegistryUrl) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn userinfo_is_dropped_from_messages() {
+        assert_eq!(
+            without_userinfo("https://u:pw@h.test/x@y"),
+            "https://h.test/x@y"
+        );
+        assert_eq!(
+            without_userinfo("sparse+https://tok@h.test:8/i/"),
+            "sparse+https://h.test:8/i/"
+        );
+        assert_eq!(without_userinfo("https://h.test/a"), "https://h.test/a");
+        assert_eq!(without_userinfo("h.test:443"), "h.test:443");
+    }
 
     /// `best_match` over `entries` keyed by their index.
     fn pick(entries: &[&str], query: &str) -> Result<Option<usize>, UrlError> {

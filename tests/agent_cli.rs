@@ -390,3 +390,67 @@ fn agent_disables_core_dumps_and_logs_every_get_with_its_caller() {
     );
     assert!(!log.contains("tok-logged-never"));
 }
+
+/// Runs `credd ARGS --socket SOCKET`, typing `input` only after a pause longer than the agent's
+/// read timeout, like a person at a prompt.
+fn run_typing_slowly(env: &TestEnv, args: &[&str], input: &str) -> common::Output {
+    use std::io::Write;
+    let mut child = env
+        .command()
+        .args(args)
+        .args(["--socket", env.socket_str()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    common::Output {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The agent closes connections silent past its read timeout; commands that wait on a person
+/// must not lose their request to that.
+#[test]
+fn a_slow_typist_is_not_cut_off_by_the_read_timeout() {
+    let env = TestEnv::new();
+    env.write_config("read-timeout = 1\n");
+    let _agent = env.start_agent();
+    env.init();
+    let steps: [(&[&str], String); 4] = [
+        (
+            &[
+                "add",
+                "corp",
+                "--url",
+                "https://corp.test/",
+                "--secret-stdin",
+            ],
+            "tok\n".into(),
+        ),
+        (
+            &["passwd", "--passphrase-stdin"],
+            format!("{PASSPHRASE}\nslow passphrase\n"),
+        ),
+        (&["lock"], String::new()),
+        (
+            &["unlock", "--passphrase-stdin"],
+            "slow passphrase\n".into(),
+        ),
+    ];
+    for (args, input) in steps {
+        let out = run_typing_slowly(&env, args, &input);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    assert_eq!(env.cli(&["get", "corp"]).ok(), "tok\n");
+}

@@ -378,6 +378,8 @@ fn with_unlocked_agent<T>(
 fn unlock_on_tty(client: &mut Client, socket: &std::path::Path) -> Result<(), Failure> {
     let _prompt = take_prompt_lock(socket)?;
     for attempt in 1..=PROMPT_TRIES {
+        // Waiting for the lock or for a person to type can outlast the agent's read timeout.
+        client.reconnect()?;
         let status: StatusResult = client.call(Operation::Status)?;
         if status.state == LockState::Unlocked {
             return Ok(());
@@ -386,6 +388,7 @@ fn unlock_on_tty(client: &mut Client, socket: &std::path::Path) -> Result<(), Fa
             Failure::other(format!("cannot read the passphrase from the terminal: {e}"))
         })?;
         let passphrase = Secret::new(typed.trim_end_matches(['\n', '\r']));
+        client.reconnect()?;
         match client.call_within::<Done>(Operation::Unlock { passphrase }, KDF_TIMEOUT) {
             Ok(Done {}) => return Ok(()),
             Err(error)

@@ -34,12 +34,13 @@ pub struct Args {
 
 /// Stores the credential through the agent (which must be unlocked).
 pub fn run(socket: &Path, args: Args) -> Result<()> {
-    let mut client = connect(socket)?;
+    // Ask first: the agent drops a connection that waits on a person.
     let secret = input::secret(
         args.secret_stdin,
         &format!("Secret for {}: ", args.name),
         "secret",
     )?;
+    let mut client = connect(socket)?;
     let entry = Entry {
         name: args.name.clone(),
         url: args.url,

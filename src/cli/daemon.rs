@@ -26,7 +26,11 @@ pub fn run(socket: &Path) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run_agent(options))?;
+    let result = runtime.block_on(run_agent(options));
+    // Secrets are wiped by now; a keychain or KDF call that never returns must not keep the
+    // process alive (dropping the runtime would wait for its blocking threads forever).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result?;
     Ok(())
 }
 

@@ -105,6 +105,8 @@ fn unlocked(socket: &Path) -> Result<Client> {
     if !unlocked.success() {
         bail!("credd is still locked: the command was not run");
     }
+    // The unlock waited on a person: this connection may have been closed meanwhile.
+    client.reconnect()?;
     Ok(client)
 }
 

@@ -53,6 +53,7 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         create_keyring(&mut client)?;
     } else {
         let passphrase = input::new_passphrase(args.passphrase_stdin)?;
+        client.reconnect()?;
         let kdf = KdfParams {
             memory_kib: args.kdf_memory,
             passes: args.kdf_passes,

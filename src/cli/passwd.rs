@@ -18,13 +18,14 @@ pub struct Args {
 
 /// Re-encrypts the vault under a new passphrase.
 pub fn run(socket: &Path, args: Args) -> Result<()> {
-    let mut client = connect(socket)?;
+    // Ask first: the agent drops a connection that waits on a person.
     let old = input::secret(
         args.passphrase_stdin,
         "Current passphrase: ",
         "current passphrase",
     )?;
     let new = input::new_passphrase(args.passphrase_stdin)?;
+    let mut client = connect(socket)?;
     client
         .call_within::<Done>(Operation::Passwd { old, new }, KDF_TIMEOUT)
         .context("cannot change the passphrase")?;

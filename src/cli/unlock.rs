@@ -42,6 +42,7 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
             bail!("no vault created: run 'credd init' when you want one");
         }
         let passphrase = input::new_passphrase(false)?;
+        client.reconnect()?;
         init::create(&mut client, passphrase, DEFAULT_KDF)?;
         return remember_if_asked(&mut client, &args);
     }
@@ -58,6 +59,8 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         }
     }
     let passphrase = input::secret(args.passphrase_stdin, "credd passphrase: ", "passphrase")?;
+    // The prompt waited on a person: the agent may have closed this connection meanwhile.
+    client.reconnect()?;
     client
         .call_within::<Done>(Operation::Unlock { passphrase }, KDF_TIMEOUT)
         .context("cannot unlock")?;

@@ -55,6 +55,10 @@ if [ -z "$real" ]; then
     done
     set +f
     IFS=$saved_ifs
+elif case $real in */*) false ;; *) true ;; esac; then
+    # A bare name would be looked up on PATH by exec, and could find this wrapper again.
+    echo "credd: CREDD_POETRY=$real names no directory: set it to the real poetry's path" >&2
+    exit 127
 elif grep -q '@MARKER@' "$real" 2>/dev/null; then
     echo "credd: CREDD_POETRY=$real is credd's wrapper, not Poetry: point it at the real poetry" >&2
     exit 127
@@ -89,6 +93,38 @@ exec "$real" "$@"
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_credd_poetry_is_refused_instead_of_finding_the_wrapper_again() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let wrapper = dir.path().join("poetry");
+        std::fs::write(&wrapper, script(Path::new("/bin/false"), dir.path())).unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut child = std::process::Command::new("sh")
+            .arg(&wrapper)
+            .arg("--version")
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .env("CREDD_POETRY", "poetry")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("the wrapper ran itself in a loop");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(127), "{stderr}");
+        assert!(stderr.contains("names no directory"), "{stderr}");
+    }
 
     #[test]
     fn quoting_survives_any_path() {

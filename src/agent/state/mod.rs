@@ -482,7 +482,10 @@ fn not_found_message(query: &Query<'_>) -> String {
     match query {
         Query::Name(name) => format!("no entry named {name:?}: see 'credd list'"),
         Query::Url(url) => {
-            format!("no entry serves {url}: add one with 'credd add NAME --url URL'")
+            format!(
+                "no entry serves {}: add one with 'credd add NAME --url URL'",
+                urlmatch::without_userinfo(url)
+            )
         }
     }
 }
