@@ -164,6 +164,8 @@ impl State {
 
     /// Locked or unlocked, with the timers; does not count as use.
     pub fn status(&self) -> StatusResult {
+        // The file check runs before taking the lock, so a slow disk never delays lookups.
+        let store_exists = self.stores.exists(self.store());
         let inner = self.inner();
         let now = Instant::now();
         let secs_until = |t: Instant| t.saturating_duration_since(now).as_secs();
@@ -174,7 +176,7 @@ impl State {
             } else {
                 LockState::Locked
             },
-            vault: self.stores.exists(inner.store),
+            vault: store_exists,
             store: Some(inner.store),
             pid: std::process::id(),
             entries: unlocked.map(|u| u.entries.len()),

@@ -9,6 +9,7 @@ use credd::client::{Client, ClientError};
 use credd_protocol::{Entry, ErrorKind, GetResult, ListResult, Operation, PutResult};
 use zeroize::Zeroizing;
 
+use super::Outcome;
 use crate::cli::connect;
 
 /// Options of `credd import cargo`.
@@ -18,16 +19,6 @@ pub(super) struct Args {
     /// the file is kept)
     #[arg(long)]
     remove: bool,
-}
-
-/// What became of one token.
-enum Outcome {
-    /// Stored now.
-    Added,
-    /// credd already serves the index with this very token.
-    AlreadyThere,
-    /// credd has an entry of that name with another token, or one that does not serve the index.
-    Conflict(String),
 }
 
 /// Moves the tokens of credentials.toml into credd; with `--remove`, out of the file.

@@ -42,6 +42,16 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
     }
 }
 
+/// What became of one imported credential.
+enum Outcome {
+    /// Stored now.
+    Added,
+    /// credd already holds this very credential, serving that URL.
+    AlreadyThere,
+    /// credd has an entry of that name holding something else, or serving another URL.
+    Conflict(String),
+}
+
 /// Rewrites the tool's credentials file with `remove` applied, provided it still holds exactly
 /// `original` (what was imported from); keeps the file's mode. Returns whether it changed.
 fn remove_from_file(

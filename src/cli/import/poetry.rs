@@ -10,6 +10,7 @@ use credd::poetry::files::{self, AuthKey, FoundCredential, RepositoryUrls, SkipR
 use credd_protocol::{Entry, ErrorKind, GetResult, ListResult, Operation, PutResult};
 use zeroize::Zeroizing;
 
+use super::Outcome;
 use crate::cli::connect;
 
 /// Options of `credd import poetry`.
@@ -19,16 +20,6 @@ pub(super) struct Args {
     /// file is kept)
     #[arg(long)]
     remove: bool,
-}
-
-/// What became of one credential.
-enum Outcome {
-    /// Stored now.
-    Added,
-    /// credd already has this very credential under that name, serving that URL.
-    AlreadyThere,
-    /// credd has an entry of that name holding something else.
-    Conflict(String),
 }
 
 /// Moves the credentials of auth.toml into credd; with `--remove`, out of the file.
