@@ -51,6 +51,53 @@ pub fn create_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     sync_dir(&dir)
 }
 
+/// Removes the temporary files that writes of `target` interrupted by a crash or `kill -9` left
+/// in its directory, and returns their paths. Only the names [`TempFile`] gives (`.NAME.PID.N.tmp`)
+/// are touched; call it only while no other process writes `target`.
+pub fn remove_leftovers(target: &Path) -> io::Result<Vec<PathBuf>> {
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return Ok(Vec::new());
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.", temp_stem(name));
+    let mut removed = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(removed),
+        other => other?,
+    };
+    for entry in entries {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let is_leftover = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(pid, n)| all_digits(pid) && all_digits(n));
+        if is_leftover && entry.file_type()?.is_file() {
+            fs::remove_file(entry.path())?;
+            removed.push(entry.path());
+        }
+    }
+    if !removed.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+/// The part of a temporary name taken from the target's name: kept well under NAME_MAX.
+fn temp_stem(name: &std::ffi::OsStr) -> String {
+    String::from_utf8_lossy(&name.as_bytes()[..name.len().min(64)]).into_owned()
+}
+
+fn all_digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A temporary file beside the target; removed on drop unless disarmed.
 struct TempFile {
     dir: PathBuf,
@@ -73,8 +120,7 @@ impl TempFile {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        // Keep the temporary name well under NAME_MAX whatever the target's name.
-        let stem = String::from_utf8_lossy(&name.as_bytes()[..name.len().min(64)]).into_owned();
+        let stem = temp_stem(name);
         let pid = std::process::id();
         let mut attempts = 0;
         loop {

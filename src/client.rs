@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use credd_protocol::{ErrorReply, FrameBuf, MAX_FRAME_LEN, Operation, Reply, Request, encode_line};
+use credd_protocol::{
+    Done, ErrorReply, FrameBuf, MAX_FRAME_LEN, Operation, Reply, Request, encode_line,
+};
 use interprocess::ConnectWaitMode;
-use interprocess::local_socket::traits::Stream as _;
+use interprocess::local_socket::traits::{Stream as _, StreamCommon as _};
 use interprocess::local_socket::{ConnectOptions, GenericFilePath, Stream, ToFsName};
 use serde::de::DeserializeOwned;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// How long an ordinary request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,6 +31,20 @@ pub enum ClientError {
     /// No agent listens on the socket.
     #[error("credd agent is not running (no agent at {0}): start it with 'credd daemon'")]
     NotRunning(PathBuf),
+    /// The socket's directory, or whoever listens on the socket, is not this user's: another
+    /// local user may have created it first to collect what credd clients send.
+    #[error(
+        "refusing to talk to the credd agent at {}: {reason}. Another user may have created it to \
+         catch your secrets; nothing was sent. Remove it (or ask an administrator to), or choose \
+         a private socket with --socket or CREDD_SOCKET",
+        .path.display()
+    )]
+    Untrusted {
+        /// The socket or its directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The socket exists but cannot be used.
     #[error("cannot reach the credd agent at {path}: {source}")]
     Connect {
@@ -75,8 +91,10 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to a running agent.
+    /// Connects to a running agent, after checking that the socket's directory is this user's
+    /// and private, and before sending a byte, that the listener runs as this user.
     pub fn connect(socket: &Path) -> Result<Self, ClientError> {
+        check_socket_dir(socket)?;
         let connect_err = |source: io::Error| match source.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
                 ClientError::NotRunning(socket.into())
@@ -94,6 +112,7 @@ impl Client {
             .wait_mode(ConnectWaitMode::Timeout(REQUEST_TIMEOUT))
             .connect_sync()
             .map_err(connect_err)?;
+        check_listener(&stream, socket)?;
         Ok(Self {
             socket: socket.into(),
             stream,
@@ -111,18 +130,29 @@ impl Client {
         Ok(())
     }
 
-    /// Connects to the agent, starting one in the background when none is running.
+    /// Connects to the agent, starting one in the background when none is running. When no
+    /// agent listens on `socket` but another one owns this user's vault (started from a shell
+    /// that looks elsewhere), that one is used: two agents on one vault would lose each other's
+    /// writes.
     pub fn connect_or_start(socket: &Path) -> Result<Self, ClientError> {
         match Self::connect(socket) {
             Err(ClientError::NotRunning(_)) => {}
             other => return other,
+        }
+        if let Some(owner) = Self::connect_to_vault_owner(socket) {
+            return Ok(owner);
         }
         start_agent(socket)?;
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             std::thread::sleep(Duration::from_millis(20));
             match Self::connect(socket) {
-                Err(ClientError::NotRunning(_)) if Instant::now() < deadline => continue,
+                // An agent that started meanwhile elsewhere took the vault: ours refused.
+                Err(ClientError::NotRunning(_)) if Instant::now() < deadline => {
+                    if let Some(owner) = Self::connect_to_vault_owner(socket) {
+                        return Ok(owner);
+                    }
+                }
                 Err(ClientError::NotRunning(_)) => {
                     return Err(ClientError::Start(format!(
                         "it did not listen on {} within {START_TIMEOUT:?}",
@@ -132,6 +162,16 @@ impl Client {
                 other => return other,
             }
         }
+    }
+
+    /// The agent that owns this user's vault, when it listens on a socket other than `socket`
+    /// and passes every check [`Client::connect`] makes.
+    fn connect_to_vault_owner(socket: &Path) -> Option<Self> {
+        let owner_socket = crate::store::owner::recorded_socket(&crate::paths::vault_file()?)?;
+        if owner_socket == std::path::absolute(socket).ok()? {
+            return None;
+        }
+        Self::connect(&owner_socket).ok()
     }
 
     /// Sends `op` and waits up to [`REQUEST_TIMEOUT`] for its result.
@@ -153,9 +193,22 @@ impl Client {
         self.stream
             .set_send_timeout(Some(timeout))
             .map_err(broken)?;
-        self.stream
-            .write_all(&self.out)
-            .map_err(|e| timeout_or_broken(e, timeout))?;
+        let written = self.stream.write_all(&self.out);
+        // The request may carry a passphrase or a token: wipe what was sent, not the whole
+        // capacity (one reserved block, so no copy was left elsewhere).
+        self.out.as_mut_slice().zeroize();
+        self.out.clear();
+        if let Err(error) = written {
+            // An agent over its connection cap answers `busy` and closes without reading: that
+            // reply is waiting to be read, and says more than the broken pipe.
+            return match self.read_reply::<Done>(deadline, timeout) {
+                Ok(Reply {
+                    outcome: Err(reply),
+                    ..
+                }) => Err(reply.into()),
+                _ => Err(timeout_or_broken(error, timeout)),
+            };
+        }
         let reply: Reply<T> = self.read_reply(deadline, timeout)?;
         if reply.id.is_some_and(|got| got != id) {
             return Err(ClientError::Broken(format!(
@@ -199,6 +252,49 @@ impl Client {
                 Err(e) => return Err(timeout_or_broken(e, timeout)),
             }
         }
+    }
+}
+
+/// Refuses a socket whose directory is not this user's private one; a missing directory means
+/// no agent runs there.
+fn check_socket_dir(socket: &Path) -> Result<(), ClientError> {
+    let dir = match socket.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match crate::private_dir::problem(dir) {
+        Ok(None) => Ok(()),
+        Ok(Some(reason)) => Err(ClientError::Untrusted {
+            path: socket.into(),
+            reason: format!("its directory {}: {reason}", dir.display()),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(ClientError::NotRunning(socket.into()))
+        }
+        Err(source) => Err(ClientError::Connect {
+            path: socket.into(),
+            source,
+        }),
+    }
+}
+
+/// Refuses a listener that runs as another user (`SO_PEERCRED` at connect time), before any
+/// request leaves this process.
+fn check_listener(stream: &Stream, socket: &Path) -> Result<(), ClientError> {
+    let own = crate::paths::current_euid();
+    let creds = stream.peer_creds().map_err(|source| ClientError::Connect {
+        path: socket.into(),
+        source,
+    })?;
+    match creds.euid() {
+        Some(uid) if uid == own => Ok(()),
+        other => Err(ClientError::Untrusted {
+            path: socket.into(),
+            reason: match other {
+                Some(uid) => format!("it is served by uid {uid}, not by you (uid {own})"),
+                None => "the system does not say who serves it".into(),
+            },
+        }),
     }
 }
 

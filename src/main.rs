@@ -7,6 +7,8 @@ mod cli;
 static ALLOCATOR: credd::wipe_alloc::WipingAllocator = credd::wipe_alloc::WipingAllocator;
 
 fn main() -> std::process::ExitCode {
+    // Before anything is read: a client may hold a passphrase or a token, as the agent does.
+    credd::hardening::harden_process();
     // Cargo runs credential providers as exactly `PROGRAM --cargo-plugin`.
     if std::env::args_os()
         .nth(1)

@@ -1,18 +1,30 @@
 //! Where credd keeps its socket, config and data, following the XDG base directories.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// The agent's socket: `$XDG_RUNTIME_DIR/credd/credd.sock`, else
-/// `${TMPDIR:-/tmp}/credd-$UID/credd.sock`. (`--socket` and `CREDD_SOCKET` are applied by the CLI.)
+/// The agent's socket: `$XDG_RUNTIME_DIR/credd/credd.sock`; without `XDG_RUNTIME_DIR`, the same
+/// under `/run/user/$UID` when that is this user's private runtime directory (as systemd-logind
+/// makes it: ssh sessions and cron jobs then meet the desktop's agent, and no other user can
+/// create it first); else `${TMPDIR:-/tmp}/credd-$UID/credd.sock`. (`--socket` and
+/// `CREDD_SOCKET` are applied by the CLI.)
 pub fn default_socket() -> PathBuf {
-    if let Some(runtime) = non_empty_env("XDG_RUNTIME_DIR") {
-        return PathBuf::from(runtime).join("credd").join("credd.sock");
+    let runtime = non_empty_env("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .or_else(|| private_run_user_dir(Path::new("/run/user")));
+    if let Some(runtime) = runtime {
+        return runtime.join("credd").join("credd.sock");
     }
     let tmp = non_empty_env("TMPDIR").unwrap_or_else(|| "/tmp".into());
     PathBuf::from(tmp)
         .join(format!("credd-{}", current_uid()))
         .join("credd.sock")
+}
+
+/// `BASE/$UID` when it is a directory of this user closed to everyone else.
+fn private_run_user_dir(base: &Path) -> Option<PathBuf> {
+    let dir = base.join(current_uid().to_string());
+    matches!(crate::private_dir::problem(&dir), Ok(None)).then_some(dir)
 }
 
 /// `$XDG_CONFIG_HOME/credd/config.toml`, else `~/.config/credd/config.toml`.
@@ -25,10 +37,22 @@ pub fn data_dir() -> Option<PathBuf> {
     base_dir("XDG_DATA_HOME", ".local/share").map(|dir| dir.join("credd"))
 }
 
+/// The vault file, `vault` in [`data_dir`]: the agent opens it, and clients look beside it for
+/// the agent that owns it.
+pub fn vault_file() -> Option<PathBuf> {
+    data_dir().map(|dir| dir.join("vault"))
+}
+
 /// The real user id of this process.
 pub fn current_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
+}
+
+/// The effective user id of this process: the one file ownership and `SO_PEERCRED` report.
+pub fn current_euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// An XDG base directory; relative values are ignored, as the XDG spec says.
@@ -41,4 +65,21 @@ fn base_dir(var: &str, fallback_under_home: &str) -> Option<PathBuf> {
 
 fn non_empty_env(var: &str) -> Option<String> {
     env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+
+    #[test]
+    fn a_run_user_dir_is_used_only_when_private() {
+        let base = tempfile::tempdir().unwrap();
+        assert_eq!(private_run_user_dir(base.path()), None, "missing");
+        let dir = base.path().join(current_uid().to_string());
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+        assert_eq!(private_run_user_dir(base.path()), Some(dir.clone()));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(private_run_user_dir(base.path()), None, "open to others");
+    }
 }

@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Output, RawClient, TestEnv, mode_of, run_with_limit, wait_until};
@@ -185,6 +185,19 @@ fn socket_directory_owned_by_another_user_is_refused() {
     );
 }
 
+/// Connects to the socket in argv[1], sends a status request and prints what came back.
+const RAW_STATUS_CLIENT: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+try:
+    s.sendall(b'{"v":1,"id":1,"op":"status"}\n')
+    print("answer:", s.recv(65536))
+except (BrokenPipeError, ConnectionResetError):
+    print("answer:", b"")
+"#;
+
 #[test]
 fn peer_with_another_uid_is_refused_and_root_still_served() {
     let env = TestEnv::new();
@@ -196,21 +209,22 @@ fn peer_with_another_uid_is_refused_and_root_still_served() {
     chmod(env.socket.parent().unwrap(), 0o711);
     chmod(&env.socket, 0o666);
 
-    let mut command = env.command();
+    // A raw client: credd's own client would already refuse root's socket directory.
+    let mut command = Command::new("python3");
     command
-        .args(["status", "--socket", env.socket_str()])
+        .args(["-c", RAW_STATUS_CLIENT, env.socket_str()])
         .uid(OTHER_UID)
         .gid(OTHER_UID);
     let started = Instant::now();
     let out = run_with_limit(command, "");
-    assert!(!out.status.success(), "another user was served: {out:?}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "the refused client waited too long"
     );
-    assert!(
-        !out.stdout.contains("state:"),
-        "another user got a status: {out:?}"
+    assert_eq!(
+        out.stdout.trim(),
+        "answer: b''",
+        "another user got an answer: {out:?}"
     );
     wait_until("the agent logs the refusal", || {
         env.log().lines().any(|line| {
@@ -218,6 +232,8 @@ fn peer_with_another_uid_is_refused_and_root_still_served() {
         })
     });
 
+    // Closed again: credd's own clients refuse a socket directory open to others.
+    chmod(env.socket.parent().unwrap(), 0o700);
     let status = env.cli(&["status"]);
     assert!(status.ok().contains("state: locked"), "{status:?}");
 }
@@ -527,6 +543,48 @@ fn connection_cap_answers_busy_and_frees_slots() {
     assert_served(&mut next, 3);
 }
 
+#[test]
+fn clients_over_the_cap_read_busy_never_a_reset() {
+    let env = TestEnv::new();
+    env.write_config("max-connections = 1\nread-timeout = 60\n");
+    let _agent = env.start_agent();
+    let mut held = wait_for_slot(&env);
+    assert_served(&mut held, 1);
+
+    // A raw client that sends its request at once, as every real client does, then reads.
+    for id in 2..=21 {
+        let mut eager = env.connect_raw();
+        let reply = eager.request(&status(id));
+        assert_eq!(kind(&reply), "busy", "{reply}");
+    }
+    // The real clients, many at once: each reports busy, none a broken connection.
+    let outputs: Vec<_> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..16)
+            .map(|i| {
+                let env = &env;
+                scope.spawn(move || match i % 2 {
+                    0 => env.cli(&["status"]),
+                    _ => env.cli_with_input(
+                        &["unlock", "--passphrase-stdin"],
+                        &format!("{}\n", common::PASSPHRASE),
+                    ),
+                })
+            })
+            .collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    for out in outputs {
+        assert!(!out.status.success(), "{out:?}");
+        assert!(
+            out.stderr.contains("serving too many connections"),
+            "not told busy: {out:?}"
+        );
+    }
+    drop(held);
+    let mut next = wait_for_slot(&env);
+    assert_served(&mut next, 99);
+}
+
 /// A connection that the agent serves (not one answered `busy`), waiting for slots to free up.
 fn wait_for_slot(env: &TestEnv) -> RawClient {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -569,9 +627,10 @@ fn second_agent_on_the_same_socket_is_refused() {
     let out = run_daemon_expecting_exit(&env);
     assert!(!out.status.success(), "a second agent ran: {out:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
+    // Same vault too: the vault's owner lock refuses it first, naming where the first listens.
     assert!(
-        out.stderr
-            .contains("another credd agent is already listening"),
+        out.stderr.contains("is in use by another credd agent")
+            && out.stderr.contains(env.socket_str()),
         "stderr: {}",
         out.stderr
     );

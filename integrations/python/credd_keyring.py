@@ -21,6 +21,8 @@ socket operation waits longer than 2 seconds, so a wedged agent cannot hang Poet
 import json
 import os
 import socket
+import stat
+import struct
 import time
 import urllib.parse
 
@@ -41,6 +43,12 @@ MAX_LINE = 65536
 LOCKED = "credd is locked: run 'credd unlock'"
 NOT_RUNNING = "credd agent is not running: run 'credd unlock' (it starts the agent)"
 UNEXPECTED = "the credd agent sent an unexpected reply: try again"
+UNTRUSTED = (
+    "refusing to talk to the credd agent at %s: %s. Another user may have created it to catch "
+    "your secrets; nothing was sent. Remove it (or ask an administrator to), or choose a private "
+    "socket with CREDD_SOCKET"
+)
+RUN_USER = "/run/user/%d"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -53,16 +61,59 @@ class AgentError(errors.KeyringError):
 
 
 def socket_path():
-    """The agent's socket, by the CLI's rules: CREDD_SOCKET, else
-    $XDG_RUNTIME_DIR/credd/credd.sock, else ${TMPDIR:-/tmp}/credd-$UID/credd.sock."""
+    """The agent's socket, by the CLI's rules (src/paths.rs): CREDD_SOCKET, else
+    $XDG_RUNTIME_DIR/credd/credd.sock, else the same under /run/user/$UID when that is this
+    user's private directory, else ${TMPDIR:-/tmp}/credd-$UID/credd.sock."""
     explicit = os.environ.get("CREDD_SOCKET")
     if explicit:
         return explicit
     runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if not runtime and directory_problem(RUN_USER % os.getuid()) is None:
+        runtime = RUN_USER % os.getuid()
     if runtime:
         return os.path.join(runtime, "credd", "credd.sock")
     tmp = os.environ.get("TMPDIR") or "/tmp"
     return os.path.join(tmp, "credd-%d" % os.getuid(), "credd.sock")
+
+
+def directory_problem(directory):
+    """Why `directory` is not private to this user, or None; the rule of src/private_dir.rs:
+    a directory (not a link), owned by this user, closed to group and others. Raises OSError
+    when it cannot be looked at."""
+    try:
+        st = os.lstat(directory)
+    except FileNotFoundError:
+        return "it does not exist"
+    if not stat.S_ISDIR(st.st_mode):
+        return "it is not a directory"
+    if st.st_uid != os.geteuid():
+        return "it is owned by uid %d, not by you (uid %d)" % (st.st_uid, os.geteuid())
+    if st.st_mode & 0o077:
+        return "its mode %o lets other users in" % (st.st_mode & 0o777)
+    return None
+
+
+def _untrusted(path, reason):
+    return errors.KeyringError(UNTRUSTED % (path, reason))
+
+
+def _check_socket_directory(path):
+    """Refuses a socket whose directory another user could have prepared; a missing one means
+    no agent runs there."""
+    directory = os.path.dirname(path) or "."
+    if not os.path.lexists(directory):
+        raise errors.KeyringError(NOT_RUNNING)
+    problem = directory_problem(directory)
+    if problem is not None:
+        raise _untrusted(path, "its directory %s: %s" % (directory, problem))
+
+
+def _check_listener(sock, path):
+    """Refuses a listener that runs as another user, before a byte is sent."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    if uid != os.geteuid():
+        raise _untrusted(path, "it is served by uid %d, not by you (uid %d)" % (uid, os.geteuid()))
 
 
 class Connection:
@@ -75,7 +126,12 @@ class Connection:
         self._buffer = b""
         self._next_id = 1
         try:
+            _check_socket_directory(path)
             self._sock.connect(path)
+            _check_listener(self._sock, path)
+        except errors.KeyringError:
+            self.close()
+            raise
         except (FileNotFoundError, ConnectionRefusedError):
             self.close()
             raise errors.KeyringError(NOT_RUNNING) from None

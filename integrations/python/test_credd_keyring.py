@@ -25,6 +25,8 @@ from credd_keyring import CreddKeyring
 SOCKET = os.environ["CREDD_SOCKET"]
 PASSPHRASE = os.environ["CREDD_TEST_PASSPHRASE"]
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Another local user, for the squatting tests (the suite runs as root, as CI does).
+OTHER_UID = 65534
 
 
 def agent(op, **fields):
@@ -271,6 +273,70 @@ class Failures(AgentTestCase):
             with self.assertRaises(errors.KeyringError):
                 call()
 
+    def test_a_socket_directory_of_another_user_gets_nothing(self):
+        received = []
+        with FakeAgent(lambda line: received.append(line) or b'{"id":1,"ok":{}}\n') as fake:
+            os.chown(os.path.dirname(fake.path), OTHER_UID, OTHER_UID)
+            os.chmod(os.path.dirname(fake.path), 0o777)
+            os.environ["CREDD_SOCKET"] = fake.path
+            os.environ["POETRY_REPOSITORIES_CORP_URL"] = "https://corp.test/simple/"
+            for call in (
+                lambda: self.keyring.get_password("poetry-repository-corp", "alice"),
+                lambda: self.keyring.set_password("poetry-repository-corp", "alice", "squat-pw"),
+            ):
+                with self.assertRaises(errors.KeyringError) as raised:
+                    call()
+                self.assertIn("refusing to talk to the credd agent", str(raised.exception))
+                self.assertIn("owned by uid %d" % OTHER_UID, str(raised.exception))
+        self.assertEqual(received, [])
+
+    def test_a_listener_of_another_user_gets_no_byte(self):
+        with tempfile.TemporaryDirectory() as root:
+            os.chmod(root, 0o711)
+            theirs = os.path.join(root, "theirs")
+            os.mkdir(theirs)
+            os.chown(theirs, OTHER_UID, OTHER_UID)
+            report_read, report_write = os.pipe()
+            ready_read, ready_write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the other user's listener: reports what one connection sent
+                try:
+                    os.setgid(OTHER_UID)
+                    os.setuid(OTHER_UID)
+                    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    server.bind(os.path.join(theirs, "s.sock"))
+                    server.listen(4)
+                    os.write(ready_write, b"r")
+                    server.settimeout(10)
+                    conn, _ = server.accept()
+                    conn.settimeout(2)
+                    got = b""
+                    try:
+                        while True:
+                            chunk = conn.recv(65536)
+                            if not chunk:
+                                break
+                            got += chunk
+                    except socket.timeout:
+                        pass
+                    os.write(report_write, b"got:" + got)
+                finally:
+                    os._exit(0)
+            os.read(ready_read, 1)
+            ours = os.path.join(root, "ours")
+            os.mkdir(ours, 0o700)
+            # A socket file keeps its listener when moved: only the peer check refuses it.
+            os.rename(os.path.join(theirs, "s.sock"), os.path.join(ours, "credd.sock"))
+            os.environ["CREDD_SOCKET"] = os.path.join(ours, "credd.sock")
+            os.environ["POETRY_REPOSITORIES_CORP_URL"] = "https://corp.test/simple/"
+            with self.assertRaises(errors.KeyringError) as raised:
+                self.keyring.set_password("poetry-repository-corp", "alice", "squat-pw")
+            self.assertIn("served by uid %d" % OTHER_UID, str(raised.exception))
+            os.close(report_write)
+            report = os.read(report_read, 65536)
+            os.waitpid(pid, 0)
+        self.assertEqual(report, b"got:")
+
     def test_agent_errors_carry_the_agents_message(self):
         with FakeAgent(
             lambda line: b'{"id":1,"error":{"kind":"busy","message":"the agent is serving too '
@@ -312,6 +378,20 @@ class Selection(unittest.TestCase):
         self.addCleanup(lambda: (os.environ.clear(), os.environ.update(saved)))
         for var in ("CREDD_SOCKET", "XDG_RUNTIME_DIR", "TMPDIR"):
             os.environ.pop(var, None)
+        with tempfile.TemporaryDirectory() as base:
+            run_user = os.path.join(base, "%d")
+            self.addCleanup(setattr, credd_keyring, "RUN_USER", credd_keyring.RUN_USER)
+            credd_keyring.RUN_USER = run_user
+            os.mkdir(run_user % os.getuid(), 0o700)
+            self.assertEqual(
+                credd_keyring.socket_path(),
+                os.path.join(run_user % os.getuid(), "credd", "credd.sock"),
+            )
+            os.chmod(run_user % os.getuid(), 0o755)  # not private: not used
+            self.assertEqual(
+                credd_keyring.socket_path(), "/tmp/credd-%d/credd.sock" % os.getuid()
+            )
+            os.rmdir(run_user % os.getuid())
         self.assertEqual(credd_keyring.socket_path(), "/tmp/credd-%d/credd.sock" % os.getuid())
         os.environ["TMPDIR"] = "/var/tmp"
         self.assertEqual(credd_keyring.socket_path(), "/var/tmp/credd-%d/credd.sock" % os.getuid())

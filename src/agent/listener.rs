@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use credd_protocol::{Done, ErrorKind, ErrorReply, MAX_FRAME_LEN};
+use credd_protocol::{Done, ErrorKind, ErrorReply};
 use interprocess::local_socket::tokio::{Listener as SocketListener, Stream};
 use interprocess::local_socket::traits::StreamCommon as _;
 use interprocess::local_socket::traits::tokio::Listener as _;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 use zeroize::Zeroizing;
 
@@ -23,6 +23,8 @@ pub struct Listener {
     pub state: Arc<State>,
     /// One permit per connection being served.
     pub limit: Arc<Semaphore>,
+    /// One permit per connection over the cap being told `busy`.
+    pub busy_limit: Arc<Semaphore>,
     /// Handlers subscribe to learn about shutdown.
     pub notify_shutdown: broadcast::Sender<()>,
     /// Each handler holds a clone; when all are dropped, every handler has finished.
@@ -36,8 +38,7 @@ pub struct Listener {
 impl Listener {
     /// Accepts forever; each connection runs in its own task so that no client can delay another.
     pub async fn run(&self) {
-        // SAFETY: geteuid has no preconditions.
-        let own_uid = unsafe { libc::geteuid() };
+        let own_uid = crate::paths::current_euid();
         loop {
             let stream = match self.listener.accept().await {
                 Ok(stream) => stream,
@@ -60,10 +61,17 @@ impl Listener {
             self.accepted.fetch_add(1, Ordering::Relaxed);
             match self.limit.clone().try_acquire_owned() {
                 Ok(permit) => self.spawn_handler(stream, peer, permit),
-                Err(_) => {
-                    tracing::warn!(pid = peer.pid, "connection cap reached: answering busy");
-                    tokio::spawn(reply_busy(stream));
-                }
+                Err(_) => match self.busy_limit.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        tracing::warn!(pid = peer.pid, "connection cap reached: answering busy");
+                        tokio::spawn(async move {
+                            reply_busy(stream).await;
+                            drop(permit);
+                        });
+                    }
+                    // A flood: even `busy` must not cost descriptors without bound.
+                    Err(_) => tracing::warn!(pid = peer.pid, "connection cap reached: dropped"),
+                },
             }
         }
     }
@@ -101,13 +109,26 @@ fn peer_of(stream: &Stream) -> Peer {
     }
 }
 
-/// Tells a client over the cap to come back later, without making it wait for a slot.
+/// How long a client over the cap has to send its request and read `busy`.
+const BUSY_LINGER: Duration = Duration::from_secs(1);
+
+/// Tells a client over the cap to come back later, without making it wait for a slot. The
+/// reply goes first; then what the client sends is read and discarded until it hangs up (or
+/// [`BUSY_LINGER`] passes), because closing a socket with unread data resets the connection and
+/// the client would see a broken pipe instead of `busy`.
 async fn reply_busy(mut stream: Stream) {
-    let mut out = Zeroizing::new(Vec::with_capacity(MAX_FRAME_LEN + 1));
     let busy = ErrorReply::new(
         ErrorKind::Busy,
         "the agent is serving too many connections: try again shortly",
     );
+    let mut out = Zeroizing::new(Vec::with_capacity(256));
     encode(&mut out, None, Err::<Done, _>(busy));
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&out)).await;
+    let _ = tokio::time::timeout(BUSY_LINGER, async {
+        stream.write_all(&out).await?;
+        // What arrives may be a passphrase: read it into a buffer that is wiped on drop.
+        let mut sink = Zeroizing::new([0u8; 4096]);
+        while stream.read(&mut sink[..]).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
 }

@@ -5,7 +5,6 @@
 //! guard. Everything the handlers share lives in [`state::State`].
 
 mod connection;
-mod hardening;
 mod listener;
 mod socket;
 mod state;
@@ -24,6 +23,7 @@ use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 
 use crate::config::{Config, ConfigError};
 use crate::store::Stores;
+use crate::store::owner::{self, OwnerError};
 pub use socket::{SocketError, ensure_private_dir};
 
 /// Where the agent listens and what it reads.
@@ -52,17 +52,29 @@ pub enum AgentError {
     /// Installing a signal handler failed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// Another agent owns the vault, or its lock cannot be taken.
+    #[error(transparent)]
+    Owner(#[from] OwnerError),
+    /// The vault's directory cannot be made private.
+    #[error(transparent)]
+    VaultDir(#[from] crate::store::vault::VaultError),
 }
+
+/// How many clients over the connection cap are told `busy` at once; beyond that they are
+/// dropped. Each costs a descriptor for up to a second.
+const BUSY_REPLIERS: usize = 512;
 
 /// Runs the agent until SIGTERM, SIGINT, a `stop` request or, when socket-activated, the idle
 /// exit; then wipes every secret, removes the socket (unless systemd owns it) and returns.
 pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
-    hardening::harden_process();
+    crate::hardening::harden_process();
+    raise_open_files_limit();
     let config = Config::load(options.config.as_deref())?;
-    let state = Arc::new(state::State::new(
-        Stores::new(options.vault.clone()),
-        config.clone(),
-    ));
+    let stores = Stores::new(options.vault.clone());
+    // Before the socket: a second agent on this vault must leave the first one's socket alone.
+    crate::store::vault::ensure_private_dir(&options.vault)?;
+    let _owner = owner::take(&options.vault, &options.socket, &stores.files())?;
+    let state = Arc::new(state::State::new(stores, config.clone()));
     // Handlers first: a signal arriving once clients can connect must not kill us by default
     // action and leave a stale socket behind.
     let mut terminate = signal(SignalKind::terminate()).map_err(AgentError::Signals)?;
@@ -84,6 +96,7 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
         listener: bound.listener,
         state: state.clone(),
         limit: Arc::new(Semaphore::new(config.max_connections)),
+        busy_limit: Arc::new(Semaphore::new(BUSY_REPLIERS)),
         notify_shutdown,
         shutdown_complete,
         stop: stop.clone(),
@@ -111,6 +124,26 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     state.lock();
     tracing::info!("secrets wiped, agent stopped");
     Ok(())
+}
+
+/// Raises the soft limit on open descriptors to the hard one: every connection, served or told
+/// `busy`, holds one, and the default soft limit (1024) is smaller than the connection cap plus
+/// the busy repliers.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write `limit`.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                tracing::warn!(error = %std::io::Error::last_os_error(), "cannot raise the open files limit");
+            }
+        }
+    }
 }
 
 fn remove_socket(path: &std::path::Path) {

@@ -4,7 +4,7 @@
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -140,7 +140,7 @@ fn warn_if_misplaced(path: &Path, expected: &Path) {
         );
     }
     let dir = path.parent().unwrap_or(Path::new("/"));
-    match private_dir_problem(dir) {
+    match crate::private_dir::problem(dir) {
         Ok(None) => {}
         Ok(Some(reason)) => tracing::warn!(
             "the socket directory {}: {reason}; set DirectoryMode=0700 in credd.socket",
@@ -206,7 +206,7 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
             });
         }
     }
-    match private_dir_problem(dir) {
+    match crate::private_dir::problem(dir) {
         Ok(None) => Ok(()),
         Ok(Some(reason)) => Err(SocketError::UnsafeDir {
             dir: dir.into(),
@@ -217,26 +217,4 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
             source,
         }),
     }
-}
-
-/// Why `dir` is not private to this user, if it is not: not a directory, someone else's, or
-/// open to group or others.
-fn private_dir_problem(dir: &Path) -> io::Result<Option<String>> {
-    let meta = fs::symlink_metadata(dir)?;
-    if !meta.is_dir() {
-        return Ok(Some("it is not a directory".into()));
-    }
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    if meta.uid() != euid {
-        return Ok(Some(format!(
-            "it is owned by uid {}, not {euid}",
-            meta.uid()
-        )));
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Ok(Some(format!("its mode {mode:o} lets other users in")));
-    }
-    Ok(None)
 }

@@ -14,11 +14,11 @@ pub fn run(socket: &Path) -> Result<()> {
     init_logging();
     // SAFETY: no other thread runs yet; the runtime starts below.
     let activated = unsafe { systemd::take_listener() }?;
-    let data_dir =
-        paths::data_dir().context("cannot find a data directory: set XDG_DATA_HOME or HOME")?;
+    let vault =
+        paths::vault_file().context("cannot find a data directory: set XDG_DATA_HOME or HOME")?;
     let options = AgentOptions {
         socket: socket.into(),
-        vault: data_dir.join("vault"),
+        vault,
         config: paths::config_file(),
         activated,
     };

@@ -5,6 +5,7 @@
 
 pub mod keychain;
 pub mod keyring;
+pub mod owner;
 pub mod remember;
 pub mod vault;
 
@@ -93,6 +94,15 @@ impl Stores {
             remembered: Remembered::for_vault(&vault),
             vault: VaultFile::new(vault),
         }
+    }
+
+    /// Every file the agent writes for this vault.
+    pub fn files(&self) -> [&std::path::Path; 3] {
+        [
+            self.vault.path(),
+            self.keyring.path(),
+            self.remembered.marker(),
+        ]
     }
 
     /// True when the store of `kind` exists.

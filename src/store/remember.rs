@@ -38,6 +38,11 @@ impl Remembered {
         }
     }
 
+    /// The marker file, `<vault>.remembered`.
+    pub fn marker(&self) -> &Path {
+        &self.marker
+    }
+
     /// The keychain the marker names, if a key is remembered. Reads one small file.
     pub fn recorded(&self) -> Option<KeychainKind> {
         let text = fs::read_to_string(&self.marker).ok()?;

@@ -300,7 +300,7 @@ impl State {
             ));
         }
         let gate = self.unlock_gate.lock().await;
-        let _write = self.write_gate.lock().await;
+        let write = self.write_gate.lock().await;
         let vault = self.stores.vault.clone();
         let rekeyed = run_blocking(move || {
             let (key, entries) = vault.open(&old)?;
@@ -319,7 +319,8 @@ impl State {
                 Ok(())
             }
             Err(error) => {
-                drop(gate);
+                // The back-off delays this caller only: other unlocks, inits and writes go on.
+                drop((write, gate));
                 Err(self.refuse(error).await)
             }
         }
@@ -337,6 +338,7 @@ impl State {
     }
 
     /// Turns a failed unlock into its reply, delaying this caller after a wrong passphrase.
+    /// Callers hold no gate while this sleeps.
     async fn refuse(&self, error: StoreError) -> ErrorReply {
         if matches!(error, StoreError::Vault(VaultError::BadPassphrase)) {
             let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
@@ -633,6 +635,42 @@ mod tests {
                 .expose(),
             "tok"
         );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_passwd_in_back_off_holds_up_no_other_client() {
+        let (state, _dir) = unlocked_state(1000, 1000).await;
+        state.failures.store(5, Ordering::Relaxed);
+        tokio::time::pause();
+        let started = Instant::now();
+        let wrong = tokio::spawn({
+            let state = state.clone();
+            async move { state.passwd(Secret::new("wrong"), Secret::new("new")).await }
+        });
+        // Let the wrong passwd reach its back-off sleep (16 s of paused time).
+        while state.failures.load(Ordering::Relaxed) < 6 {
+            tokio::task::yield_now().await;
+        }
+        let entry = Entry {
+            name: "other".into(),
+            url: "https://other.test/".into(),
+            username: None,
+            secret: Secret::new("tok2"),
+            expires: None,
+            note: None,
+        };
+        state.put(entry, false).await.unwrap();
+        state.lock();
+        state.unlock(Secret::new("pw")).await.unwrap();
+        assert!(!wrong.is_finished(), "the wrong passwd answered too early");
+        assert!(
+            started.elapsed() < backoff(6),
+            "other clients waited for the back-off: {:?}",
+            started.elapsed()
+        );
+        let refused = wrong.await.unwrap().unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::BadPassphrase);
+        assert!(started.elapsed() >= backoff(6));
     }
 
     #[test]
