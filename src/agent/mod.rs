@@ -61,8 +61,9 @@ pub enum AgentError {
 }
 
 /// How many clients over the connection cap are told `busy` at once; beyond that they are
-/// dropped. Each costs a descriptor for up to a second.
-const BUSY_REPLIERS: usize = 512;
+/// dropped. Each costs a descriptor until its client hangs up (a second at most), so a burst of
+/// a few thousand clients is told `busy` within the raised descriptor limit.
+const BUSY_REPLIERS: usize = 4096;
 
 /// Runs the agent until SIGTERM, SIGINT, a `stop` request or, when socket-activated, the idle
 /// exit; then wipes every secret, removes the socket (unless systemd owns it) and returns.

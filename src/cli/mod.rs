@@ -40,6 +40,7 @@ Exit codes:
 #[command(name = "credd", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The agent's socket [default: $XDG_RUNTIME_DIR/credd/credd.sock, else
+    /// /run/user/$UID/credd/credd.sock when that directory is yours and private, else
     /// ${TMPDIR:-/tmp}/credd-$UID/credd.sock]
     #[arg(long, global = true, env = "CREDD_SOCKET", value_name = "PATH")]
     socket: Option<PathBuf>,
