@@ -122,6 +122,11 @@ impl Client {
         })
     }
 
+    /// The socket this client is connected to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
     /// Replaces this connection with a fresh one to the same agent. The agent closes a
     /// connection that stays silent past its read timeout, so a client that waited on a person
     /// (a passphrase prompt) reconnects before sending what it read.

@@ -277,6 +277,52 @@ fn setup_systemd(env: &TestEnv, exe: &Path) -> String {
     out.stdout.trim_end().to_owned()
 }
 
+#[test]
+fn setup_warns_about_an_agent_started_by_hand_and_gives_the_real_reason_for_a_socket() {
+    let env = TestEnv::new();
+    // The default socket is where credd.socket listens: no socket warning, no agent yet.
+    let quiet = env.run(&["setup", "systemd"], "");
+    quiet.ok();
+    assert!(!quiet.stderr.contains("warning"), "{}", quiet.stderr);
+
+    let agent = env.start_agent();
+    let other_socket = env.dir.path().join("elsewhere.sock");
+    let elsewhere = env.run(
+        &[
+            "setup",
+            "systemd",
+            "--socket",
+            other_socket.to_str().unwrap(),
+        ],
+        "",
+    );
+    elsewhere.ok();
+    assert!(
+        elsewhere
+            .stderr
+            .contains(&format!("an agent runs already (pid {}", agent.pid()))
+            && elsewhere.stderr.contains("'credd stop'"),
+        "{}",
+        elsewhere.stderr
+    );
+    assert!(
+        elsewhere.stderr.contains("leave --socket out")
+            && !elsewhere.stderr.contains("unset CREDD_SOCKET"),
+        "{}",
+        elsewhere.stderr
+    );
+    let mut command = env.command();
+    command
+        .args(["setup", "systemd"])
+        .env("CREDD_SOCKET", &other_socket);
+    let named = run_with_limit(command, "");
+    assert!(
+        named.stderr.contains("unset CREDD_SOCKET"),
+        "{}",
+        named.stderr
+    );
+}
+
 fn unit_dir(env: &TestEnv) -> PathBuf {
     env.dir.path().join("config/systemd/user")
 }

@@ -70,9 +70,20 @@ pub fn confirm(question: &str) -> Result<bool> {
 
 fn require_tty(what: &str) -> Result<()> {
     if !credd::tty::has_tty() {
-        bail!("no terminal to ask for the {what} on: pipe it in with the --*-stdin option");
+        let flag = stdin_flag(what);
+        bail!("no terminal to ask for the {what} on: pipe it in on stdin with {flag}");
     }
     Ok(())
+}
+
+/// The option that reads `what` from stdin: every passphrase has `--passphrase-stdin`, every
+/// other secret `--secret-stdin`.
+fn stdin_flag(what: &str) -> &'static str {
+    if what.contains("passphrase") {
+        "--passphrase-stdin"
+    } else {
+        "--secret-stdin"
+    }
 }
 
 fn non_empty(secret: Secret, what: &str) -> Result<Secret> {
@@ -80,4 +91,16 @@ fn non_empty(secret: Secret, what: &str) -> Result<Secret> {
         bail!("the {what} is empty");
     }
     Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stdin_option_named_is_the_one_the_command_has() {
+        assert_eq!(stdin_flag("passphrase"), "--passphrase-stdin");
+        assert_eq!(stdin_flag("new passphrase"), "--passphrase-stdin");
+        assert_eq!(stdin_flag("secret"), "--secret-stdin");
+    }
 }

@@ -36,7 +36,9 @@ pub(super) fn run(socket: &Path) -> Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("credd: wrote {}", path.display());
     }
-    warn_if_socket_differs(socket);
+    let unit_socket = unit_socket();
+    warn_if_socket_differs(&unit_socket, socket);
+    warn_if_agent_runs([&unit_socket, socket]);
     eprintln!(
         "credd: the agent ({}) will keep its vault in {}; to start it on the first connection, run:",
         binary.display(),
@@ -106,16 +108,56 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     }
 }
 
-/// credd.socket listens on `$XDG_RUNTIME_DIR/credd/credd.sock` of the user manager: says so
-/// when this shell's clients would look elsewhere.
-fn warn_if_socket_differs(socket: &Path) {
+/// Says so, and why, when this shell's clients would look for the agent elsewhere than
+/// credd.socket listens.
+fn warn_if_socket_differs(unit_socket: &Path, socket: &Path) {
     let runtime = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty());
-    let unit_socket = runtime.map(|dir| Path::new(&dir).join("credd").join("credd.sock"));
-    if unit_socket.as_deref() != Some(socket) {
+    if unit_socket == socket {
+        return;
+    }
+    let why = if std::env::var_os("CREDD_SOCKET").is_some_and(|v| !v.is_empty()) {
+        "CREDD_SOCKET names it: unset CREDD_SOCKET"
+    } else if runtime.is_none() {
+        "this shell has no XDG_RUNTIME_DIR and /run/user/$UID is not yours: log in through \
+         systemd (pam_systemd) so that both exist"
+    } else {
+        "--socket names it: leave --socket out"
+    };
+    eprintln!(
+        "credd: warning: credd.socket will listen on {}, but clients here look for {} ({why})",
+        unit_socket.display(),
+        socket.display()
+    );
+}
+
+/// Where credd.socket listens: `%t/credd/credd.sock`, `%t` being the user manager's runtime
+/// directory, which is this shell's `XDG_RUNTIME_DIR` when it has one, else `/run/user/$UID`.
+fn unit_socket() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(format!("/run/user/{}", paths::current_uid())),
+    }
+    .join("credd")
+    .join("credd.sock")
+}
+
+/// Says so when an agent answers already: one started by hand holds the vault, and the agent
+/// systemd starts would refuse to run beside it.
+fn warn_if_agent_runs(sockets: [&Path; 2]) {
+    let Some(mut client) = sockets
+        .into_iter()
+        .find_map(|socket| credd::client::Client::connect(socket).ok())
+    else {
+        return;
+    };
+    let socket = client.socket().to_path_buf();
+    if let Ok(status) =
+        client.call::<credd_protocol::StatusResult>(credd_protocol::Operation::Status)
+    {
         eprintln!(
-            "credd: warning: credd.socket listens on $XDG_RUNTIME_DIR/credd/credd.sock of the \
-             systemd user manager, but clients here look for {}: unset CREDD_SOCKET, or log in \
-             through systemd so that XDG_RUNTIME_DIR is set",
+            "credd: warning: an agent runs already (pid {} on {}): if you started it by hand, \
+             stop it with 'credd stop' before you enable credd.socket",
+            status.pid,
             socket.display()
         );
     }
