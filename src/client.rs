@@ -200,7 +200,38 @@ impl Client {
             }
         }
     }
+
+    /// Every entry's metadata, sorted by name: asks for `list` pages until the last one. Gives up
+    /// on an agent whose cursor does not advance, or that sends more than [`MAX_LIST_PAGES`]
+    /// pages, instead of asking forever.
+    pub fn list_all(&mut self) -> Result<Vec<credd_protocol::EntryInfo>, ClientError> {
+        let mut entries = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_LIST_PAGES {
+            let page: credd_protocol::ListResult = self.call(Operation::List {
+                after: after.clone(),
+                limit: None,
+            })?;
+            entries.extend(page.entries);
+            let Some(next) = page.next else {
+                return Ok(entries);
+            };
+            if let Some(previous) = after.filter(|previous| next <= *previous) {
+                return Err(ClientError::Broken(format!(
+                    "the agent's list did not move on past {previous:?}"
+                )));
+            }
+            after = Some(next);
+        }
+        Err(ClientError::Broken(format!(
+            "the agent's list did not end within {MAX_LIST_PAGES} pages"
+        )))
+    }
 }
+
+/// The most `list` pages [`Client::list_all`] asks for: a page holds over a thousand entries of
+/// the usual size, and never none.
+const MAX_LIST_PAGES: usize = 10_000;
 
 fn broken(error: io::Error) -> ClientError {
     ClientError::Broken(error.to_string())

@@ -367,12 +367,21 @@ impl State {
         entry.ok_or_else(|| ErrorReply::new(ErrorKind::NotFound, not_found_message(&query)))
     }
 
-    /// Metadata of every entry, sorted by name.
-    pub fn list(&self) -> Result<Vec<EntryInfo>, ErrorReply> {
-        let inner = self.inner();
-        let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
-        let mut infos: Vec<EntryInfo> = unlocked.entries.iter().map(Entry::info).collect();
-        infos.sort_by(|a, b| a.name.cmp(&b.name));
+    /// Metadata of the entries whose name sorts after `after` (every entry when `None`), sorted
+    /// by name: what a `list` page is cut from.
+    pub fn list(&self, after: Option<&str>) -> Result<Vec<EntryInfo>, ErrorReply> {
+        let mut infos: Vec<EntryInfo> = {
+            let inner = self.inner();
+            let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
+            unlocked
+                .entries
+                .iter()
+                .filter(|e| after.is_none_or(|after| e.name.as_str() > after))
+                .map(Entry::info)
+                .collect()
+        };
+        // Sorting, like cutting and encoding the page, needs no lock: lookups go on meanwhile.
+        infos.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         Ok(infos)
     }
 
@@ -474,6 +483,9 @@ fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
     }
     if entry.secret.is_empty() {
         return bad("the secret is empty: give the registry's token or password");
+    }
+    if !entry.info().fits_a_page() {
+        return bad("the entry is too large to list: shorten its name, URL or note");
     }
     urlmatch::RegistryUrl::parse(&entry.url)
         .map(|_| ())
@@ -623,7 +635,7 @@ mod tests {
         let (state, _dir) = unlocked_state(10, 30).await;
         assert!(state.lock());
         assert!(!state.lock(), "second lock has nothing to wipe");
-        assert_eq!(state.list().unwrap_err().kind, ErrorKind::Locked);
+        assert_eq!(state.list(None).unwrap_err().kind, ErrorKind::Locked);
         state.unlock(Secret::new("pw")).await.unwrap();
         assert_eq!(
             state
