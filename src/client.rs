@@ -294,3 +294,49 @@ fn close_inherited_fds() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::net::UnixListener;
+
+    /// An agent that answers every request with a `list` page whose cursor is always "a"; returns
+    /// how many requests it answered once the client hangs up.
+    fn stuck_cursor_agent(listener: UnixListener) -> std::thread::JoinHandle<usize> {
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let mut answered = 0;
+            for line in BufReader::new(stream).lines() {
+                let request: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+                let reply = serde_json::json!({
+                    "id": request["id"],
+                    "ok": {"entries": [{"name": "a", "url": "https://a.test/"}], "next": "a"},
+                });
+                writeln!(writer, "{reply}").unwrap();
+                answered += 1;
+            }
+            answered
+        })
+    }
+
+    #[test]
+    fn list_all_stops_when_the_cursor_does_not_advance() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let agent = stuck_cursor_agent(UnixListener::bind(&socket).unwrap());
+        let mut client = Client::connect(&socket).unwrap();
+        let error = client.list_all().unwrap_err();
+        assert!(
+            error.to_string().contains("did not move on past \"a\""),
+            "{error}"
+        );
+        drop(client);
+        assert_eq!(
+            agent.join().unwrap(),
+            2,
+            "the second page must end the paging"
+        );
+    }
+}

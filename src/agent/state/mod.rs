@@ -647,6 +647,46 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn list_gives_the_entries_after_the_cursor_sorted() {
+        let (state, _dir) = unlocked_state(10, 30).await;
+        for name in ["zed", "alpha"] {
+            let entry = Entry {
+                name: name.into(),
+                url: format!("https://{name}.test/"),
+                username: None,
+                secret: Secret::new("tok"),
+                expires: None,
+                note: None,
+            };
+            state.put(entry, false).await.unwrap();
+        }
+        let names = |after: Option<&str>| -> Vec<String> {
+            let infos = state.list(after).unwrap();
+            infos.into_iter().map(|info| info.name).collect()
+        };
+        assert_eq!(names(None), ["alpha", "reg", "zed"]);
+        assert_eq!(names(Some("alpha")), ["reg", "zed"]);
+        assert_eq!(names(Some("r")), ["reg", "zed"]);
+        assert_eq!(names(Some("zed")), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn put_refuses_an_entry_too_large_for_a_list_page() {
+        let (state, _dir) = unlocked_state(10, 30).await;
+        let entry = Entry {
+            name: "n".repeat(40 * 1024),
+            url: "https://big.test/".into(),
+            username: None,
+            secret: Secret::new("tok"),
+            expires: None,
+            note: None,
+        };
+        let error = state.put(entry, false).await.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::BadRequest);
+        assert_eq!(state.list(None).unwrap().len(), 1, "nothing was stored");
+    }
+
     #[test]
     fn backoff_grows_and_caps() {
         assert_eq!(backoff(1), Duration::from_millis(500));
