@@ -98,7 +98,7 @@ pub enum Operation {
         /// Only entries whose name sorts after this one: the `next` of the previous page.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<String>,
-        /// At most this many entries (at least 1); the agent may return fewer, to fit one frame.
+        /// At most this many entries (0 counts as 1); the agent may return fewer, to fit a frame.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
