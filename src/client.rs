@@ -258,6 +258,33 @@ impl Client {
             }
         }
     }
+
+    /// Every entry's metadata, sorted by name: asks for `list` pages until the last one. Gives up
+    /// on an agent whose cursor does not advance, or that sends more than [`MAX_LIST_PAGES`]
+    /// pages, instead of asking forever.
+    pub fn list_all(&mut self) -> Result<Vec<credd_protocol::EntryInfo>, ClientError> {
+        let mut entries = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_LIST_PAGES {
+            let page: credd_protocol::ListResult = self.call(Operation::List {
+                after: after.clone(),
+                limit: None,
+            })?;
+            entries.extend(page.entries);
+            let Some(next) = page.next else {
+                return Ok(entries);
+            };
+            if let Some(previous) = after.filter(|previous| next <= *previous) {
+                return Err(ClientError::Broken(format!(
+                    "the agent's list did not move on past {previous:?}"
+                )));
+            }
+            after = Some(next);
+        }
+        Err(ClientError::Broken(format!(
+            "the agent's list did not end within {MAX_LIST_PAGES} pages"
+        )))
+    }
 }
 
 /// Refuses a socket whose directory is not this user's private one; a missing directory means
@@ -302,6 +329,10 @@ fn check_listener(stream: &Stream, socket: &Path) -> Result<(), ClientError> {
         }),
     }
 }
+
+/// The most `list` pages [`Client::list_all`] asks for: a page holds over a thousand entries of
+/// the usual size, and never none.
+const MAX_LIST_PAGES: usize = 10_000;
 
 fn broken(error: io::Error) -> ClientError {
     ClientError::Broken(error.to_string())
@@ -362,5 +393,51 @@ fn close_inherited_fds() {
         for fd in 3..1024 {
             libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::net::UnixListener;
+
+    /// An agent that answers every request with a `list` page whose cursor is always "a"; returns
+    /// how many requests it answered once the client hangs up.
+    fn stuck_cursor_agent(listener: UnixListener) -> std::thread::JoinHandle<usize> {
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let mut answered = 0;
+            for line in BufReader::new(stream).lines() {
+                let request: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+                let reply = serde_json::json!({
+                    "id": request["id"],
+                    "ok": {"entries": [{"name": "a", "url": "https://a.test/"}], "next": "a"},
+                });
+                writeln!(writer, "{reply}").unwrap();
+                answered += 1;
+            }
+            answered
+        })
+    }
+
+    #[test]
+    fn list_all_stops_when_the_cursor_does_not_advance() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let agent = stuck_cursor_agent(UnixListener::bind(&socket).unwrap());
+        let mut client = Client::connect(&socket).unwrap();
+        let error = client.list_all().unwrap_err();
+        assert!(
+            error.to_string().contains("did not move on past \"a\""),
+            "{error}"
+        );
+        drop(client);
+        assert_eq!(
+            agent.join().unwrap(),
+            2,
+            "the second page must end the paging"
+        );
     }
 }

@@ -454,3 +454,93 @@ fn a_slow_typist_is_not_cut_off_by_the_read_timeout() {
     }
     assert_eq!(env.cli(&["get", "corp"]).ok(), "tok\n");
 }
+
+/// `count` entries named `reg-0000`…, each serving its own index, with secret `tok-N`.
+fn numbered_entries(count: usize) -> Vec<credd_protocol::Entry> {
+    (0..count)
+        .map(|i| credd_protocol::Entry {
+            name: format!("reg-{i:04}"),
+            url: format!("sparse+https://reg-{i:04}.test/index/"),
+            username: None,
+            secret: credd_protocol::Secret::new(&format!("tok-{i}")),
+            expires: None,
+            note: Some(format!("entry {i}")),
+        })
+        .collect()
+}
+
+#[test]
+fn list_and_import_page_through_thousands_of_entries() {
+    const COUNT: usize = 3000;
+    let env = TestEnv::new();
+    let entries = numbered_entries(COUNT);
+    env.init_with_entries(&entries);
+    let _agent = env.start_agent();
+    env.unlock().ok();
+    let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+
+    // More than one frame's worth: the agent must answer in several pages.
+    let mut raw = env.connect_raw();
+    let first = raw.request(r#"{"v":1,"id":1,"op":"list"}"#);
+    let page = first["ok"]["entries"].as_array().expect("a page").len();
+    assert!(
+        page > 100 && page < COUNT,
+        "{page} entries in the first page"
+    );
+    assert_eq!(first["ok"]["next"], names[page - 1].as_str());
+
+    let table = env.cli(&["list"]);
+    let listed: Vec<&str> = table
+        .ok()
+        .lines()
+        .map(|line| line.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(
+        listed, names,
+        "credd list must show every entry once, in order"
+    );
+    assert!(
+        table
+            .ok()
+            .contains("reg-2999\tsparse+https://reg-2999.test/index/\t-\t-\n")
+    );
+
+    let json: serde_json::Value = serde_json::from_str(env.cli(&["list", "--json"]).ok()).unwrap();
+    let listed: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, names);
+    assert!(!json.to_string().contains("tok-"), "a secret was listed");
+
+    // `credd import cargo` checks the agent with a list before storing anything.
+    let cargo_home = env.dir.path().join("cargo-home");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    std::fs::write(
+        cargo_home.join("config.toml"),
+        "[registries.reg-1234]\nindex = \"sparse+https://reg-1234.test/index/\"\n\
+         [registries.newcomer]\nindex = \"sparse+https://new.test/index/\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        cargo_home.join("credentials.toml"),
+        "[registries.reg-1234]\ntoken = \"tok-1234\"\n[registries.newcomer]\ntoken = \"tok-new\"\n",
+    )
+    .unwrap();
+    let mut import = env.command();
+    import
+        .env("CARGO_HOME", &cargo_home)
+        .args(["import", "cargo", "--socket", env.socket_str()]);
+    let imported = common::run_with_limit(import, "");
+    imported.ok();
+    assert!(
+        imported
+            .stderr
+            .contains("reg-1234 (sparse+https://reg-1234.test/index/) was already in credd")
+            && imported.stderr.contains("imported newcomer"),
+        "{imported:?}"
+    );
+    assert_eq!(env.cli(&["list"]).ok().lines().count(), COUNT + 1);
+}

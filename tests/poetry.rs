@@ -744,19 +744,58 @@ fn import_with_remove_moves_auth_toml_into_credd_then_install_works() {
 fn python_backend_unit_tests_pass_against_a_real_agent() {
     let env = TestEnv::new();
     let _agent = agent(&env);
+    python_unittest(&env, "test_credd_keyring", &[]);
+}
+
+#[test]
+fn python_backend_pages_through_more_entries_than_one_reply_holds() {
+    const BULK: usize = 1500;
+    let env = TestEnv::new();
+    let mut entries: Vec<credd_protocol::Entry> = (0..BULK)
+        .map(|i| credd_protocol::Entry {
+            name: format!("bulk-{i:04}"),
+            url: format!("https://bulk-{i:04}.example/simple/"),
+            username: None,
+            secret: credd_protocol::Secret::new(&format!("tok-{i}")),
+            expires: None,
+            note: None,
+        })
+        .collect();
+    entries.push(credd_protocol::Entry {
+        name: "zz-late".into(),
+        url: "http://127.0.0.1:8080/simple/".into(),
+        username: Some(USER.into()),
+        secret: credd_protocol::Secret::new("pw-late"),
+        expires: None,
+        note: None,
+    });
+    env.init_with_entries(&entries);
+    let _agent = env.start_agent();
+    env.unlock().ok();
+    let bulk = BULK.to_string();
+    python_unittest(
+        &env,
+        "test_credd_keyring_paging",
+        &[("CREDD_TEST_BULK_ENTRIES", &bulk)],
+    );
+}
+
+/// Runs the backend's Python test `module` (in integrations/python) against the agent of `env`.
+fn python_unittest(env: &TestEnv, module: &str, vars: &[(&str, &str)]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/python");
     let template = env.command();
     let mut unittest = Command::new(venv_bin("python"));
     unittest
-        .args(["-m", "unittest", "-v", "test_credd_keyring"])
+        .args(["-m", "unittest", "-v", module])
         .env_clear()
         .envs(template.get_envs().filter_map(|(k, v)| Some((k, v?))))
         .env("CREDD_SOCKET", &env.socket)
         .env("CREDD_TEST_PASSPHRASE", PASSPHRASE)
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        .envs(vars.iter().copied())
         .current_dir(&dir);
     let out = run_with_limit(unittest, "");
-    assert_ok(&out, "python -m unittest test_credd_keyring");
+    assert_ok(&out, &format!("python -m unittest {module}"));
     assert!(out.stderr.contains("\nOK"), "{}", out.stderr);
     eprintln!("{}", out.stderr);
 }

@@ -40,6 +40,7 @@ TOKEN_USERNAME = "__token__"
 PYPI_UPLOAD_URL = "https://upload.pypi.org/legacy/"
 TIMEOUT = 2.0
 MAX_LINE = 65536
+MAX_LIST_PAGES = 10000
 LOCKED = "credd is locked: run 'credd unlock'"
 NOT_RUNNING = "credd agent is not running: run 'credd unlock' (it starts the agent)"
 UNEXPECTED = "the credd agent sent an unexpected reply: try again"
@@ -217,11 +218,23 @@ class Connection:
         return _checked_entry(entry, "secret")
 
     def entries(self):
-        """Every entry's metadata (never a secret)."""
-        entries = self.call("list").get("entries")
-        if not isinstance(entries, list):
-            raise errors.KeyringError(UNEXPECTED)
-        return [_checked_entry(entry) for entry in entries]
+        """Every entry's metadata (never a secret), asked for page by page until the last. Gives
+        up on an agent whose cursor does not advance, or after MAX_LIST_PAGES pages."""
+        entries = []
+        after = None
+        for _ in range(MAX_LIST_PAGES):
+            page = self.call("list", **({} if after is None else {"after": after}))
+            batch, following = page.get("entries"), page.get("next")
+            if not isinstance(batch, list):
+                raise errors.KeyringError(UNEXPECTED)
+            entries.extend(_checked_entry(entry) for entry in batch)
+            if following is None:
+                return entries
+            # Names compare by code point, which is the agent's byte-wise UTF-8 order.
+            if not isinstance(following, str) or (after is not None and following <= after):
+                raise errors.KeyringError(UNEXPECTED)
+            after = following
+        raise errors.KeyringError(UNEXPECTED)
 
 
 def _checked_entry(entry, *more):

@@ -264,6 +264,24 @@ class Failures(AgentTestCase):
                         call()
                     self.assertNotIn("secret-in-garbage", str(raised.exception))
 
+    def test_a_list_cursor_that_does_not_advance_is_an_error_not_a_loop(self):
+        def same_cursor_forever(conn):
+            pending = b""
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                pending += chunk
+                while b"\n" in pending:
+                    line, _, pending = pending.partition(b"\n")
+                    reply = {"id": json.loads(line)["id"], "ok": {"entries": [], "next": "a"}}
+                    conn.sendall(json.dumps(reply).encode() + b"\n")
+
+        with FakeAgent(same_cursor_forever, raw=True) as fake:
+            os.environ["CREDD_SOCKET"] = fake.path
+            with self.assertRaises(errors.KeyringError):
+                self.keyring.get_credential("127.0.0.1:8080", None)
+
     def test_unexpected_arguments_are_keyring_errors(self):
         for call in (
             lambda: self.keyring.get_password(None, "alice"),

@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{PROTOCOL_VERSION, SUPPORTED_VERSIONS, Secret};
+use crate::{MAX_FRAME_LEN, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Secret};
 
 /// One request: the protocol version, an id the reply echoes, and the operation.
 #[derive(Debug, Serialize)]
@@ -93,8 +93,15 @@ pub enum Operation {
         /// Exact entry name.
         name: String,
     },
-    /// Every entry's metadata, never a secret.
-    List,
+    /// One page of the entries' metadata, sorted by name; never a secret.
+    List {
+        /// Only entries whose name sorts after this one: the `next` of the previous page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        /// At most this many entries (0 counts as 1); the agent may return fewer, to fit a frame.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
     /// Wipes every secret and ends the agent.
     Stop,
     /// An operation this side does not know.
@@ -438,11 +445,95 @@ pub struct PutResult {
     pub replaced: bool,
 }
 
-/// Result of `list`.
+/// Result of `list`: one page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListResult {
-    /// Metadata of every entry, sorted by name.
+    /// Metadata of the page's entries, sorted by name.
     pub entries: Vec<EntryInfo>,
+    /// The `after` that asks for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Room kept in a frame for the reply around a `list` result: `{"id":N,"ok":…}` takes 33 bytes
+/// with the longest id; the rest is margin.
+const LIST_REPLY_OVERHEAD: usize = 64;
+/// The most a `list` result may take in JSON.
+const LIST_PAGE_BUDGET: usize = MAX_FRAME_LEN - LIST_REPLY_OVERHEAD;
+/// `{"entries":[]}`: a `list` result without entries or cursor.
+const EMPTY_PAGE_LEN: usize = 14;
+/// `,"next":` before the cursor.
+const NEXT_FIELD_LEN: usize = 8;
+
+impl EntryInfo {
+    /// True when a `list` page of this entry alone, with its cursor, fits in one frame. Every
+    /// stored entry must pass, or `list` could not page past it.
+    pub fn fits_a_page(&self) -> bool {
+        EMPTY_PAGE_LEN + json_len(self) + NEXT_FIELD_LEN + json_len(&self.name) <= LIST_PAGE_BUDGET
+    }
+}
+
+impl ListResult {
+    /// The first page of `sorted` (entries sorted by name): the longest run of at most `limit`
+    /// entries whose reply, `next` cursor included, fits in one frame. A page holds at least one
+    /// entry when there is one, so that paging always advances (a `limit` of 0 counts as 1).
+    pub fn page(sorted: impl IntoIterator<Item = EntryInfo>, limit: Option<u32>) -> Self {
+        let limit = limit.map_or(usize::MAX, |l| (l as usize).max(1));
+        let mut rest = sorted.into_iter().peekable();
+        let mut entries: Vec<EntryInfo> = Vec::new();
+        let mut used = EMPTY_PAGE_LEN;
+        while entries.len() < limit {
+            let Some(entry) = rest.next() else {
+                return Self {
+                    entries,
+                    next: None,
+                };
+            };
+            let grown = used + usize::from(!entries.is_empty()) + json_len(&entry);
+            // Every entry but the very last may end a page, so it must fit with its cursor.
+            let cursor = match rest.peek() {
+                Some(_) => NEXT_FIELD_LEN + json_len(&entry.name),
+                None => 0,
+            };
+            if grown + cursor > LIST_PAGE_BUDGET && !entries.is_empty() {
+                return Self::continued(entries);
+            }
+            used = grown;
+            entries.push(entry);
+        }
+        match rest.peek() {
+            Some(_) => Self::continued(entries),
+            None => Self {
+                entries,
+                next: None,
+            },
+        }
+    }
+
+    /// A page that more entries follow: its cursor is its last entry's name.
+    fn continued(entries: Vec<EntryInfo>) -> Self {
+        let next = entries.last().map(|last| last.name.clone());
+        Self { entries, next }
+    }
+}
+
+/// The length of `value` in JSON, counted without building it. Serializing these plain types
+/// cannot fail; if it did, the count would be short and the agent's own check that every reply
+/// fits its frame would still refuse the oversized one.
+fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 /// Result of operations that return nothing: `{}`.
@@ -649,6 +740,157 @@ mod tests {
         assert_eq!(reply.outcome.unwrap_err().kind, ErrorKind::Unknown);
         let state: LockState = serde_json::from_str(r#""sleeping""#).unwrap();
         assert_eq!(state, LockState::Unknown);
+    }
+
+    fn info(name: &str) -> EntryInfo {
+        EntryInfo {
+            name: name.into(),
+            url: format!("https://{name}.example/simple/"),
+            username: None,
+            expires: None,
+            note: None,
+        }
+    }
+
+    /// What an agent sends for a page: the reply line, with the longest possible id.
+    fn reply_line(page: &ListResult) -> String {
+        let reply = Reply {
+            id: Some(u64::MAX),
+            outcome: Ok::<_, ErrorReply>(page.clone()),
+        };
+        serde_json::to_string(&reply).unwrap()
+    }
+
+    #[test]
+    fn list_requests_with_and_without_paging_fields() {
+        let plain = parse_request(br#"{"v":1,"id":1,"op":"list"}"#).unwrap();
+        assert!(matches!(
+            plain.op,
+            Operation::List {
+                after: None,
+                limit: None
+            }
+        ));
+        let paged = Request::new(
+            2,
+            Operation::List {
+                after: Some("b\"c".into()),
+                limit: Some(10),
+            },
+        );
+        let line = serde_json::to_string(&paged).unwrap();
+        assert_eq!(
+            line,
+            r#"{"v":1,"id":2,"op":"list","after":"b\"c","limit":10}"#
+        );
+        assert!(matches!(
+            parse_request(line.as_bytes()).unwrap().op,
+            Operation::List { after: Some(a), limit: Some(10) } if a == "b\"c"
+        ));
+        let err = parse_err(r#"{"v":1,"id":3,"op":"list","limit":-1}"#);
+        assert_eq!((err.id, err.error.kind), (Some(3), ErrorKind::BadRequest));
+    }
+
+    #[test]
+    fn a_last_page_encodes_as_before_and_an_old_reply_reads_as_one() {
+        let page = ListResult::page([info("a")], None);
+        assert_eq!(page.next, None);
+        assert_eq!(
+            serde_json::to_string(&page).unwrap(),
+            r#"{"entries":[{"name":"a","url":"https://a.example/simple/"}]}"#
+        );
+        let old: ListResult = serde_json::from_str(r#"{"entries":[]}"#).unwrap();
+        assert_eq!(old.next, None);
+    }
+
+    #[test]
+    fn pages_fill_a_frame_and_together_hold_every_entry_once() {
+        let all: Vec<EntryInfo> = (0..3000).map(|i| info(&format!("reg-{i:05}"))).collect();
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let rest = all
+                .iter()
+                .filter(|e| after.as_ref().is_none_or(|a| e.name > *a));
+            let page = ListResult::page(rest.cloned(), None);
+            let line = reply_line(&page);
+            assert!(line.len() <= MAX_FRAME_LEN, "{} bytes", line.len());
+            pages += 1;
+            seen.extend(page.entries.iter().cloned());
+            match page.next {
+                Some(next) => {
+                    assert_eq!(Some(&next), page.entries.last().map(|e| &e.name));
+                    // Full: the next entry would not have fit.
+                    assert!(line.len() > LIST_PAGE_BUDGET - 100, "{}", line.len());
+                    after = Some(next);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen, all);
+        assert!(
+            pages >= 3,
+            "{pages} pages: the entries must need several frames"
+        );
+    }
+
+    #[test]
+    fn a_page_respects_the_limit_and_holds_at_least_one_entry() {
+        let three = || ["a", "b", "c"].map(info);
+        let page = ListResult::page(three(), Some(2));
+        let names: Vec<&str> = page.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!((names, page.next.as_deref()), (vec!["a", "b"], Some("b")));
+        assert_eq!(ListResult::page(three(), Some(3)).next, None);
+        let page = ListResult::page(three(), Some(0));
+        assert_eq!((page.entries.len(), page.next.as_deref()), (1, Some("a")));
+        let empty = ListResult::page([], Some(5));
+        assert_eq!((empty.entries.len(), empty.next), (0, None));
+    }
+
+    fn names(page: &ListResult) -> Vec<&str> {
+        page.entries.iter().map(|e| e.name.as_str()).collect()
+    }
+
+    #[test]
+    fn the_cursor_counts_toward_the_frame() {
+        // `b` fits after `a`, but not with its long name repeated as the cursor.
+        let long = format!("b{}", "x".repeat(MAX_FRAME_LEN / 3));
+        let a = EntryInfo {
+            note: Some("n".repeat(MAX_FRAME_LEN / 2)),
+            ..info("a")
+        };
+        let b = EntryInfo {
+            url: "https://b.example/".into(),
+            ..info(&long)
+        };
+        assert!(a.fits_a_page() && b.fits_a_page());
+        let page = ListResult::page([a.clone(), b.clone(), info("c")], None);
+        assert_eq!((names(&page), page.next.as_deref()), (vec!["a"], Some("a")));
+        // As the last entry it needs no cursor, and shares the page.
+        let page = ListResult::page([a, b.clone()], None);
+        assert_eq!(
+            (names(&page), page.next.as_deref()),
+            (vec!["a", &long], None)
+        );
+        assert!(reply_line(&page).len() <= MAX_FRAME_LEN);
+    }
+
+    #[test]
+    fn an_entry_too_large_for_a_page_of_its_own_is_recognized() {
+        let huge_name = info(&"x".repeat(MAX_FRAME_LEN / 2));
+        let huge_note = EntryInfo {
+            note: Some("\u{1}".repeat(MAX_FRAME_LEN / 6)),
+            ..info("a")
+        };
+        assert!(!huge_name.fits_a_page() && !huge_note.fits_a_page());
+        let fits = EntryInfo {
+            note: Some("n".repeat(MAX_FRAME_LEN - 200)),
+            ..info("a")
+        };
+        assert!(fits.fits_a_page());
+        let page = ListResult::page([fits, info("b")], None);
+        assert!(reply_line(&page).len() <= MAX_FRAME_LEN);
     }
 
     #[test]

@@ -69,7 +69,7 @@ fn check_reply(line: &str, pending: &Pending) {
             Operation::Status => round_trip::<StatusResult>(line),
             Operation::Get { .. } => round_trip::<GetResult>(line),
             Operation::Put { .. } => round_trip::<PutResult>(line),
-            Operation::List => round_trip::<ListResult>(line),
+            Operation::List { .. } => round_trip::<ListResult>(line),
             Operation::Remember => round_trip::<RememberResult>(line),
             Operation::Forget => round_trip::<ForgetResult>(line),
             _ => round_trip::<Done>(line),

@@ -180,7 +180,13 @@ impl Handler {
                 encode(out, id, result.map(|replaced| PutResult { replaced }))
             }
             Operation::Delete { name } => encode(out, id, state.delete(name).await.map(done)),
-            Operation::List => encode(out, id, state.list().map(|entries| ListResult { entries })),
+            Operation::List { after, limit } => encode(
+                out,
+                id,
+                state
+                    .list(after.as_deref())
+                    .map(|sorted| ListResult::page(sorted, limit)),
+            ),
             Operation::Stop => {
                 encode(out, id, Ok(Done {}));
                 self.stop.notify_one();

@@ -2,10 +2,8 @@
 
 use std::path::Path;
 
-use anyhow::Result;
-use credd_protocol::{ListResult, Operation};
-
 use super::{connect, date};
+use anyhow::Result;
 
 /// Options of `credd list`.
 #[derive(Debug, clap::Args)]
@@ -17,15 +15,15 @@ pub struct Args {
 
 /// Prints one line per credential: name, URL, username, expiry.
 pub fn run(socket: &Path, args: Args) -> Result<()> {
-    let list: ListResult = connect(socket)?.call(Operation::List)?;
+    let entries = connect(socket)?.list_all()?;
     if args.json {
-        println!("{}", serde_json::to_string(&list.entries)?);
+        println!("{}", serde_json::to_string(&entries)?);
         return Ok(());
     }
-    if list.entries.is_empty() {
+    if entries.is_empty() {
         eprintln!("credd: no credentials stored; add one with 'credd add NAME --url URL'");
     }
-    for entry in list.entries {
+    for entry in entries {
         let expires = entry
             .expires
             .map(date::format_date)

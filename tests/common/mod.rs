@@ -128,6 +128,22 @@ impl TestEnv {
         self.init_with(PASSPHRASE).ok();
     }
 
+    /// Creates a vault holding `entries`, in one write through credd's own vault code, with the
+    /// test passphrase and the cheapest KDF: thousands of `put`s would each rewrite the vault.
+    /// The agent is then started locked; unlock it with [`Self::unlock`].
+    pub fn init_with_entries(&self, entries: &[credd_protocol::Entry]) {
+        let vault = credd::store::vault::VaultFile::new(self.vault());
+        let kdf = credd_protocol::KdfParams {
+            memory_kib: 64,
+            passes: 1,
+            lanes: 1,
+        };
+        let key = vault
+            .create(&credd_protocol::Secret::new(PASSPHRASE), kdf)
+            .unwrap();
+        key.save(entries).unwrap();
+    }
+
     /// Runs `credd init` with `passphrase` on stdin and the cheapest KDF.
     pub fn init_with(&self, passphrase: &str) -> Output {
         let args = [

@@ -369,12 +369,21 @@ impl State {
         entry.ok_or_else(|| ErrorReply::new(ErrorKind::NotFound, not_found_message(&query)))
     }
 
-    /// Metadata of every entry, sorted by name.
-    pub fn list(&self) -> Result<Vec<EntryInfo>, ErrorReply> {
-        let inner = self.inner();
-        let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
-        let mut infos: Vec<EntryInfo> = unlocked.entries.iter().map(Entry::info).collect();
-        infos.sort_by(|a, b| a.name.cmp(&b.name));
+    /// Metadata of the entries whose name sorts after `after` (every entry when `None`), sorted
+    /// by name: what a `list` page is cut from.
+    pub fn list(&self, after: Option<&str>) -> Result<Vec<EntryInfo>, ErrorReply> {
+        let mut infos: Vec<EntryInfo> = {
+            let inner = self.inner();
+            let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
+            unlocked
+                .entries
+                .iter()
+                .filter(|e| after.is_none_or(|after| e.name.as_str() > after))
+                .map(Entry::info)
+                .collect()
+        };
+        // Sorting, like cutting and encoding the page, needs no lock: lookups go on meanwhile.
+        infos.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         Ok(infos)
     }
 
@@ -476,6 +485,9 @@ fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
     }
     if entry.secret.is_empty() {
         return bad("the secret is empty: give the registry's token or password");
+    }
+    if !entry.info().fits_a_page() {
+        return bad("the entry is too large to list: shorten its name, URL or note");
     }
     urlmatch::RegistryUrl::parse(&entry.url)
         .map(|_| ())
@@ -625,7 +637,7 @@ mod tests {
         let (state, _dir) = unlocked_state(10, 30).await;
         assert!(state.lock());
         assert!(!state.lock(), "second lock has nothing to wipe");
-        assert_eq!(state.list().unwrap_err().kind, ErrorKind::Locked);
+        assert_eq!(state.list(None).unwrap_err().kind, ErrorKind::Locked);
         state.unlock(Secret::new("pw")).await.unwrap();
         assert_eq!(
             state
@@ -671,6 +683,46 @@ mod tests {
         let refused = wrong.await.unwrap().unwrap_err();
         assert_eq!(refused.kind, ErrorKind::BadPassphrase);
         assert!(started.elapsed() >= backoff(6));
+    }
+
+    #[tokio::test]
+    async fn list_gives_the_entries_after_the_cursor_sorted() {
+        let (state, _dir) = unlocked_state(10, 30).await;
+        for name in ["zed", "alpha"] {
+            let entry = Entry {
+                name: name.into(),
+                url: format!("https://{name}.test/"),
+                username: None,
+                secret: Secret::new("tok"),
+                expires: None,
+                note: None,
+            };
+            state.put(entry, false).await.unwrap();
+        }
+        let names = |after: Option<&str>| -> Vec<String> {
+            let infos = state.list(after).unwrap();
+            infos.into_iter().map(|info| info.name).collect()
+        };
+        assert_eq!(names(None), ["alpha", "reg", "zed"]);
+        assert_eq!(names(Some("alpha")), ["reg", "zed"]);
+        assert_eq!(names(Some("r")), ["reg", "zed"]);
+        assert_eq!(names(Some("zed")), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn put_refuses_an_entry_too_large_for_a_list_page() {
+        let (state, _dir) = unlocked_state(10, 30).await;
+        let entry = Entry {
+            name: "n".repeat(40 * 1024),
+            url: "https://big.test/".into(),
+            username: None,
+            secret: Secret::new("tok"),
+            expires: None,
+            note: None,
+        };
+        let error = state.put(entry, false).await.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::BadRequest);
+        assert_eq!(state.list(None).unwrap().len(), 1, "nothing was stored");
     }
 
     #[test]

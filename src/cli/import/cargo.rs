@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow};
 use credd::cargo::config_files::{self, FoundToken, SkipReason, TokenKey};
 use credd::client::{Client, ClientError};
-use credd_protocol::{Entry, ErrorKind, GetResult, ListResult, Operation, PutResult};
+use credd_protocol::{Entry, ErrorKind, GetResult, Operation, PutResult};
 use zeroize::Zeroizing;
 
 use super::Outcome;
@@ -93,7 +93,7 @@ pub(super) fn run(socket: &Path, args: Args) -> Result<()> {
 
     let mut client = connect(socket)?;
     // Fails with the agent's own message (e.g. locked) before anything is stored.
-    let _: ListResult = client.call(Operation::List)?;
+    client.list_all()?;
     let mut imported: Vec<TokenKey> = Vec::new();
     let mut conflicts = 0;
     for (token, url) in &to_store {

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow};
 use credd::client::Client;
 use credd::poetry::files::{self, AuthKey, FoundCredential, RepositoryUrls, SkipReason};
-use credd_protocol::{Entry, ErrorKind, GetResult, ListResult, Operation, PutResult};
+use credd_protocol::{Entry, ErrorKind, GetResult, Operation, PutResult};
 use zeroize::Zeroizing;
 
 use super::Outcome;
@@ -57,7 +57,7 @@ pub(super) fn run(socket: &Path, args: Args) -> Result<()> {
 
     let mut client = connect(socket)?;
     // Fails with the agent's own message (e.g. locked) before anything is stored.
-    let _: ListResult = client.call(Operation::List)?;
+    client.list_all()?;
     let mut imported = Vec::new();
     let mut conflicts = 0;
     for (credential, url) in &to_store {
