@@ -1285,6 +1285,39 @@ fn locked_agent_with_a_terminal_prompts_once_for_parallel_cargos() {
         );
     }
     assert!(env.cli(&["status"]).ok().contains("unlocked"));
+    let mut lock = env.socket.clone().into_os_string();
+    lock.push(".prompt");
+    assert_eq!(common::mode_of(Path::new(&lock)), 0o600, "prompt lock mode");
+}
+
+/// A symbolic link planted at the prompt's lock file is refused, not followed: the file it
+/// points to is never created, and the provider says what is wrong.
+#[test]
+fn a_symlink_at_the_prompt_lock_is_refused() {
+    const URL: &str = "sparse+http://127.0.0.1:1/index/";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    env.add("corp", URL, "corp-token-tty-link");
+    env.cli(&["lock"]).ok();
+    let dir = env.dir.path();
+    let target = dir.join("created-through-the-link");
+    let mut lock = env.socket.clone().into_os_string();
+    lock.push(".prompt");
+    std::os::unix::fs::symlink(&target, &lock).unwrap();
+    let request = format!(
+        r#"{{"v":1,"registry":{{"index-url":"{URL}","name":"corp"}},"kind":"get","operation":"read","args":["--socket","{}"]}}"#,
+        env.socket_str()
+    );
+    std::fs::write(dir.join("request"), format!("{request}\n")).unwrap();
+    let line = format!("cd {}; {CREDD} --cargo-plugin <request >out", dir.display());
+    let shown = common::run_on_tty(&env, &line, &[]);
+    assert!(!shown.contains("passphrase:"), "{shown:?}");
+    assert!(!target.exists(), "the lock followed the link");
+    let reply = std::fs::read_to_string(dir.join("out")).unwrap();
+    assert!(
+        reply.contains("is a symbolic link, which credd does not follow: remove it"),
+        "{reply}"
+    );
 }
 
 /// Migration: `credd setup cargo` and `credd import cargo --remove` on a realistic Cargo home,

@@ -406,17 +406,12 @@ fn unlock_on_tty(client: &mut Client, socket: &std::path::Path) -> Result<(), Fa
 fn take_prompt_lock(socket: &std::path::Path) -> Result<std::fs::File, Failure> {
     let mut path = socket.as_os_str().to_owned();
     path.push(".prompt");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| {
-            Failure::other(format!(
-                "cannot open {}: {e}",
-                PathBuf::from(&path).display()
-            ))
-        })?;
+    let file = crate::atomic::open_lock_file(path.as_ref()).map_err(|e| {
+        Failure::other(format!(
+            "cannot open {}: {e}",
+            PathBuf::from(&path).display()
+        ))
+    })?;
     let deadline = std::time::Instant::now() + PROMPT_WAIT;
     loop {
         match file.try_lock() {
