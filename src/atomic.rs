@@ -98,6 +98,26 @@ fn all_digits(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Opens the lock file `path` for writing, creating it with mode 0600 (`O_CLOEXEC` as every open
+/// of std). A symbolic link there is refused, never followed (`O_NOFOLLOW`): someone who can
+/// plant one must not make credd create or lock a file of their choice.
+pub fn open_lock_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => io::Error::new(
+                e.kind(),
+                "it is a symbolic link, which credd does not follow: remove it",
+            ),
+            _ => e,
+        })
+}
+
 /// A temporary file beside the target; removed on drop unless disarmed.
 struct TempFile {
     dir: PathBuf,

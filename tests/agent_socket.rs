@@ -645,6 +645,27 @@ fn second_agent_on_the_same_socket_is_refused() {
     );
 }
 
+/// A symbolic link planted at the agent's lock file is refused, not followed: the file it points
+/// to is never created.
+#[test]
+fn a_symlink_at_the_lock_file_is_refused() {
+    let env = TestEnv::new();
+    let dir = env.socket.parent().unwrap();
+    std::fs::DirBuilder::new().mode(0o700).create(dir).unwrap();
+    let target = env.dir.path().join("created-through-the-link");
+    let mut lock = env.socket.clone().into_os_string();
+    lock.push(".lock");
+    std::os::unix::fs::symlink(&target, &lock).unwrap();
+    let out = run_daemon_expecting_exit(&env);
+    assert!(!out.status.success(), "the agent ran: {out:?}");
+    assert!(
+        out.stderr
+            .contains("is a symbolic link, which credd does not follow: remove it"),
+        "{out:?}"
+    );
+    assert!(!target.exists(), "the lock followed the link");
+}
+
 /// Kills an agent the CLI started in the background, should the test fail before stopping it.
 struct KillOnDrop(Option<i32>);
 

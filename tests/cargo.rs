@@ -1217,6 +1217,41 @@ fn cargo_login_over_an_entry_with_the_same_url_is_what_cargo_then_gets() {
     assert_authorized(&registry, &[("GET", "/dl/corp-lib/0.1.0/download")]);
 }
 
+/// c4. `cargo login --registry corp` when credd's entry `corp` serves another URL: that entry is
+/// kept as it was, the token goes into a new entry (`corp-2`), stderr says so, and cargo gets it.
+#[test]
+fn cargo_login_keeps_an_entry_of_that_name_for_another_url() {
+    const NEW: &str = "corp-token-login-c4";
+    const OTHER_URL: &str = "https://other.test/index/";
+    const OTHER: &str = "other-token-kept-c4";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let registry = Registry::start(NEW);
+    env.add("corp", OTHER_URL, OTHER);
+    let cargo = Cargo::new(&env);
+    cargo.config(&corp_config(&env, &registry));
+    cargo.seed(&registry, "corp-lib", "0.1.0");
+
+    let out = run_with_limit(
+        cargo.command(&cargo.root, &["login", "--registry", "corp"]),
+        &format!("{NEW}\n"),
+    );
+    assert_ok(&out, "cargo login");
+    assert!(
+        out.stderr.contains("\"corp\" already serves another URL")
+            && out.stderr.contains("stored as \"corp-2\""),
+        "{out:?}"
+    );
+    assert_eq!(env.cli(&["get", "corp"]).ok(), format!("{OTHER}\n"));
+    assert_eq!(env.cli(&["token", OTHER_URL]).ok(), format!("{OTHER}\n"));
+    assert_eq!(env.cli(&["get", "corp-2"]).ok(), format!("{NEW}\n"));
+    registry.clear_requests();
+    let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
+    let out = cargo.run(&app, &["build"]);
+    assert_ok(&out, "cargo build after cargo login");
+    assert_authorized(&registry, &[("GET", "/dl/corp-lib/0.1.0/download")]);
+}
+
 /// `cargo:token-from-stdout credd token`: for tools that only run a command, cargo sets
 /// CARGO_REGISTRY_INDEX_URL and reads the token from `credd token`'s stdout.
 #[test]
@@ -1285,6 +1320,39 @@ fn locked_agent_with_a_terminal_prompts_once_for_parallel_cargos() {
         );
     }
     assert!(env.cli(&["status"]).ok().contains("unlocked"));
+    let mut lock = env.socket.clone().into_os_string();
+    lock.push(".prompt");
+    assert_eq!(common::mode_of(Path::new(&lock)), 0o600, "prompt lock mode");
+}
+
+/// A symbolic link planted at the prompt's lock file is refused, not followed: the file it
+/// points to is never created, and the provider says what is wrong.
+#[test]
+fn a_symlink_at_the_prompt_lock_is_refused() {
+    const URL: &str = "sparse+http://127.0.0.1:1/index/";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    env.add("corp", URL, "corp-token-tty-link");
+    env.cli(&["lock"]).ok();
+    let dir = env.dir.path();
+    let target = dir.join("created-through-the-link");
+    let mut lock = env.socket.clone().into_os_string();
+    lock.push(".prompt");
+    std::os::unix::fs::symlink(&target, &lock).unwrap();
+    let request = format!(
+        r#"{{"v":1,"registry":{{"index-url":"{URL}","name":"corp"}},"kind":"get","operation":"read","args":["--socket","{}"]}}"#,
+        env.socket_str()
+    );
+    std::fs::write(dir.join("request"), format!("{request}\n")).unwrap();
+    let line = format!("cd {}; {CREDD} --cargo-plugin <request >out", dir.display());
+    let shown = common::run_on_tty(&env, &line, &[]);
+    assert!(!shown.contains("passphrase:"), "{shown:?}");
+    assert!(!target.exists(), "the lock followed the link");
+    let reply = std::fs::read_to_string(dir.join("out")).unwrap();
+    assert!(
+        reply.contains("is a symbolic link, which credd does not follow: remove it"),
+        "{reply}"
+    );
 }
 
 /// Migration: `credd setup cargo` and `credd import cargo --remove` on a realistic Cargo home,

@@ -917,3 +917,110 @@ fn keyring_store_lock_leaves_no_copy_in_agent_memory() {
     );
     assert!(!env.log().contains(&secret), "a secret reached the log");
 }
+
+/// The live kernel keys (not invalidated, revoked or dead) that hold the vault key of `env`, in
+/// any keyring this user can see (`/proc/keys` lists them all: session, user, persistent and the
+/// keyrings of other processes and threads alike).
+fn live_kernel_keys(env: &TestEnv) -> Vec<String> {
+    let description = kernel_key_description(env);
+    std::fs::read_to_string("/proc/keys")
+        .expect("read /proc/keys")
+        .lines()
+        .filter(|line| line.ends_with(&format!(" {description}: 32")))
+        .filter(|line| {
+            let flags = line.split_whitespace().nth(1).unwrap_or_default();
+            !flags.contains(['R', 'D', 'i'])
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether this test thread has no session keyring of its own, as in a login without PAM's
+/// keyinit: its session keyring is then the user-session keyring.
+fn without_session_keyring() -> bool {
+    let id = |keyring: &str| {
+        let out = Command::new(tool("keyctl"))
+            .args(["show", keyring])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    id("@s") == id("@us")
+}
+
+/// An agent with no session keyring of its own (the kernel then gives every thread that asks for
+/// one a keyring of its own) remembers into, and forgets from, one keyring: after each `forget`
+/// no copy of the key is left anywhere.
+#[test]
+fn forget_leaves_no_copy_in_any_kernel_keyring() {
+    // No join_new_session_keyring(): the agent runs as a login without a session keyring does.
+    if !without_session_keyring() {
+        eprintln!("this test thread has a session keyring: the per-thread case is not reached");
+    }
+    let env = TestEnv::new();
+    let _cleanup = KernelKeyCleanup(&env);
+    let agent = start_agent(&env, None);
+    env.init();
+    for round in 0..12 {
+        env.cli(&["unlock", "--remember"]).ok();
+        assert_eq!(
+            live_kernel_keys(&env).len(),
+            1,
+            "round {round}: remember left not one key: {:?}",
+            live_kernel_keys(&env)
+        );
+        env.cli(&["lock"]).ok();
+        env.cli(&["unlock"]).ok();
+        env.cli(&["forget"]).ok();
+        assert_eq!(
+            live_kernel_keys(&env),
+            Vec::<String>::new(),
+            "round {round}: forget left a copy"
+        );
+    }
+    stop(&env, agent);
+}
+
+/// A `remember` that reports failure leaves nothing of the key in the kernel keyring: here the
+/// marker beside the vault cannot be written (a directory holds its place).
+#[test]
+fn a_failed_remember_leaves_no_key_in_the_kernel_keyring() {
+    join_new_session_keyring();
+    let env = TestEnv::new();
+    let _cleanup = KernelKeyCleanup(&env);
+    let agent = start_agent(&env, None);
+    env.init();
+    let mut marker = env.vault().into_os_string();
+    marker.push(".remembered");
+    std::fs::create_dir(&marker).unwrap();
+    std::fs::write(std::path::Path::new(&marker).join("occupied"), "").unwrap();
+    let remember = env.cli(&["unlock", "--remember"]);
+    assert_ne!(remember.code(), 0, "{remember:?}");
+    assert_eq!(live_kernel_keys(&env), Vec::<String>::new(), "{remember:?}");
+    assert!(!kernel_key_present(&env));
+    stop(&env, agent);
+}
+
+/// A `forget` with nothing remembered, on a host without D-Bus, leaves `status` saying that
+/// there is no Secret Service (it looked for a key everywhere, and found none).
+#[test]
+fn forget_with_nothing_remembered_keeps_status_true_without_dbus() {
+    join_new_session_keyring();
+    let env = TestEnv::new();
+    let agent = start_agent(&env, None);
+    env.init();
+    wait_until("the agent has looked at the keychain", || {
+        status_json(&env)["keychain"]["session_keyring"] == true
+    });
+    let before = status_json(&env)["keychain"].clone();
+    assert_eq!(before["state"], "absent", "{before}");
+    let forget = env.cli(&["forget"]);
+    assert_eq!(forget.code(), 0, "{forget:?}");
+    let after = status_json(&env)["keychain"].clone();
+    assert_eq!(after, before, "forget changed what status says");
+    stop(&env, agent);
+}

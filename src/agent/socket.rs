@@ -1,10 +1,10 @@
 //! The agent's listening socket: a private directory, one agent per socket, no stale files; or
 //! the socket systemd passes.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, DirBuilder, File};
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -168,13 +168,8 @@ fn warn_if_misplaced(path: &Path, expected: &Path) {
 fn take_lock(socket: &Path) -> Result<File, SocketError> {
     let mut lock_path = socket.as_os_str().to_owned();
     lock_path.push(".lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&lock_path)
-        .map_err(|source| SocketError::Io {
+    let file =
+        crate::atomic::open_lock_file(lock_path.as_ref()).map_err(|source| SocketError::Io {
             path: lock_path.clone().into(),
             source,
         })?;

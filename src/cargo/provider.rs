@@ -245,43 +245,80 @@ fn cache_control(entry: &Entry) -> (&'static str, Option<u64>) {
     ("never", None)
 }
 
+/// How many names `login` tries for a new entry (`corp`, `corp-2`, … `corp-9`) before it gives
+/// up: never replacing an entry that serves another URL.
+const LOGIN_NAMES: u32 = 9;
+
 /// Stores the token. An entry that serves exactly this index URL is updated in place, whatever
 /// its name, so that the next `get` returns the new token; otherwise a new entry is named after
-/// the registry.
+/// the registry, or, when an entry for another URL has that name, the first free `<name>-N`.
 fn login(
     socket: &std::path::Path,
     registry: &Registry,
     token: Option<Secret>,
 ) -> Result<Success, Failure> {
-    let new_name = entry_name(registry)?;
+    let wanted = entry_name(registry)?;
     let token = match token {
         Some(token) => token,
-        None => prompt_token(&new_name)?,
+        None => prompt_token(&wanted)?,
     };
     if token.is_empty() {
         return Err(Failure::other("the token is empty: nothing was stored"));
     }
-    let name = with_unlocked_agent(socket, |client| {
-        let name = same_url_entry(client, &registry.index_url)?.unwrap_or_else(|| new_name.clone());
-        let entry = Entry {
-            name: name.clone(),
-            url: registry.index_url.clone(),
-            username: None,
-            secret: token.clone(),
-            expires: None,
-            note: Some("stored by cargo login".into()),
-        };
-        let _: PutResult = client.call(Operation::Put {
-            entry,
-            replace: true,
-        })?;
-        Ok(name)
+    let entry = |name: &str| Entry {
+        name: name.to_owned(),
+        url: registry.index_url.clone(),
+        username: None,
+        secret: token.clone(),
+        expires: None,
+        note: Some("stored by cargo login".into()),
+    };
+    let stored = with_unlocked_agent(socket, |client| {
+        if let Some(name) = same_url_entry(client, &registry.index_url)? {
+            put(client, entry(&name), true)?;
+            return Ok(Some(name));
+        }
+        for name in candidate_names(&wanted) {
+            match put(client, entry(&name), false) {
+                Ok(()) => return Ok(Some(name)),
+                Err(error) if error.kind() == Some(ErrorKind::Exists) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(None)
     })?;
+    let Some(name) = stored else {
+        return Err(Failure::other(format!(
+            "the entries {wanted:?} to \"{wanted}-{LOGIN_NAMES}\" all serve other URLs: nothing \
+             was stored; free one of these names ('credd list', 'credd delete') or add the token \
+             with 'credd add NAME --url {}'",
+            registry.index_url
+        )));
+    };
+    if name != wanted {
+        eprintln!(
+            "credd: the entry {wanted:?} already serves another URL and is left as it is; the \
+             token for {} is stored as {name:?}",
+            registry.index_url
+        );
+    }
     eprintln!(
         "credd: stored the token for {name} ({})",
         registry.index_url
     );
     Ok(Success::Login)
+}
+
+/// The names `login` tries for a new entry, in order: `wanted`, then `wanted-2` and on.
+fn candidate_names(wanted: &str) -> impl Iterator<Item = String> + '_ {
+    std::iter::once(wanted.to_owned())
+        .chain((2..=LOGIN_NAMES).map(move |n| format!("{wanted}-{n}")))
+}
+
+/// Stores `entry`; with `replace`, over an entry of the same name.
+fn put(client: &mut Client, entry: Entry, replace: bool) -> Result<(), ClientError> {
+    let _: PutResult = client.call(Operation::Put { entry, replace })?;
+    Ok(())
 }
 
 /// The name of the entry whose URL is this index URL (not merely a prefix of it).
@@ -406,17 +443,12 @@ fn unlock_on_tty(client: &mut Client, socket: &std::path::Path) -> Result<(), Fa
 fn take_prompt_lock(socket: &std::path::Path) -> Result<std::fs::File, Failure> {
     let mut path = socket.as_os_str().to_owned();
     path.push(".prompt");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| {
-            Failure::other(format!(
-                "cannot open {}: {e}",
-                PathBuf::from(&path).display()
-            ))
-        })?;
+    let file = crate::atomic::open_lock_file(path.as_ref()).map_err(|e| {
+        Failure::other(format!(
+            "cannot open {}: {e}",
+            PathBuf::from(&path).display()
+        ))
+    })?;
     let deadline = std::time::Instant::now() + PROMPT_WAIT;
     loop {
         match file.try_lock() {
@@ -521,6 +553,14 @@ mod tests {
             ("expires", Some(now + 3600))
         );
         assert_eq!(cache_control(&entry(Some(now + 30))), ("never", None));
+    }
+
+    #[test]
+    fn login_tries_the_registry_name_then_numbered_ones() {
+        let names: Vec<String> = candidate_names("corp").collect();
+        assert_eq!(names.len(), LOGIN_NAMES as usize);
+        assert_eq!(names[..3], ["corp", "corp-2", "corp-3"]);
+        assert_eq!(names.last().unwrap(), "corp-9");
     }
 
     #[test]

@@ -17,6 +17,9 @@ use credd_protocol::{KeychainKind, KeychainState, KeychainStatus};
 use keyring_core::{CredentialStore, Entry};
 use zeroize::Zeroizing;
 
+#[cfg(target_os = "linux")]
+mod kernel;
+
 /// How long one keychain operation may take before credd gives up on it: shorter than a client's
 /// request timeout, so that the client gets this clear error rather than its own.
 pub const TIMEOUT: Duration = Duration::from_secs(3);
@@ -149,19 +152,40 @@ fn why_no_service(detail: &str) -> String {
 /// One open keychain, for the items of one operation.
 pub struct Keychain {
     kind: KeychainKind,
-    store: Arc<CredentialStore>,
+    backend: Backend,
+}
+
+/// What a [`Keychain`] talks to.
+enum Backend {
+    /// A store crate's connection.
+    Store(Arc<CredentialStore>),
+    /// The kernel keyring, on the process's fixed keyrings ([`kernel`]).
+    #[cfg(target_os = "linux")]
+    Kernel,
 }
 
 impl Keychain {
     /// Connects to `kind`. Errors here mean the keychain is absent (or not answering).
     pub fn open(kind: KeychainKind) -> Result<Self, KeychainError> {
+        #[cfg(target_os = "linux")]
+        if kind == KeychainKind::KernelKeyutils {
+            // The kernel store reaches the session keyring here.
+            kernel::probe().map_err(|error| KeychainError::absent(kind, &error.to_string()))?;
+            return Ok(Self {
+                kind,
+                backend: Backend::Kernel,
+            });
+        }
         let store = connect(kind).map_err(|error| match error {
             keyring_core::Error::PlatformFailure(inner) => {
                 KeychainError::absent(kind, &inner.to_string())
             }
             other => classify(kind, other),
         })?;
-        Ok(Self { kind, store })
+        Ok(Self {
+            kind,
+            backend: Backend::Store(store),
+        })
     }
 
     /// Which keychain this is.
@@ -171,7 +195,12 @@ impl Keychain {
 
     /// The secret of item `account`, or `None` when there is no such item.
     pub fn get(&self, account: &str) -> Result<Option<Zeroizing<Vec<u8>>>, KeychainError> {
-        match self.entry(account, None)?.get_secret() {
+        let store = match &self.backend {
+            Backend::Store(store) => store,
+            #[cfg(target_os = "linux")]
+            Backend::Kernel => return kernel::get(account).map_err(classify_kernel),
+        };
+        match self.entry(store, account, None)?.get_secret() {
             Ok(secret) => Ok(Some(Zeroizing::new(secret))),
             Err(keyring_core::Error::NoEntry) => Ok(None),
             Err(error) => Err(classify(self.kind, error)),
@@ -180,30 +209,44 @@ impl Keychain {
 
     /// Creates or replaces item `account`; `label` is what keychain managers show.
     pub fn set(&self, account: &str, label: &str, secret: &[u8]) -> Result<(), KeychainError> {
-        self.entry(account, Some(label))?
+        let store = match &self.backend {
+            Backend::Store(store) => store,
+            #[cfg(target_os = "linux")]
+            Backend::Kernel => return kernel::set(account, secret).map_err(classify_kernel),
+        };
+        self.entry(store, account, Some(label))?
             .set_secret(secret)
             .map_err(|error| classify(self.kind, error))
     }
 
-    /// Deletes item `account`; false when there was none.
+    /// Deletes item `account` (in the kernel keyring: every copy); false when there was none.
     pub fn delete(&self, account: &str) -> Result<bool, KeychainError> {
-        match self.entry(account, None)?.delete_credential() {
+        let store = match &self.backend {
+            Backend::Store(store) => store,
+            #[cfg(target_os = "linux")]
+            Backend::Kernel => return kernel::delete(account).map_err(classify_kernel),
+        };
+        match self.entry(store, account, None)?.delete_credential() {
             Ok(()) => Ok(true),
             Err(keyring_core::Error::NoEntry) => Ok(false),
             Err(error) => Err(classify(self.kind, error)),
         }
     }
 
-    fn entry(&self, account: &str, label: Option<&str>) -> Result<Entry, KeychainError> {
+    fn entry(
+        &self,
+        store: &Arc<CredentialStore>,
+        account: &str,
+        label: Option<&str>,
+    ) -> Result<Entry, KeychainError> {
         // Only the Secret Service store takes a label; the others refuse unknown modifiers.
         let modifiers: HashMap<&str, &str> = match (self.kind, label) {
             (KeychainKind::SecretService, Some(label)) => HashMap::from([("label", label)]),
             _ => HashMap::new(),
         };
-        self.store
+        store
             .build(SERVICE, account, Some(&modifiers))
             .map_err(|error| match error {
-                // The kernel store reaches the session keyring here.
                 keyring_core::Error::NoStorageAccess(inner) => {
                     KeychainError::absent(self.kind, &inner.to_string())
                 }
@@ -217,8 +260,6 @@ fn connect(kind: KeychainKind) -> keyring_core::Result<Arc<CredentialStore>> {
     match kind {
         #[cfg(all(unix, not(target_os = "macos")))]
         KeychainKind::SecretService => Ok(zbus_secret_service_keyring_store::Store::new()?),
-        #[cfg(target_os = "linux")]
-        KeychainKind::KernelKeyutils => Ok(linux_keyutils_keyring_store::Store::new()?),
         #[cfg(target_os = "macos")]
         KeychainKind::MacosKeychain => Ok(apple_native_keyring_store::keychain::Store::new()?),
         #[cfg(windows)]
@@ -227,6 +268,18 @@ fn connect(kind: KeychainKind) -> keyring_core::Result<Arc<CredentialStore>> {
             "{} is not available on this system",
             name(kind)
         ))),
+    }
+}
+
+/// Turns a kernel keyring error into ours.
+#[cfg(target_os = "linux")]
+fn classify_kernel(error: linux_keyutils::KeyError) -> KeychainError {
+    use linux_keyutils::KeyError as E;
+    let kind = KeychainKind::KernelKeyutils;
+    match error {
+        E::AccessDenied | E::PermissionDenied => KeychainError::locked(kind, &error.to_string()),
+        E::OperationNotSupported => KeychainError::absent(kind, &error.to_string()),
+        other => KeychainError::failed(kind, &other.to_string()),
     }
 }
 
@@ -261,9 +314,7 @@ pub fn probe_persistent() -> Result<(), KeychainError> {
 pub fn probe_session_keyring() -> Result<(), KeychainError> {
     #[cfg(target_os = "linux")]
     {
-        Keychain::open(KeychainKind::KernelKeyutils)?
-            .entry("probe", None)
-            .map(drop)
+        Keychain::open(KeychainKind::KernelKeyutils).map(drop)
     }
     #[cfg(not(target_os = "linux"))]
     Err(KeychainError::absent(

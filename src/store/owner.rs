@@ -82,15 +82,7 @@ pub fn take(vault: &Path, socket: &Path, files: &[&Path]) -> Result<VaultOwner, 
         path: path.clone(),
         source,
     };
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&path)
-        .map_err(io_err)?;
+    let mut file = atomic::open_lock_file(&path).map_err(io_err)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
@@ -134,7 +126,7 @@ fn read_record(path: &Path) -> Option<OwnerRecord> {
     use std::io::Read;
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .ok()?;
     let mut text = Vec::new();

@@ -85,19 +85,6 @@ impl Remembered {
         Ok(Keychain::open(kind)?.delete(&self.account)?)
     }
 
-    /// Deletes the key from every keychain that answers, for when no marker says where it is.
-    /// Blocks.
-    pub fn forget_anywhere(&self) -> Result<bool, StoreError> {
-        let mut removed = false;
-        for kind in keychain::FOR_REMEMBER {
-            // A keychain that is absent or locked here cannot hold a key credd could use.
-            if let Ok(found) = Keychain::open(*kind).and_then(|k| k.delete(&self.account)) {
-                removed |= found;
-            }
-        }
-        Ok(removed)
-    }
-
     /// Writes the marker: the key is in `kind`.
     pub fn record(&self, kind: KeychainKind) -> Result<(), StoreError> {
         let text = serde_json::to_string(&kind).expect("a keychain kind serializes");

@@ -119,7 +119,13 @@ impl State {
                 .await
             {
                 Ok(()) => {
-                    self.set_remembered(Some(kind)).await.map_err(store_error)?;
+                    if let Err(error) = self.set_remembered(Some(kind)).await {
+                        // A remember that fails leaves no key behind.
+                        if let Err(undo) = self.forget_in(kind).await {
+                            tracing::warn!(%undo, "cannot remove the key that was not remembered");
+                        }
+                        return Err(store_error(error));
+                    }
                     tracing::info!(keychain = ?kind, "vault key remembered");
                     return Ok(RememberResult {
                         keychain: kind,
@@ -158,18 +164,39 @@ impl State {
     pub async fn forget(&self) -> Result<bool, ErrorReply> {
         let _gate = self.unlock_gate.lock().await;
         let recorded = self.inner().remembered;
-        let remembered = self.stores.remembered.clone();
         let removed = match recorded {
-            Some(kind) => self.keychain(kind, move || remembered.forget(kind)).await,
-            None => {
-                self.keychain(keychain::PERSISTENT, move || remembered.forget_anywhere())
-                    .await
-            }
+            Some(kind) => self.forget_in(kind).await,
+            None => self.forget_anywhere().await,
         }
         .map_err(store_error)?;
         self.set_remembered(None).await.map_err(store_error)?;
         tracing::info!(removed, "remembered vault key forgotten");
         Ok(removed || recorded.is_some())
+    }
+
+    /// Deletes the vault key from `kind`; false when it held none.
+    async fn forget_in(&self, kind: KeychainKind) -> Result<bool, StoreError> {
+        let remembered = self.stores.remembered.clone();
+        self.keychain(kind, move || remembered.forget(kind)).await
+    }
+
+    /// Deletes the vault key from every keychain that answers, for when no marker says where it
+    /// is. Each keychain is asked on its own, so that `status` learns what each one answered.
+    /// One that does not answer ends it: the next would only wait for it, past the client's
+    /// timeout.
+    async fn forget_anywhere(&self) -> Result<bool, StoreError> {
+        let mut removed = false;
+        for &kind in keychain::FOR_REMEMBER {
+            match self.forget_in(kind).await {
+                Ok(found) => removed |= found,
+                Err(StoreError::Keychain(error)) if error.state == KeychainState::NotAnswering => {
+                    return Err(StoreError::Keychain(error));
+                }
+                // A keychain that is absent or locked here cannot hold a key credd could use.
+                Err(_) => {}
+            }
+        }
+        Ok(removed)
     }
 
     /// Writes or removes the marker naming the keychain that holds the vault key, then the
