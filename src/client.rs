@@ -400,6 +400,7 @@ fn close_inherited_fds() {
 mod tests {
     use super::*;
     use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixListener;
 
     /// An agent that answers every request with a `list` page whose cursor is always "a"; returns
@@ -425,6 +426,7 @@ mod tests {
     #[test]
     fn list_all_stops_when_the_cursor_does_not_advance() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let socket = dir.path().join("agent.sock");
         let agent = stuck_cursor_agent(UnixListener::bind(&socket).unwrap());
         let mut client = Client::connect(&socket).unwrap();

@@ -180,7 +180,8 @@ fn socket_activation_serves_the_cli_and_cargo_on_the_passed_socket() {
 #[test]
 fn socket_activation_warns_when_the_socket_is_not_where_clients_look() {
     let env = env_with_socket_dir();
-    let elsewhere = env.dir.path().join("elsewhere.sock");
+    // A private directory (clients refuse others), but not where clients look by default.
+    let elsewhere = env.dir.path().join("run/elsewhere.sock");
     let _agent = Activated::start(&env, &elsewhere);
     let out = env.run(&["status", "--socket", elsewhere.to_str().unwrap()], "");
     assert!(out.ok().contains("state: locked"), "{out:?}");
