@@ -41,6 +41,12 @@ fn init_add_get_list_remove_lock_unlock() {
         list.ok(),
         "corp\tsparse+https://cargo.corp.test/index/\t-\t-\npypi\thttps://pypi.corp.test/simple/\tci\t2030-01-31\n"
     );
+    assert_eq!(list.stderr, "NAME\tURL\tUSERNAME\tEXPIRES\n");
+    let status = env.cli(&["status"]);
+    assert!(
+        status.ok().contains("state: unlocked, 2 entries;"),
+        "{status:?}"
+    );
     let listed: serde_json::Value =
         serde_json::from_str(env.cli(&["list", "--json"]).ok()).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2);
@@ -122,7 +128,10 @@ fn names_are_unique_unless_replaced() {
         "second\n",
     );
     assert_eq!(again.code(), 1);
-    assert!(again.stderr.contains("exists already"), "{again:?}");
+    assert!(
+        again.stderr.contains("exists already") && again.stderr.contains("--replace"),
+        "{again:?}"
+    );
     assert_eq!(env.cli(&["get", "corp"]).ok(), "first\n");
     env.run(
         &[
@@ -146,6 +155,17 @@ fn bad_input_is_refused_with_a_clear_message() {
     let env = TestEnv::new();
     let _agent = env.start_agent();
     env.init();
+    // No terminal to ask on: the message names the option that reads stdin.
+    let no_tty = env.cli(&["add", "x", "--url", "https://x.test/"]);
+    assert!(
+        no_tty.stderr.contains("with --secret-stdin") && !no_tty.stderr.contains("--*-"),
+        "{no_tty:?}"
+    );
+    let no_tty = env.cli(&["passwd"]);
+    assert!(
+        no_tty.stderr.contains("with --passphrase-stdin"),
+        "{no_tty:?}"
+    );
     let empty_secret = env.run(
         &[
             "add",

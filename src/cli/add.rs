@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use credd_protocol::{Entry, Operation, PutResult};
+use anyhow::{Context, Result, bail};
+use credd_protocol::{Entry, ErrorKind, Operation, PutResult};
 
 use super::{connect, date, input};
 
@@ -49,12 +49,17 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         expires: args.expires,
         note: args.note,
     };
-    let put: PutResult = client
-        .call(Operation::Put {
-            entry,
-            replace: args.replace,
-        })
-        .with_context(|| format!("cannot store {:?}", args.name))?;
+    let put: PutResult = match client.call(Operation::Put {
+        entry,
+        replace: args.replace,
+    }) {
+        Err(error) if error.kind() == Some(ErrorKind::Exists) => bail!(
+            "an entry named {:?} exists already: add --replace to replace it, or choose \
+             another name",
+            args.name
+        ),
+        other => other.with_context(|| format!("cannot store {:?}", args.name))?,
+    };
     let verb = if put.replaced { "replaced" } else { "added" };
     eprintln!("credd: {verb} {}", args.name);
     Ok(())

@@ -13,7 +13,7 @@ pub struct Args {
     json: bool,
 }
 
-/// Prints one line per credential: name, URL, username, expiry.
+/// Prints one line per credential: name, URL, username, expiry (under a header on stderr).
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     let entries = connect(socket)?.list_all()?;
     if args.json {
@@ -22,6 +22,9 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
     }
     if entries.is_empty() {
         eprintln!("credd: no credentials stored; add one with 'credd add NAME --url URL'");
+    } else {
+        // The header goes to stderr: people see it, `credd list | cut -f1` does not.
+        eprintln!("NAME\tURL\tUSERNAME\tEXPIRES");
     }
     for entry in entries {
         let expires = entry

@@ -50,7 +50,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create a new vault (refuses to overwrite one) and unlock it.
+    /// Create a new vault, or with --store keyring a store in the OS keychain (refuses to
+    /// overwrite either), and unlock it.
     Init(init::Args),
     /// Decrypt the vault into the agent (offers to create a vault when there is none).
     Unlock(unlock::Args),

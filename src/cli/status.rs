@@ -37,8 +37,8 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
     );
     match status.state {
         LockState::Unlocked => println!(
-            "state: unlocked, {} entries; locks after {} idle, at most in {}",
-            status.entries.unwrap_or(0),
+            "state: unlocked, {}; locks after {} idle, at most in {}",
+            count(status.entries.unwrap_or(0), "entry", "entries"),
             duration(status.idle_lock_in),
             duration(status.max_lock_in),
         ),
@@ -80,6 +80,11 @@ fn describe(status: &KeychainStatus, keyring: bool) -> String {
         ));
     }
     line
+}
+
+/// `n` with the noun in the number that fits it.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn duration(secs: Option<u64>) -> String {
