@@ -118,6 +118,32 @@ pub fn open_lock_file(path: &Path) -> io::Result<File> {
         })
 }
 
+/// Tries once to take the exclusive lock on the lock file `path` ([`open_lock_file`]):
+/// `Ok(None)` when another process holds it. A lock on a file that was removed or replaced
+/// meanwhile does not count (the path must still name the locked file), so a holder may remove
+/// its lock file as it exits without letting two processes hold "the" lock.
+pub fn try_lock_file(path: &Path) -> io::Result<Option<File>> {
+    use std::os::unix::fs::MetadataExt;
+    for _ in 0..8 {
+        let file = open_lock_file(path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        let held = file.metadata()?;
+        match fs::symlink_metadata(path) {
+            Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => return Ok(Some(file)),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other(
+        "the lock file is removed or replaced as fast as it is locked",
+    ))
+}
+
 /// A temporary file beside the target; removed on drop unless disarmed.
 struct TempFile {
     dir: PathBuf,
@@ -326,6 +352,24 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&path).unwrap(), b"first");
         assert_eq!(names(dir.path()), ["vault"]);
+    }
+
+    #[test]
+    fn a_lock_is_exclusive_and_a_removed_lock_file_is_not_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let first = try_lock_file(&path).unwrap().expect("free");
+        assert!(try_lock_file(&path).unwrap().is_none(), "held twice");
+        // The holder removes its file as it exits: the next one locks a new file.
+        fs::remove_file(&path).unwrap();
+        let second = try_lock_file(&path).unwrap().expect("a new file is free");
+        drop(first);
+        assert!(
+            try_lock_file(&path).unwrap().is_none(),
+            "the new file is held"
+        );
+        drop(second);
+        assert_eq!(mode_of(&path), 0o600);
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub enum ClientError {
     )]
     Broken(String),
     /// The agent could not be started.
-    #[error("cannot start the credd agent: {0}; run 'credd daemon' in a terminal to see why")]
+    #[error("cannot start the credd agent: {0}")]
     Start(String),
     /// The agent answered with an error.
     #[error(transparent)]
@@ -147,25 +147,10 @@ impl Client {
         if let Some(owner) = Self::connect_to_vault_owner(socket) {
             return Ok(owner);
         }
-        start_agent(socket)?;
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            std::thread::sleep(Duration::from_millis(20));
-            match Self::connect(socket) {
-                // An agent that started meanwhile elsewhere took the vault: ours refused.
-                Err(ClientError::NotRunning(_)) if Instant::now() < deadline => {
-                    if let Some(owner) = Self::connect_to_vault_owner(socket) {
-                        return Ok(owner);
-                    }
-                }
-                Err(ClientError::NotRunning(_)) => {
-                    return Err(ClientError::Start(format!(
-                        "it did not listen on {} within {START_TIMEOUT:?}",
-                        socket.display()
-                    )));
-                }
-                other => return other,
-            }
+        match start_agent(socket) {
+            Ok(()) => Self::connect(socket),
+            // Another agent took the vault meanwhile (ours said so): use that one.
+            Err(error) => Self::connect_to_vault_owner(socket).ok_or(error),
         }
     }
 
@@ -345,34 +330,40 @@ fn timeout_or_broken(error: io::Error, timeout: Duration) -> ClientError {
     }
 }
 
-/// Starts `credd daemon` fully detached: its own session, stdio on /dev/null and no inherited
-/// descriptors, so that a caller reading our output (`cargo build 2>&1 | cat`) never waits on it.
+/// Starts `credd daemon` fully detached (its own session, stdio on /dev/null, no inherited
+/// descriptors, so that a caller reading our output, `cargo build 2>&1 | cat`, never waits on
+/// it) and waits until it reports that it serves, or why it cannot.
 fn start_agent(socket: &Path) -> Result<(), ClientError> {
+    use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().map_err(|e| ClientError::Start(e.to_string()))?;
-    let socket = std::path::absolute(socket).map_err(|e| ClientError::Start(e.to_string()))?;
+    let start_err = |e: io::Error| ClientError::Start(e.to_string());
+    let exe = std::env::current_exe().map_err(start_err)?;
+    let socket = std::path::absolute(socket).map_err(start_err)?;
+    let (read_end, write_end) = crate::ready::pipe().map_err(start_err)?;
+    let write_fd = write_end.as_raw_fd();
     let mut command = Command::new(exe);
     command
         .arg("daemon")
         .arg("--socket")
         .arg(&socket)
+        .env(crate::ready::READY_FD_VAR, write_fd.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             if libc::setsid() < 0 {
                 return Err(io::Error::last_os_error());
             }
             close_inherited_fds();
-            Ok(())
+            crate::ready::keep_across_exec(write_fd)
         });
     }
-    command
-        .spawn()
-        .map(drop)
-        .map_err(|e| ClientError::Start(e.to_string()))
+    command.spawn().map(drop).map_err(start_err)?;
+    // Ours closed, the agent's end alone is left: its exit without a word reads as EOF.
+    drop(write_end);
+    crate::ready::wait(read_end, START_TIMEOUT).map_err(ClientError::Start)
 }
 
 /// Marks every descriptor above stderr close-on-exec, so pipes and jobserver fds a parent leaked

@@ -13,6 +13,7 @@ pub mod hardening;
 pub mod paths;
 pub mod poetry;
 pub mod private_dir;
+pub mod ready;
 pub mod store;
 pub mod toml_file;
 pub mod tty;

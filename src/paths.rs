@@ -27,6 +27,23 @@ fn private_run_user_dir(base: &Path) -> Option<PathBuf> {
     matches!(crate::private_dir::problem(&dir), Ok(None)).then_some(dir)
 }
 
+/// `<socket>.lock`: held by the agent that listens on `socket`.
+pub fn socket_lock_file(socket: &Path) -> PathBuf {
+    beside(socket, ".lock")
+}
+
+/// `<socket>.prompt`: held by the Cargo provider that asks for the passphrase, so that parallel
+/// cargos ask once.
+pub fn prompt_lock_file(socket: &Path) -> PathBuf {
+    beside(socket, ".prompt")
+}
+
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// `$XDG_CONFIG_HOME/credd/config.toml`, else `~/.config/credd/config.toml`.
 pub fn config_file() -> Option<PathBuf> {
     base_dir("XDG_CONFIG_HOME", ".config").map(|dir| dir.join("credd").join("config.toml"))

@@ -701,6 +701,32 @@ fn cli_starts_a_detached_agent_and_stop_ends_it() {
         !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid)
     });
     guard.0 = None;
+    let left: Vec<_> = std::fs::read_dir(env.socket.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "stop left {left:?} behind");
+}
+
+#[test]
+fn an_agent_that_cannot_start_tells_the_client_why_at_once() {
+    let env = TestEnv::new();
+    env.write_config("idle-timeout = \"soon\"\n");
+    let started = Instant::now();
+    let out = env.cli(&["status"]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("cannot start the credd agent: invalid config"),
+        "the agent's own error did not reach the client: {}",
+        out.stderr
+    );
+    // The agent said so on its pipe: no waiting for a socket that never comes.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 fn is_zombie(pid: i64) -> bool {

@@ -38,6 +38,9 @@ pub struct AgentOptions {
     /// The listening socket systemd passed ([`systemd::take_listener`]), served instead of
     /// binding `socket`.
     pub activated: Option<UnixListener>,
+    /// The pipe of the client that started this agent ([`crate::ready`]): told once the agent
+    /// serves.
+    pub ready: Option<std::fs::File>,
 }
 
 /// Why the agent could not run.
@@ -105,6 +108,9 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     };
     tracing::info!(socket = %options.socket.display(), vault = %options.vault.display(), pid = std::process::id(), activated, "agent listening");
     systemd::notify(NotifyState::Ready);
+    if let Some(pipe) = options.ready {
+        crate::ready::report_ready(pipe);
+    }
     tokio::select! {
         _ = listener.run() => {}
         _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
@@ -117,7 +123,7 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     systemd::notify(NotifyState::Stopping);
     state.lock();
     if !activated {
-        remove_socket(&options.socket);
+        socket::remove_files(&options.socket);
     }
     drop(listener);
     // Handlers finish their current request; an unlock finishing late is wiped below.
@@ -144,12 +150,6 @@ fn raise_open_files_limit() {
                 tracing::warn!(error = %std::io::Error::last_os_error(), "cannot raise the open files limit");
             }
         }
-    }
-}
-
-fn remove_socket(path: &std::path::Path) {
-    if let Err(error) = std::fs::remove_file(path) {
-        tracing::warn!(path = %path.display(), %error, "cannot remove the socket file");
     }
 }
 

@@ -166,20 +166,31 @@ fn warn_if_misplaced(path: &Path, expected: &Path) {
 /// Takes an exclusive lock on `<socket>.lock`; a second agent fails here instead of stealing the
 /// socket from the first.
 fn take_lock(socket: &Path) -> Result<File, SocketError> {
-    let mut lock_path = socket.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let file =
-        crate::atomic::open_lock_file(lock_path.as_ref()).map_err(|source| SocketError::Io {
-            path: lock_path.clone().into(),
-            source,
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(SocketError::AlreadyRunning(socket.into())),
-        Err(fs::TryLockError::Error(source)) => Err(SocketError::Io {
-            path: lock_path.into(),
+    let lock_path = crate::paths::socket_lock_file(socket);
+    match crate::atomic::try_lock_file(&lock_path) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(SocketError::AlreadyRunning(socket.into())),
+        Err(source) => Err(SocketError::Io {
+            path: lock_path,
             source,
         }),
+    }
+}
+
+/// Removes the socket and the lock files beside it, as an agent that bound them exits (while it
+/// still holds the socket's lock).
+pub fn remove_files(socket: &Path) {
+    let files = [
+        socket.to_path_buf(),
+        crate::paths::prompt_lock_file(socket),
+        crate::paths::socket_lock_file(socket),
+    ];
+    for path in files {
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(path = %path.display(), %error, "cannot remove"),
+        }
     }
 }
 

@@ -441,25 +441,24 @@ fn unlock_on_tty(client: &mut Client, socket: &std::path::Path) -> Result<(), Fa
 
 /// An exclusive lock on `<socket>.prompt`, waited for at most [`PROMPT_WAIT`].
 fn take_prompt_lock(socket: &std::path::Path) -> Result<std::fs::File, Failure> {
-    let mut path = socket.as_os_str().to_owned();
-    path.push(".prompt");
-    let file = crate::atomic::open_lock_file(path.as_ref()).map_err(|e| {
-        Failure::other(format!(
-            "cannot open {}: {e}",
-            PathBuf::from(&path).display()
-        ))
-    })?;
+    let path = crate::paths::prompt_lock_file(socket);
     let deadline = std::time::Instant::now() + PROMPT_WAIT;
     loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+        match crate::atomic::try_lock_file(&path) {
+            Ok(Some(file)) => return Ok(file),
+            Ok(None) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(100));
             }
-            Err(_) => {
+            Ok(None) => {
                 return Err(Failure::other(
                     "another cargo is asking for credd's passphrase: run 'credd unlock'",
                 ));
+            }
+            Err(e) => {
+                return Err(Failure::other(format!(
+                    "cannot open {}: {e}",
+                    path.display()
+                )));
             }
         }
     }

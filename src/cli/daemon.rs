@@ -13,7 +13,24 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 pub fn run(socket: &Path) -> Result<()> {
     init_logging();
     // SAFETY: no other thread runs yet; the runtime starts below.
-    let activated = unsafe { systemd::take_listener() }?;
+    let ready = unsafe { credd::ready::take_from_env() };
+    // A second handle on the pipe, to say why the agent failed when it could not start.
+    let report = ready.as_ref().and_then(|pipe| pipe.try_clone().ok());
+    // SAFETY: as above.
+    let result = unsafe { systemd::take_listener() }
+        .map_err(anyhow::Error::from)
+        .and_then(|activated| serve(socket, activated, ready));
+    if let (Err(error), Some(pipe)) = (&result, report) {
+        credd::ready::report_failure(pipe, &format_args!("{error:#}"));
+    }
+    result
+}
+
+fn serve(
+    socket: &Path,
+    activated: Option<std::os::unix::net::UnixListener>,
+    ready: Option<std::fs::File>,
+) -> Result<()> {
     let vault =
         paths::vault_file().context("cannot find a data directory: set XDG_DATA_HOME or HOME")?;
     let options = AgentOptions {
@@ -21,6 +38,7 @@ pub fn run(socket: &Path) -> Result<()> {
         vault,
         config: paths::config_file(),
         activated,
+        ready,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -6,7 +6,7 @@
 //! The OS drops the lock when the agent dies, even by `kill -9`, so a crash never leaves the
 //! vault locked.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -82,17 +82,12 @@ pub fn take(vault: &Path, socket: &Path, files: &[&Path]) -> Result<VaultOwner, 
         path: path.clone(),
         source,
     };
-    let mut file = atomic::open_lock_file(&path).map_err(io_err)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
-            return Err(OwnerError::Owned {
-                vault: vault.into(),
-                record: read_record(&path),
-            });
-        }
-        Err(fs::TryLockError::Error(source)) => return Err(io_err(source)),
-    }
+    let Some(mut file) = atomic::try_lock_file(&path).map_err(io_err)? else {
+        return Err(OwnerError::Owned {
+            vault: vault.into(),
+            record: read_record(&path),
+        });
+    };
     let record = OwnerRecord {
         socket: std::path::absolute(socket).map_err(io_err)?,
         pid: std::process::id(),
@@ -137,6 +132,7 @@ fn read_record(path: &Path) -> Option<OwnerRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn a_second_owner_is_refused_with_where_the_first_listens() {
