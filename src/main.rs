@@ -9,12 +9,8 @@ static ALLOCATOR: credd::wipe_alloc::WipingAllocator = credd::wipe_alloc::Wiping
 fn main() -> std::process::ExitCode {
     // Before anything is read: a client may hold a passphrase or a token, as the agent does.
     credd::hardening::harden_process();
-    // Cargo runs credential providers as exactly `PROGRAM --cargo-plugin`.
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|arg| arg == "--cargo-plugin")
-    {
-        return credd::cargo::provider::run();
+    if cli::cargo_plugin::requested() {
+        return cli::cargo_plugin::run();
     }
     cli::main()
 }

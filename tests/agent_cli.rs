@@ -283,6 +283,11 @@ fn help_documents_the_exit_codes() {
     ] {
         assert!(help.ok().contains(line), "{line}");
     }
+    // The entry point Cargo runs is findable.
+    assert!(help.ok().contains("--cargo-plugin"), "{help:?}");
+    let bare = env.run(&[], "");
+    assert_eq!(bare.code(), 2);
+    assert!(bare.stderr.contains("Usage: credd"), "{bare:?}");
 }
 
 /// Runs `credd ARGS --socket SOCKET` on a pseudo-terminal, answering its prompts.

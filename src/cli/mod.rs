@@ -1,6 +1,7 @@
 //! The `credd` command line: one module per command.
 
 mod add;
+pub mod cargo_plugin;
 mod daemon;
 mod date;
 mod exec;
@@ -22,7 +23,7 @@ mod unlock;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use credd::client::{Client, ClientError};
 use credd_protocol::ErrorKind;
 
@@ -44,8 +45,12 @@ pub struct Cli {
     /// ${TMPDIR:-/tmp}/credd-$UID/credd.sock]
     #[arg(long, global = true, env = "CREDD_SOCKET", value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// Speak Cargo's credential-provider protocol on stdin and stdout: what Cargo runs once
+    /// 'credd setup cargo' made credd its provider
+    #[arg(long, exclusive = true)]
+    cargo_plugin: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,7 +104,15 @@ pub fn main() -> ExitCode {
         .socket
         .clone()
         .unwrap_or_else(credd::paths::default_socket);
-    let result = match cli.command {
+    let Some(command) = cli.command else {
+        if cli.cargo_plugin {
+            // Reached only when the flag was not first (main dispatches that case itself).
+            return cargo_plugin::run();
+        }
+        eprint!("{}", Cli::command().render_help());
+        return ExitCode::from(2);
+    };
+    let result = match command {
         Command::Init(args) => init::run(&socket, args),
         Command::Unlock(args) => unlock::run(&socket, args),
         Command::Lock => lock::run(&socket),
