@@ -501,7 +501,10 @@ fn keyring_store_without_its_secret_service_serves_lookups_and_refuses_writes() 
             .contains("no Secret Service: nothing provides org.freedesktop.secrets"),
         "{put:?}"
     );
-    assert!(put.stderr.contains("use the vault store"), "{put:?}");
+    assert!(
+        put.stderr.contains("start GNOME Keyring or KWallet") && !put.stderr.contains("init"),
+        "advice that does not fit a keyring store in use: {put:?}"
+    );
     assert_eq!(
         env.cli(&["get", "new"]).code(),
         4,
@@ -554,8 +557,19 @@ fn without_dbus_the_keyring_store_is_refused_and_status_says_why() {
         text.contains("'credd unlock --remember' can keep the vault key in the kernel keyring"),
         "{text}"
     );
-    // The vault store works as ever.
+    // The vault store works as ever; once it exists, status no longer suggests creating one.
     env.init();
+    let status = env.cli(&["status"]);
+    let keychain_line = status
+        .ok()
+        .lines()
+        .find(|line| line.starts_with("keychain:"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        keychain_line.contains("no Secret Service") && !keychain_line.contains("init"),
+        "{keychain_line}"
+    );
 }
 
 /// A bus with no Secret Service on it is told apart from no bus at all.

@@ -55,13 +55,14 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         );
     }
     if let Some(keychain) = &status.keychain {
-        println!("keychain: {}", describe(keychain, keyring));
+        println!("keychain: {}", describe(keychain, keyring, status.vault));
     }
     Ok(())
 }
 
-/// One line about the OS keychain: whether it answers and, when not, what that means here.
-fn describe(status: &KeychainStatus, keyring: bool) -> String {
+/// One line about the OS keychain: whether it answers and, when not, what that means for the
+/// store in use (`keyring`), or for the one to create when there is none (`!store_exists`).
+fn describe(status: &KeychainStatus, keyring: bool, store_exists: bool) -> String {
     let name = keychain::name(status.keychain);
     let mut line = match (status.state, &status.message) {
         (KeychainState::Available, _) => format!("{name} is available"),
@@ -69,7 +70,10 @@ fn describe(status: &KeychainStatus, keyring: bool) -> String {
         _ => format!("{name} has not been asked yet"),
     };
     let usable = status.state == KeychainState::Available;
-    if !usable && keyring {
+    if !usable && !store_exists {
+        line.push_str("; or use the vault store: 'credd init'");
+    }
+    if !usable && keyring && store_exists {
         line.push_str("; the keyring store cannot unlock until it is back");
     }
     if !usable && !keyring && status.session_keyring {

@@ -135,8 +135,8 @@ impl KeychainError {
 
 /// Names what is missing from a failed connection to the Secret Service, and what to do.
 fn why_no_service(detail: &str) -> String {
-    const ADVICE: &str = "start GNOME Keyring or KWallet in your session, or use the vault store \
-                          ('credd init --store vault')";
+    // What fits every store; what fits the store in use is the caller's to add.
+    const ADVICE: &str = "start GNOME Keyring or KWallet in your session";
     let no_owner = [
         "ServiceUnknown",
         "NameHasNoOwner",

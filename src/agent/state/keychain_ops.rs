@@ -84,7 +84,16 @@ impl State {
             keychain.set("credd-init-check", "credd: init check", b"-")?;
             keychain.delete("credd-init-check").map(drop)
         })
-        .await?;
+        .await
+        .map_err(|mut error| {
+            // No store exists yet, so the vault store is a real way out.
+            if let StoreError::Keychain(keychain) = &mut error {
+                keychain
+                    .message
+                    .push_str("; or use the vault store: 'credd init --store vault'");
+            }
+            error
+        })?;
         let file = self.stores.keyring.clone();
         let created = file.clone();
         run_blocking(move || created.create()).await?;
