@@ -630,6 +630,7 @@ mod tests {
         Secret::new(text)
     }
 
+    /// Entries with every field used. The version-1 fixture holds exactly these: keep them.
     fn sample_entries() -> Vec<Entry> {
         vec![
             Entry {
@@ -688,6 +689,30 @@ mod tests {
         let (_dir, vault) = sample_vault();
         let (_key, entries) = vault.open(&pass("right")).unwrap();
         assert_same(&entries, &sample_entries());
+    }
+
+    /// A version-1 vault made once by the version-1 writer (KDF 64 KiB, 1 pass, 1 lane;
+    /// passphrase "correct horse"), holding the sample entries. Never regenerate it: it proves
+    /// that vaults written by earlier credds still open.
+    const FIXTURE_V1: &[u8] = include_bytes!("../../tests/fixtures/vault-v1");
+
+    /// A copy of the version-1 fixture in a fresh directory.
+    fn fixture_v1() -> (tempfile::TempDir, VaultFile) {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        fs::write(vault.path(), FIXTURE_V1).unwrap();
+        (dir, vault)
+    }
+
+    #[test]
+    fn a_version_1_vault_opens_with_its_exact_entries() {
+        let (_dir, vault) = fixture_v1();
+        let (key, entries) = vault.open(&pass("correct horse")).unwrap();
+        assert_same(&entries, &sample_entries());
+        assert_eq!(key.kdf, FAST);
+        let err = vault.open(&pass("wrong horse")).unwrap_err();
+        assert!(matches!(err, VaultError::BadPassphrase), "{err:?}");
+        assert_eq!(fs::read(vault.path()).unwrap(), FIXTURE_V1);
     }
 
     #[test]
