@@ -496,16 +496,16 @@ pub fn parse_request(frame: &[u8]) -> Result<Request, RequestError> {
         });
     }
     let op: Operation = serde_json::from_str(text).map_err(|e| {
-        let op_name = envelope.op.as_deref().unwrap_or("(none)");
+        let op_name = envelope.op.as_deref().map_or("(none)".into(), quote_op);
         bad_request(
             Some(id),
-            format!("malformed `{op_name}` request ({})", describe(&e)),
+            format!("malformed {op_name} request ({})", describe(&e)),
         )
     })?;
     if let Operation::Unknown = op {
         let message = format!(
-            "unknown operation {:?}: see `credd --help` or upgrade the agent",
-            envelope.op.unwrap_or_default()
+            "unknown operation {}: see `credd --help` or upgrade the agent",
+            quote_op(envelope.op.as_deref().unwrap_or_default())
         );
         return Err(RequestError {
             id: Some(id),
@@ -513,6 +513,25 @@ pub fn parse_request(frame: &[u8]) -> Result<Request, RequestError> {
         });
     }
     Ok(Request { v, id, op })
+}
+
+/// How many characters of an `op` an error message quotes.
+const QUOTED_OP_CHARS: usize = 32;
+
+/// `op` quoted for an error message: the sender chose it, so at most [`QUOTED_OP_CHARS`]
+/// characters of it, everything but printable ASCII escaped (no control characters or
+/// look-alikes reach a terminal or log), and `…` after the quote when it was cut.
+fn quote_op(op: &str) -> String {
+    let mut quoted = String::from("\"");
+    let mut chars = op.chars();
+    for c in chars.by_ref().take(QUOTED_OP_CHARS) {
+        quoted.extend(c.escape_default());
+    }
+    quoted.push('"');
+    if chars.next().is_some() {
+        quoted.push('…');
+    }
+    quoted
 }
 
 fn bad_request(id: Option<u64>, message: String) -> RequestError {
@@ -600,6 +619,31 @@ mod tests {
         let err = parse_err(r#"{"v":1,"id":9,"op":"fly"}"#);
         assert_eq!(err.id, Some(9));
         assert_eq!(err.error.kind, ErrorKind::UnsupportedOperation);
+    }
+
+    #[test]
+    fn unknown_operation_quotes_only_a_short_escaped_prefix() {
+        let long = format!("x\\u001b[31m\\u202e{}", "A".repeat(60_000));
+        let frame = format!(r#"{{"v":1,"id":9,"op":"{long}"}}"#);
+        let err = parse_err(&frame);
+        assert_eq!(err.error.kind, ErrorKind::UnsupportedOperation);
+        let message = err.error.message;
+        assert!(message.len() < 200, "{} bytes: {message}", message.len());
+        assert!(
+            message.starts_with(r#"unknown operation "x\u{1b}[31m\u{202e}AAAA"#),
+            "{message}"
+        );
+        assert!(message.contains("A\"…: see"), "{message}");
+        assert!(
+            !message
+                .chars()
+                .any(|c| c.is_control() || !c.is_ascii() && c != '…')
+        );
+        let err = parse_err(r#"{"v":1,"id":9,"op":"fly"}"#);
+        assert_eq!(
+            err.error.message,
+            "unknown operation \"fly\": see `credd --help` or upgrade the agent"
+        );
     }
 
     #[test]
