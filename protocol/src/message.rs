@@ -219,6 +219,47 @@ impl Entry {
     }
 }
 
+/// The most bytes (of UTF-8) an entry's name may have; `put` refuses longer fields.
+pub const MAX_NAME_LEN: usize = 256;
+/// The most bytes an entry's URL may have.
+pub const MAX_URL_LEN: usize = 2048;
+/// The most bytes an entry's username may have.
+pub const MAX_USERNAME_LEN: usize = 256;
+/// The most bytes an entry's note may have.
+pub const MAX_NOTE_LEN: usize = 4096;
+/// The most bytes an entry's secret may have: room for any registry token, JWTs included.
+pub const MAX_SECRET_LEN: usize = 16 * 1024;
+
+impl Entry {
+    /// Checks every field against its limit (`MAX_NAME_LEN` and the others), which keep one
+    /// entry well inside a frame and bound what a store must hold; the error names the first
+    /// field that is too long, never its contents.
+    pub fn check_lengths(&self) -> Result<(), String> {
+        let fields = [
+            ("name", self.name.len(), MAX_NAME_LEN),
+            ("URL", self.url.len(), MAX_URL_LEN),
+            (
+                "username",
+                self.username.as_ref().map_or(0, String::len),
+                MAX_USERNAME_LEN,
+            ),
+            (
+                "note",
+                self.note.as_ref().map_or(0, String::len),
+                MAX_NOTE_LEN,
+            ),
+            ("secret", self.secret.expose().len(), MAX_SECRET_LEN),
+        ];
+        match fields.into_iter().find(|(_, len, max)| len > max) {
+            Some((field, len, max)) => Err(format!(
+                "the entry's {field} is {len} bytes long, more than the {max} it may have: \
+                 shorten it"
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A stored credential's metadata: what `list` shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryInfo {
@@ -693,6 +734,46 @@ mod tests {
         assert_eq!(reply.outcome.unwrap_err().kind, ErrorKind::Unknown);
         let state: LockState = serde_json::from_str(r#""sleeping""#).unwrap();
         assert_eq!(state, LockState::Unknown);
+    }
+
+    #[test]
+    fn entry_lengths_are_checked_field_by_field() {
+        let entry = |name: usize, url: usize, user: usize, note: usize, secret: usize| Entry {
+            name: "n".repeat(name),
+            url: format!("https://h/{}", "u".repeat(url - 10)),
+            username: Some("u".repeat(user)),
+            secret: Secret::new(&"s".repeat(secret)),
+            expires: None,
+            note: Some("é".repeat(note / 2)),
+        };
+        let at_limits = entry(
+            MAX_NAME_LEN,
+            MAX_URL_LEN,
+            MAX_USERNAME_LEN,
+            MAX_NOTE_LEN,
+            MAX_SECRET_LEN,
+        );
+        assert_eq!(at_limits.check_lengths(), Ok(()));
+        // One entry at every limit, quoted as JSON, fits in a frame with room to spare.
+        let frame = serde_json::to_vec(&at_limits).unwrap();
+        assert!(frame.len() < crate::MAX_FRAME_LEN / 2, "{}", frame.len());
+        for (over, field) in [
+            (entry(MAX_NAME_LEN + 1, 20, 1, 2, 1), "name"),
+            (entry(1, MAX_URL_LEN + 1, 1, 2, 1), "URL"),
+            (entry(1, 20, MAX_USERNAME_LEN + 1, 2, 1), "username"),
+            (entry(1, 20, 1, MAX_NOTE_LEN + 2, 1), "note"),
+            (entry(1, 20, 1, 2, MAX_SECRET_LEN + 1), "secret"),
+        ] {
+            let message = over.check_lengths().unwrap_err();
+            assert!(
+                message.contains(&format!("entry's {field} is")),
+                "{message}"
+            );
+            assert!(
+                !message.contains("sss") && !message.contains("nnn"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -52,8 +52,9 @@ const BODY_NONCE_AT: usize = CHECK_TAG_AT + TAG_LEN; // 78
 /// Length of the header, which is the body's associated data.
 const HEADER_LEN: usize = BODY_NONCE_AT + NONCE_LEN; // 102
 
-/// Files larger than this are refused as damaged rather than read into memory.
-const MAX_FILE_LEN: u64 = 64 * 1024 * 1024;
+/// The largest vault: a reader refuses larger files as damaged rather than read them into memory,
+/// and a writer refuses to write one, so that whatever is written can be opened again.
+pub const MAX_FILE_LEN: u64 = 64 * 1024 * 1024;
 
 const MEMORY_KIB_MIN: u32 = 8;
 const MEMORY_KIB_MAX: u32 = 4 * 1024 * 1024;
@@ -83,6 +84,17 @@ pub enum VaultError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A write would make the vault larger than a reader accepts; nothing was written.
+    #[error(
+        "the vault would be {len} bytes long, more than the {max} a vault may have; nothing was \
+         changed: remove entries you no longer use ('credd remove NAME')"
+    )]
+    TooLarge {
+        /// The size the vault would have.
+        len: u64,
+        /// The largest vault ([`MAX_FILE_LEN`]).
+        max: u64,
+    },
     /// Key-derivation parameters out of bounds.
     #[error("{0}")]
     BadKdf(String),
@@ -101,12 +113,23 @@ pub enum VaultError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultFile {
     path: PathBuf,
+    /// [`MAX_FILE_LEN`], except in tests that need a small vault to be full.
+    max_len: u64,
 }
 
 impl VaultFile {
     /// A vault at `path` (which need not exist yet).
     pub fn new(path: PathBuf) -> Self {
-        Self { path }
+        Self {
+            path,
+            max_len: MAX_FILE_LEN,
+        }
+    }
+
+    /// This vault with a smaller size cap, for reader and writer alike.
+    #[cfg(test)]
+    fn with_max_len(self, max_len: u64) -> Self {
+        Self { max_len, ..self }
     }
 
     /// The vault file's path.
@@ -136,7 +159,7 @@ impl VaultFile {
             return Err(VaultError::Exists(self.path.clone()));
         }
         ensure_private_dir(&self.path)?;
-        let key = VaultKey::derive(self.path.clone(), passphrase, random()?, kdf)?;
+        let key = VaultKey::derive(self.clone(), passphrase, random()?, kdf)?;
         let bytes = key.seal(&[])?;
         create_atomic(&self.path, &bytes, 0o600).map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => VaultError::Exists(self.path.clone()),
@@ -156,7 +179,7 @@ impl VaultFile {
     fn open_inner(&self, passphrase: &Secret) -> Result<(VaultKey, Vec<Entry>), VaultError> {
         let data = self.read()?;
         let header = Header::parse(&data).map_err(|reason| self.damaged(reason))?;
-        let key = VaultKey::derive(self.path.clone(), passphrase, header.salt, header.kdf)?;
+        let key = VaultKey::derive(self.clone(), passphrase, header.salt, header.kdf)?;
         self.decrypt(&data, &header, key)
     }
 
@@ -169,7 +192,7 @@ impl VaultFile {
             let mut key = Box::new(Zeroizing::new([0u8; KEY_LEN]));
             key.copy_from_slice(raw);
             let key = VaultKey {
-                path: self.path.clone(),
+                file: self.clone(),
                 key,
                 kdf: header.kdf,
                 salt: header.salt,
@@ -223,19 +246,20 @@ impl VaultFile {
             }
             Err(e) => return Err(io_error(context(), e)),
         };
+        let max = self.max_len;
         let len = file.metadata().map_err(|e| io_error(context(), e))?.len();
-        if len > MAX_FILE_LEN {
+        if len > max {
             return Err(self.damaged(format!(
-                "it is {len} bytes long, more than the {MAX_FILE_LEN} a vault may have"
+                "it is {len} bytes long, more than the {max} a vault may have"
             )));
         }
         let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.take(MAX_FILE_LEN + 1)
+        file.take(max + 1)
             .read_to_end(&mut data)
             .map_err(|e| io_error(context(), e))?;
-        if data.len() as u64 > MAX_FILE_LEN {
+        if data.len() as u64 > max {
             return Err(self.damaged(format!(
-                "it is longer than the {MAX_FILE_LEN} bytes a vault may have"
+                "it is longer than the {max} bytes a vault may have"
             )));
         }
         Ok(data)
@@ -252,7 +276,8 @@ impl VaultFile {
 /// The derived key and the header values needed to write the vault again. Debug must not show
 /// the key.
 pub struct VaultKey {
-    path: PathBuf,
+    /// The vault this key writes, with its size cap.
+    file: VaultFile,
     /// Boxed so that moving a `VaultKey` never leaves a copy of the key behind.
     key: Box<Zeroizing<[u8; KEY_LEN]>>,
     kdf: KdfParams,
@@ -263,13 +288,10 @@ impl VaultKey {
     /// Encrypts `entries` under this key with a fresh nonce and replaces the file atomically.
     pub fn save(&self, entries: &[Entry]) -> Result<(), VaultError> {
         let bytes = with_wiped_stack(|| self.seal(entries))?;
-        ensure_private_dir(&self.path)?;
-        write_atomic(&self.path, &bytes, 0o600).map_err(|e| {
-            io_error(
-                format!("cannot write the vault at {}", self.path.display()),
-                e,
-            )
-        })
+        let path = self.file.path();
+        ensure_private_dir(path)?;
+        write_atomic(path, &bytes, 0o600)
+            .map_err(|e| io_error(format!("cannot write the vault at {}", path.display()), e))
     }
 
     /// The raw 32-byte key, for the one place that keeps it outside the agent: the OS keychain
@@ -281,12 +303,12 @@ impl VaultKey {
     /// A key for `new_passphrase` (fresh salt, same KDF params); the caller then `save`s with it.
     pub fn rekey(&self, new_passphrase: &Secret) -> Result<VaultKey, VaultError> {
         let salt = random()?;
-        with_wiped_stack(|| Self::derive(self.path.clone(), new_passphrase, salt, self.kdf))
+        with_wiped_stack(|| Self::derive(self.file.clone(), new_passphrase, salt, self.kdf))
     }
 
     /// Argon2id(passphrase, salt, kdf), with working memory that is wiped afterwards.
     fn derive(
-        path: PathBuf,
+        file: VaultFile,
         passphrase: &Secret,
         salt: [u8; SALT_LEN],
         kdf: KdfParams,
@@ -319,7 +341,7 @@ impl VaultKey {
             )
             .map_err(kdf_failed)?;
         Ok(Self {
-            path,
+            file,
             key,
             kdf,
             salt,
@@ -360,6 +382,13 @@ impl VaultKey {
         let plaintext = Plaintext { entries };
         let mut counter = ByteCounter(0);
         serde_json::to_writer(&mut counter, &plaintext).map_err(|e| encode_failed(&e))?;
+        let len = (HEADER_LEN + counter.0 + TAG_LEN) as u64;
+        if len > self.file.max_len {
+            return Err(VaultError::TooLarge {
+                len,
+                max: self.file.max_len,
+            });
+        }
         let mut buffer = Zeroizing::new(Vec::with_capacity(counter.0 + TAG_LEN));
         serde_json::to_writer(&mut *buffer, &plaintext).map_err(|e| encode_failed(&e))?;
         debug_assert_eq!(buffer.len(), counter.0);
@@ -380,7 +409,7 @@ impl Clone for VaultKey {
         let mut key = Box::new(Zeroizing::new([0u8; KEY_LEN]));
         key.copy_from_slice(&self.key[..]);
         Self {
-            path: self.path.clone(),
+            file: self.file.clone(),
             key,
             kdf: self.kdf,
             salt: self.salt,
@@ -391,7 +420,7 @@ impl Clone for VaultKey {
 impl fmt::Debug for VaultKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VaultKey")
-            .field("path", &self.path)
+            .field("path", &self.file.path)
             .field("kdf", &self.kdf)
             .field("key", &"REDACTED")
             .finish_non_exhaustive()
@@ -736,6 +765,53 @@ mod tests {
             before[BODY_NONCE_AT..HEADER_LEN],
             after[BODY_NONCE_AT..HEADER_LEN]
         );
+    }
+
+    #[test]
+    fn the_reader_opens_every_vault_the_writer_accepts_and_a_refused_write_changes_nothing() {
+        const MAX: u64 = 4096;
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault")).with_max_len(MAX);
+        let key = vault.create(&pass("p"), FAST).unwrap();
+        let mut entries = Vec::new();
+        let refused = loop {
+            let mut more = entries.clone();
+            let round = entries.len();
+            more.extend(sample_entries().into_iter().map(|mut entry| {
+                entry.name = format!("{}-{round}", entry.name);
+                entry
+            }));
+            match key.save(&more) {
+                Ok(()) => entries = more,
+                Err(error) => break error,
+            }
+            assert_same(&vault.open(&pass("p")).unwrap().1, &entries);
+        };
+        assert!(
+            matches!(refused, VaultError::TooLarge { max: MAX, .. }),
+            "{refused:?}"
+        );
+        assert!(refused.to_string().contains("remove entries"), "{refused}");
+        // Fill the vault to the byte: still written, still read.
+        let before = fs::read(vault.path()).unwrap();
+        let spare = MAX as usize - before.len();
+        entries[0].note = Some(format!(
+            "{}{}",
+            entries[0].note.take().unwrap(),
+            "n".repeat(spare)
+        ));
+        key.save(&entries).unwrap();
+        assert_eq!(fs::metadata(vault.path()).unwrap().len(), MAX);
+        assert_same(&vault.open(&pass("p")).unwrap().1, &entries);
+        // One byte more is refused, and the file stays as it was.
+        let full = fs::read(vault.path()).unwrap();
+        entries[0].note.as_mut().unwrap().push('n');
+        let err = key.save(&entries).unwrap_err();
+        assert!(
+            matches!(err, VaultError::TooLarge { len, max: MAX } if len == MAX + 1),
+            "{err:?}"
+        );
+        assert_eq!(fs::read(vault.path()).unwrap(), full);
     }
 
     #[test]
