@@ -1,9 +1,11 @@
 //! The vault: every entry, encrypted under a key derived from the passphrase.
 //!
 //! The file is a fixed-size header followed by one XChaCha20-Poly1305 ciphertext of the entries'
-//! JSON; `docs/vault-format.md` describes it byte by byte. The header carries a key check (a tag
-//! over nothing) so that a wrong passphrase and a damaged file are told apart. A file that fails
-//! to decrypt or parse is never written to.
+//! JSON; `docs/vault-format.md` describes it byte by byte. The header carries a SHA-256 digest of
+//! itself, checked first, so that any damage to it is reported as damage, and a key check (a tag
+//! over nothing), so that a wrong passphrase is told apart from a damaged body. Version 1 files
+//! (without the digest) are still read; every write is version 2. A file that fails to decrypt
+//! or parse is never written to.
 //!
 //! Memory: the key, the passphrase bytes and the plaintext only ever live in buffers that are
 //! wiped when dropped and sized up front so that they never reallocate (a reallocation frees
@@ -20,6 +22,7 @@ use chacha20poly1305::aead::{AeadInOut, Generate, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use credd_protocol::{Entry, KdfParams, Secret};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::atomic::{create_atomic, write_atomic};
@@ -33,8 +36,10 @@ pub const DEFAULT_KDF: KdfParams = KdfParams {
 
 /// The first eight bytes of every vault.
 const MAGIC: &[u8; 8] = b"CREDDVLT";
-/// The only format version written and read.
-const FORMAT_VERSION: u8 = 1;
+/// The format version written: version 1 plus a digest of the header.
+const FORMAT_VERSION: u8 = 2;
+/// The first version, without the header digest: still read, never written.
+const FORMAT_VERSION_1: u8 = 1;
 /// Key-derivation id 1: Argon2id, version 0x13.
 const KDF_ARGON2ID: u8 = 1;
 
@@ -49,8 +54,12 @@ const SALT_AT: usize = 22;
 const CHECK_NONCE_AT: usize = SALT_AT + SALT_LEN; // 38: also the length of the key check's AAD
 const CHECK_TAG_AT: usize = CHECK_NONCE_AT + NONCE_LEN; // 62
 const BODY_NONCE_AT: usize = CHECK_TAG_AT + TAG_LEN; // 78
-/// Length of the header, which is the body's associated data.
-const HEADER_LEN: usize = BODY_NONCE_AT + NONCE_LEN; // 102
+/// Where version 2's header digest starts: the length of the bytes it covers, and of the whole
+/// header in version 1.
+const DIGEST_AT: usize = BODY_NONCE_AT + NONCE_LEN; // 102
+const DIGEST_LEN: usize = 32;
+/// Length of the version-2 header, which is the body's associated data.
+const HEADER_LEN: usize = DIGEST_AT + DIGEST_LEN; // 134
 
 /// The largest vault: a reader refuses larger files as damaged rather than read them into memory,
 /// and a writer refuses to write one, so that whatever is written can be opened again.
@@ -216,12 +225,12 @@ impl VaultFile {
             .decrypt_inout_detached(&check_nonce, check_aad, (&mut [][..]).into(), &check_tag)
             .map_err(|_| VaultError::BadPassphrase)?;
 
-        let body = &data[HEADER_LEN..];
+        let body = &data[header.len..];
         let mut plaintext = Zeroizing::new(Vec::with_capacity(body.len()));
         plaintext.extend_from_slice(body);
         let body_nonce = XNonce::from(header.body_nonce);
         cipher
-            .decrypt_in_place(&body_nonce, &data[..HEADER_LEN], &mut *plaintext)
+            .decrypt_in_place(&body_nonce, &data[..header.len], &mut *plaintext)
             .map_err(|_| self.damaged("its contents fail authentication".into()))?;
         // Secret's deserializer copies each secret once, straight from `plaintext`. A secret with
         // JSON escapes (quotes, backslashes, control characters) goes through serde_json's own
@@ -375,7 +384,9 @@ impl VaultKey {
         header[CHECK_NONCE_AT..CHECK_TAG_AT].copy_from_slice(&check_nonce);
         header[CHECK_TAG_AT..BODY_NONCE_AT].copy_from_slice(&check_tag);
         let body_nonce = XNonce::from(random::<NONCE_LEN>()?);
-        header[BODY_NONCE_AT..].copy_from_slice(&body_nonce);
+        header[BODY_NONCE_AT..DIGEST_AT].copy_from_slice(&body_nonce);
+        let digest = Sha256::digest(&header[..DIGEST_AT]);
+        header[DIGEST_AT..].copy_from_slice(&digest);
 
         // Measure the JSON first so that the buffer holding it is allocated once, at its final
         // size (plus the tag), and never reallocates.
@@ -441,6 +452,8 @@ struct PlaintextIn {
 
 /// The values read from a vault's header.
 struct Header {
+    /// The header's length: [`HEADER_LEN`], or [`DIGEST_AT`] in version 1.
+    len: usize,
     kdf: KdfParams,
     salt: [u8; SALT_LEN],
     check_nonce: [u8; NONCE_LEN],
@@ -452,24 +465,36 @@ impl Header {
     /// Reads and checks the header of `data`, the whole file; the error is the reason it is
     /// damaged.
     fn parse(data: &[u8]) -> Result<Self, String> {
-        if data.len() < HEADER_LEN + TAG_LEN {
-            if data.len() >= MAGIC.len() && !data.starts_with(MAGIC) {
-                return Err("it is not a credd vault".into());
-            }
+        if data.len() < MAGIC.len() + 1 {
             return Err(format!(
-                "it is {} bytes long, shorter than the {} of an empty vault",
-                data.len(),
-                HEADER_LEN + TAG_LEN
+                "it is {} bytes long, too short for a vault",
+                data.len()
             ));
         }
         if !data.starts_with(MAGIC) {
             return Err("it is not a credd vault".into());
         }
-        if data[8] != FORMAT_VERSION {
+        let len = match data[8] {
+            FORMAT_VERSION => HEADER_LEN,
+            FORMAT_VERSION_1 => DIGEST_AT,
+            other => {
+                return Err(format!(
+                    "format version {other} is not supported by this credd, which reads \
+                     versions {FORMAT_VERSION_1} and {FORMAT_VERSION}"
+                ));
+            }
+        };
+        if data.len() < len + TAG_LEN {
             return Err(format!(
-                "format version {} is not supported by this credd, which reads version {FORMAT_VERSION}",
-                data[8]
+                "it is {} bytes long, shorter than the {} of an empty vault",
+                data.len(),
+                len + TAG_LEN
             ));
+        }
+        // Checked before anything else in the header is believed: damage anywhere in it would
+        // otherwise make the key check fail, which reads as a wrong passphrase.
+        if len == HEADER_LEN && Sha256::digest(&data[..DIGEST_AT])[..] != data[DIGEST_AT..len] {
+            return Err("its header does not match its SHA-256 digest".into());
         }
         if data[9] != KDF_ARGON2ID {
             return Err(format!("unknown key-derivation id {}", data[9]));
@@ -484,11 +509,12 @@ impl Header {
             format!("its key-derivation parameters are out of bounds: {problem}")
         })?;
         Ok(Self {
+            len,
             kdf,
             salt: array(&data[SALT_AT..CHECK_NONCE_AT]),
             check_nonce: array(&data[CHECK_NONCE_AT..CHECK_TAG_AT]),
             check_tag: array(&data[CHECK_TAG_AT..BODY_NONCE_AT]),
-            body_nonce: array(&data[BODY_NONCE_AT..HEADER_LEN]),
+            body_nonce: array(&data[BODY_NONCE_AT..DIGEST_AT]),
         })
     }
 }
@@ -762,8 +788,8 @@ mod tests {
         let after = fs::read(vault.path()).unwrap();
         assert_eq!(before[..CHECK_NONCE_AT], after[..CHECK_NONCE_AT]);
         assert_ne!(
-            before[BODY_NONCE_AT..HEADER_LEN],
-            after[BODY_NONCE_AT..HEADER_LEN]
+            before[BODY_NONCE_AT..DIGEST_AT],
+            after[BODY_NONCE_AT..DIGEST_AT]
         );
     }
 
@@ -835,9 +861,10 @@ mod tests {
         let (_dir, vault) = sample_vault();
         let data = fs::read(vault.path()).unwrap();
         assert_eq!(&data[..8], b"CREDDVLT");
-        assert_eq!(data[8..10], [1, 1]);
+        assert_eq!(data[8..10], [2, 1]);
         assert_eq!(data[10..22], [64, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]);
-        assert_eq!(HEADER_LEN, 102);
+        assert_eq!((DIGEST_AT, HEADER_LEN), (102, 134));
+        assert_eq!(data[102..134], Sha256::digest(&data[..102])[..]);
     }
 
     #[test]
@@ -875,16 +902,56 @@ mod tests {
     }
 
     #[test]
-    fn flipped_header_bytes_are_damage_or_bad_passphrase() {
+    fn every_flipped_header_bit_is_damage_never_a_wrong_passphrase() {
         let (_dir, vault) = sample_vault();
         let good = fs::read(vault.path()).unwrap();
+        // Every byte, each with another bit (file writes are slow on some disks: one per byte).
         for at in 0..HEADER_LEN {
-            // Byte 12 ^ 0x01 would ask for 64 MiB, valid but slow; 0x40 puts it out of bounds.
-            let mask = if at == KDF_AT + 2 { 0x40 } else { 0x01 };
+            let mask = 1u8 << (at % 8);
             let mut data = good.clone();
             data[at] ^= mask;
             fs::write(vault.path(), &data).unwrap();
             let err = vault.open(&pass("right")).unwrap_err();
+            assert!(
+                matches!(err, VaultError::Damaged { .. }),
+                "byte {at} ^ {mask:#04x}: {err:?}"
+            );
+            assert_eq!(fs::read(vault.path()).unwrap(), data);
+        }
+        // A body byte, too; and the intact vault still tells a wrong passphrase apart.
+        for at in [
+            HEADER_LEN,
+            good.len() / 2,
+            good.len() - TAG_LEN,
+            good.len() - 1,
+        ] {
+            let mut data = good.clone();
+            data[at] ^= 0x80;
+            fs::write(vault.path(), &data).unwrap();
+            let err = vault.open(&pass("right")).unwrap_err();
+            assert!(
+                matches!(err, VaultError::Damaged { .. }),
+                "byte {at}: {err:?}"
+            );
+            assert_eq!(fs::read(vault.path()).unwrap(), data);
+        }
+        fs::write(vault.path(), &good).unwrap();
+        let err = vault.open(&pass("wrong")).unwrap_err();
+        assert!(matches!(err, VaultError::BadPassphrase), "{err:?}");
+    }
+
+    /// Version 1 has no header digest: damage to the KDF cost, salt or key check reads as a wrong
+    /// passphrase there (documented), everything else as damage, and nothing is written.
+    #[test]
+    fn flipped_version_1_header_bytes_are_damage_or_bad_passphrase() {
+        let (_dir, vault) = fixture_v1();
+        for at in 0..DIGEST_AT {
+            // Byte 12 ^ 0x01 would ask for 64 MiB, valid but slow; 0x40 puts it out of bounds.
+            let mask = if at == KDF_AT + 2 { 0x40 } else { 0x01 };
+            let mut data = FIXTURE_V1.to_vec();
+            data[at] ^= mask;
+            fs::write(vault.path(), &data).unwrap();
+            let err = vault.open(&pass("correct horse")).unwrap_err();
             let expected_damage =
                 at < SALT_AT && !(at == KDF_AT || at == KDF_AT + 1) || at >= BODY_NONCE_AT;
             match err {
@@ -894,6 +961,27 @@ mod tests {
             }
             assert_eq!(fs::read(vault.path()).unwrap(), data);
         }
+    }
+
+    #[test]
+    fn saving_a_version_1_vault_makes_it_version_2() {
+        let (_dir, vault) = fixture_v1();
+        let (key, mut entries) = vault.open(&pass("correct horse")).unwrap();
+        entries.pop();
+        key.save(&entries).unwrap();
+        let data = fs::read(vault.path()).unwrap();
+        assert_eq!(data[8], FORMAT_VERSION);
+        // Same KDF cost and salt: the key (and a remembered copy of it) stays valid.
+        assert_eq!(data[9..CHECK_NONCE_AT], FIXTURE_V1[9..CHECK_NONCE_AT]);
+        assert_eq!(
+            data[DIGEST_AT..HEADER_LEN],
+            Sha256::digest(&data[..DIGEST_AT])[..]
+        );
+        let (reopened, read) = vault.open(&pass("correct horse")).unwrap();
+        assert_same(&read, &sample_entries()[..1]);
+        assert_eq!(reopened.raw(), key.raw());
+        let (_, read) = vault.open_with_key(key.raw()).unwrap();
+        assert_same(&read, &sample_entries()[..1]);
     }
 
     #[test]
@@ -924,10 +1012,10 @@ mod tests {
 
         let (_dir, vault) = sample_vault();
         let mut data = fs::read(vault.path()).unwrap();
-        data[8] = 2;
+        data[8] = 3;
         fs::write(vault.path(), &data).unwrap();
         let err = vault.open(&pass("right")).unwrap_err();
-        assert!(err.to_string().contains("format version 2"), "{err}");
+        assert!(err.to_string().contains("format version 3"), "{err}");
     }
 
     #[test]
@@ -942,7 +1030,7 @@ mod tests {
             br#"{"entries":[{"name":"n","url":"u","secret":"s","expires":"hunter2"}]}"#.to_vec();
         key.cipher()
             .encrypt_in_place(
-                &XNonce::from(array::<NONCE_LEN>(&header[BODY_NONCE_AT..])),
+                &XNonce::from(array::<NONCE_LEN>(&header[BODY_NONCE_AT..DIGEST_AT])),
                 &header,
                 &mut body,
             )
