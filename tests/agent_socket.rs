@@ -428,6 +428,21 @@ fn a_put_over_a_field_limit_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn init_with_more_passes_than_a_new_vault_may_use_is_refused() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    let mut client = env.connect_raw();
+    let reply = client.request(
+        r#"{"v":1,"id":3,"op":"init","passphrase":"p","kdf":{"memory_kib":65536,"passes":64,"lanes":1}}"#,
+    );
+    assert_eq!(kind(&reply), "bad-request", "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains("at most 16 passes"), "{message}");
+    assert!(!env.vault().exists());
+    assert_served(&mut client, 4);
+}
+
+#[test]
 fn pipelined_requests_are_answered_in_order() {
     let env = TestEnv::new();
     let _agent = env.start_agent();

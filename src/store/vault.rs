@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::memory;
 use crate::atomic::{create_atomic, write_atomic};
 
 /// The strong default key-derivation cost: Argon2id with 64 MiB, 3 passes, 1 lane.
@@ -69,6 +70,10 @@ const MEMORY_KIB_MIN: u32 = 8;
 const MEMORY_KIB_MAX: u32 = 4 * 1024 * 1024;
 const PASSES_MAX: u32 = 64;
 const LANES_MAX: u32 = 16;
+
+/// The most passes a new vault may use (the format reads up to [`PASSES_MAX`]): a derivation
+/// over the socket cannot be cancelled, and every unlock pays it again.
+const CREATE_PASSES_MAX: u32 = 16;
 
 /// Why a vault operation failed. Messages say what to do and never contain a secret.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +169,7 @@ impl VaultFile {
                  1..={PASSES_MAX}, lanes 1..={LANES_MAX}"
             ))
         })?;
+        check_affordable(kdf, memory::available_kib()).map_err(VaultError::BadKdf)?;
         if self.exists() {
             return Err(VaultError::Exists(self.path.clone()));
         }
@@ -542,6 +548,33 @@ fn check_kdf(kdf: KdfParams) -> Result<(), String> {
     }
     if !(1..=PASSES_MAX).contains(&passes) {
         return Err(format!("passes = {passes}"));
+    }
+    Ok(())
+}
+
+/// Checks that a new vault's `kdf` is affordable here: at most [`CREATE_PASSES_MAX`] passes, and
+/// at most half of `available_kib` (the memory this process can get, when known) of memory; the
+/// default cost is always allowed. Only creation is checked: an existing vault opens with
+/// whatever cost it has within the format's bounds (and `passwd` keeps that cost).
+fn check_affordable(kdf: KdfParams, available_kib: Option<u64>) -> Result<(), String> {
+    if kdf.passes > CREATE_PASSES_MAX {
+        return Err(format!(
+            "a new vault may use at most {CREATE_PASSES_MAX} passes, not {}: choose fewer \
+             (--kdf-passes)",
+            kdf.passes
+        ));
+    }
+    let Some(available_kib) = available_kib else {
+        return Ok(());
+    };
+    let limit_kib = (available_kib / 2).max(u64::from(DEFAULT_KDF.memory_kib));
+    if u64::from(kdf.memory_kib) > limit_kib {
+        return Err(format!(
+            "the key derivation would need {} KiB, more than the {limit_kib} KiB a new vault may \
+             use here (half of the {available_kib} KiB of memory available to credd, or the \
+             default cost's if that is more): choose less memory (--kdf-memory)",
+            kdf.memory_kib
+        ));
     }
     Ok(())
 }
@@ -1144,6 +1177,65 @@ mod tests {
             assert!(err.to_string().contains("1..=64"), "{err}");
         }
         assert!(!vault.exists());
+    }
+
+    #[test]
+    fn a_new_vault_costs_at_most_half_the_memory_and_16_passes() {
+        let kdf = |memory_kib, passes| KdfParams {
+            memory_kib,
+            passes,
+            lanes: 1,
+        };
+        const GIB: u32 = 1024 * 1024;
+        // 8 GiB available: up to 4 GiB.
+        let plenty = Some(8 * u64::from(GIB));
+        assert_eq!(check_affordable(kdf(4 * GIB, 16), plenty), Ok(()));
+        let err = check_affordable(kdf(4 * GIB, 17), plenty).unwrap_err();
+        assert!(err.contains("at most 16 passes, not 17"), "{err}");
+        // 1 GiB available: 512 MiB.
+        let some = Some(u64::from(GIB));
+        assert_eq!(check_affordable(kdf(GIB / 2, 3), some), Ok(()));
+        let err = check_affordable(kdf(GIB / 2 + 1, 3), some).unwrap_err();
+        assert!(err.contains("more than the 524288 KiB"), "{err}");
+        assert!(
+            err.contains("of the 1048576 KiB") && err.contains("--kdf-memory"),
+            "{err}"
+        );
+        // Very little available: the default still goes; more does not.
+        let little = Some(1024);
+        assert_eq!(check_affordable(DEFAULT_KDF, little), Ok(()));
+        assert!(check_affordable(kdf(DEFAULT_KDF.memory_kib + 1, 3), little).is_err());
+        // Unknown: only the passes are capped.
+        assert_eq!(check_affordable(kdf(4 * GIB, 16), None), Ok(()));
+        assert!(check_affordable(kdf(64, 17), None).is_err());
+    }
+
+    #[test]
+    fn create_refuses_an_unaffordable_kdf_and_open_accepts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        let err = vault.create(&pass("p"), kdf_with_passes(17)).unwrap_err();
+        assert!(matches!(err, VaultError::BadKdf(_)), "{err:?}");
+        assert!(err.to_string().contains("at most 16 passes"), "{err}");
+        assert!(!vault.exists());
+        // A vault that already has such a cost (as older credds could create) still opens, and
+        // passwd keeps its cost.
+        let key = VaultKey::derive(
+            vault.clone(),
+            &pass("p"),
+            [7; SALT_LEN],
+            kdf_with_passes(17),
+        )
+        .unwrap();
+        key.save(&sample_entries()).unwrap();
+        let (key, entries) = vault.open(&pass("p")).unwrap();
+        assert_same(&entries, &sample_entries());
+        key.rekey(&pass("q")).unwrap().save(&entries).unwrap();
+        assert_same(&vault.open(&pass("q")).unwrap().1, &sample_entries());
+    }
+
+    fn kdf_with_passes(passes: u32) -> KdfParams {
+        KdfParams { passes, ..FAST }
     }
 
     #[test]
