@@ -147,7 +147,7 @@ impl KeyringFile {
     }
 }
 
-/// An entry list that fits within [`MAX_FILE_LEN`], from [`KeyringFile::encode`].
+/// An entry list within the size its reader accepts, from [`KeyringFile::encode`].
 pub struct Encoded(Vec<u8>);
 
 /// The label keychain managers show for an entry's item.

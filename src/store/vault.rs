@@ -64,7 +64,7 @@ const HEADER_LEN: usize = DIGEST_AT + DIGEST_LEN; // 134
 
 /// The largest vault: a reader refuses larger files as damaged rather than read them into memory,
 /// and a writer refuses to write one, so that whatever is written can be opened again.
-pub const MAX_FILE_LEN: u64 = 64 * 1024 * 1024;
+const MAX_FILE_LEN: u64 = 64 * 1024 * 1024;
 
 const MEMORY_KIB_MIN: u32 = 8;
 const MEMORY_KIB_MAX: u32 = 4 * 1024 * 1024;
@@ -106,7 +106,7 @@ pub enum VaultError {
     TooLarge {
         /// The size the vault would have.
         len: u64,
-        /// The largest vault ([`MAX_FILE_LEN`]).
+        /// The largest vault, 64 MiB.
         max: u64,
     },
     /// Key-derivation parameters out of bounds.
