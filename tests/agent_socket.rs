@@ -428,6 +428,34 @@ fn a_put_over_a_field_limit_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn a_put_that_would_make_list_too_large_for_a_frame_is_refused() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    let mut client = env.connect_raw();
+    let note = "n".repeat(4096);
+    let mut stored = 0;
+    let refused = loop {
+        let entry = json!({"name": format!("e{stored}"), "url": "https://h.test/", "secret": "s", "note": note});
+        let reply =
+            client.request(&json!({"v": 1, "id": 1, "op": "put", "entry": entry}).to_string());
+        if reply.get("ok").is_none() {
+            break reply;
+        }
+        stored += 1;
+        assert!(stored < 20, "16 notes of 4 KiB cannot fit in a frame");
+    };
+    assert_eq!(kind(&refused), "bad-request", "{refused}");
+    assert!(refused.to_string().contains("remove entries"), "{refused}");
+    let listed = client.request(r#"{"v":1,"id":2,"op":"list"}"#);
+    assert_eq!(
+        listed["ok"]["entries"].as_array().unwrap().len(),
+        stored,
+        "{listed}"
+    );
+}
+
+#[test]
 fn init_with_more_passes_than_a_new_vault_may_use_is_refused() {
     let env = TestEnv::new();
     let _agent = env.start_agent();

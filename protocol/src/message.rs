@@ -486,6 +486,19 @@ pub struct ListResult {
     pub entries: Vec<EntryInfo>,
 }
 
+impl ListResult {
+    /// True when the reply carrying this result fits in one frame, whatever its id: `put`
+    /// refuses an entry that would make `list` unanswerable.
+    pub fn fits_in_a_frame(&self) -> bool {
+        let reply = ReplyOut {
+            id: Some(u64::MAX),
+            ok: Some(self),
+            error: None,
+        };
+        serde_json::to_vec(&reply).is_ok_and(|line| line.len() <= crate::MAX_FRAME_LEN)
+    }
+}
+
 /// Result of operations that return nothing: `{}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Done {}
@@ -774,6 +787,38 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn a_list_fits_in_a_frame_up_to_the_byte() {
+        let info = |note: usize| EntryInfo {
+            name: "n".into(),
+            url: "https://h/".into(),
+            username: None,
+            expires: None,
+            note: Some("x".repeat(note)),
+        };
+        let empty = ListResult {
+            entries: vec![info(0)],
+        };
+        let line = serde_json::to_vec(&Reply {
+            id: Some(u64::MAX),
+            outcome: Ok::<_, ErrorReply>(empty),
+        })
+        .unwrap();
+        let spare = crate::MAX_FRAME_LEN - line.len();
+        assert!(
+            ListResult {
+                entries: vec![info(spare)]
+            }
+            .fits_in_a_frame()
+        );
+        assert!(
+            !ListResult {
+                entries: vec![info(spare + 1)]
+            }
+            .fits_in_a_frame()
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use credd_protocol::{
-    Entry, EntryInfo, ErrorKind, ErrorReply, KdfParams, KeychainKind, KeychainStatus, LockState,
-    Secret, StatusResult, StoreKind,
+    Entry, EntryInfo, ErrorKind, ErrorReply, KdfParams, KeychainKind, KeychainStatus, ListResult,
+    LockState, MAX_FRAME_LEN, Secret, StatusResult, StoreKind,
 };
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
@@ -379,25 +379,29 @@ impl State {
     /// Stores `entry`; returns true when it replaced one of the same name.
     pub async fn put(&self, entry: Entry, replace: bool) -> Result<bool, ErrorReply> {
         validate_entry(&entry)?;
-        self.modify(
-            move |entries| match entries.iter().position(|e| e.name == entry.name) {
-                Some(_) if !replace => Err(ErrorReply::new(
-                    ErrorKind::Exists,
-                    format!(
-                        "an entry named {:?} exists already: remove it first or replace it",
-                        entry.name
-                    ),
-                )),
+        self.modify(move |entries| {
+            let replaced = match entries.iter().position(|e| e.name == entry.name) {
+                Some(_) if !replace => {
+                    return Err(ErrorReply::new(
+                        ErrorKind::Exists,
+                        format!(
+                            "an entry named {:?} exists already: remove it first or replace it",
+                            entry.name
+                        ),
+                    ));
+                }
                 Some(i) => {
                     entries[i] = entry;
-                    Ok(true)
+                    true
                 }
                 None => {
                     entries.push(entry);
-                    Ok(false)
+                    false
                 }
-            },
-        )
+            };
+            check_list_fits(entries)?;
+            Ok(replaced)
+        })
         .await
     }
 
@@ -482,6 +486,24 @@ fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
     urlmatch::RegistryUrl::parse(&entry.url)
         .map(|_| ())
         .map_err(|e| ErrorReply::new(ErrorKind::BadRequest, e.to_string()))
+}
+
+/// Refuses entries whose `list` reply would not fit in a frame: `list` would fail from then on.
+fn check_list_fits(entries: &[Entry]) -> Result<(), ErrorReply> {
+    let list = ListResult {
+        entries: entries.iter().map(Entry::info).collect(),
+    };
+    if list.fits_in_a_frame() {
+        return Ok(());
+    }
+    Err(ErrorReply::new(
+        ErrorKind::BadRequest,
+        format!(
+            "with this entry, 'credd list' would need more than the {MAX_FRAME_LEN} bytes of one \
+             reply; nothing was changed: remove entries you no longer use ('credd remove NAME') \
+             or shorten their notes"
+        ),
+    ))
 }
 
 fn not_found_message(query: &Query<'_>) -> String {
