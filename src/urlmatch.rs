@@ -112,15 +112,65 @@ fn path_segments(url: &Url) -> Vec<String> {
 }
 
 /// `url` with any user info (`user:password@`) removed, for messages: it may hold a secret.
+///
+/// Works on any string, not only on URLs that parse: `https://u:pw@h`, `https:u:pw@h` (a scheme
+/// without slashes, which the `url` crate accepts), `sparse+https://…`, a bare `u:pw@h`. When in
+/// doubt it removes more: everything up to the last `@` of the authority-looking part, and, when
+/// that part is not a plain `host[:port]` (a password may hold `/`, `?` or `#`), up to the last
+/// `@` of the string. Tabs and line breaks, which URL parsers skip, are dropped first.
 pub fn without_userinfo(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
+    let url: String = url
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let (prefix, rest) = url.split_at(scheme_prefix_len(&url));
+    let authority_end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let userinfo_end = match authority.rfind('@') {
+        Some(at) => at + 1,
+        None if !is_host_and_port(authority) => rest.rfind('@').map_or(0, |at| at + 1),
+        None => 0,
     };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}{}", &url[..scheme_end], &rest[at + 1..]),
-        None => url.to_owned(),
+    format!("{prefix}{}", &rest[userinfo_end..])
+}
+
+/// Length of the leading `scheme:` and the slashes after it, when `url` starts with a scheme
+/// followed by a slash or backslash, or with a special scheme (`http:`, `https:`, …, after an
+/// optional `sparse+`/`registry+`), which may come without slashes; else 0, because `user:`
+/// of `user:pw@host` looks like a scheme too.
+fn scheme_prefix_len(url: &str) -> usize {
+    const SPECIAL: [&str; 6] = ["http", "https", "ws", "wss", "ftp", "file"];
+    let Some(colon) = url.find(':') else {
+        return 0;
+    };
+    let scheme = &url[..colon];
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme {
+        return 0;
+    }
+    let after = &url[colon + 1..];
+    let slashes = after.len() - after.trim_start_matches(['/', '\\']).len();
+    let special = SPECIAL
+        .iter()
+        .any(|s| strip_index_prefix(scheme).eq_ignore_ascii_case(s));
+    if slashes > 0 || special {
+        colon + 1 + slashes
+    } else {
+        0
+    }
+}
+
+/// True when `authority` is empty or a plausible `host[:port]`: no `:` outside an IPv6
+/// literal's brackets, or only digits after the last one.
+fn is_host_and_port(authority: &str) -> bool {
+    match authority.rfind(':') {
+        Some(colon) if !authority[colon..].contains(']') => {
+            authority[colon + 1..].chars().all(|c| c.is_ascii_digit())
+        }
+        _ => true,
     }
 }
 
@@ -173,8 +223,44 @@ mod tests {
             without_userinfo("sparse+https://tok@h.test:8/i/"),
             "sparse+https://h.test:8/i/"
         );
+        assert_eq!(without_userinfo("https:u:pw@h.test/i/"), "https:h.test/i/");
+        assert_eq!(without_userinfo("u:pw@h.test"), "h.test");
         assert_eq!(without_userinfo("https://h.test/a"), "https://h.test/a");
         assert_eq!(without_userinfo("h.test:443"), "h.test:443");
+        assert_eq!(without_userinfo("https://[::1]:8/i/"), "https://[::1]:8/i/");
+    }
+
+    #[test]
+    fn no_form_of_a_url_keeps_its_password() {
+        for url in [
+            "https://user:hunter2@h.test/i/",
+            "https:user:hunter2@h.test",
+            "HTTPS:user:hunter2@h.test",
+            "https:/user:hunter2@h.test",
+            "https:\\\\user:hunter2@h.test\\i",
+            "sparse+https://user:hunter2@h.test/index/",
+            "sparse+https:user:hunter2@h.test/index/",
+            "registry+https://hunter2@h.test/",
+            "git+ssh://user:hunter2@h.test/r",
+            "user:hunter2@h.test",
+            "user:hunter2@h.test/path",
+            "hunter2@h.test",
+            "https://user:hunt/er2@h.test/",
+            "https://user:hunt?er2@h.test/",
+            "https://user:hunt#er2@h.test/",
+            "https://user:hunter2@x@h.test/",
+            "https://us\ter:hunt\ner2@h.test/",
+            "  https:user:hunter2@h.test",
+            "foo:user:hunter2@h.test",
+        ] {
+            let shown = without_userinfo(url);
+            let squeezed: String = shown.chars().filter(|c| c.is_alphanumeric()).collect();
+            assert!(
+                !squeezed.contains("hunter2") && !squeezed.contains("hunt"),
+                "{url:?} shows {shown:?}"
+            );
+            assert!(shown.contains("h.test"), "{url:?} shows {shown:?}");
+        }
     }
 
     /// `best_match` over `entries` keyed by their index.

@@ -389,6 +389,76 @@ fn get_without_a_usable_key_is_a_bad_request_even_when_unlocked() {
 }
 
 #[test]
+fn a_put_over_a_field_limit_is_refused_and_changes_nothing() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    env.add("reg", "https://reg.test/index/", "s3cret-token");
+    let vault_before = std::fs::read(env.vault()).unwrap();
+    let mut client = env.connect_raw();
+    let long = |n: usize| "x".repeat(n);
+    let url = "https://big.test/";
+    for (field, entry) in [
+        (
+            "name",
+            json!({"name": long(257), "url": url, "secret": "s"}),
+        ),
+        (
+            "URL",
+            json!({"name": "big", "url": format!("{url}{}", long(2048)), "secret": "s"}),
+        ),
+        (
+            "username",
+            json!({"name": "big", "url": url, "secret": "s", "username": long(257)}),
+        ),
+        (
+            "note",
+            json!({"name": "big", "url": url, "secret": "s", "note": long(4097)}),
+        ),
+        (
+            "secret",
+            json!({"name": "big", "url": url, "secret": long(16 * 1024 + 1)}),
+        ),
+    ] {
+        let request = json!({"v": 1, "id": 7, "op": "put", "entry": entry}).to_string();
+        assert!(
+            request.len() < MAX_FRAME,
+            "{field}: the request must fit a frame"
+        );
+        let reply = client.request(&request);
+        assert_eq!(kind(&reply), "bad-request", "{field}: {reply}");
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("entry's {field} is")),
+            "{message}"
+        );
+        assert!(!message.contains("xxxx"), "{message}");
+    }
+    let listed = client.request(r#"{"v":1,"id":8,"op":"list"}"#);
+    assert_eq!(
+        listed["ok"]["entries"].as_array().unwrap().len(),
+        1,
+        "{listed}"
+    );
+    assert_eq!(std::fs::read(env.vault()).unwrap(), vault_before);
+}
+
+#[test]
+fn init_with_more_passes_than_a_new_vault_may_use_is_refused() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    let mut client = env.connect_raw();
+    let reply = client.request(
+        r#"{"v":1,"id":3,"op":"init","passphrase":"p","kdf":{"memory_kib":65536,"passes":64,"lanes":1}}"#,
+    );
+    assert_eq!(kind(&reply), "bad-request", "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains("at most 16 passes"), "{message}");
+    assert!(!env.vault().exists());
+    assert_served(&mut client, 4);
+}
+
+#[test]
 fn pipelined_requests_are_answered_in_order() {
     let env = TestEnv::new();
     let _agent = env.start_agent();

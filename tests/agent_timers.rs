@@ -245,8 +245,8 @@ fn damaged_vault_is_refused_and_left_untouched() {
     assert!(agent.wait_exit().success());
     drop(agent);
 
-    /// The fixed-size header before the encrypted body (docs/vault-format.md).
-    const HEADER_LEN: usize = 102;
+    /// The fixed-size header (version 2) before the encrypted body (docs/vault-format.md).
+    const HEADER_LEN: usize = 134;
     let mut damaged = std::fs::read(env.vault()).unwrap();
     assert!(
         damaged.len() > HEADER_LEN + 32,

@@ -226,6 +226,47 @@ impl Entry {
     }
 }
 
+/// The most bytes (of UTF-8) an entry's name may have; `put` refuses longer fields.
+pub const MAX_NAME_LEN: usize = 256;
+/// The most bytes an entry's URL may have.
+pub const MAX_URL_LEN: usize = 2048;
+/// The most bytes an entry's username may have.
+pub const MAX_USERNAME_LEN: usize = 256;
+/// The most bytes an entry's note may have.
+pub const MAX_NOTE_LEN: usize = 4096;
+/// The most bytes an entry's secret may have: room for any registry token, JWTs included.
+pub const MAX_SECRET_LEN: usize = 16 * 1024;
+
+impl Entry {
+    /// Checks every field against its limit (`MAX_NAME_LEN` and the others), which keep one
+    /// entry well inside a frame and bound what a store must hold; the error names the first
+    /// field that is too long, never its contents.
+    pub fn check_lengths(&self) -> Result<(), String> {
+        let fields = [
+            ("name", self.name.len(), MAX_NAME_LEN),
+            ("URL", self.url.len(), MAX_URL_LEN),
+            (
+                "username",
+                self.username.as_ref().map_or(0, String::len),
+                MAX_USERNAME_LEN,
+            ),
+            (
+                "note",
+                self.note.as_ref().map_or(0, String::len),
+                MAX_NOTE_LEN,
+            ),
+            ("secret", self.secret.expose().len(), MAX_SECRET_LEN),
+        ];
+        match fields.into_iter().find(|(_, len, max)| len > max) {
+            Some((field, len, max)) => Err(format!(
+                "the entry's {field} is {len} bytes long, more than the {max} it may have: \
+                 shorten it"
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A stored credential's metadata: what `list` shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryInfo {
@@ -587,16 +628,16 @@ pub fn parse_request(frame: &[u8]) -> Result<Request, RequestError> {
         });
     }
     let op: Operation = serde_json::from_str(text).map_err(|e| {
-        let op_name = envelope.op.as_deref().unwrap_or("(none)");
+        let op_name = envelope.op.as_deref().map_or("(none)".into(), quote_op);
         bad_request(
             Some(id),
-            format!("malformed `{op_name}` request ({})", describe(&e)),
+            format!("malformed {op_name} request ({})", describe(&e)),
         )
     })?;
     if let Operation::Unknown = op {
         let message = format!(
-            "unknown operation {:?}: see `credd --help` or upgrade the agent",
-            envelope.op.unwrap_or_default()
+            "unknown operation {}: see `credd --help` or upgrade the agent",
+            quote_op(envelope.op.as_deref().unwrap_or_default())
         );
         return Err(RequestError {
             id: Some(id),
@@ -604,6 +645,25 @@ pub fn parse_request(frame: &[u8]) -> Result<Request, RequestError> {
         });
     }
     Ok(Request { v, id, op })
+}
+
+/// How many characters of an `op` an error message quotes.
+const QUOTED_OP_CHARS: usize = 32;
+
+/// `op` quoted for an error message: the sender chose it, so at most [`QUOTED_OP_CHARS`]
+/// characters of it, everything but printable ASCII escaped (no control characters or
+/// look-alikes reach a terminal or log), and `…` after the quote when it was cut.
+fn quote_op(op: &str) -> String {
+    let mut quoted = String::from("\"");
+    let mut chars = op.chars();
+    for c in chars.by_ref().take(QUOTED_OP_CHARS) {
+        quoted.extend(c.escape_default());
+    }
+    quoted.push('"');
+    if chars.next().is_some() {
+        quoted.push('…');
+    }
+    quoted
 }
 
 fn bad_request(id: Option<u64>, message: String) -> RequestError {
@@ -691,6 +751,31 @@ mod tests {
         let err = parse_err(r#"{"v":1,"id":9,"op":"fly"}"#);
         assert_eq!(err.id, Some(9));
         assert_eq!(err.error.kind, ErrorKind::UnsupportedOperation);
+    }
+
+    #[test]
+    fn unknown_operation_quotes_only_a_short_escaped_prefix() {
+        let long = format!("x\\u001b[31m\\u202e{}", "A".repeat(60_000));
+        let frame = format!(r#"{{"v":1,"id":9,"op":"{long}"}}"#);
+        let err = parse_err(&frame);
+        assert_eq!(err.error.kind, ErrorKind::UnsupportedOperation);
+        let message = err.error.message;
+        assert!(message.len() < 200, "{} bytes: {message}", message.len());
+        assert!(
+            message.starts_with(r#"unknown operation "x\u{1b}[31m\u{202e}AAAA"#),
+            "{message}"
+        );
+        assert!(message.contains("A\"…: see"), "{message}");
+        assert!(
+            !message
+                .chars()
+                .any(|c| c.is_control() || !c.is_ascii() && c != '…')
+        );
+        let err = parse_err(r#"{"v":1,"id":9,"op":"fly"}"#);
+        assert_eq!(
+            err.error.message,
+            "unknown operation \"fly\": see `credd --help` or upgrade the agent"
+        );
     }
 
     #[test]
@@ -877,6 +962,20 @@ mod tests {
     }
 
     #[test]
+    fn every_entry_the_field_limits_allow_fits_a_page_of_its_own() {
+        // Control characters: the longest JSON escapes (six bytes each) at every field's limit.
+        let worst = |n: usize| "\u{1}".repeat(n);
+        let largest = EntryInfo {
+            name: worst(MAX_NAME_LEN),
+            url: worst(MAX_URL_LEN),
+            username: Some(worst(MAX_USERNAME_LEN)),
+            expires: Some(u64::MAX),
+            note: Some(worst(MAX_NOTE_LEN)),
+        };
+        assert!(largest.fits_a_page());
+    }
+
+    #[test]
     fn an_entry_too_large_for_a_page_of_its_own_is_recognized() {
         let huge_name = info(&"x".repeat(MAX_FRAME_LEN / 2));
         let huge_note = EntryInfo {
@@ -891,6 +990,46 @@ mod tests {
         assert!(fits.fits_a_page());
         let page = ListResult::page([fits, info("b")], None);
         assert!(reply_line(&page).len() <= MAX_FRAME_LEN);
+    }
+
+    #[test]
+    fn entry_lengths_are_checked_field_by_field() {
+        let entry = |name: usize, url: usize, user: usize, note: usize, secret: usize| Entry {
+            name: "n".repeat(name),
+            url: format!("https://h/{}", "u".repeat(url - 10)),
+            username: Some("u".repeat(user)),
+            secret: Secret::new(&"s".repeat(secret)),
+            expires: None,
+            note: Some("é".repeat(note / 2)),
+        };
+        let at_limits = entry(
+            MAX_NAME_LEN,
+            MAX_URL_LEN,
+            MAX_USERNAME_LEN,
+            MAX_NOTE_LEN,
+            MAX_SECRET_LEN,
+        );
+        assert_eq!(at_limits.check_lengths(), Ok(()));
+        // One entry at every limit, quoted as JSON, fits in a frame with room to spare.
+        let frame = serde_json::to_vec(&at_limits).unwrap();
+        assert!(frame.len() < crate::MAX_FRAME_LEN / 2, "{}", frame.len());
+        for (over, field) in [
+            (entry(MAX_NAME_LEN + 1, 20, 1, 2, 1), "name"),
+            (entry(1, MAX_URL_LEN + 1, 1, 2, 1), "URL"),
+            (entry(1, 20, MAX_USERNAME_LEN + 1, 2, 1), "username"),
+            (entry(1, 20, 1, MAX_NOTE_LEN + 2, 1), "note"),
+            (entry(1, 20, 1, 2, MAX_SECRET_LEN + 1), "secret"),
+        ] {
+            let message = over.check_lengths().unwrap_err();
+            assert!(
+                message.contains(&format!("entry's {field} is")),
+                "{message}"
+            );
+            assert!(
+                !message.contains("sss") && !message.contains("nnn"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

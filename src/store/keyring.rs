@@ -19,13 +19,16 @@ use super::keychain::{Keychain, KeychainError};
 use super::vault::{ensure_private_dir, with_wiped_stack};
 use crate::atomic::{create_atomic, write_atomic};
 
-/// Entry lists larger than this are refused as damaged rather than read.
+/// The largest entry list: a reader refuses larger files as damaged rather than read them, and
+/// a writer refuses to write one.
 const MAX_FILE_LEN: u64 = 16 * 1024 * 1024;
 
 /// The keyring store's entry list: where it lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyringFile {
     path: PathBuf,
+    /// [`MAX_FILE_LEN`], except in tests that need a small list to be full.
+    max_len: u64,
 }
 
 /// The file's contents: `{"store":"keyring","entries":[…]}`.
@@ -38,7 +41,16 @@ struct Contents {
 impl KeyringFile {
     /// The entry list at `path` (which need not exist yet).
     pub fn new(path: PathBuf) -> Self {
-        Self { path }
+        Self {
+            path,
+            max_len: MAX_FILE_LEN,
+        }
+    }
+
+    /// This entry list with a smaller size cap, for reader and writer alike.
+    #[cfg(test)]
+    fn with_max_len(self, max_len: u64) -> Self {
+        Self { max_len, ..self }
     }
 
     /// The file's path.
@@ -54,7 +66,7 @@ impl KeyringFile {
     /// Writes an empty entry list; refuses when anything is at the path.
     pub fn create(&self) -> Result<(), StoreError> {
         ensure_private_dir(&self.path)?;
-        create_atomic(&self.path, &encode(&[])?, 0o600).map_err(|e| match e.kind() {
+        create_atomic(&self.path, &self.encode(&[])?.0, 0o600).map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => StoreError::Exists(format!(
                 "a keyring store already exists at {}: it was left untouched",
                 self.path.display()
@@ -76,8 +88,8 @@ impl KeyringFile {
             .metadata()
             .map_err(|e| self.io_error("cannot read", e))?
             .len();
-        if len > MAX_FILE_LEN {
-            return Err(self.damaged(format!("it is longer than {MAX_FILE_LEN} bytes")));
+        if len > self.max_len {
+            return Err(self.damaged(format!("it is longer than {} bytes", self.max_len)));
         }
         let contents: Contents = serde_json::from_reader(io::BufReader::new(file))
             .map_err(|e| self.damaged(format!("it is not a credd entry list: {e}")))?;
@@ -87,12 +99,34 @@ impl KeyringFile {
         Ok(contents.entries)
     }
 
-    /// Replaces the entry list with the metadata of `entries`, atomically.
-    pub fn write(&self, entries: &[Entry]) -> Result<(), StoreError> {
+    /// The entry list for `entries`, ready to [`write`](Self::write); refused when it would be
+    /// larger than a reader accepts. Made before the keychain is changed, so that a list too
+    /// large to write changes nothing.
+    pub fn encode(&self, entries: &[Entry]) -> Result<Encoded, StoreError> {
         let infos: Vec<EntryInfo> = entries.iter().map(Entry::info).collect();
+        let contents = Contents {
+            store: "keyring".into(),
+            entries: infos,
+        };
+        let bytes = serde_json::to_vec_pretty(&contents).map_err(|e| StoreError::Io {
+            context: "cannot encode the keyring store's entry list".into(),
+            source: io::Error::other(e),
+        })?;
+        let (len, max) = (bytes.len() as u64, self.max_len);
+        if len > max {
+            return Err(StoreError::BadRequest(format!(
+                "the keyring store's entry list would be {len} bytes long, more than the {max} \
+                 it may have; nothing was changed: remove entries you no longer use ('credd \
+                 remove NAME')"
+            )));
+        }
+        Ok(Encoded(bytes))
+    }
+
+    /// Replaces the entry list with `encoded`, atomically.
+    pub fn write(&self, encoded: &Encoded) -> Result<(), StoreError> {
         ensure_private_dir(&self.path)?;
-        write_atomic(&self.path, &encode(&infos)?, 0o600)
-            .map_err(|e| self.io_error("cannot write", e))
+        write_atomic(&self.path, &encoded.0, 0o600).map_err(|e| self.io_error("cannot write", e))
     }
 
     fn damaged(&self, reason: String) -> StoreError {
@@ -113,16 +147,8 @@ impl KeyringFile {
     }
 }
 
-fn encode(entries: &[EntryInfo]) -> Result<Vec<u8>, StoreError> {
-    let contents = Contents {
-        store: "keyring".into(),
-        entries: entries.to_vec(),
-    };
-    serde_json::to_vec_pretty(&contents).map_err(|e| StoreError::Io {
-        context: "cannot encode the keyring store's entry list".into(),
-        source: io::Error::other(e),
-    })
-}
+/// An entry list within the size its reader accepts, from [`KeyringFile::encode`].
+pub struct Encoded(Vec<u8>);
 
 /// The label keychain managers show for an entry's item.
 fn label(name: &str) -> String {
@@ -217,7 +243,8 @@ mod tests {
         file.create().unwrap();
         assert!(file.read().unwrap().is_empty());
         assert!(matches!(file.create(), Err(StoreError::Exists(_))));
-        file.write(&[entry("a"), entry("b")]).unwrap();
+        let encoded = file.encode(&[entry("a"), entry("b")]).unwrap();
+        file.write(&encoded).unwrap();
         let infos = file.read().unwrap();
         assert_eq!(infos, vec![entry("a").info(), entry("b").info()]);
         let text = fs::read_to_string(file.path()).unwrap();
@@ -225,6 +252,27 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(file.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn the_reader_reads_every_entry_list_the_writer_accepts() {
+        const MAX: u64 = 2048;
+        let dir = tempfile::tempdir().unwrap();
+        let file = KeyringFile::new(dir.path().join("keyring-entries.json")).with_max_len(MAX);
+        file.create().unwrap();
+        let mut entries = vec![entry("a")];
+        entries[0].note = Some(String::new());
+        // Fill the list to the byte: still written, still read.
+        let spare = MAX as usize - file.encode(&entries).unwrap().0.len();
+        entries[0].note = Some("n".repeat(spare));
+        let full = file.encode(&entries).unwrap();
+        assert_eq!(full.0.len() as u64, MAX);
+        file.write(&full).unwrap();
+        assert_eq!(file.read().unwrap(), vec![entries[0].info()]);
+        entries.push(entry("b"));
+        let err = file.encode(&entries).err().unwrap();
+        assert!(matches!(err, StoreError::BadRequest(_)), "{err:?}");
+        assert!(err.to_string().contains("remove entries"), "{err}");
     }
 
     #[test]

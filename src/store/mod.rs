@@ -5,6 +5,7 @@
 
 pub mod keychain;
 pub mod keyring;
+mod memory;
 pub mod owner;
 pub mod remember;
 pub mod vault;

@@ -1,9 +1,11 @@
 //! The vault: every entry, encrypted under a key derived from the passphrase.
 //!
 //! The file is a fixed-size header followed by one XChaCha20-Poly1305 ciphertext of the entries'
-//! JSON; `docs/vault-format.md` describes it byte by byte. The header carries a key check (a tag
-//! over nothing) so that a wrong passphrase and a damaged file are told apart. A file that fails
-//! to decrypt or parse is never written to.
+//! JSON; `docs/vault-format.md` describes it byte by byte. The header carries a SHA-256 digest of
+//! itself, checked first, so that any damage to it is reported as damage, and a key check (a tag
+//! over nothing), so that a wrong passphrase is told apart from a damaged body. Version 1 files
+//! (without the digest) are still read; every write is version 2. A file that fails to decrypt
+//! or parse is never written to.
 //!
 //! Memory: the key, the passphrase bytes and the plaintext only ever live in buffers that are
 //! wiped when dropped and sized up front so that they never reallocate (a reallocation frees
@@ -20,8 +22,10 @@ use chacha20poly1305::aead::{AeadInOut, Generate, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use credd_protocol::{Entry, KdfParams, Secret};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::memory;
 use crate::atomic::{create_atomic, write_atomic};
 
 /// The strong default key-derivation cost: Argon2id with 64 MiB, 3 passes, 1 lane.
@@ -33,8 +37,10 @@ pub const DEFAULT_KDF: KdfParams = KdfParams {
 
 /// The first eight bytes of every vault.
 const MAGIC: &[u8; 8] = b"CREDDVLT";
-/// The only format version written and read.
-const FORMAT_VERSION: u8 = 1;
+/// The format version written: version 1 plus a digest of the header.
+const FORMAT_VERSION: u8 = 2;
+/// The first version, without the header digest: still read, never written.
+const FORMAT_VERSION_1: u8 = 1;
 /// Key-derivation id 1: Argon2id, version 0x13.
 const KDF_ARGON2ID: u8 = 1;
 
@@ -49,16 +55,25 @@ const SALT_AT: usize = 22;
 const CHECK_NONCE_AT: usize = SALT_AT + SALT_LEN; // 38: also the length of the key check's AAD
 const CHECK_TAG_AT: usize = CHECK_NONCE_AT + NONCE_LEN; // 62
 const BODY_NONCE_AT: usize = CHECK_TAG_AT + TAG_LEN; // 78
-/// Length of the header, which is the body's associated data.
-const HEADER_LEN: usize = BODY_NONCE_AT + NONCE_LEN; // 102
+/// Where version 2's header digest starts: the length of the bytes it covers, and of the whole
+/// header in version 1.
+const DIGEST_AT: usize = BODY_NONCE_AT + NONCE_LEN; // 102
+const DIGEST_LEN: usize = 32;
+/// Length of the version-2 header, which is the body's associated data.
+const HEADER_LEN: usize = DIGEST_AT + DIGEST_LEN; // 134
 
-/// Files larger than this are refused as damaged rather than read into memory.
+/// The largest vault: a reader refuses larger files as damaged rather than read them into memory,
+/// and a writer refuses to write one, so that whatever is written can be opened again.
 const MAX_FILE_LEN: u64 = 64 * 1024 * 1024;
 
 const MEMORY_KIB_MIN: u32 = 8;
 const MEMORY_KIB_MAX: u32 = 4 * 1024 * 1024;
 const PASSES_MAX: u32 = 64;
 const LANES_MAX: u32 = 16;
+
+/// The most passes a new vault may use (the format reads up to [`PASSES_MAX`]): a derivation
+/// over the socket cannot be cancelled, and every unlock pays it again.
+const CREATE_PASSES_MAX: u32 = 16;
 
 /// Why a vault operation failed. Messages say what to do and never contain a secret.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +98,17 @@ pub enum VaultError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A write would make the vault larger than a reader accepts; nothing was written.
+    #[error(
+        "the vault would be {len} bytes long, more than the {max} a vault may have; nothing was \
+         changed: remove entries you no longer use ('credd remove NAME')"
+    )]
+    TooLarge {
+        /// The size the vault would have.
+        len: u64,
+        /// The largest vault, 64 MiB.
+        max: u64,
+    },
     /// Key-derivation parameters out of bounds.
     #[error("{0}")]
     BadKdf(String),
@@ -101,12 +127,23 @@ pub enum VaultError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultFile {
     path: PathBuf,
+    /// [`MAX_FILE_LEN`], except in tests that need a small vault to be full.
+    max_len: u64,
 }
 
 impl VaultFile {
     /// A vault at `path` (which need not exist yet).
     pub fn new(path: PathBuf) -> Self {
-        Self { path }
+        Self {
+            path,
+            max_len: MAX_FILE_LEN,
+        }
+    }
+
+    /// This vault with a smaller size cap, for reader and writer alike.
+    #[cfg(test)]
+    fn with_max_len(self, max_len: u64) -> Self {
+        Self { max_len, ..self }
     }
 
     /// The vault file's path.
@@ -132,11 +169,12 @@ impl VaultFile {
                  1..={PASSES_MAX}, lanes 1..={LANES_MAX}"
             ))
         })?;
+        check_affordable(kdf, memory::available_kib()).map_err(VaultError::BadKdf)?;
         if self.exists() {
             return Err(VaultError::Exists(self.path.clone()));
         }
         ensure_private_dir(&self.path)?;
-        let key = VaultKey::derive(self.path.clone(), passphrase, random()?, kdf)?;
+        let key = VaultKey::derive(self.clone(), passphrase, random()?, kdf)?;
         let bytes = key.seal(&[])?;
         create_atomic(&self.path, &bytes, 0o600).map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => VaultError::Exists(self.path.clone()),
@@ -156,7 +194,7 @@ impl VaultFile {
     fn open_inner(&self, passphrase: &Secret) -> Result<(VaultKey, Vec<Entry>), VaultError> {
         let data = self.read()?;
         let header = Header::parse(&data).map_err(|reason| self.damaged(reason))?;
-        let key = VaultKey::derive(self.path.clone(), passphrase, header.salt, header.kdf)?;
+        let key = VaultKey::derive(self.clone(), passphrase, header.salt, header.kdf)?;
         self.decrypt(&data, &header, key)
     }
 
@@ -169,7 +207,7 @@ impl VaultFile {
             let mut key = Box::new(Zeroizing::new([0u8; KEY_LEN]));
             key.copy_from_slice(raw);
             let key = VaultKey {
-                path: self.path.clone(),
+                file: self.clone(),
                 key,
                 kdf: header.kdf,
                 salt: header.salt,
@@ -193,12 +231,12 @@ impl VaultFile {
             .decrypt_inout_detached(&check_nonce, check_aad, (&mut [][..]).into(), &check_tag)
             .map_err(|_| VaultError::BadPassphrase)?;
 
-        let body = &data[HEADER_LEN..];
+        let body = &data[header.len..];
         let mut plaintext = Zeroizing::new(Vec::with_capacity(body.len()));
         plaintext.extend_from_slice(body);
         let body_nonce = XNonce::from(header.body_nonce);
         cipher
-            .decrypt_in_place(&body_nonce, &data[..HEADER_LEN], &mut *plaintext)
+            .decrypt_in_place(&body_nonce, &data[..header.len], &mut *plaintext)
             .map_err(|_| self.damaged("its contents fail authentication".into()))?;
         // Secret's deserializer copies each secret once, straight from `plaintext`. A secret with
         // JSON escapes (quotes, backslashes, control characters) goes through serde_json's own
@@ -223,19 +261,20 @@ impl VaultFile {
             }
             Err(e) => return Err(io_error(context(), e)),
         };
+        let max = self.max_len;
         let len = file.metadata().map_err(|e| io_error(context(), e))?.len();
-        if len > MAX_FILE_LEN {
+        if len > max {
             return Err(self.damaged(format!(
-                "it is {len} bytes long, more than the {MAX_FILE_LEN} a vault may have"
+                "it is {len} bytes long, more than the {max} a vault may have"
             )));
         }
         let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.take(MAX_FILE_LEN + 1)
+        file.take(max + 1)
             .read_to_end(&mut data)
             .map_err(|e| io_error(context(), e))?;
-        if data.len() as u64 > MAX_FILE_LEN {
+        if data.len() as u64 > max {
             return Err(self.damaged(format!(
-                "it is longer than the {MAX_FILE_LEN} bytes a vault may have"
+                "it is longer than the {max} bytes a vault may have"
             )));
         }
         Ok(data)
@@ -252,7 +291,8 @@ impl VaultFile {
 /// The derived key and the header values needed to write the vault again. Debug must not show
 /// the key.
 pub struct VaultKey {
-    path: PathBuf,
+    /// The vault this key writes, with its size cap.
+    file: VaultFile,
     /// Boxed so that moving a `VaultKey` never leaves a copy of the key behind.
     key: Box<Zeroizing<[u8; KEY_LEN]>>,
     kdf: KdfParams,
@@ -263,13 +303,10 @@ impl VaultKey {
     /// Encrypts `entries` under this key with a fresh nonce and replaces the file atomically.
     pub fn save(&self, entries: &[Entry]) -> Result<(), VaultError> {
         let bytes = with_wiped_stack(|| self.seal(entries))?;
-        ensure_private_dir(&self.path)?;
-        write_atomic(&self.path, &bytes, 0o600).map_err(|e| {
-            io_error(
-                format!("cannot write the vault at {}", self.path.display()),
-                e,
-            )
-        })
+        let path = self.file.path();
+        ensure_private_dir(path)?;
+        write_atomic(path, &bytes, 0o600)
+            .map_err(|e| io_error(format!("cannot write the vault at {}", path.display()), e))
     }
 
     /// The raw 32-byte key, for the one place that keeps it outside the agent: the OS keychain
@@ -281,12 +318,12 @@ impl VaultKey {
     /// A key for `new_passphrase` (fresh salt, same KDF params); the caller then `save`s with it.
     pub fn rekey(&self, new_passphrase: &Secret) -> Result<VaultKey, VaultError> {
         let salt = random()?;
-        with_wiped_stack(|| Self::derive(self.path.clone(), new_passphrase, salt, self.kdf))
+        with_wiped_stack(|| Self::derive(self.file.clone(), new_passphrase, salt, self.kdf))
     }
 
     /// Argon2id(passphrase, salt, kdf), with working memory that is wiped afterwards.
     fn derive(
-        path: PathBuf,
+        file: VaultFile,
         passphrase: &Secret,
         salt: [u8; SALT_LEN],
         kdf: KdfParams,
@@ -319,7 +356,7 @@ impl VaultKey {
             )
             .map_err(kdf_failed)?;
         Ok(Self {
-            path,
+            file,
             key,
             kdf,
             salt,
@@ -353,13 +390,22 @@ impl VaultKey {
         header[CHECK_NONCE_AT..CHECK_TAG_AT].copy_from_slice(&check_nonce);
         header[CHECK_TAG_AT..BODY_NONCE_AT].copy_from_slice(&check_tag);
         let body_nonce = XNonce::from(random::<NONCE_LEN>()?);
-        header[BODY_NONCE_AT..].copy_from_slice(&body_nonce);
+        header[BODY_NONCE_AT..DIGEST_AT].copy_from_slice(&body_nonce);
+        let digest = Sha256::digest(&header[..DIGEST_AT]);
+        header[DIGEST_AT..].copy_from_slice(&digest);
 
         // Measure the JSON first so that the buffer holding it is allocated once, at its final
         // size (plus the tag), and never reallocates.
         let plaintext = Plaintext { entries };
         let mut counter = ByteCounter(0);
         serde_json::to_writer(&mut counter, &plaintext).map_err(|e| encode_failed(&e))?;
+        let len = (HEADER_LEN + counter.0 + TAG_LEN) as u64;
+        if len > self.file.max_len {
+            return Err(VaultError::TooLarge {
+                len,
+                max: self.file.max_len,
+            });
+        }
         let mut buffer = Zeroizing::new(Vec::with_capacity(counter.0 + TAG_LEN));
         serde_json::to_writer(&mut *buffer, &plaintext).map_err(|e| encode_failed(&e))?;
         debug_assert_eq!(buffer.len(), counter.0);
@@ -380,7 +426,7 @@ impl Clone for VaultKey {
         let mut key = Box::new(Zeroizing::new([0u8; KEY_LEN]));
         key.copy_from_slice(&self.key[..]);
         Self {
-            path: self.path.clone(),
+            file: self.file.clone(),
             key,
             kdf: self.kdf,
             salt: self.salt,
@@ -391,7 +437,7 @@ impl Clone for VaultKey {
 impl fmt::Debug for VaultKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VaultKey")
-            .field("path", &self.path)
+            .field("path", &self.file.path)
             .field("kdf", &self.kdf)
             .field("key", &"REDACTED")
             .finish_non_exhaustive()
@@ -412,6 +458,8 @@ struct PlaintextIn {
 
 /// The values read from a vault's header.
 struct Header {
+    /// The header's length: [`HEADER_LEN`], or [`DIGEST_AT`] in version 1.
+    len: usize,
     kdf: KdfParams,
     salt: [u8; SALT_LEN],
     check_nonce: [u8; NONCE_LEN],
@@ -423,24 +471,36 @@ impl Header {
     /// Reads and checks the header of `data`, the whole file; the error is the reason it is
     /// damaged.
     fn parse(data: &[u8]) -> Result<Self, String> {
-        if data.len() < HEADER_LEN + TAG_LEN {
-            if data.len() >= MAGIC.len() && !data.starts_with(MAGIC) {
-                return Err("it is not a credd vault".into());
-            }
+        if data.len() < MAGIC.len() + 1 {
             return Err(format!(
-                "it is {} bytes long, shorter than the {} of an empty vault",
-                data.len(),
-                HEADER_LEN + TAG_LEN
+                "it is {} bytes long, too short for a vault",
+                data.len()
             ));
         }
         if !data.starts_with(MAGIC) {
             return Err("it is not a credd vault".into());
         }
-        if data[8] != FORMAT_VERSION {
+        let len = match data[8] {
+            FORMAT_VERSION => HEADER_LEN,
+            FORMAT_VERSION_1 => DIGEST_AT,
+            other => {
+                return Err(format!(
+                    "format version {other} is not supported by this credd, which reads \
+                     versions {FORMAT_VERSION_1} and {FORMAT_VERSION}"
+                ));
+            }
+        };
+        if data.len() < len + TAG_LEN {
             return Err(format!(
-                "format version {} is not supported by this credd, which reads version {FORMAT_VERSION}",
-                data[8]
+                "it is {} bytes long, shorter than the {} of an empty vault",
+                data.len(),
+                len + TAG_LEN
             ));
+        }
+        // Checked before anything else in the header is believed: damage anywhere in it would
+        // otherwise make the key check fail, which reads as a wrong passphrase.
+        if len == HEADER_LEN && Sha256::digest(&data[..DIGEST_AT])[..] != data[DIGEST_AT..len] {
+            return Err("its header does not match its SHA-256 digest".into());
         }
         if data[9] != KDF_ARGON2ID {
             return Err(format!("unknown key-derivation id {}", data[9]));
@@ -455,11 +515,12 @@ impl Header {
             format!("its key-derivation parameters are out of bounds: {problem}")
         })?;
         Ok(Self {
+            len,
             kdf,
             salt: array(&data[SALT_AT..CHECK_NONCE_AT]),
             check_nonce: array(&data[CHECK_NONCE_AT..CHECK_TAG_AT]),
             check_tag: array(&data[CHECK_TAG_AT..BODY_NONCE_AT]),
-            body_nonce: array(&data[BODY_NONCE_AT..HEADER_LEN]),
+            body_nonce: array(&data[BODY_NONCE_AT..DIGEST_AT]),
         })
     }
 }
@@ -487,6 +548,33 @@ fn check_kdf(kdf: KdfParams) -> Result<(), String> {
     }
     if !(1..=PASSES_MAX).contains(&passes) {
         return Err(format!("passes = {passes}"));
+    }
+    Ok(())
+}
+
+/// Checks that a new vault's `kdf` is affordable here: at most [`CREATE_PASSES_MAX`] passes, and
+/// at most half of `available_kib` (the memory this process can get, when known) of memory; the
+/// default cost is always allowed. Only creation is checked: an existing vault opens with
+/// whatever cost it has within the format's bounds (and `passwd` keeps that cost).
+fn check_affordable(kdf: KdfParams, available_kib: Option<u64>) -> Result<(), String> {
+    if kdf.passes > CREATE_PASSES_MAX {
+        return Err(format!(
+            "a new vault may use at most {CREATE_PASSES_MAX} passes, not {}: choose fewer \
+             (--kdf-passes)",
+            kdf.passes
+        ));
+    }
+    let Some(available_kib) = available_kib else {
+        return Ok(());
+    };
+    let limit_kib = (available_kib / 2).max(u64::from(DEFAULT_KDF.memory_kib));
+    if u64::from(kdf.memory_kib) > limit_kib {
+        return Err(format!(
+            "the key derivation would need {} KiB, more than the {limit_kib} KiB a new vault may \
+             use here (half of the {available_kib} KiB of memory available to credd, or the \
+             default cost's if that is more): choose less memory (--kdf-memory)",
+            kdf.memory_kib
+        ));
     }
     Ok(())
 }
@@ -630,6 +718,7 @@ mod tests {
         Secret::new(text)
     }
 
+    /// Entries with every field used. The version-1 fixture holds exactly these: keep them.
     fn sample_entries() -> Vec<Entry> {
         vec![
             Entry {
@@ -690,6 +779,30 @@ mod tests {
         assert_same(&entries, &sample_entries());
     }
 
+    /// A version-1 vault made once by the version-1 writer (KDF 64 KiB, 1 pass, 1 lane;
+    /// passphrase "correct horse"), holding the sample entries. Never regenerate it: it proves
+    /// that vaults written by earlier credds still open.
+    const FIXTURE_V1: &[u8] = include_bytes!("../../tests/fixtures/vault-v1");
+
+    /// A copy of the version-1 fixture in a fresh directory.
+    fn fixture_v1() -> (tempfile::TempDir, VaultFile) {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        fs::write(vault.path(), FIXTURE_V1).unwrap();
+        (dir, vault)
+    }
+
+    #[test]
+    fn a_version_1_vault_opens_with_its_exact_entries() {
+        let (_dir, vault) = fixture_v1();
+        let (key, entries) = vault.open(&pass("correct horse")).unwrap();
+        assert_same(&entries, &sample_entries());
+        assert_eq!(key.kdf, FAST);
+        let err = vault.open(&pass("wrong horse")).unwrap_err();
+        assert!(matches!(err, VaultError::BadPassphrase), "{err:?}");
+        assert_eq!(fs::read(vault.path()).unwrap(), FIXTURE_V1);
+    }
+
     #[test]
     fn a_new_vault_is_empty_and_the_key_saves() {
         let dir = tempfile::tempdir().unwrap();
@@ -708,9 +821,56 @@ mod tests {
         let after = fs::read(vault.path()).unwrap();
         assert_eq!(before[..CHECK_NONCE_AT], after[..CHECK_NONCE_AT]);
         assert_ne!(
-            before[BODY_NONCE_AT..HEADER_LEN],
-            after[BODY_NONCE_AT..HEADER_LEN]
+            before[BODY_NONCE_AT..DIGEST_AT],
+            after[BODY_NONCE_AT..DIGEST_AT]
         );
+    }
+
+    #[test]
+    fn the_reader_opens_every_vault_the_writer_accepts_and_a_refused_write_changes_nothing() {
+        const MAX: u64 = 4096;
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault")).with_max_len(MAX);
+        let key = vault.create(&pass("p"), FAST).unwrap();
+        let mut entries = Vec::new();
+        let refused = loop {
+            let mut more = entries.clone();
+            let round = entries.len();
+            more.extend(sample_entries().into_iter().map(|mut entry| {
+                entry.name = format!("{}-{round}", entry.name);
+                entry
+            }));
+            match key.save(&more) {
+                Ok(()) => entries = more,
+                Err(error) => break error,
+            }
+            assert_same(&vault.open(&pass("p")).unwrap().1, &entries);
+        };
+        assert!(
+            matches!(refused, VaultError::TooLarge { max: MAX, .. }),
+            "{refused:?}"
+        );
+        assert!(refused.to_string().contains("remove entries"), "{refused}");
+        // Fill the vault to the byte: still written, still read.
+        let before = fs::read(vault.path()).unwrap();
+        let spare = MAX as usize - before.len();
+        entries[0].note = Some(format!(
+            "{}{}",
+            entries[0].note.take().unwrap(),
+            "n".repeat(spare)
+        ));
+        key.save(&entries).unwrap();
+        assert_eq!(fs::metadata(vault.path()).unwrap().len(), MAX);
+        assert_same(&vault.open(&pass("p")).unwrap().1, &entries);
+        // One byte more is refused, and the file stays as it was.
+        let full = fs::read(vault.path()).unwrap();
+        entries[0].note.as_mut().unwrap().push('n');
+        let err = key.save(&entries).unwrap_err();
+        assert!(
+            matches!(err, VaultError::TooLarge { len, max: MAX } if len == MAX + 1),
+            "{err:?}"
+        );
+        assert_eq!(fs::read(vault.path()).unwrap(), full);
     }
 
     #[test]
@@ -734,9 +894,10 @@ mod tests {
         let (_dir, vault) = sample_vault();
         let data = fs::read(vault.path()).unwrap();
         assert_eq!(&data[..8], b"CREDDVLT");
-        assert_eq!(data[8..10], [1, 1]);
+        assert_eq!(data[8..10], [2, 1]);
         assert_eq!(data[10..22], [64, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]);
-        assert_eq!(HEADER_LEN, 102);
+        assert_eq!((DIGEST_AT, HEADER_LEN), (102, 134));
+        assert_eq!(data[102..134], Sha256::digest(&data[..102])[..]);
     }
 
     #[test]
@@ -774,16 +935,56 @@ mod tests {
     }
 
     #[test]
-    fn flipped_header_bytes_are_damage_or_bad_passphrase() {
+    fn every_flipped_header_bit_is_damage_never_a_wrong_passphrase() {
         let (_dir, vault) = sample_vault();
         let good = fs::read(vault.path()).unwrap();
+        // Every byte, each with another bit (file writes are slow on some disks: one per byte).
         for at in 0..HEADER_LEN {
-            // Byte 12 ^ 0x01 would ask for 64 MiB, valid but slow; 0x40 puts it out of bounds.
-            let mask = if at == KDF_AT + 2 { 0x40 } else { 0x01 };
+            let mask = 1u8 << (at % 8);
             let mut data = good.clone();
             data[at] ^= mask;
             fs::write(vault.path(), &data).unwrap();
             let err = vault.open(&pass("right")).unwrap_err();
+            assert!(
+                matches!(err, VaultError::Damaged { .. }),
+                "byte {at} ^ {mask:#04x}: {err:?}"
+            );
+            assert_eq!(fs::read(vault.path()).unwrap(), data);
+        }
+        // A body byte, too; and the intact vault still tells a wrong passphrase apart.
+        for at in [
+            HEADER_LEN,
+            good.len() / 2,
+            good.len() - TAG_LEN,
+            good.len() - 1,
+        ] {
+            let mut data = good.clone();
+            data[at] ^= 0x80;
+            fs::write(vault.path(), &data).unwrap();
+            let err = vault.open(&pass("right")).unwrap_err();
+            assert!(
+                matches!(err, VaultError::Damaged { .. }),
+                "byte {at}: {err:?}"
+            );
+            assert_eq!(fs::read(vault.path()).unwrap(), data);
+        }
+        fs::write(vault.path(), &good).unwrap();
+        let err = vault.open(&pass("wrong")).unwrap_err();
+        assert!(matches!(err, VaultError::BadPassphrase), "{err:?}");
+    }
+
+    /// Version 1 has no header digest: damage to the KDF cost, salt or key check reads as a wrong
+    /// passphrase there (documented), everything else as damage, and nothing is written.
+    #[test]
+    fn flipped_version_1_header_bytes_are_damage_or_bad_passphrase() {
+        let (_dir, vault) = fixture_v1();
+        for at in 0..DIGEST_AT {
+            // Byte 12 ^ 0x01 would ask for 64 MiB, valid but slow; 0x40 puts it out of bounds.
+            let mask = if at == KDF_AT + 2 { 0x40 } else { 0x01 };
+            let mut data = FIXTURE_V1.to_vec();
+            data[at] ^= mask;
+            fs::write(vault.path(), &data).unwrap();
+            let err = vault.open(&pass("correct horse")).unwrap_err();
             let expected_damage =
                 at < SALT_AT && !(at == KDF_AT || at == KDF_AT + 1) || at >= BODY_NONCE_AT;
             match err {
@@ -793,6 +994,27 @@ mod tests {
             }
             assert_eq!(fs::read(vault.path()).unwrap(), data);
         }
+    }
+
+    #[test]
+    fn saving_a_version_1_vault_makes_it_version_2() {
+        let (_dir, vault) = fixture_v1();
+        let (key, mut entries) = vault.open(&pass("correct horse")).unwrap();
+        entries.pop();
+        key.save(&entries).unwrap();
+        let data = fs::read(vault.path()).unwrap();
+        assert_eq!(data[8], FORMAT_VERSION);
+        // Same KDF cost and salt: the key (and a remembered copy of it) stays valid.
+        assert_eq!(data[9..CHECK_NONCE_AT], FIXTURE_V1[9..CHECK_NONCE_AT]);
+        assert_eq!(
+            data[DIGEST_AT..HEADER_LEN],
+            Sha256::digest(&data[..DIGEST_AT])[..]
+        );
+        let (reopened, read) = vault.open(&pass("correct horse")).unwrap();
+        assert_same(&read, &sample_entries()[..1]);
+        assert_eq!(reopened.raw(), key.raw());
+        let (_, read) = vault.open_with_key(key.raw()).unwrap();
+        assert_same(&read, &sample_entries()[..1]);
     }
 
     #[test]
@@ -823,10 +1045,10 @@ mod tests {
 
         let (_dir, vault) = sample_vault();
         let mut data = fs::read(vault.path()).unwrap();
-        data[8] = 2;
+        data[8] = 3;
         fs::write(vault.path(), &data).unwrap();
         let err = vault.open(&pass("right")).unwrap_err();
-        assert!(err.to_string().contains("format version 2"), "{err}");
+        assert!(err.to_string().contains("format version 3"), "{err}");
     }
 
     #[test]
@@ -841,7 +1063,7 @@ mod tests {
             br#"{"entries":[{"name":"n","url":"u","secret":"s","expires":"hunter2"}]}"#.to_vec();
         key.cipher()
             .encrypt_in_place(
-                &XNonce::from(array::<NONCE_LEN>(&header[BODY_NONCE_AT..])),
+                &XNonce::from(array::<NONCE_LEN>(&header[BODY_NONCE_AT..DIGEST_AT])),
                 &header,
                 &mut body,
             )
@@ -955,6 +1177,65 @@ mod tests {
             assert!(err.to_string().contains("1..=64"), "{err}");
         }
         assert!(!vault.exists());
+    }
+
+    #[test]
+    fn a_new_vault_costs_at_most_half_the_memory_and_16_passes() {
+        let kdf = |memory_kib, passes| KdfParams {
+            memory_kib,
+            passes,
+            lanes: 1,
+        };
+        const GIB: u32 = 1024 * 1024;
+        // 8 GiB available: up to 4 GiB.
+        let plenty = Some(8 * u64::from(GIB));
+        assert_eq!(check_affordable(kdf(4 * GIB, 16), plenty), Ok(()));
+        let err = check_affordable(kdf(4 * GIB, 17), plenty).unwrap_err();
+        assert!(err.contains("at most 16 passes, not 17"), "{err}");
+        // 1 GiB available: 512 MiB.
+        let some = Some(u64::from(GIB));
+        assert_eq!(check_affordable(kdf(GIB / 2, 3), some), Ok(()));
+        let err = check_affordable(kdf(GIB / 2 + 1, 3), some).unwrap_err();
+        assert!(err.contains("more than the 524288 KiB"), "{err}");
+        assert!(
+            err.contains("of the 1048576 KiB") && err.contains("--kdf-memory"),
+            "{err}"
+        );
+        // Very little available: the default still goes; more does not.
+        let little = Some(1024);
+        assert_eq!(check_affordable(DEFAULT_KDF, little), Ok(()));
+        assert!(check_affordable(kdf(DEFAULT_KDF.memory_kib + 1, 3), little).is_err());
+        // Unknown: only the passes are capped.
+        assert_eq!(check_affordable(kdf(4 * GIB, 16), None), Ok(()));
+        assert!(check_affordable(kdf(64, 17), None).is_err());
+    }
+
+    #[test]
+    fn create_refuses_an_unaffordable_kdf_and_open_accepts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        let err = vault.create(&pass("p"), kdf_with_passes(17)).unwrap_err();
+        assert!(matches!(err, VaultError::BadKdf(_)), "{err:?}");
+        assert!(err.to_string().contains("at most 16 passes"), "{err}");
+        assert!(!vault.exists());
+        // A vault that already has such a cost (as older credds could create) still opens, and
+        // passwd keeps its cost.
+        let key = VaultKey::derive(
+            vault.clone(),
+            &pass("p"),
+            [7; SALT_LEN],
+            kdf_with_passes(17),
+        )
+        .unwrap();
+        key.save(&sample_entries()).unwrap();
+        let (key, entries) = vault.open(&pass("p")).unwrap();
+        assert_same(&entries, &sample_entries());
+        key.rekey(&pass("q")).unwrap().save(&entries).unwrap();
+        assert_same(&vault.open(&pass("q")).unwrap().1, &sample_entries());
+    }
+
+    fn kdf_with_passes(passes: u32) -> KdfParams {
+        KdfParams { passes, ..FAST }
     }
 
     #[test]

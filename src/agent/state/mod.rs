@@ -466,13 +466,14 @@ impl State {
         match handle {
             Handle::Vault(key) => run_blocking(move || key.save(&after).map(|()| after)).await,
             Handle::Keyring(file) => {
+                let encoded = file.encode(&after)?;
                 let after = self
                     .keychain(keychain::PERSISTENT, move || {
                         let keychain = Keychain::open(keychain::PERSISTENT)?;
                         keyring::sync(&keychain, &before, &after).map(|()| after)
                     })
                     .await?;
-                run_blocking(move || file.write(&after).map(|()| after)).await
+                run_blocking(move || file.write(&encoded).map(|()| after)).await
             }
         }
     }
@@ -480,6 +481,9 @@ impl State {
 
 fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
     let bad = |what: &str| Err(ErrorReply::new(ErrorKind::BadRequest, what.to_owned()));
+    entry
+        .check_lengths()
+        .map_err(|e| ErrorReply::new(ErrorKind::BadRequest, e))?;
     if entry.name.trim().is_empty() {
         return bad("the entry name is empty: give a name such as 'my-registry'");
     }
@@ -536,9 +540,8 @@ fn store_error(error: StoreError) -> ErrorReply {
         StoreError::Vault(VaultError::Damaged { .. }) | StoreError::KeyringDamaged { .. } => {
             ErrorKind::VaultDamaged
         }
-        StoreError::Vault(VaultError::BadKdf(_)) | StoreError::BadRequest(_) => {
-            ErrorKind::BadRequest
-        }
+        StoreError::Vault(VaultError::BadKdf(_) | VaultError::TooLarge { .. })
+        | StoreError::BadRequest(_) => ErrorKind::BadRequest,
         StoreError::Keychain(_) => ErrorKind::KeychainUnavailable,
         StoreError::NotRemembered(_) => ErrorKind::NotRemembered,
         StoreError::Vault(VaultError::Io { .. }) | StoreError::Io { .. } => ErrorKind::Internal,
