@@ -337,7 +337,10 @@ mod tests {
         assert!(no_bus.message.contains("no D-Bus session bus"), "{no_bus}");
         assert!(no_bus.message.contains("/run/user/0/bus"), "{no_bus}");
         assert!(no_bus.message.contains("start GNOME Keyring"), "{no_bus}");
-        assert!(!no_bus.message.contains("init"), "advice for one store only: {no_bus}");
+        assert!(
+            !no_bus.message.contains("init"),
+            "advice for one store only: {no_bus}"
+        );
         let no_service = KeychainError::absent(
             KeychainKind::SecretService,
             "org.freedesktop.DBus.Error.ServiceUnknown: The name org.freedesktop.secrets was \

@@ -235,6 +235,32 @@ mod tests {
         }
     }
 
+    /// The keyring store's entry list as written once by this format's writer. Never regenerate
+    /// it: a format change must keep reading it (or migrate it, tested).
+    const FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/keyring-entries.json");
+
+    #[test]
+    fn the_committed_entry_list_reads_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = KeyringFile::new(dir.path().join("keyring-entries.json"));
+        fs::write(file.path(), FIXTURE).unwrap();
+        let corp = EntryInfo {
+            name: "corp".into(),
+            url: "https://corp.example.com/simple/".into(),
+            username: Some("ci".into()),
+            expires: Some(1_900_000_000),
+            note: Some("rotated monthly".into()),
+        };
+        let pypi = EntryInfo {
+            name: "pypi".into(),
+            url: "https://pypi.example.com/simple/".into(),
+            username: None,
+            expires: None,
+            note: None,
+        };
+        assert_eq!(file.read().unwrap(), vec![corp, pypi]);
+    }
+
     #[test]
     fn the_entry_list_round_trips_without_secrets() {
         let dir = tempfile::tempdir().unwrap();

@@ -803,6 +803,24 @@ mod tests {
         assert_eq!(fs::read(vault.path()).unwrap(), FIXTURE_V1);
     }
 
+    /// A version-2 vault made once by the version-2 writer, like [`FIXTURE_V1`]. Never
+    /// regenerate it: a change of format must keep opening it (or migrate it, tested).
+    const FIXTURE_V2: &[u8] = include_bytes!("../../tests/fixtures/vault-v2");
+
+    #[test]
+    fn a_version_2_vault_opens_with_its_exact_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        fs::write(vault.path(), FIXTURE_V2).unwrap();
+        assert_eq!(FIXTURE_V2[8], 2, "the fixture is of format version 2");
+        let (key, entries) = vault.open(&pass("correct horse")).unwrap();
+        assert_same(&entries, &sample_entries());
+        assert_eq!(key.kdf, FAST);
+        let err = vault.open(&pass("wrong horse")).unwrap_err();
+        assert!(matches!(err, VaultError::BadPassphrase), "{err:?}");
+        assert_eq!(fs::read(vault.path()).unwrap(), FIXTURE_V2);
+    }
+
     #[test]
     fn a_new_vault_is_empty_and_the_key_saves() {
         let dir = tempfile::tempdir().unwrap();
