@@ -3,6 +3,13 @@
 //! Blocking on purpose: every client is a short-lived process (Cargo spawns one per command that
 //! touches the network), and a plain socket with OS-level timeouts starts faster than a runtime.
 //! Every wait has a deadline, so a wedged agent can delay a caller but never hang it.
+//!
+//! The deadlines nest, so that a client hears the agent's own error rather than a timeout: the
+//! agent gives up on the OS keychain after [`crate::store::keychain::TIMEOUT`] (3 s), inside an
+//! ordinary request's [`REQUEST_TIMEOUT`] (5 s); a request that derives a key gets
+//! [`KDF_TIMEOUT`], more than the KDF plus the longest wrong-passphrase back-off. The Python
+//! backend keeps 2 s for lookups (answered from memory) and `WRITE_TIMEOUT` = [`REQUEST_TIMEOUT`]
+//! for writes; a test here pins its numbers to these.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -412,6 +419,25 @@ mod tests {
             }
             answered
         })
+    }
+
+    #[test]
+    fn timeouts_nest_in_the_rust_and_the_python_clients() {
+        use crate::store::keychain;
+        let python = include_str!("../integrations/python/credd_keyring.py");
+        let seconds = |name: &str| -> f64 {
+            let prefix = format!("{name} = ");
+            python
+                .lines()
+                .find_map(|line| line.strip_prefix(&prefix))
+                .and_then(|value| value.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in credd_keyring.py"))
+        };
+        assert!(keychain::TIMEOUT < REQUEST_TIMEOUT);
+        assert_eq!(seconds("WRITE_TIMEOUT"), REQUEST_TIMEOUT.as_secs_f64());
+        assert!(seconds("TIMEOUT") < keychain::TIMEOUT.as_secs_f64());
+        // The longest back-off (16 s) plus a slow default KDF still fits.
+        assert!(KDF_TIMEOUT >= Duration::from_secs(16 + 30));
     }
 
     #[test]

@@ -38,7 +38,11 @@ REPOSITORY_PREFIX = "poetry-repository-"
 EMPTY_USERNAME = "__poetry_source_empty_username__"
 TOKEN_USERNAME = "__token__"
 PYPI_UPLOAD_URL = "https://upload.pypi.org/legacy/"
+# How long a lookup may take: the agent answers from memory. Writes (set_password,
+# delete_password) may wait on the OS keychain, which the agent bounds by 3 s, so they get the
+# Rust clients' REQUEST_TIMEOUT. src/client.rs pins both against the Rust constants.
 TIMEOUT = 2.0
+WRITE_TIMEOUT = 5.0
 MAX_LINE = 65536
 MAX_LIST_PAGES = 10000
 LOCKED = "credd is locked: run 'credd unlock'"
@@ -156,21 +160,22 @@ class Connection:
         """Closes the connection."""
         self._sock.close()
 
-    def call(self, op, **fields):
+    def call(self, op, _timeout=TIMEOUT, **fields):
         """Sends one request and returns the `ok` object of its reply; raises AgentError for an
-        error reply and KeyringError when the agent does not answer within TIMEOUT."""
+        error reply and KeyringError when the agent does not answer within `_timeout` s."""
         request_id = self._next_id
         self._next_id += 1
         request = dict(fields, v=1, id=request_id, op=op)
         line = json.dumps(request, separators=(",", ":")).encode("utf-8") + b"\n"
         if len(line) > MAX_LINE + 1:
             raise errors.KeyringError("the request is too large for the credd agent")
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + _timeout
         try:
+            self._sock.settimeout(_timeout)
             self._sock.sendall(line)
             reply = json.loads(self._read_line(deadline).decode("utf-8"))
         except socket.timeout:
-            raise errors.KeyringError(_timed_out()) from None
+            raise errors.KeyringError(_timed_out(_timeout)) from None
         except (OSError, ValueError) as error:
             # Never the error's text: a decoding error could quote part of a secret.
             raise errors.KeyringError(
@@ -245,8 +250,8 @@ def _checked_entry(entry, *more):
     return entry
 
 
-def _timed_out():
-    return "the credd agent did not answer within %g s: check it with 'credd status'" % TIMEOUT
+def _timed_out(timeout=TIMEOUT):
+    return "the credd agent did not answer within %g s: check it with 'credd status'" % timeout
 
 
 def _only_keyring_errors(method):
@@ -390,7 +395,7 @@ class CreddKeyring(backend.KeyringBackend):
                 if existing and existing.get(kept) is not None:
                     entry[kept] = existing[kept]
             entry.setdefault("note", "stored by Poetry")
-            connection.call("put", entry=entry, replace=True)
+            connection.call("put", _timeout=WRITE_TIMEOUT, entry=entry, replace=True)
 
     @_only_keyring_errors
     def delete_password(self, service, username):
@@ -400,7 +405,7 @@ class CreddKeyring(backend.KeyringBackend):
             entry = connection.get(name=name) if name else None
             if entry is None or not username_matches(entry, _real(username)):
                 raise errors.PasswordDeleteError("credd has no entry for %s" % service)
-            connection.call("delete", name=name)
+            connection.call("delete", _timeout=WRITE_TIMEOUT, name=name)
 
 
 def _real(username):

@@ -229,6 +229,29 @@ class Failures(AgentTestCase):
         self.assertLess(elapsed, 2.5)
         self.assertGreaterEqual(elapsed, 1.9)
 
+    def test_a_write_may_wait_on_the_keychain_longer_than_a_lookup(self):
+        def slow_put(conn):
+            data = b""
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+                while b"\n" in data:
+                    line, _, data = data.partition(b"\n")
+                    request = json.loads(line)
+                    if request["op"] == "put":
+                        time.sleep(3.2)  # past a lookup's 2 s: the agent's keychain bound is 3 s
+                        reply = {"id": request["id"], "ok": {"replaced": False}}
+                    else:
+                        reply = {"id": request["id"], "error": {"kind": "not-found", "message": "-"}}
+                    conn.sendall(json.dumps(reply).encode() + b"\n")
+
+        os.environ["POETRY_REPOSITORIES_SLOW_URL"] = "https://slow.test/simple/"
+        with FakeAgent(slow_put, raw=True) as fake:
+            os.environ["CREDD_SOCKET"] = fake.path
+            self.keyring.set_password("poetry-repository-slow", "u", "pw")
+
     def test_a_trickling_agent_times_out_within_two_seconds(self):
         def trickle(conn):
             for _ in range(40):
