@@ -1,11 +1,86 @@
-//! The one rule for a directory that holds credd's socket: a directory, owned by this user, closed
-//! to group and others. The agent applies it before it listens and every client before it
-//! connects, so a directory another local user created first is refused on both sides.
+//! The one rule for credd's own directories (the socket's and the vault's): a directory, owned
+//! by this user, closed to group and others. The agent applies it before it listens or writes,
+//! and every client before it connects, so a directory another local user created first is
+//! refused on both sides.
 
-use std::fs;
+use std::fs::{self, DirBuilder};
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Why a directory cannot be used as a private one.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivateDirError {
+    /// It exists but is not private, and credd will not make it so.
+    #[error(
+        "refusing to use the directory {}: {reason}; remove it, or run 'chmod 700' on it if it \
+         is yours",
+        .dir.display()
+    )]
+    Unsafe {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Creating or checking it failed.
+    #[error("cannot create or check the directory {}: {source}", .dir.display())]
+    Io {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// What to do with an existing directory of this user that is open to others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenOpen {
+    /// Refuse it: where others may create directories (`/tmp`), an open one is a warning sign,
+    /// and the person should look before credd uses it.
+    Refuse,
+    /// Close it (mode 0700): under the user's home, an open directory is an old `mkdir`.
+    Tighten,
+}
+
+/// Creates `dir` with mode 0700 (its parents as usual), or checks an existing one: it must be a
+/// directory of this user; open to others, it is refused or tightened as `when_open` says.
+pub fn ensure(dir: &Path, when_open: WhenOpen) -> Result<(), PrivateDirError> {
+    let io_err = |source| PrivateDirError::Io {
+        dir: dir.into(),
+        source,
+    };
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(io_err)?;
+    }
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_err(e)),
+    }
+    let Some(reason) = problem(dir).map_err(io_err)? else {
+        return Ok(());
+    };
+    let ours_but_open = reason.starts_with(OPEN_MODE);
+    if ours_but_open && when_open == WhenOpen::Tighten {
+        return fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err);
+    }
+    Err(PrivateDirError::Unsafe {
+        dir: dir.into(),
+        reason,
+    })
+}
+
+/// The directory `file` is in (`.` for a bare name).
+pub fn parent_of(file: &Path) -> &Path {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// How [`problem`] begins when the only fault is the mode.
+const OPEN_MODE: &str = "its mode ";
 
 /// Why `dir` is not private to this user, if it is not: not a directory (a symbolic link
 /// counts as not one), someone else's, or open to group or others.
@@ -23,7 +98,7 @@ pub fn problem(dir: &Path) -> io::Result<Option<String>> {
     }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Ok(Some(format!("its mode {mode:o} lets other users in")));
+        return Ok(Some(format!("{OPEN_MODE}{mode:o} lets other users in")));
     }
     Ok(None)
 }
@@ -48,6 +123,43 @@ mod tests {
         let link = root.path().join("link");
         std::os::unix::fs::symlink(&private, &link).unwrap();
         assert!(problem(&link).unwrap().unwrap().contains("not a directory"));
+    }
+
+    #[test]
+    fn ensure_creates_refuses_or_tightens_and_never_takes_another_users_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let new = root.path().join("a/b/credd");
+        ensure(&new, WhenOpen::Refuse).unwrap();
+        assert_eq!(
+            fs::metadata(&new).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+
+        let open = root.path().join("open");
+        fs::DirBuilder::new().mode(0o755).create(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o755)).unwrap();
+        let refused = ensure(&open, WhenOpen::Refuse).unwrap_err().to_string();
+        assert!(
+            refused.contains("mode 755") && refused.contains("chmod 700"),
+            "{refused}"
+        );
+        ensure(&open, WhenOpen::Tighten).unwrap();
+        assert_eq!(
+            fs::metadata(&open).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+
+        let theirs = root.path().join("theirs");
+        fs::DirBuilder::new().mode(0o755).create(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(crate::paths::current_euid() + 1), None).unwrap();
+        for when_open in [WhenOpen::Refuse, WhenOpen::Tighten] {
+            let err = ensure(&theirs, when_open).unwrap_err().to_string();
+            assert!(err.contains("owned by uid"), "{err}");
+        }
+
+        let file = root.path().join("file");
+        fs::write(&file, b"").unwrap();
+        assert!(ensure(&file, WhenOpen::Tighten).is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 use crate::config::{Config, ConfigError};
 use crate::store::Stores;
 use crate::store::owner::{self, OwnerError};
-pub use socket::{SocketError, ensure_private_dir};
+pub use socket::SocketError;
 
 /// Where the agent listens and what it reads.
 #[derive(Debug)]
@@ -60,7 +60,7 @@ pub enum AgentError {
     Owner(#[from] OwnerError),
     /// The vault's directory cannot be made private.
     #[error(transparent)]
-    VaultDir(#[from] crate::store::vault::VaultError),
+    VaultDir(#[from] crate::private_dir::PrivateDirError),
 }
 
 /// How many clients over the connection cap are told `busy` at once; beyond that they are
@@ -76,7 +76,10 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     let config = Config::load(options.config.as_deref())?;
     let stores = Stores::new(options.vault.clone());
     // Before the socket: a second agent on this vault must leave the first one's socket alone.
-    crate::store::vault::ensure_private_dir(&options.vault)?;
+    crate::private_dir::ensure(
+        crate::private_dir::parent_of(&options.vault),
+        crate::private_dir::WhenOpen::Tighten,
+    )?;
     let _owner = owner::take(&options.vault, &options.socket, &stores.files())?;
     let state = Arc::new(state::State::new(stores, config.clone()));
     // Handlers first: a signal arriving once clients can connect must not kill us by default

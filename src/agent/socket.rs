@@ -1,14 +1,15 @@
 //! The agent's listening socket: a private directory, one agent per socket, no stale files; or
 //! the socket systemd passes.
 
-use std::fs::{self, DirBuilder, File};
+use std::fs::{self, File};
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::private_dir::{self, PrivateDirError, WhenOpen};
 use interprocess::ConnectWaitMode;
 use interprocess::local_socket::tokio::Listener;
 use interprocess::local_socket::{ConnectOptions, GenericFilePath, ListenerOptions, ToFsName};
@@ -19,13 +20,8 @@ use interprocess::os::unix::uds_local_socket;
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
     /// The socket's directory is not private to this user.
-    #[error("refusing to use socket directory {dir}: {reason}; remove it or run 'chmod 700' on it")]
-    UnsafeDir {
-        /// The directory.
-        dir: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error(transparent)]
+    UnsafeDir(#[from] PrivateDirError),
     /// Another agent holds this socket.
     #[error(
         "another credd agent is already listening on {0}: use it, or stop it with 'credd stop'"
@@ -67,7 +63,7 @@ pub fn bind(path: &Path) -> Result<BoundSocket, SocketError> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    ensure_private_dir(dir)?;
+    private_dir::ensure(dir, WhenOpen::Refuse)?;
     let lock = take_lock(path)?;
     // We hold the lock, so no other agent of ours listens here; but systemd may.
     if someone_listens(path) {
@@ -140,7 +136,7 @@ fn warn_if_misplaced(path: &Path, expected: &Path) {
         );
     }
     let dir = path.parent().unwrap_or(Path::new("/"));
-    match crate::private_dir::problem(dir) {
+    match private_dir::problem(dir) {
         Ok(None) => {}
         Ok(Some(reason)) => tracing::warn!(
             "the socket directory {}: {reason}; set DirectoryMode=0700 in credd.socket",
@@ -191,36 +187,5 @@ pub fn remove_files(socket: &Path) {
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
             Err(error) => tracing::warn!(path = %path.display(), %error, "cannot remove"),
         }
-    }
-}
-
-/// Creates `dir` with mode 0700, or checks that an existing one is ours and closed to others.
-pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|source| SocketError::Io {
-            path: parent.into(),
-            source,
-        })?;
-    }
-    match DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => return Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(source) => {
-            return Err(SocketError::Io {
-                path: dir.into(),
-                source,
-            });
-        }
-    }
-    match crate::private_dir::problem(dir) {
-        Ok(None) => Ok(()),
-        Ok(Some(reason)) => Err(SocketError::UnsafeDir {
-            dir: dir.into(),
-            reason,
-        }),
-        Err(source) => Err(SocketError::Io {
-            path: dir.into(),
-            source,
-        }),
     }
 }

@@ -12,9 +12,9 @@
 //! the old block unwiped). The key derivation's working memory is ours too, and wiped.
 
 use std::fmt;
-use std::fs::{self, DirBuilder, Permissions};
+use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+
 use std::path::{Path, PathBuf};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -579,42 +579,16 @@ fn check_affordable(kdf: KdfParams, available_kib: Option<u64>) -> Result<(), St
     Ok(())
 }
 
-/// Creates the vault's directory mode 0700 (parents normally), or tightens an existing one that
-/// grants group or other access, when it is ours and not a shared (sticky) directory.
-pub(crate) fn ensure_private_dir(vault: &Path) -> Result<(), VaultError> {
-    let dir = match vault.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let context = || format!("cannot prepare the vault's directory {}", dir.display());
-    let meta = match fs::metadata(dir) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs::create_dir_all(parent).map_err(|e| io_error(context(), e))?;
-            }
-            match DirBuilder::new().mode(0o700).create(dir) {
-                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                    return Err(io_error(context(), e));
-                }
-                _ => {}
-            }
-            fs::metadata(dir).map_err(|e| io_error(context(), e))?
-        }
-        Err(e) => return Err(io_error(context(), e)),
-    };
-    if !meta.is_dir() {
-        return Err(io_error(context(), io::ErrorKind::NotADirectory.into()));
-    }
-    let mode = meta.mode();
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    let shared = mode & 0o1000 != 0;
-    if mode & 0o077 != 0 && !shared && meta.uid() == euid {
-        fs::set_permissions(dir, Permissions::from_mode(0o700))
-            .map_err(|e| io_error(context(), e))?;
-    }
-    Ok(())
+/// Creates the directory of `file` (the vault, or a file beside it) private to this user, or
+/// closes an existing one of ours that is open ([`crate::private_dir`]).
+pub(crate) fn ensure_private_dir(file: &Path) -> Result<(), VaultError> {
+    let dir = crate::private_dir::parent_of(file);
+    crate::private_dir::ensure(dir, crate::private_dir::WhenOpen::Tighten).map_err(|e| {
+        io_error(
+            format!("cannot prepare the vault's directory {}", dir.display()),
+            io::Error::other(e.to_string()),
+        )
+    })
 }
 
 /// `N` random bytes from the operating system.
@@ -706,6 +680,8 @@ impl io::Write for ByteCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::Permissions;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     /// Cheap parameters so that tests stay fast; never used outside tests.
     const FAST: KdfParams = KdfParams {

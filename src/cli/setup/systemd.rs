@@ -1,8 +1,5 @@
 //! `credd setup systemd`.
 
-use std::fs::DirBuilder;
-use std::io::ErrorKind;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -27,7 +24,7 @@ pub(super) fn run(socket: &Path) -> Result<()> {
     let unit_dir = unit_dir()?;
     let service = service_unit(&binary, &data_dir)?;
     // ReadWritePaths= fails the service unless the directory exists.
-    create_private_dir(&data_dir)?;
+    credd::private_dir::ensure(&data_dir, credd::private_dir::WhenOpen::Tighten)?;
     std::fs::create_dir_all(&unit_dir)
         .with_context(|| format!("cannot create {}", unit_dir.display()))?;
     for (name, text) in [("credd.socket", SOCKET_UNIT), ("credd.service", &service)] {
@@ -95,17 +92,6 @@ fn unit_path(path: &Path) -> Result<String> {
         );
     }
     Ok(text.replace('%', "%%"))
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    let context = || format!("cannot create {}", dir.display());
-    if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent).with_context(context)?;
-    }
-    match DirBuilder::new().mode(0o700).create(dir) {
-        Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(e).with_context(context),
-        _ => Ok(()),
-    }
 }
 
 /// Says so, and why, when this shell's clients would look for the agent elsewhere than
