@@ -14,7 +14,7 @@ pub fn problem(dir: &Path) -> io::Result<Option<String>> {
     if !meta.is_dir() {
         return Ok(Some("it is not a directory".into()));
     }
-    let euid = crate::paths::current_euid();
+    let euid = crate::sys::current_euid();
     if meta.uid() != euid {
         return Ok(Some(format!(
             "it is owned by uid {}, not by you (uid {euid})",
@@ -55,7 +55,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let theirs = root.path().join("theirs");
         fs::DirBuilder::new().mode(0o700).create(&theirs).unwrap();
-        let other = crate::paths::current_euid().wrapping_add(1);
+        let other = crate::sys::current_euid().wrapping_add(1);
         // The suite runs as root, which may give a directory away.
         std::os::unix::fs::chown(&theirs, Some(other), None).unwrap();
         let reason = problem(&theirs).unwrap().unwrap();

@@ -607,8 +607,7 @@ pub(crate) fn ensure_private_dir(vault: &Path) -> Result<(), VaultError> {
         return Err(io_error(context(), io::ErrorKind::NotADirectory.into()));
     }
     let mode = meta.mode();
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = crate::sys::current_euid();
     let shared = mode & 0o1000 != 0;
     if mode & 0o077 != 0 && !shared && meta.uid() == euid {
         fs::set_permissions(dir, Permissions::from_mode(0o700))
