@@ -352,14 +352,14 @@ fn start_agent(socket: &Path) -> Result<(), ClientError> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    let detach = move || {
+        before_exec::new_session()?;
+        before_exec::close_inherited_fds();
+        // SAFETY: the forked copy of `write_end`, which this process holds open until spawned.
+        unsafe { before_exec::keep_across_exec(write_fd) }
+    };
     // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            before_exec::new_session()?;
-            before_exec::close_inherited_fds();
-            before_exec::keep_across_exec(write_fd)
-        });
-    }
+    unsafe { command.pre_exec(detach) };
     command.spawn().map(drop).map_err(start_err)?;
     // Ours closed, the agent's end alone is left: its exit without a word reads as EOF.
     drop(write_end);

@@ -81,20 +81,18 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// True when `fd` is readable (or at its end) within `timeout`; false on timeout or error.
 pub fn readable_within(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
     let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-    let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
-        tv_sec: i64::MAX,
-        tv_nsec: 0,
-    });
-    rustix::event::poll(&mut fds, Some(&timeout)).is_ok_and(|ready| ready > 0)
+    // A timeout too long for a timespec is no timeout.
+    let timeout = Timespec::try_from(timeout).ok();
+    rustix::event::poll(&mut fds, timeout.as_ref()).is_ok_and(|ready| ready > 0)
 }
 
 /// True when `fd` is a pipe.
-pub fn is_pipe(fd: BorrowedFd<'_>) -> bool {
+fn is_pipe(fd: BorrowedFd<'_>) -> bool {
     rustix::fs::fstat(fd).is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Fifo)
 }
 
 /// Marks `fd` close-on-exec, so that no program this process starts inherits it.
-pub fn set_close_on_exec(fd: BorrowedFd<'_>) -> io::Result<()> {
+fn set_close_on_exec(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(rustix::io::fcntl_setfd(fd, FdFlags::CLOEXEC)?)
 }
 
@@ -145,10 +143,12 @@ pub mod before_exec {
         }
     }
 
-    /// Lets `fd`, open in the parent, survive the exec (clears its close-on-exec flag).
-    pub fn keep_across_exec(fd: RawFd) -> io::Result<()> {
-        // SAFETY: the caller passes a descriptor the parent holds open until the child has
-        // exec'd, so it is open in the child for this call.
+    /// Lets `fd` survive the exec (clears its close-on-exec flag).
+    ///
+    /// # Safety
+    /// `fd` must be open in this process for the call.
+    pub unsafe fn keep_across_exec(fd: RawFd) -> io::Result<()> {
+        // SAFETY: open for the call, the caller's guarantee.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
         Ok(rustix::io::fcntl_setfd(fd, FdFlags::empty())?)
     }
