@@ -4,7 +4,7 @@
 //! its Unix API (file modes, Unix sockets, `pre_exec`).
 //!
 //! The calls go through `rustix`, which makes them safe to call; `libc` only for `close_range`,
-//! which rustix lacks.
+//! which rustix lacks, and its fallback over descriptors that may not be open.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
