@@ -12,6 +12,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::sys::{self, Errno};
+
 /// Replaces `path` with `bytes` so that a crash leaves the old or the new file, never a torn one:
 /// temp file in the same dir (`O_EXCL`, created with `mode`), write, fsync, rename, fsync the dir.
 ///
@@ -107,10 +109,10 @@ pub fn open_lock_file(path: &Path) -> io::Result<File> {
         .truncate(false)
         .write(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(sys::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => io::Error::new(
+        .map_err(|e| match Errno::from_io_error(&e) {
+            Some(Errno::LOOP) => io::Error::new(
                 e.kind(),
                 "it is a symbolic link, which credd does not follow: remove it",
             ),
@@ -245,21 +247,28 @@ fn resolve_symlinks(path: &Path) -> io::Result<PathBuf> {
             Err(e) => return Err(e),
         }
     }
-    Err(io::Error::from_raw_os_error(libc::ELOOP))
+    Err(Errno::LOOP.into())
 }
 
 /// True when a hard-link failure means the file system has no hard links.
 fn links_unsupported(error: &io::Error) -> bool {
     matches!(
-        error.raw_os_error(),
-        Some(libc::EPERM | libc::EOPNOTSUPP | libc::ENOSYS)
+        Errno::from_io_error(error),
+        Some(Errno::PERM | Errno::OPNOTSUPP | Errno::NOSYS)
     )
 }
 
 /// Flushes `dir`'s entries (the rename) to disk; file systems that cannot do so are accepted.
 fn sync_dir(dir: &Path) -> io::Result<()> {
     match File::open(dir).and_then(|d| d.sync_all()) {
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) => Ok(()),
+        Err(e)
+            if matches!(
+                Errno::from_io_error(&e),
+                Some(Errno::INVAL | Errno::OPNOTSUPP)
+            ) =>
+        {
+            Ok(())
+        }
         other => other,
     }
 }

@@ -305,7 +305,7 @@ fn check_socket_dir(socket: &Path) -> Result<(), ClientError> {
 /// Refuses a listener that runs as another user (`SO_PEERCRED` at connect time), before any
 /// request leaves this process.
 fn check_listener(stream: &Stream, socket: &Path) -> Result<(), ClientError> {
-    let own = crate::paths::current_euid();
+    let own = crate::sys::current_euid();
     let creds = stream.peer_creds().map_err(|source| ClientError::Connect {
         path: socket.into(),
         source,
@@ -343,6 +343,8 @@ fn timeout_or_broken(error: io::Error, timeout: Duration) -> ClientError {
 fn start_agent(socket: &Path) -> Result<(), ClientError> {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
+
+    use crate::sys::before_exec;
     let start_err = |e: io::Error| ClientError::Start(e.to_string());
     let exe = std::env::current_exe().map_err(start_err)?;
     let socket = std::path::absolute(socket).map_err(start_err)?;
@@ -357,41 +359,18 @@ fn start_agent(socket: &Path) -> Result<(), ClientError> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    let detach = move || {
+        before_exec::new_session()?;
+        before_exec::close_inherited_fds();
+        // SAFETY: the forked copy of `write_end`, which this process holds open until spawned.
+        unsafe { before_exec::keep_across_exec(write_fd) }
+    };
     // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            close_inherited_fds();
-            crate::ready::keep_across_exec(write_fd)
-        });
-    }
+    unsafe { command.pre_exec(detach) };
     command.spawn().map(drop).map_err(start_err)?;
     // Ours closed, the agent's end alone is left: its exit without a word reads as EOF.
     drop(write_end);
     crate::ready::wait(read_end, START_TIMEOUT).map_err(ClientError::Start)
-}
-
-/// Marks every descriptor above stderr close-on-exec, so pipes and jobserver fds a parent leaked
-/// to us do not reach the agent (std's own exec-error pipe keeps working).
-fn close_inherited_fds() {
-    // SAFETY: only flags descriptors in the forked child before exec; both calls are
-    // async-signal-safe.
-    unsafe {
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        if libc::close_range(
-            3,
-            libc::c_uint::MAX,
-            libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
-        ) == 0
-        {
-            return;
-        }
-        for fd in 3..1024 {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-    }
 }
 
 #[cfg(test)]

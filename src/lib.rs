@@ -2,19 +2,26 @@
 //!
 //! The agent ([`agent`]) holds decrypted credentials in memory and answers over a local socket in
 //! the protocol of the `credd-protocol` crate; [`client`] is how every command and tool adapter
-//! talks to it; [`store`] keeps the credentials encrypted at rest.
+//! talks to it; [`store`] keeps the credentials encrypted at rest. credd supports Linux; the calls
+//! it makes to the operating system are all in [`sys`].
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "credd supports Linux only: its system calls (the `sys` module) and its keychains (the \
+     Secret Service, the kernel keyring) are written and tested for Linux; a port starts there"
+);
 
 pub mod agent;
 pub mod atomic;
 pub mod cargo;
 pub mod client;
 pub mod config;
-pub mod hardening;
 pub mod paths;
 pub mod poetry;
 pub mod private_dir;
 pub mod ready;
 pub mod store;
+pub mod sys;
 pub mod toml_file;
 pub mod tty;
 pub mod urlmatch;

@@ -8,7 +8,7 @@ static ALLOCATOR: credd::wipe_alloc::WipingAllocator = credd::wipe_alloc::Wiping
 
 fn main() -> std::process::ExitCode {
     // Before anything is read: a client may hold a passphrase or a token, as the agent does.
-    credd::hardening::harden_process();
+    credd::sys::harden_process();
     if cli::cargo_plugin::requested() {
         return cli::cargo_plugin::run();
     }

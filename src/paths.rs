@@ -17,13 +17,13 @@ pub fn default_socket() -> PathBuf {
     }
     let tmp = non_empty_env("TMPDIR").unwrap_or_else(|| "/tmp".into());
     PathBuf::from(tmp)
-        .join(format!("credd-{}", current_uid()))
+        .join(format!("credd-{}", crate::sys::current_uid()))
         .join("credd.sock")
 }
 
 /// `BASE/$UID` when it is a directory of this user closed to everyone else.
 fn private_run_user_dir(base: &Path) -> Option<PathBuf> {
-    let dir = base.join(current_uid().to_string());
+    let dir = base.join(crate::sys::current_uid().to_string());
     matches!(crate::private_dir::problem(&dir), Ok(None)).then_some(dir)
 }
 
@@ -60,18 +60,6 @@ pub fn vault_file() -> Option<PathBuf> {
     data_dir().map(|dir| dir.join("vault"))
 }
 
-/// The real user id of this process.
-pub fn current_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
-}
-
-/// The effective user id of this process: the one file ownership and `SO_PEERCRED` report.
-pub fn current_euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
 /// An XDG base directory; relative values are ignored, as the XDG spec says.
 fn base_dir(var: &str, fallback_under_home: &str) -> Option<PathBuf> {
     non_empty_env(var)
@@ -93,7 +81,7 @@ mod tests {
     fn a_run_user_dir_is_used_only_when_private() {
         let base = tempfile::tempdir().unwrap();
         assert_eq!(private_run_user_dir(base.path()), None, "missing");
-        let dir = base.path().join(current_uid().to_string());
+        let dir = base.path().join(crate::sys::current_uid().to_string());
         std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
         assert_eq!(private_run_user_dir(base.path()), Some(dir.clone()));
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();

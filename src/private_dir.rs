@@ -89,7 +89,7 @@ pub fn problem(dir: &Path) -> io::Result<Option<String>> {
     if !meta.is_dir() {
         return Ok(Some("it is not a directory".into()));
     }
-    let euid = crate::paths::current_euid();
+    let euid = crate::sys::current_euid();
     if meta.uid() != euid {
         return Ok(Some(format!(
             "it is owned by uid {}, not by you (uid {euid})",
@@ -151,7 +151,7 @@ mod tests {
 
         let theirs = root.path().join("theirs");
         fs::DirBuilder::new().mode(0o755).create(&theirs).unwrap();
-        std::os::unix::fs::chown(&theirs, Some(crate::paths::current_euid() + 1), None).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(crate::sys::current_euid() + 1), None).unwrap();
         for when_open in [WhenOpen::Refuse, WhenOpen::Tighten] {
             let err = ensure(&theirs, when_open).unwrap_err().to_string();
             assert!(err.contains("owned by uid"), "{err}");
@@ -167,7 +167,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let theirs = root.path().join("theirs");
         fs::DirBuilder::new().mode(0o700).create(&theirs).unwrap();
-        let other = crate::paths::current_euid().wrapping_add(1);
+        let other = crate::sys::current_euid().wrapping_add(1);
         // The suite runs as root, which may give a directory away.
         std::os::unix::fs::chown(&theirs, Some(other), None).unwrap();
         let reason = problem(&theirs).unwrap().unwrap();

@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// Names the descriptor the agent reports on.
@@ -26,22 +26,8 @@ const MAX_REPORT: usize = 4096;
 
 /// A new pipe, both ends close-on-exec: (read end, write end).
 pub fn pipe() -> io::Result<(File, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 writes two descriptors into `fds`, which we then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors are fresh and owned by nobody else.
-    Ok(unsafe { (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// In a forked child before exec: lets `write_end` survive the exec. Async-signal-safe.
-pub fn keep_across_exec(write_end: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor of this process; async-signal-safe.
-    if unsafe { libc::fcntl(write_end, libc::F_SETFD, 0) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let (read_end, write_end) = crate::sys::pipe()?;
+    Ok((File::from(read_end), write_end))
 }
 
 /// Waits up to `timeout` for the agent's report on `read_end`: `Ok` once it says it serves,
@@ -52,7 +38,7 @@ pub fn wait(mut read_end: File, timeout: Duration) -> Result<(), String> {
     let mut chunk = [0u8; 512];
     while !report.ends_with(b"\n") && report.len() < MAX_REPORT {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || !readable_within(&read_end, left) {
+        if left.is_zero() || !crate::sys::readable_within(read_end.as_fd(), left) {
             return Err(format!(
                 "it did not report ready within {timeout:?}; {SEE_WHY}"
             ));
@@ -74,17 +60,6 @@ pub fn wait(mut read_end: File, timeout: Duration) -> Result<(), String> {
     }
 }
 
-fn readable_within(file: &File, timeout: Duration) -> bool {
-    let mut poll = libc::pollfd {
-        fd: file.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let millis = libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-    // SAFETY: poll reads and writes one valid pollfd.
-    unsafe { libc::poll(&mut poll, 1, millis) > 0 }
-}
-
 /// The agent's end of the pipe, when a client started it with one; the variable is removed.
 ///
 /// # Safety
@@ -93,19 +68,10 @@ pub unsafe fn take_from_env() -> Option<File> {
     let value = std::env::var_os(READY_FD_VAR)?;
     // SAFETY: the caller guarantees no other thread reads the environment meanwhile.
     unsafe { std::env::remove_var(READY_FD_VAR) };
-    let fd: RawFd = value.to_str()?.parse().ok().filter(|fd| *fd > 2)?;
+    let fd: RawFd = value.to_str()?.parse().ok()?;
     // Only a pipe we were given: never write into some other descriptor by mistake.
-    // SAFETY: fstat writes into `stat` only; an invalid fd makes it fail.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut stat) } != 0 || stat.st_mode & libc::S_IFMT != libc::S_IFIFO {
-        return None;
-    }
-    // SAFETY: the descriptor is open, a pipe, and passed to us alone; close-on-exec again, so
-    // that nothing the agent starts keeps the client waiting.
-    unsafe {
-        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        Some(File::from_raw_fd(fd))
-    }
+    // SAFETY: the descriptor was passed to us alone, and no other thread runs yet to open one.
+    unsafe { crate::sys::take_inherited_pipe(fd) }.map(File::from)
 }
 
 /// Tells the client the agent serves.

@@ -780,6 +780,51 @@ fn python_backend_pages_through_more_entries_than_one_reply_holds() {
     );
 }
 
+/// The backend reads repository URLs from Poetry's config.toml in the directory credd's
+/// `config_dir` names (the rule for Linux), for every case of that rule.
+#[test]
+fn python_backend_finds_poetry_config_dir_where_credd_does() {
+    let cases: &[&[(&str, &str)]] = &[
+        &[("HOME", "/h")],
+        &[("HOME", "/h"), ("XDG_CONFIG_HOME", "/x")],
+        &[("HOME", "/h"), ("XDG_CONFIG_HOME", "relative")],
+        &[("HOME", "/h"), ("XDG_CONFIG_HOME", "")],
+        &[
+            ("HOME", "/h"),
+            ("XDG_CONFIG_HOME", "/x"),
+            ("POETRY_CONFIG_DIR", "/p"),
+        ],
+        &[("HOME", "/h"), ("POETRY_CONFIG_DIR", "")],
+    ];
+    let script = "import json, os, sys, credd_keyring\n\
+                  for case in json.load(sys.stdin):\n    \
+                  os.environ.clear()\n    os.environ.update(case)\n    \
+                  print(credd_keyring._poetry_config_dir())\n";
+    let mut python = Command::new(venv_bin("python"));
+    python
+        .args(["-c", script])
+        .env_clear()
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/python"));
+    let input: Vec<std::collections::HashMap<&str, &str>> = cases
+        .iter()
+        .map(|vars| vars.iter().copied().collect())
+        .collect();
+    let out = run_with_limit(python, &serde_json::to_string(&input).unwrap());
+    assert_ok(&out, "python credd_keyring._poetry_config_dir()");
+    let from_python: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(from_python.len(), cases.len(), "{}", out.stdout);
+    for (vars, python_dir) in cases.iter().zip(from_python) {
+        let var = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        let credd_dir = credd::poetry::files::config_dir(var).unwrap();
+        assert_eq!(Path::new(python_dir), credd_dir, "{vars:?}");
+    }
+}
+
 /// Runs the backend's Python test `module` (in integrations/python) against the agent of `env`.
 fn python_unittest(env: &TestEnv, module: &str, vars: &[(&str, &str)]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/python");

@@ -440,6 +440,7 @@ def poetry_repository_url(name, cwd=None):
 
 
 def _poetry_config_dir():
+    # Poetry's rule on Linux, as credd's poetry::files::config_dir has it (a test checks both).
     explicit = os.environ.get("POETRY_CONFIG_DIR")
     if explicit:
         return explicit

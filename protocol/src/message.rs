@@ -148,9 +148,9 @@ pub enum KeychainKind {
     SecretService,
     /// The Linux kernel's keyutils session keyring: gone at reboot.
     KernelKeyutils,
-    /// The macOS Keychain.
+    /// The macOS Keychain: reserved, the credd agent (Linux only) never uses it.
     MacosKeychain,
-    /// The Windows Credential Manager.
+    /// The Windows Credential Manager: reserved, the credd agent (Linux only) never uses it.
     WindowsCredentialManager,
     /// A keychain this side does not know.
     #[serde(other)]

@@ -38,7 +38,7 @@ pub struct Listener {
 impl Listener {
     /// Accepts forever; each connection runs in its own task so that no client can delay another.
     pub async fn run(&self) {
-        let own_uid = crate::paths::current_euid();
+        let own_uid = crate::sys::current_euid();
         loop {
             let stream = match self.listener.accept().await {
                 Ok(stream) => stream,

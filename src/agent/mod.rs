@@ -71,8 +71,9 @@ const BUSY_REPLIERS: usize = 4096;
 /// Runs the agent until SIGTERM, SIGINT, a `stop` request or, when socket-activated, the idle
 /// exit; then wipes every secret, removes the socket (unless systemd owns it) and returns.
 pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
-    crate::hardening::harden_process();
-    raise_open_files_limit();
+    crate::sys::harden_process();
+    // Every connection, served or told `busy`, holds a descriptor.
+    crate::sys::raise_open_files_limit();
     let config = Config::load(options.config.as_deref())?;
     let stores = Stores::new(options.vault.clone());
     // Before the socket: a second agent on this vault must leave the first one's socket alone.
@@ -134,26 +135,6 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     state.lock();
     tracing::info!("secrets wiped, agent stopped");
     Ok(())
-}
-
-/// Raises the soft limit on open descriptors to the hard one: every connection, served or told
-/// `busy`, holds one, and the default soft limit (1024) is smaller than the connection cap plus
-/// the busy repliers.
-fn raise_open_files_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write `limit`.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                tracing::warn!(error = %std::io::Error::last_os_error(), "cannot raise the open files limit");
-            }
-        }
-    }
 }
 
 /// SIGUSR1 locks; SIGHUP reloads the config (a bad config is logged and the old one kept).

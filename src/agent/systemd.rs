@@ -3,7 +3,7 @@
 //! until the next client.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -59,33 +59,13 @@ pub unsafe fn take_listener() -> Result<Option<UnixListener>, ActivationError> {
 
 fn listener_from(fd: OwnedFd) -> Result<UnixListener, ActivationError> {
     let not_a_listener = |e: io::Error| ActivationError::NotAListener(e.to_string());
-    if !accepts_connections(&fd).map_err(not_a_listener)? {
+    if !crate::sys::accepts_connections(fd.as_fd()).map_err(not_a_listener)? {
         return Err(ActivationError::NotAListener("it does not listen".into()));
     }
     let listener = UnixListener::from(fd);
     // Fails unless it is an AF_UNIX socket.
     listener.local_addr().map_err(not_a_listener)?;
     Ok(listener)
-}
-
-/// True for a socket in the listening state (`SO_ACCEPTCONN`).
-fn accepts_connections(fd: &OwnedFd) -> io::Result<bool> {
-    let mut value: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `value`, which is that large.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&raw mut value).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(value != 0)
 }
 
 /// Tells systemd the agent's state, when systemd asked for it (`NOTIFY_SOCKET`, `Type=notify`);

@@ -75,13 +75,8 @@ fn init_logging() {
 fn journald_layer() -> Option<tracing_journald::Layer> {
     let stream = std::env::var("JOURNAL_STREAM").ok()?;
     let (device, inode) = stream.split_once(':')?;
-    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat writes only into `stat`; a closed fd 2 makes it fail, which we check.
-    if unsafe { libc::fstat(libc::STDERR_FILENO, &mut stat) } != 0 {
-        return None;
-    }
-    if device.parse() != Ok(stat.st_dev) || inode.parse() != Ok(stat.st_ino) {
+    let (stderr_device, stderr_inode) = credd::sys::stderr_device_and_inode()?;
+    if device.parse() != Ok(stderr_device) || inode.parse() != Ok(stderr_inode) {
         return None;
     }
     // Unreachable journald: stderr still leads to the journal, as plain text.

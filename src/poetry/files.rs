@@ -26,9 +26,9 @@ const PYPI_TOKEN: &str = "pypi-token";
 // Where the files are
 // ---------------------------------------------------------------------------------------------
 
-/// Poetry's config directory: `$POETRY_CONFIG_DIR`, else `$XDG_CONFIG_HOME/pypoetry` when that
-/// is absolute, else the platform's default (`~/.config/pypoetry`, on macOS
-/// `~/Library/Application Support/pypoetry`); `None` without HOME. `var` reads the environment.
+/// Poetry's config directory on Linux: `$POETRY_CONFIG_DIR`, else `$XDG_CONFIG_HOME/pypoetry`
+/// when that is absolute, else `~/.config/pypoetry`; `None` without HOME. `var` reads the
+/// environment. The Python backend's `_poetry_config_dir` follows the same rule.
 pub fn config_dir(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let var = |name: &str| var(name).filter(|v| !v.is_empty());
     if let Some(dir) = var("POETRY_CONFIG_DIR") {
@@ -37,13 +37,7 @@ pub fn config_dir(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
     if let Some(xdg) = var("XDG_CONFIG_HOME").filter(|d| Path::new(d).is_absolute()) {
         return Some(Path::new(&xdg).join("pypoetry"));
     }
-    let home = PathBuf::from(var("HOME")?);
-    let base = if cfg!(target_os = "macos") {
-        home.join("Library/Application Support")
-    } else {
-        home.join(".config")
-    };
-    Some(base.join("pypoetry"))
+    Some(Path::new(&var("HOME")?).join(".config/pypoetry"))
 }
 
 /// The `pyproject.toml` Poetry uses for a project in `dir`: the first one in `dir` or a parent.
@@ -565,8 +559,15 @@ priority = "primary"
             config_dir(env(&[("XDG_CONFIG_HOME", "/x"), ("HOME", "/h")])),
             Some("/x/pypoetry".into())
         );
-        let relative = config_dir(env(&[("XDG_CONFIG_HOME", "rel"), ("HOME", "/h")])).unwrap();
-        assert!(relative.starts_with("/h"), "{relative:?}");
+        assert_eq!(
+            config_dir(env(&[("XDG_CONFIG_HOME", "rel"), ("HOME", "/h")])),
+            Some("/h/.config/pypoetry".into()),
+            "a relative XDG_CONFIG_HOME is ignored"
+        );
+        assert_eq!(
+            config_dir(env(&[("HOME", "/h")])),
+            Some("/h/.config/pypoetry".into())
+        );
         assert_eq!(config_dir(env(&[])), None);
     }
 }

@@ -1,6 +1,6 @@
-//! The OS keychain, through `keyring-core` and one store crate per platform: the Secret Service
-//! (GNOME Keyring, KWallet) over D-Bus on Linux and the BSDs, the kernel's keyutils session
-//! keyring on Linux, the Keychain on macOS, the Credential Manager on Windows.
+//! The OS keychains of Linux: the Secret Service (GNOME Keyring, KWallet) over D-Bus, through
+//! `keyring-core` and its D-Bus store, and the kernel's keyutils session keyring ([`kernel`]).
+//! The other values of [`KeychainKind`] are the protocol's; credd opens none of them.
 //!
 //! Every function here blocks, for as long as the keychain takes (a D-Bus round trip, or a prompt
 //! the OS shows): callers run them on a blocking thread under [`TIMEOUT`]. Each [`Keychain`] is
@@ -17,7 +17,6 @@ use credd_protocol::{KeychainKind, KeychainState, KeychainStatus};
 use keyring_core::{CredentialStore, Entry};
 use zeroize::Zeroizing;
 
-#[cfg(target_os = "linux")]
 mod kernel;
 
 /// How long one keychain operation may take before credd gives up on it: shorter than a client's
@@ -27,31 +26,18 @@ pub const TIMEOUT: Duration = Duration::from_secs(3);
 /// The service name of every item credd keeps in a keychain.
 pub const SERVICE: &str = "credd";
 
-/// The keychain that keeps secrets across reboots on this platform: the keyring store's.
-#[cfg(all(unix, not(target_os = "macos")))]
+/// The keychain that keeps secrets across reboots: the keyring store's.
 pub const PERSISTENT: KeychainKind = KeychainKind::SecretService;
-/// The keychain that keeps secrets across reboots on this platform: the keyring store's.
-#[cfg(target_os = "macos")]
-pub const PERSISTENT: KeychainKind = KeychainKind::MacosKeychain;
-/// The keychain that keeps secrets across reboots on this platform: the keyring store's.
-#[cfg(windows)]
-pub const PERSISTENT: KeychainKind = KeychainKind::WindowsCredentialManager;
 
 /// The keychains that can remember the vault key, best first: the kernel keyring only where the
 /// persistent one is absent, since a reboot empties it.
-#[cfg(target_os = "linux")]
 pub const FOR_REMEMBER: &[KeychainKind] = &[PERSISTENT, KeychainKind::KernelKeyutils];
-/// The keychains that can remember the vault key, best first.
-#[cfg(not(target_os = "linux"))]
-pub const FOR_REMEMBER: &[KeychainKind] = &[PERSISTENT];
 
 /// What people call `kind`, with its article, for messages.
 pub fn name(kind: KeychainKind) -> &'static str {
     match kind {
         KeychainKind::SecretService => "the Secret Service",
         KeychainKind::KernelKeyutils => "the kernel keyring",
-        KeychainKind::MacosKeychain => "the macOS Keychain",
-        KeychainKind::WindowsCredentialManager => "the Windows Credential Manager",
         _ => "the OS keychain",
     }
 }
@@ -160,14 +146,12 @@ enum Backend {
     /// A store crate's connection.
     Store(Arc<CredentialStore>),
     /// The kernel keyring, on the process's fixed keyrings ([`kernel`]).
-    #[cfg(target_os = "linux")]
     Kernel,
 }
 
 impl Keychain {
     /// Connects to `kind`. Errors here mean the keychain is absent (or not answering).
     pub fn open(kind: KeychainKind) -> Result<Self, KeychainError> {
-        #[cfg(target_os = "linux")]
         if kind == KeychainKind::KernelKeyutils {
             // The kernel store reaches the session keyring here.
             kernel::probe().map_err(|error| KeychainError::absent(kind, &error.to_string()))?;
@@ -197,7 +181,6 @@ impl Keychain {
     pub fn get(&self, account: &str) -> Result<Option<Zeroizing<Vec<u8>>>, KeychainError> {
         let store = match &self.backend {
             Backend::Store(store) => store,
-            #[cfg(target_os = "linux")]
             Backend::Kernel => return kernel::get(account).map_err(classify_kernel),
         };
         match self.entry(store, account, None)?.get_secret() {
@@ -211,7 +194,6 @@ impl Keychain {
     pub fn set(&self, account: &str, label: &str, secret: &[u8]) -> Result<(), KeychainError> {
         let store = match &self.backend {
             Backend::Store(store) => store,
-            #[cfg(target_os = "linux")]
             Backend::Kernel => return kernel::set(account, secret).map_err(classify_kernel),
         };
         self.entry(store, account, Some(label))?
@@ -223,7 +205,6 @@ impl Keychain {
     pub fn delete(&self, account: &str) -> Result<bool, KeychainError> {
         let store = match &self.backend {
             Backend::Store(store) => store,
-            #[cfg(target_os = "linux")]
             Backend::Kernel => return kernel::delete(account).map_err(classify_kernel),
         };
         match self.entry(store, account, None)?.delete_credential() {
@@ -258,21 +239,14 @@ impl Keychain {
 /// The store crate for `kind`, connected.
 fn connect(kind: KeychainKind) -> keyring_core::Result<Arc<CredentialStore>> {
     match kind {
-        #[cfg(all(unix, not(target_os = "macos")))]
         KeychainKind::SecretService => Ok(zbus_secret_service_keyring_store::Store::new()?),
-        #[cfg(target_os = "macos")]
-        KeychainKind::MacosKeychain => Ok(apple_native_keyring_store::keychain::Store::new()?),
-        #[cfg(windows)]
-        KeychainKind::WindowsCredentialManager => Ok(windows_native_keyring_store::Store::new()?),
-        _ => Err(keyring_core::Error::NotSupportedByStore(format!(
-            "{} is not available on this system",
-            name(kind)
-        ))),
+        _ => Err(keyring_core::Error::NotSupportedByStore(
+            "credd uses the Secret Service and the kernel keyring only".to_owned(),
+        )),
     }
 }
 
 /// Turns a kernel keyring error into ours.
-#[cfg(target_os = "linux")]
 fn classify_kernel(error: linux_keyutils::KeyError) -> KeychainError {
     use linux_keyutils::KeyError as E;
     let kind = KeychainKind::KernelKeyutils;
@@ -312,15 +286,7 @@ pub fn probe_persistent() -> Result<(), KeychainError> {
 /// reaches the session keyring, without reading or writing one. Never blocks for long: these are
 /// system calls.
 pub fn probe_session_keyring() -> Result<(), KeychainError> {
-    #[cfg(target_os = "linux")]
-    {
-        Keychain::open(KeychainKind::KernelKeyutils).map(drop)
-    }
-    #[cfg(not(target_os = "linux"))]
-    Err(KeychainError::absent(
-        KeychainKind::KernelKeyutils,
-        "it exists on Linux only",
-    ))
+    Keychain::open(KeychainKind::KernelKeyutils).map(drop)
 }
 
 #[cfg(test)]
@@ -352,6 +318,24 @@ mod tests {
                 .contains("nothing provides org.freedesktop.secrets"),
             "{no_service}"
         );
+    }
+
+    #[test]
+    fn keychains_of_other_systems_are_refused_unopened() {
+        for kind in [
+            KeychainKind::MacosKeychain,
+            KeychainKind::WindowsCredentialManager,
+        ] {
+            let Err(error) = Keychain::open(kind) else {
+                panic!("{kind:?} opened");
+            };
+            assert_eq!(error.state, KeychainState::Absent);
+            assert_eq!(
+                error.message,
+                "the OS keychain cannot be used here: credd uses the Secret Service and the \
+                 kernel keyring only"
+            );
+        }
     }
 
     #[test]

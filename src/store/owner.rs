@@ -121,7 +121,7 @@ fn read_record(path: &Path) -> Option<OwnerRecord> {
     use std::io::Read;
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(crate::sys::O_NOFOLLOW)
         .open(path)
         .ok()?;
     let mut text = Vec::new();

@@ -121,7 +121,7 @@ fn warn_if_socket_differs(unit_socket: &Path, socket: &Path) {
 fn unit_socket() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(format!("/run/user/{}", paths::current_uid())),
+        None => PathBuf::from(format!("/run/user/{}", credd::sys::current_uid())),
     }
     .join("credd")
     .join("credd.sock")

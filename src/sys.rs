@@ -1,0 +1,202 @@
+//! The operating-system calls credd makes, all in this one module. credd supports Linux, where
+//! it is built and tested; a port to another system is this module's work (and that of
+//! `store::keychain`, for the keychains offered there). The rest of credd uses std, including
+//! its Unix API (file modes, Unix sockets, `pre_exec`).
+//!
+//! The calls go through `rustix`, which makes them safe to call; `libc` only for `close_range`,
+//! which rustix lacks, and its fallback over descriptors that may not be open.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fs::FileType;
+use rustix::io::FdFlags;
+use rustix::process::{DumpableBehavior, Resource, Rlimit};
+use rustix::termios::{LocalModes, OptionalActions, Termios};
+
+/// An error number, to tell `io::Error`s apart by (`Errno::from_io_error`) or to make one.
+pub use rustix::io::Errno;
+
+/// `O_NOFOLLOW`, for `OpenOptionsExt::custom_flags`: opening a symbolic link fails with
+/// [`Errno::LOOP`] instead of following it.
+pub const O_NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+
+/// The real user id of this process.
+pub fn current_uid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+/// The effective user id of this process: the one file ownership and `SO_PEERCRED` report.
+pub fn current_euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Process hardening, applied first thing in every credd process: the agent holds every secret,
+/// and a client may hold a passphrase or a token (a `credd unlock` waiting at its prompt, the
+/// Cargo provider handing a token over).
+///
+/// Forbids core dumps and ptrace/`/proc/PID/mem` access by other non-root processes of the same
+/// user. `mlockall` is deliberately not used: under the default memlock limit it stops tokio
+/// from spawning its worker threads. Failures are logged where a log is set up (the agent), and
+/// are no reason to refuse to work.
+pub fn harden_process() {
+    let no_core = Rlimit {
+        current: Some(0),
+        maximum: Some(0),
+    };
+    if let Err(error) = rustix::process::setrlimit(Resource::Core, no_core) {
+        tracing::warn!(error = %io::Error::from(error), "cannot disable core dumps");
+    }
+    if let Err(error) = rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable) {
+        tracing::warn!(error = %io::Error::from(error), "cannot mark the process non-dumpable");
+    }
+}
+
+/// Raises the soft limit on open descriptors to the hard one, for the agent: the default soft
+/// limit (1024) is smaller than its connection cap plus the busy repliers. A failure is logged.
+pub fn raise_open_files_limit() {
+    // `None` is "unlimited".
+    let limit = rustix::process::getrlimit(Resource::Nofile);
+    let below =
+        |soft: Option<u64>, hard: Option<u64>| soft.unwrap_or(u64::MAX) < hard.unwrap_or(u64::MAX);
+    if !below(limit.current, limit.maximum) {
+        return;
+    }
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    if let Err(error) = rustix::process::setrlimit(Resource::Nofile, raised) {
+        tracing::warn!(error = %io::Error::from(error), "cannot raise the open files limit");
+    }
+}
+
+/// A new pipe, both ends close-on-exec: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
+}
+
+/// True when `fd` is readable (or at its end) within `timeout`; false on timeout or error.
+pub fn readable_within(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    // A timeout too long for a timespec is no timeout.
+    let timeout = Timespec::try_from(timeout).ok();
+    rustix::event::poll(&mut fds, timeout.as_ref()).is_ok_and(|ready| ready > 0)
+}
+
+/// True when `fd` is a pipe.
+fn is_pipe(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::fstat(fd).is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Fifo)
+}
+
+/// Marks `fd` close-on-exec, so that no program this process starts inherits it.
+fn set_close_on_exec(fd: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(rustix::io::fcntl_setfd(fd, FdFlags::CLOEXEC)?)
+}
+
+/// The device and inode number of this process's stderr.
+pub fn stderr_device_and_inode() -> Option<(u64, u64)> {
+    let stat = rustix::fs::fstat(io::stderr()).ok()?;
+    Some((stat.st_dev, stat.st_ino))
+}
+
+/// True for a socket in the listening state (`SO_ACCEPTCONN`).
+pub fn accepts_connections(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    Ok(rustix::net::sockopt::socket_acceptconn(fd)?)
+}
+
+/// The calls a forked child makes before exec, to detach from its parent: each is
+/// async-signal-safe, as `CommandExt::pre_exec` requires.
+pub mod before_exec {
+    use std::io;
+    use std::os::fd::{BorrowedFd, RawFd};
+
+    use rustix::io::FdFlags;
+
+    /// Starts a session of its own (`setsid`): no controlling terminal, and no signal sent to
+    /// the parent's process group or session reaches it.
+    pub fn new_session() -> io::Result<()> {
+        rustix::process::setsid()?;
+        Ok(())
+    }
+
+    /// Marks every descriptor above stderr close-on-exec, so pipes and jobserver fds a parent
+    /// leaked to us do not reach the program (std's own exec-error pipe keeps working).
+    pub fn close_inherited_fds() {
+        // SAFETY: only flags descriptors of this process; close_range and fcntl are
+        // async-signal-safe and take any number, open or not (rustix would need an open one).
+        unsafe {
+            #[cfg(target_env = "gnu")]
+            if libc::close_range(
+                3,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+            ) == 0
+            {
+                return;
+            }
+            for fd in 3..1024 {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+        }
+    }
+
+    /// Lets `fd` survive the exec (clears its close-on-exec flag).
+    ///
+    /// # Safety
+    /// `fd` must be open in this process for the call.
+    pub unsafe fn keep_across_exec(fd: RawFd) -> io::Result<()> {
+        // SAFETY: open for the call, the caller's guarantee.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        Ok(rustix::io::fcntl_setfd(fd, FdFlags::empty())?)
+    }
+}
+
+/// Turns terminal echo off on a terminal (keeping the newline's echo) until dropped.
+pub struct EchoOff<'fd> {
+    tty: BorrowedFd<'fd>,
+    saved: Termios,
+}
+
+impl<'fd> EchoOff<'fd> {
+    /// Turns echo off on `tty`, which must be a terminal.
+    pub fn new(tty: BorrowedFd<'fd>) -> io::Result<Self> {
+        let saved = rustix::termios::tcgetattr(tty)?;
+        let mut hidden = saved.clone();
+        hidden.local_modes.remove(LocalModes::ECHO);
+        hidden.local_modes.insert(LocalModes::ECHONL);
+        rustix::termios::tcsetattr(tty, OptionalActions::Now, &hidden)?;
+        Ok(Self { tty, saved })
+    }
+}
+
+impl Drop for EchoOff<'_> {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(self.tty, OptionalActions::Now, &self.saved);
+    }
+}
+
+/// The descriptor number `fd` as a pipe this process owns, if it is an open pipe; marked
+/// close-on-exec again.
+///
+/// # Safety
+/// No one else in this process may own or use `fd`: it was handed to this process alone, and
+/// the caller takes it before anything else could open a descriptor of that number.
+pub unsafe fn take_inherited_pipe(fd: RawFd) -> Option<OwnedFd> {
+    if fd <= 2 {
+        return None;
+    }
+    // An unopened number is checked too: fstat fails on it (EBADF) and nothing else is done.
+    // SAFETY: the caller guarantees nobody else owns `fd`; it is only borrowed for the check.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    if !is_pipe(borrowed) {
+        return None;
+    }
+    // SAFETY: an open pipe that nobody else owns (the caller's guarantee).
+    let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // Close-on-exec again, so that nothing this process starts keeps the other end waiting.
+    let _ = set_close_on_exec(owned.as_fd());
+    Some(owned)
+}
