@@ -210,7 +210,7 @@ fn peer_with_another_uid_is_refused_and_root_still_served() {
     chmod(&env.socket, 0o666);
 
     // A raw client: credd's own client would already refuse root's socket directory.
-    let mut command = Command::new("python3");
+    let mut command = Command::new(common::SYSTEM_PYTHON);
     command
         .args(["-c", RAW_STATUS_CLIENT, env.socket_str()])
         .uid(OTHER_UID)

@@ -63,7 +63,7 @@ fn their_dir(path: &Path, mode: u32) {
 
 /// Starts the squatter on `socket` as the other user and waits until it listens.
 fn start_squatter(socket: &Path) -> (Child, BufReader<std::process::ChildStdout>) {
-    let mut child = Command::new("python3")
+    let mut child = Command::new(common::SYSTEM_PYTHON)
         .args(["-c", SQUATTER])
         .arg(socket)
         .uid(OTHER_UID)

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 /// The passphrase tests use; vaults are created with the cheapest KDF.
 pub const PASSPHRASE: &str = "correct horse battery staple";
 
+/// Debian's Python (scripts/install-test-deps installs it), for code the tests run as another
+/// user: a Python under root's home (pyenv) cannot be run by them.
+pub const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
 /// How long any one CLI call may take before the test fails instead of hanging.
 const CALL_LIMIT: Duration = Duration::from_secs(30);
 
