@@ -112,7 +112,26 @@ fn path_segments(url: &Url) -> Vec<String> {
 }
 
 /// `url` with any user info (`user:password@`) removed, for messages: it may hold a secret.
+///
+/// Where the userinfo is, the `url` crate decides, as it does for matching: it also reads
+/// `https:user:pw@host` and backslashes for slashes. Text it cannot read as a URL loses what
+/// comes before the last `@` of the part after `://`.
 pub fn without_userinfo(url: &str) -> String {
+    let trimmed = url.trim();
+    let bare = strip_index_prefix(trimmed);
+    match Url::parse(bare) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            // Neither fails: a URL that has userinfo can have it removed.
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            format!("{}{parsed}", &trimmed[..trimmed.len() - bare.len()])
+        }
+        _ => without_written_userinfo(url),
+    }
+}
+
+/// `url` without what comes before the last `@` of its authority as written.
+fn without_written_userinfo(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_owned();
     };
@@ -175,6 +194,24 @@ mod tests {
         );
         assert_eq!(without_userinfo("https://h.test/a"), "https://h.test/a");
         assert_eq!(without_userinfo("h.test:443"), "h.test:443");
+        assert_eq!(without_userinfo("https://u:pw@[bad/x"), "https://[bad/x");
+    }
+
+    #[test]
+    fn userinfo_is_dropped_however_the_url_is_spelled() {
+        // The `url` crate reads all of these as https://…@host/ (found by the urlmatch fuzzer).
+        assert_eq!(
+            without_userinfo("https:u:pw@h.test/i/"),
+            "https://h.test/i/"
+        );
+        assert_eq!(
+            without_userinfo("sparse+https:\\\\u:pw@h.test/i/"),
+            "sparse+https://h.test/i/"
+        );
+        assert_eq!(
+            without_userinfo("https:/\t/u:pw@h.test/"),
+            "https://h.test/"
+        );
     }
 
     /// `best_match` over `entries` keyed by their index.
