@@ -341,7 +341,6 @@ pub fn urlmatch(data: &[u8]) {
 
 fn check_url(url: &str) {
     let shown = urlmatch::without_userinfo(url);
-    assert_eq!(urlmatch::without_userinfo(&shown), shown, "not idempotent");
     if let Err(error) = RegistryUrl::parse(url) {
         assert_quiet(&format!("{error} {error:?}"), "a URL error");
     }
