@@ -19,8 +19,11 @@ use crate::urlmatch::{self, RegistryUrl};
 /// The stand-in for a secret that the seeds plant.
 pub const MARKER: &str = "SECRETMARK";
 
+/// A fuzz target's check: panics when `data` breaks a property.
+pub type Check = fn(data: &[u8]);
+
 /// Every fuzz target by name (its corpus is `fuzz/corpus/NAME/`) and its check.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("protocol", protocol),
     ("cargo_plugin", cargo_plugin),
     ("vault", vault),
