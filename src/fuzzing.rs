@@ -359,9 +359,14 @@ fn check_url(url: &str) {
 /// userinfo and nowhere else.
 fn userinfo_alone_mentions_marker(url: &str) -> bool {
     let bare = url.trim();
+    // Cargo's prefix without case, as `RegistryUrl::parse` strips it.
     let bare = ["sparse+", "registry+"]
         .iter()
-        .find_map(|p| bare.strip_prefix(p))
+        .find_map(|p| {
+            bare.get(..p.len())
+                .filter(|head| head.eq_ignore_ascii_case(p))
+                .map(|_| &bare[p.len()..])
+        })
         .unwrap_or(bare);
     let Ok(parsed) = url::Url::parse(bare) else {
         return false;
