@@ -16,6 +16,9 @@ pub mod atomic;
 pub mod cargo;
 pub mod client;
 pub mod config;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod paths;
 pub mod poetry;
 pub mod private_dir;

@@ -252,6 +252,9 @@ mod tests {
             "https://us\ter:hunt\ner2@h.test/",
             "  https:user:hunter2@h.test",
             "foo:user:hunter2@h.test",
+            // Found by the urlmatch fuzzer (the url crate reads these with userinfo).
+            "sparse+https:\\\\user:hunter2@h.test/i/",
+            "https:/\t/user:hunter2@h.test/",
         ] {
             let shown = without_userinfo(url);
             let squeezed: String = shown.chars().filter(|c| c.is_alphanumeric()).collect();

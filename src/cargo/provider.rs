@@ -152,24 +152,8 @@ fn read_request() -> Result<Zeroizing<Vec<u8>>, Failure> {
 
 /// Parses one request and carries it out.
 fn answer(line: &[u8]) -> Response {
-    let request: CargoRequest = match serde_json::from_slice(line) {
-        Ok(request) => request,
-        Err(error) => {
-            // The message names only a position: the line may carry a token.
-            return Response::Err(Failure::other(format!(
-                "credd cannot read cargo's request (column {}): update credd or cargo",
-                error.column()
-            )));
-        }
-    };
-    if request.v != 1 {
-        return Response::Err(Failure::other(format!(
-            "credd speaks version 1 of Cargo's credential protocol, but cargo asked for version {}: update credd",
-            request.v
-        )));
-    }
-    let socket = match socket_from_args(&request.args) {
-        Ok(socket) => socket,
+    let (request, socket) = match parse(line) {
+        Ok(parsed) => parsed,
         Err(failure) => return Response::Err(failure),
     };
     let registry = &request.registry;
@@ -183,6 +167,35 @@ fn answer(line: &[u8]) -> Response {
         Ok(success) => Response::Ok(success),
         Err(failure) => Response::Err(failure),
     }
+}
+
+/// Reads one request line and the socket it names, or the failure to answer with.
+fn parse(line: &[u8]) -> Result<(CargoRequest, PathBuf), Failure> {
+    let request: CargoRequest = serde_json::from_slice(line).map_err(|error| {
+        // The message names only a position: the line may carry a token.
+        Failure::other(format!(
+            "credd cannot read cargo's request (column {}): update credd or cargo",
+            error.column()
+        ))
+    })?;
+    if request.v != 1 {
+        return Err(Failure::other(format!(
+            "credd speaks version 1 of Cargo's credential protocol, but cargo asked for version {}: update credd",
+            request.v
+        )));
+    }
+    let socket = socket_from_args(&request.args)?;
+    Ok((request, socket))
+}
+
+/// The line sent back to Cargo for a request refused before the agent is asked, or `None` when
+/// the agent would be asked. For the fuzz targets (`crate::fuzzing`): asking needs an agent.
+#[cfg(any(test, fuzzing))]
+pub(crate) fn refusal(line: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let failure = parse(line).err()?;
+    let mut out = Zeroizing::new(Vec::new());
+    encode_line(&Response::Err(failure), &mut out).expect("a failure encodes");
+    Some(out)
 }
 
 /// The socket from the words of the Cargo config (`--socket PATH`), else the usual rules.

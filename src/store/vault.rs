@@ -203,17 +203,26 @@ impl VaultFile {
     pub fn open_with_key(&self, raw: &[u8; KEY_LEN]) -> Result<(VaultKey, Vec<Entry>), VaultError> {
         with_wiped_stack(|| {
             let data = self.read()?;
-            let header = Header::parse(&data).map_err(|reason| self.damaged(reason))?;
-            let mut key = Box::new(Zeroizing::new([0u8; KEY_LEN]));
-            key.copy_from_slice(raw);
-            let key = VaultKey {
-                file: self.clone(),
-                key,
-                kdf: header.kdf,
-                salt: header.salt,
-            };
-            self.decrypt(&data, &header, key)
+            self.open_data_with_key(&data, raw)
         })
+    }
+
+    /// [`Self::open_with_key`] on `data`, the whole file as read.
+    fn open_data_with_key(
+        &self,
+        data: &[u8],
+        raw: &[u8; KEY_LEN],
+    ) -> Result<(VaultKey, Vec<Entry>), VaultError> {
+        let header = Header::parse(data).map_err(|reason| self.damaged(reason))?;
+        let mut key = Box::new(Zeroizing::new([0u8; KEY_LEN]));
+        key.copy_from_slice(raw);
+        let key = VaultKey {
+            file: self.clone(),
+            key,
+            kdf: header.kdf,
+            salt: header.salt,
+        };
+        self.decrypt(data, &header, key)
     }
 
     /// Verifies the key check, then decrypts and parses the body of `data`, the whole file.
@@ -661,6 +670,55 @@ fn wipe_stack() {
     // faster than a volatile loop, which matters in debug builds.
     let mut scratch = [0u8; STACK_WIPE_LEN];
     std::hint::black_box(&mut scratch);
+}
+
+/// The vault reader without a file or a key derivation, for the fuzz targets (`crate::fuzzing`):
+/// Argon2 on every input would leave the fuzzer no time to reach the parsers.
+#[cfg(any(test, fuzzing))]
+pub(crate) mod fuzz_seam {
+    use super::*;
+
+    /// The key every fuzzed vault is sealed under.
+    pub const KEY: [u8; KEY_LEN] = [7; KEY_LEN];
+
+    fn key() -> VaultKey {
+        VaultKey {
+            file: VaultFile::new(PathBuf::from("fuzz.vault")),
+            key: Box::new(Zeroizing::new(KEY)),
+            kdf: KdfParams {
+                memory_kib: MEMORY_KIB_MIN,
+                passes: 1,
+                lanes: 1,
+            },
+            salt: [0; SALT_LEN],
+        }
+    }
+
+    /// Opens `data` as a vault file with [`KEY`], as `VaultFile::open_with_key` does.
+    pub fn open(data: &[u8]) -> Result<Vec<Entry>, VaultError> {
+        let vault = VaultFile::new(PathBuf::from("fuzz.vault"));
+        Ok(vault.open_data_with_key(data, &KEY)?.1)
+    }
+
+    /// A vault file of `entries` under [`KEY`], as `VaultKey::save` writes it.
+    pub fn seal(entries: &[Entry]) -> Vec<u8> {
+        key().seal(entries).expect("entries encrypt")
+    }
+
+    /// A vault file under [`KEY`] whose body decrypts to `plaintext`, whatever that is: the way
+    /// to the body's JSON parser.
+    pub fn seal_plaintext(plaintext: &[u8]) -> Vec<u8> {
+        let mut file = seal(&[]);
+        file.truncate(HEADER_LEN);
+        let nonce = XNonce::from(array::<NONCE_LEN>(&file[BODY_NONCE_AT..DIGEST_AT]));
+        let mut body = plaintext.to_vec();
+        key()
+            .cipher()
+            .encrypt_in_place(&nonce, &file[..], &mut body)
+            .expect("the body encrypts");
+        file.extend_from_slice(&body);
+        file
+    }
 }
 
 /// An `io::Write` that only counts bytes.
