@@ -119,19 +119,39 @@ fn path_segments(url: &Url) -> Vec<String> {
 /// that part is not a plain `host[:port]` (a password may hold `/`, `?` or `#`), up to the last
 /// `@` of the string. Tabs and line breaks, which URL parsers skip, are dropped first.
 pub fn without_userinfo(url: &str) -> String {
+    // As URL parsers read it: without tabs and line breaks, and without the C0 controls and
+    // spaces around it.
     let url: String = url
         .chars()
         .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
         .collect();
-    let (prefix, rest) = url.split_at(scheme_prefix_len(&url));
-    let authority_end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
+    let url = url.trim_matches(|c: char| c <= ' ');
+    let (prefix, rest) = url.split_at(scheme_prefix_len(url));
+    // A backslash ends the authority of special schemes only: stopping at the later end that
+    // any reading allows removes the userinfo of both.
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
     let userinfo_end = match authority.rfind('@') {
         Some(at) => at + 1,
         None if !is_host_and_port(authority) => rest.rfind('@').map_or(0, |at| at + 1),
         None => 0,
     };
-    format!("{prefix}{}", &rest[userinfo_end..])
+    without_parsed_userinfo(format!("{prefix}{}", &rest[userinfo_end..]))
+}
+
+/// `shown` without the userinfo the `url` crate still finds in it (after Cargo's prefix): the
+/// matcher reads URLs with that crate, so no reading of it may keep a password.
+fn without_parsed_userinfo(shown: String) -> String {
+    let bare = strip_index_prefix(&shown);
+    match Url::parse(bare) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            // Neither fails on a URL that has userinfo to remove.
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            format!("{}{parsed}", &shown[..shown.len() - bare.len()])
+        }
+        _ => shown,
+    }
 }
 
 /// Length of the leading `scheme:` and the slashes after it, when `url` starts with a scheme
@@ -163,14 +183,16 @@ fn scheme_prefix_len(url: &str) -> usize {
     }
 }
 
-/// True when `authority` is empty or a plausible `host[:port]`: no `:` outside an IPv6
-/// literal's brackets, or only digits after the last one.
+/// True when `authority` is empty or a plausible `host[:port]`: at most one `:` outside an IPv6
+/// literal's brackets, with only digits after it.
 fn is_host_and_port(authority: &str) -> bool {
-    match authority.rfind(':') {
-        Some(colon) if !authority[colon..].contains(']') => {
-            authority[colon + 1..].chars().all(|c| c.is_ascii_digit())
-        }
-        _ => true,
+    let outside_brackets = match authority.rfind(']') {
+        Some(close) => &authority[close + 1..],
+        None => authority,
+    };
+    match outside_brackets.split_once(':') {
+        Some((_, port)) => port.chars().all(|c| c.is_ascii_digit()),
+        None => true,
     }
 }
 
@@ -255,6 +277,9 @@ mod tests {
             // Found by the urlmatch fuzzer (the url crate reads these with userinfo).
             "sparse+https:\\\\user:hunter2@h.test/i/",
             "https:/\t/user:hunter2@h.test/",
+            "registry+x:/\t/eve:hunter2:\\bob:hunter2@h.test",
+            "x+http://[::1@h.test\\+++bob:hunter2@h.test/i",
+            "\0x+http://[::1@h.test\\+++bob:hunter2@h.test/i",
         ] {
             let shown = without_userinfo(url);
             let squeezed: String = shown.chars().filter(|c| c.is_alphanumeric()).collect();
