@@ -16,7 +16,8 @@ use zeroize::Zeroize;
 
 use super::StoreError;
 use super::keychain::{Keychain, KeychainError};
-use super::vault::{ensure_private_dir, with_wiped_stack};
+use super::vault::ensure_private_dir;
+use super::wipe_stack::with_wiped_stack;
 use crate::atomic::{create_atomic, write_atomic};
 
 /// The largest entry list: a reader refuses larger files as damaged rather than read them, and
@@ -91,8 +92,11 @@ impl KeyringFile {
         if len > self.max_len {
             return Err(self.damaged(format!("it is longer than {} bytes", self.max_len)));
         }
-        let contents: Contents = serde_json::from_reader(io::BufReader::new(file))
-            .map_err(|e| self.damaged(format!("it is not a credd entry list: {e}")))?;
+        let contents: Contents =
+            serde_json::from_reader(io::BufReader::new(file)).map_err(|e| {
+                let why = super::json_error::describe(&e);
+                self.damaged(format!("it is not a credd entry list ({why})"))
+            })?;
         if contents.store != "keyring" {
             return Err(self.damaged("it is not a keyring store's entry list".into()));
         }

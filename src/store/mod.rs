@@ -3,12 +3,14 @@
 //! [`Stores`] knows where one agent keeps its files; [`Handle`] is what an unlocked agent keeps to
 //! write changes back: the vault key, or the keyring store's entry list.
 
+mod json_error;
 pub mod keychain;
 pub mod keyring;
 mod memory;
 pub mod owner;
 pub mod remember;
 pub mod vault;
+mod wipe_stack;
 
 use std::io;
 use std::path::PathBuf;

@@ -14,7 +14,8 @@ use zeroize::Zeroizing;
 
 use super::StoreError;
 use super::keychain::{self, Keychain};
-use super::vault::{KEY_LEN, VaultKey, ensure_private_dir, with_wiped_stack};
+use super::vault::{KEY_LEN, VaultKey, ensure_private_dir};
+use super::wipe_stack::with_wiped_stack;
 use crate::atomic::write_atomic;
 
 /// A vault key read from a keychain.

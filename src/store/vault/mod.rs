@@ -17,63 +17,27 @@ use std::io::{self, Read};
 
 use std::path::{Path, PathBuf};
 
-use argon2::{Algorithm, Argon2, Block, Params, Version};
 use chacha20poly1305::aead::{AeadInOut, Generate, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use credd_protocol::{Entry, KdfParams, Secret};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+mod format;
+mod kdf;
+
+pub use format::KEY_LEN;
+use format::*;
+pub use kdf::DEFAULT_KDF;
+use kdf::*;
 use zeroize::Zeroizing;
 
 use super::memory;
+use super::wipe_stack::with_wiped_stack;
 use crate::atomic::{create_atomic, write_atomic};
-
-/// The strong default key-derivation cost: Argon2id with 64 MiB, 3 passes, 1 lane.
-pub const DEFAULT_KDF: KdfParams = KdfParams {
-    memory_kib: 65536,
-    passes: 3,
-    lanes: 1,
-};
-
-/// The first eight bytes of every vault.
-const MAGIC: &[u8; 8] = b"CREDDVLT";
-/// The format version written: version 1 plus a digest of the header.
-const FORMAT_VERSION: u8 = 2;
-/// The first version, without the header digest: still read, never written.
-const FORMAT_VERSION_1: u8 = 1;
-/// Key-derivation id 1: Argon2id, version 0x13.
-const KDF_ARGON2ID: u8 = 1;
-
-const SALT_LEN: usize = 16;
-const NONCE_LEN: usize = 24;
-const TAG_LEN: usize = 16;
-/// Length of the vault key in bytes.
-pub const KEY_LEN: usize = 32;
-
-const KDF_AT: usize = 10;
-const SALT_AT: usize = 22;
-const CHECK_NONCE_AT: usize = SALT_AT + SALT_LEN; // 38: also the length of the key check's AAD
-const CHECK_TAG_AT: usize = CHECK_NONCE_AT + NONCE_LEN; // 62
-const BODY_NONCE_AT: usize = CHECK_TAG_AT + TAG_LEN; // 78
-/// Where version 2's header digest starts: the length of the bytes it covers, and of the whole
-/// header in version 1.
-const DIGEST_AT: usize = BODY_NONCE_AT + NONCE_LEN; // 102
-const DIGEST_LEN: usize = 32;
-/// Length of the version-2 header, which is the body's associated data.
-const HEADER_LEN: usize = DIGEST_AT + DIGEST_LEN; // 134
 
 /// The largest vault: a reader refuses larger files as damaged rather than read them into memory,
 /// and a writer refuses to write one, so that whatever is written can be opened again.
 const MAX_FILE_LEN: u64 = 64 * 1024 * 1024;
-
-const MEMORY_KIB_MIN: u32 = 8;
-const MEMORY_KIB_MAX: u32 = 4 * 1024 * 1024;
-const PASSES_MAX: u32 = 64;
-const LANES_MAX: u32 = 16;
-
-/// The most passes a new vault may use (the format reads up to [`PASSES_MAX`]): a derivation
-/// over the socket cannot be cancelled, and every unlock pays it again.
-const CREATE_PASSES_MAX: u32 = 16;
 
 /// Why a vault operation failed. Messages say what to do and never contain a secret.
 #[derive(Debug, thiserror::Error)]
@@ -254,7 +218,7 @@ impl VaultFile {
         let parsed: PlaintextIn = serde_json::from_slice(&plaintext).map_err(|e| {
             self.damaged(format!(
                 "its decrypted contents are not a valid entry list: {}",
-                describe_json_error(&e)
+                super::json_error::describe(&e)
             ))
         })?;
         Ok((key, parsed.entries))
@@ -330,40 +294,14 @@ impl VaultKey {
         with_wiped_stack(|| Self::derive(self.file.clone(), new_passphrase, salt, self.kdf))
     }
 
-    /// Argon2id(passphrase, salt, kdf), with working memory that is wiped afterwards.
+    /// The key for `passphrase` under `salt` and `kdf` ([`kdf::derive_key`]).
     fn derive(
         file: VaultFile,
         passphrase: &Secret,
         salt: [u8; SALT_LEN],
         kdf: KdfParams,
     ) -> Result<Self, VaultError> {
-        let kdf_failed =
-            |e: argon2::Error| VaultError::BadKdf(format!("key derivation failed: {e}"));
-        let params = Params::new(kdf.memory_kib, kdf.passes, kdf.lanes, Some(KEY_LEN))
-            .map_err(kdf_failed)?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        // argon2 does not wipe the memory it allocates itself, so hand it ours.
-        let count = argon2.params().block_count();
-        let mut blocks: Zeroizing<Vec<Block>> = Zeroizing::new(Vec::new());
-        blocks.try_reserve_exact(count).map_err(|_| {
-            io_error(
-                format!(
-                    "cannot allocate {} KiB for the key derivation",
-                    kdf.memory_kib
-                ),
-                io::ErrorKind::OutOfMemory.into(),
-            )
-        })?;
-        blocks.resize(count, Block::default());
-        let mut key = Box::new(Zeroizing::new([0u8; KEY_LEN]));
-        argon2
-            .hash_password_into_with_memory(
-                passphrase.expose().as_bytes(),
-                &salt,
-                &mut key[..],
-                &mut blocks[..],
-            )
-            .map_err(kdf_failed)?;
+        let key = kdf::derive_key(passphrase, &salt, kdf)?;
         Ok(Self {
             file,
             key,
@@ -453,141 +391,6 @@ impl fmt::Debug for VaultKey {
     }
 }
 
-/// The plaintext: `{"entries":[…]}`.
-#[derive(Serialize)]
-struct Plaintext<'a> {
-    entries: &'a [Entry],
-}
-
-/// The plaintext as read; unknown fields are ignored.
-#[derive(Deserialize)]
-struct PlaintextIn {
-    entries: Vec<Entry>,
-}
-
-/// The values read from a vault's header.
-struct Header {
-    /// The header's length: [`HEADER_LEN`], or [`DIGEST_AT`] in version 1.
-    len: usize,
-    kdf: KdfParams,
-    salt: [u8; SALT_LEN],
-    check_nonce: [u8; NONCE_LEN],
-    check_tag: [u8; TAG_LEN],
-    body_nonce: [u8; NONCE_LEN],
-}
-
-impl Header {
-    /// Reads and checks the header of `data`, the whole file; the error is the reason it is
-    /// damaged.
-    fn parse(data: &[u8]) -> Result<Self, String> {
-        if data.len() < MAGIC.len() + 1 {
-            return Err(format!(
-                "it is {} bytes long, too short for a vault",
-                data.len()
-            ));
-        }
-        if !data.starts_with(MAGIC) {
-            return Err("it is not a credd vault".into());
-        }
-        let len = match data[8] {
-            FORMAT_VERSION => HEADER_LEN,
-            FORMAT_VERSION_1 => DIGEST_AT,
-            other => {
-                return Err(format!(
-                    "format version {other} is not supported by this credd, which reads \
-                     versions {FORMAT_VERSION_1} and {FORMAT_VERSION}"
-                ));
-            }
-        };
-        if data.len() < len + TAG_LEN {
-            return Err(format!(
-                "it is {} bytes long, shorter than the {} of an empty vault",
-                data.len(),
-                len + TAG_LEN
-            ));
-        }
-        // Checked before anything else in the header is believed: damage anywhere in it would
-        // otherwise make the key check fail, which reads as a wrong passphrase.
-        if len == HEADER_LEN && Sha256::digest(&data[..DIGEST_AT])[..] != data[DIGEST_AT..len] {
-            return Err("its header does not match its SHA-256 digest".into());
-        }
-        if data[9] != KDF_ARGON2ID {
-            return Err(format!("unknown key-derivation id {}", data[9]));
-        }
-        let u32_at = |at: usize| u32::from_le_bytes(array(&data[at..at + 4]));
-        let kdf = KdfParams {
-            memory_kib: u32_at(KDF_AT),
-            passes: u32_at(KDF_AT + 4),
-            lanes: u32_at(KDF_AT + 8),
-        };
-        check_kdf(kdf).map_err(|problem| {
-            format!("its key-derivation parameters are out of bounds: {problem}")
-        })?;
-        Ok(Self {
-            len,
-            kdf,
-            salt: array(&data[SALT_AT..CHECK_NONCE_AT]),
-            check_nonce: array(&data[CHECK_NONCE_AT..CHECK_TAG_AT]),
-            check_tag: array(&data[CHECK_TAG_AT..BODY_NONCE_AT]),
-            body_nonce: array(&data[BODY_NONCE_AT..DIGEST_AT]),
-        })
-    }
-}
-
-/// Copies a slice of known length into an array.
-fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
-    bytes
-        .try_into()
-        .expect("slice length matches the header layout")
-}
-
-/// Checks `kdf` against the bounds that keep a crafted header from costing unbounded memory or
-/// time; the error names the first parameter out of bounds.
-fn check_kdf(kdf: KdfParams) -> Result<(), String> {
-    let KdfParams {
-        memory_kib,
-        passes,
-        lanes,
-    } = kdf;
-    if !(1..=LANES_MAX).contains(&lanes) {
-        return Err(format!("lanes = {lanes}"));
-    }
-    if !(MEMORY_KIB_MIN..=MEMORY_KIB_MAX).contains(&memory_kib) || memory_kib < 8 * lanes {
-        return Err(format!("memory_kib = {memory_kib} with lanes = {lanes}"));
-    }
-    if !(1..=PASSES_MAX).contains(&passes) {
-        return Err(format!("passes = {passes}"));
-    }
-    Ok(())
-}
-
-/// Checks that a new vault's `kdf` is affordable here: at most [`CREATE_PASSES_MAX`] passes, and
-/// at most half of `available_kib` (the memory this process can get, when known) of memory; the
-/// default cost is always allowed. Only creation is checked: an existing vault opens with
-/// whatever cost it has within the format's bounds (and `passwd` keeps that cost).
-fn check_affordable(kdf: KdfParams, available_kib: Option<u64>) -> Result<(), String> {
-    if kdf.passes > CREATE_PASSES_MAX {
-        return Err(format!(
-            "a new vault may use at most {CREATE_PASSES_MAX} passes, not {}: choose fewer \
-             (--kdf-passes)",
-            kdf.passes
-        ));
-    }
-    let Some(available_kib) = available_kib else {
-        return Ok(());
-    };
-    let limit_kib = (available_kib / 2).max(u64::from(DEFAULT_KDF.memory_kib));
-    if u64::from(kdf.memory_kib) > limit_kib {
-        return Err(format!(
-            "the key derivation would need {} KiB, more than the {limit_kib} KiB a new vault may \
-             use here (half of the {available_kib} KiB of memory available to credd, or the \
-             default cost's if that is more): choose less memory (--kdf-memory)",
-            kdf.memory_kib
-        ));
-    }
-    Ok(())
-}
-
 /// Creates the directory of `file` (the vault, or a file beside it) private to this user, or
 /// closes an existing one of ours that is open ([`crate::private_dir`]).
 pub(crate) fn ensure_private_dir(file: &Path) -> Result<(), VaultError> {
@@ -624,52 +427,8 @@ fn encrypt_failed() -> VaultError {
 fn encode_failed(error: &serde_json::Error) -> VaultError {
     io_error(
         "cannot encode the vault's entries".into(),
-        io::Error::other(describe_json_error(error)),
+        io::Error::other(super::json_error::describe(error)),
     )
-}
-
-/// Describes a JSON error by kind and position only: serde's messages can quote values, which
-/// here are secrets.
-fn describe_json_error(error: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let what = match error.classify() {
-        Category::Io => "a write failed",
-        Category::Syntax => "invalid JSON",
-        Category::Eof => "the JSON ends early",
-        Category::Data => "a field is missing or has the wrong type",
-    };
-    format!("{what} at line {}, column {}", error.line(), error.column())
-}
-
-/// Runs `work`, then wipes the stack it used.
-///
-/// Libraries leave copies of what they process in their stack frames: the cipher holds the key,
-/// the Argon2 hasher buffers the passphrase, a cipher backend may spill plaintext. Those frames
-/// are dead once `work` returns, but their bytes stay until overwritten, on a thread that may
-/// then sit idle for hours. `work` runs in a frame of its own below this one, so the wipe, which
-/// covers the region below this frame, covers it.
-pub(crate) fn with_wiped_stack<T>(work: impl FnOnce() -> T) -> T {
-    #[inline(never)]
-    fn run<T>(work: impl FnOnce() -> T) -> T {
-        work()
-    }
-    let result = run(work);
-    wipe_stack();
-    result
-}
-
-/// How much stack is wiped. The vault's functions reach about 13 KiB deep in release builds and
-/// 91 KiB in debug builds (measured with credd's own dependencies); this leaves a wide margin and
-/// fits easily in any thread's stack (2 MiB for Rust and tokio threads).
-const STACK_WIPE_LEN: usize = 256 * 1024;
-
-#[inline(never)]
-#[allow(clippy::large_stack_arrays)] // the point: it must cover the stack the callees used
-fn wipe_stack() {
-    // A zeroed array that the optimizer must assume is read: a plain memset of the region, much
-    // faster than a volatile loop, which matters in debug builds.
-    let mut scratch = [0u8; STACK_WIPE_LEN];
-    std::hint::black_box(&mut scratch);
 }
 
 /// The vault reader without a file or a key derivation, for the fuzz targets (`crate::fuzzing`):
@@ -718,20 +477,6 @@ pub(crate) mod fuzz_seam {
             .expect("the body encrypts");
         file.extend_from_slice(&body);
         file
-    }
-}
-
-/// An `io::Write` that only counts bytes.
-struct ByteCounter(usize);
-
-impl io::Write for ByteCounter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -816,7 +561,7 @@ mod tests {
     /// A version-1 vault made once by the version-1 writer (KDF 64 KiB, 1 pass, 1 lane;
     /// passphrase "correct horse"), holding the sample entries. Never regenerate it: it proves
     /// that vaults written by earlier credds still open.
-    const FIXTURE_V1: &[u8] = include_bytes!("../../tests/fixtures/vault-v1");
+    const FIXTURE_V1: &[u8] = include_bytes!("../../../tests/fixtures/vault-v1");
 
     /// A copy of the version-1 fixture in a fresh directory.
     fn fixture_v1() -> (tempfile::TempDir, VaultFile) {
@@ -839,7 +584,7 @@ mod tests {
 
     /// A version-2 vault made once by the version-2 writer, like [`FIXTURE_V1`]. Never
     /// regenerate it: a change of format must keep opening it (or migrate it, tested).
-    const FIXTURE_V2: &[u8] = include_bytes!("../../tests/fixtures/vault-v2");
+    const FIXTURE_V2: &[u8] = include_bytes!("../../../tests/fixtures/vault-v2");
 
     #[test]
     fn a_version_2_vault_opens_with_its_exact_entries() {
