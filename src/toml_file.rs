@@ -1,9 +1,12 @@
-//! Editing the TOML files of other tools (Cargo's, Poetry's) that hold tokens: errors name a
-//! position, never the text around it, and removing a table keeps the comments above it.
+//! Reading and editing the TOML files of other tools (Cargo's, Poetry's) that hold tokens: errors
+//! name a position, never the text around it, and removing credentials keeps the comments above
+//! the removed tables.
 
 use std::fmt;
+use std::path::Path;
 
-use toml_edit::{DocumentMut, Item, Table};
+use toml_edit::{DocumentMut, Item, Table, TableLike};
+use zeroize::Zeroizing;
 
 /// Why a tool's TOML file cannot be read or edited.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,19 +62,59 @@ pub fn shape(what: impl Into<String>) -> FileError {
     FileError::Shape(what.into())
 }
 
-/// Keeps the comment above a removed table's header, for [`carry_comment`].
-pub fn keep_comment(table: &Table, comments: &mut Vec<(isize, String)>) {
-    if let Some(position) = table.position()
-        && let Some(prefix) = table.decor().prefix().and_then(|p| p.as_str())
-        && prefix.contains('#')
-    {
-        comments.push((position, prefix.to_owned()));
+/// The comments above the headers of the tables removed from a document, by the table's
+/// position, for [`remove_keeping_comments`] to carry to the next table.
+#[derive(Debug, Default)]
+pub struct RemovedComments(Vec<(isize, String)>);
+
+impl RemovedComments {
+    /// Removes `parent[key]`; when that is a table with a header, the comment above the header is
+    /// kept (it usually describes what follows, not only the removed table).
+    pub fn remove(&mut self, parent: &mut dyn TableLike, key: &str) -> Option<Item> {
+        let removed = parent.remove(key)?;
+        if let Item::Table(table) = &removed
+            && let Some(position) = table.position()
+            && let Some(prefix) = table.decor().prefix().and_then(|p| p.as_str())
+            && prefix.contains('#')
+        {
+            self.0.push((position, prefix.to_owned()));
+        }
+        Some(removed)
     }
+}
+
+/// `text` with what `remove` takes out of its document: the comments above removed tables'
+/// headers move to the next table, everything else is kept as it was, a file left with nothing
+/// but whitespace becomes empty, and the blank line a removed first table leaves is dropped. The
+/// one removal of credentials from a tool's file: the result is zeroized when dropped.
+pub fn remove_keeping_comments(
+    text: &str,
+    remove: impl FnOnce(&mut DocumentMut, &mut RemovedComments),
+) -> Result<Zeroizing<String>, FileError> {
+    let mut doc = parse(text)?;
+    let mut comments = RemovedComments::default();
+    remove(&mut doc, &mut comments);
+    // Last first, so that comments carried to the same place keep their order.
+    comments
+        .0
+        .sort_by_key(|(position, _)| std::cmp::Reverse(*position));
+    for (position, comment) in comments.0 {
+        carry_comment(&mut doc, position, &comment);
+    }
+    let mut out = Zeroizing::new(doc.to_string());
+    if out.trim().is_empty() {
+        out.clear();
+    } else if out.starts_with('\n') && !text.starts_with('\n') {
+        // A removed first table leaves the blank line that separated it from the next one.
+        let blank = out.len() - out.trim_start_matches('\n').len();
+        out.drain(..blank);
+    }
+    Ok(out)
 }
 
 /// Puts `comment` (the prefix of a removed table's header at `position`) above the next table's
 /// header, or at the end of the file when no table follows.
-pub fn carry_comment(doc: &mut DocumentMut, position: isize, comment: &str) {
+fn carry_comment(doc: &mut DocumentMut, position: isize, comment: &str) {
     let mut next = None;
     visit_tables(doc.as_table_mut(), &mut |table| {
         if let Some(p) = table.position()
@@ -116,6 +159,14 @@ fn visit_tables(table: &mut Table, f: &mut dyn FnMut(&mut Table)) {
             }
             _ => {}
         }
+    }
+}
+
+/// A file's text; empty when it does not exist.
+pub fn read_optional(path: &Path) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        other => other,
     }
 }
 

@@ -825,6 +825,157 @@ fn python_backend_finds_poetry_config_dir_where_credd_does() {
     }
 }
 
+/// A repository's name becomes the same URL in the backend (`poetry_repository_url`, used when
+/// Poetry stores a password) as in credd (`RepositoryUrls::credential_url`, used by `credd
+/// import poetry`): Poetry's rule, where `POETRY_REPOSITORIES_<NAME>_URL` (NAME upper case, `-`
+/// and `.` as `_`) comes first, then poetry.toml, then config.toml (a dotted name is a path of
+/// tables), then PyPI's upload URL for `pypi`, then the project's sources.
+#[test]
+fn python_backend_turns_repository_names_into_the_urls_credd_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_dir = dir.path().join("pypoetry");
+    let project = dir.path().join("project");
+    let cwd = project.join("src/pkg");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::write(
+        config_dir.join("config.toml"),
+        "[repositories.corp]\nurl = \"https://global-corp/\"\n\
+         [repositories.up]\nurl = \"https://global-up/\"\n\
+         [repositories.a.b]\nurl = \"https://ab/\"\n\
+         [repositories.\"c.d\"]\nurl = \"https://never/\"\n\
+         [repositories.empty]\nurl = \"\"\n\
+         [repositories.\"naïve\"]\nurl = \"https://naive/\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("poetry.toml"),
+        "[repositories.up]\nurl = \"https://local-up/\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[tool.poetry]\npackage-mode = false\n\n\
+         [[tool.poetry.source]]\nname = \"src\"\nurl = \"https://src/simple/\"\n\n\
+         [[tool.poetry.source]]\nname = \"corp\"\nurl = \"https://source-corp/\"\n\n\
+         [[tool.poetry.source]]\nname = \"pypi\"\nurl = \"https://source-pypi/\"\n\n\
+         [[tool.poetry.source]]\nname = \"blank\"\nurl = \"\"\n\n\
+         [[tool.poetry.source]]\nname = \"blank\"\nurl = \"https://second-blank/\"\n",
+    )
+    .unwrap();
+    let names = [
+        "corp",
+        "up",
+        "a.b",
+        "c.d",
+        "empty",
+        "naïve",
+        "src",
+        "pypi",
+        "blank",
+        "corp-upload",
+        "Corp.Upload",
+        "nope",
+    ];
+    let config = config_dir.to_str().unwrap();
+    let no_env: &[(&str, &str)] = &[("HOME", "/h"), ("POETRY_CONFIG_DIR", config)];
+    let with_env: &[(&str, &str)] = &[
+        ("HOME", "/h"),
+        ("POETRY_CONFIG_DIR", config),
+        ("POETRY_REPOSITORIES_CORP_UPLOAD_URL", "https://env-upload/"),
+        ("POETRY_REPOSITORIES_A_B_URL", "https://env-ab/"),
+        ("POETRY_REPOSITORIES_UP_URL", ""),
+        ("POETRY_REPOSITORIES_NAÏVE_URL", "https://env-naive/"),
+        ("POETRY_REPOSITORIES_PYPI_URL", "https://env-pypi/"),
+        ("POETRY_REPOSITORIES_SRC_URL", "https://env-src/"),
+    ];
+    let cases = [no_env, with_env];
+    let script = "import json, os, sys, credd_keyring\n\
+                  request = json.load(sys.stdin)\n\
+                  for case in request['cases']:\n    \
+                  os.environ.clear()\n    os.environ.update(case)\n    \
+                  print(json.dumps([credd_keyring.poetry_repository_url(n, request['cwd']) \
+                  for n in request['names']]))\n";
+    let mut python = Command::new(venv_bin("python"));
+    python
+        .args(["-c", script])
+        .env_clear()
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/python"));
+    let request = serde_json::json!({
+        "cwd": cwd,
+        "names": names,
+        "cases": cases
+            .iter()
+            .map(|vars| vars.iter().copied().collect::<std::collections::HashMap<_, _>>())
+            .collect::<Vec<_>>(),
+    });
+    let out = run_with_limit(python, &request.to_string());
+    assert_ok(&out, "python credd_keyring.poetry_repository_url()");
+    let from_python: Vec<Vec<Option<String>>> = out
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let from_credd: Vec<Vec<Option<String>>> = cases
+        .iter()
+        .map(|vars| {
+            let var = |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            };
+            let config_dir = credd::poetry::files::config_dir(var);
+            let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+            let urls =
+                credd::poetry::files::RepositoryUrls::read(&cwd, config_dir.as_deref(), vars)
+                    .unwrap();
+            names
+                .iter()
+                .map(|name| urls.credential_url(name).map(str::to_owned))
+                .collect()
+        })
+        .collect();
+    let expected = |urls: [Option<&str>; 12]| -> Vec<Option<String>> {
+        urls.iter().map(|u| u.map(str::to_owned)).collect()
+    };
+    assert_eq!(
+        from_credd,
+        [
+            expected([
+                Some("https://global-corp/"),
+                Some("https://local-up/"),
+                Some("https://ab/"),
+                None,
+                None,
+                Some("https://naive/"),
+                Some("https://src/simple/"),
+                Some("https://upload.pypi.org/legacy/"),
+                Some("https://second-blank/"),
+                None,
+                None,
+                None,
+            ]),
+            expected([
+                Some("https://global-corp/"),
+                Some("https://local-up/"),
+                Some("https://env-ab/"),
+                None,
+                None,
+                Some("https://env-naive/"),
+                Some("https://env-src/"),
+                Some("https://env-pypi/"),
+                Some("https://second-blank/"),
+                Some("https://env-upload/"),
+                Some("https://env-upload/"),
+                None,
+            ]),
+        ],
+        "credd's rule"
+    );
+    assert_eq!(from_python, from_credd, "{names:?}");
+}
+
 /// Runs the backend's Python test `module` (in integrations/python) against the agent of `env`.
 fn python_unittest(env: &TestEnv, module: &str, vars: &[(&str, &str)]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/python");

@@ -413,11 +413,11 @@ def _real(username):
 
 
 def poetry_repository_url(name, cwd=None):
-    """The URL Poetry knows for repository NAME: POETRY_REPOSITORIES_<NAME>_URL, the project's
-    poetry.toml, Poetry's config.toml, a source of the project's pyproject.toml; PyPI's upload
-    URL for "pypi"; else None."""
-    key = name.upper().replace("-", "_")
-    from_env = os.environ.get("POETRY_REPOSITORIES_%s_URL" % key)
+    """The URL a credential Poetry keeps for repository NAME serves: POETRY_REPOSITORIES_<NAME>_URL,
+    the project's poetry.toml, Poetry's config.toml, PyPI's upload URL for "pypi", a source of the
+    project's pyproject.toml; else None. credd's RepositoryUrls::credential_url has the same rule
+    (a test runs both on the same cases)."""
+    from_env = os.environ.get(_repository_env_var(name))
     if from_env:
         return from_env
     project = _find_pyproject(cwd or os.getcwd())
@@ -426,9 +426,12 @@ def poetry_repository_url(name, cwd=None):
         files.append(os.path.join(os.path.dirname(project), "poetry.toml"))
     files.append(os.path.join(_poetry_config_dir(), "config.toml"))
     for path in files:
-        url = _get(_read_toml(path), "repositories", name, "url")
+        # Poetry splits the setting repositories.NAME.url at dots and walks the tables.
+        url = _get(_read_toml(path), "repositories", *name.split("."), "url")
         if isinstance(url, str) and url:
             return url
+    if name == "pypi":
+        return PYPI_UPLOAD_URL
     if project:
         sources = _get(_read_toml(project), "tool", "poetry", "source")
         for source in sources if isinstance(sources, list) else []:
@@ -436,7 +439,13 @@ def poetry_repository_url(name, cwd=None):
                 url = source.get("url")
                 if isinstance(url, str) and url:
                     return url
-    return PYPI_UPLOAD_URL if name == "pypi" else None
+    return None
+
+
+def _repository_env_var(name):
+    # Poetry's Config.get builds it from the setting repositories.NAME.url: each dotted part
+    # upper case with "-" as "_", joined by "_".
+    return "POETRY_REPOSITORIES_%s_URL" % name.upper().replace("-", "_").replace(".", "_")
 
 
 def _poetry_config_dir():

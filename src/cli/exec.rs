@@ -173,21 +173,12 @@ fn repository(
 /// Poetry's repository URLs: its environment variables, the project's poetry.toml and its
 /// config.toml.
 fn repository_urls(project_dir: &Path) -> Result<RepositoryUrls> {
-    let read = |path: &Path| -> Result<_> {
-        let text = files::read_optional(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        files::repository_urls(&text).with_context(|| format!("cannot read {}", path.display()))
-    };
-    let local = match files::find_pyproject(project_dir) {
-        Some(pyproject) => read(&pyproject.with_file_name("poetry.toml"))?,
-        None => Default::default(),
-    };
-    let global = match files::config_dir(|v| std::env::var(v).ok()) {
-        Some(dir) => read(&dir.join("config.toml"))?,
-        None => Default::default(),
-    };
-    let env = files::env_repositories(std::env::vars());
-    Ok(RepositoryUrls { env, local, global })
+    let config_dir = files::config_dir(|v| std::env::var(v).ok());
+    Ok(RepositoryUrls::read(
+        project_dir,
+        config_dir.as_deref(),
+        std::env::vars(),
+    )?)
 }
 
 fn entry_for_url(client: &mut Client, url: &str) -> Result<Option<Entry>> {

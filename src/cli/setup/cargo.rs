@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use credd::cargo::config_files::{self, Edit};
+use credd::cargo::config_files;
 
 /// Options of `credd setup cargo`.
 #[derive(Debug, clap::Args)]
@@ -103,7 +103,7 @@ pub(super) fn run(args: Args) -> Result<()> {
         eprintln!("credd: dry run: {shown} was not changed");
         return Ok(());
     }
-    write(&home, &path, &edit, mode)?;
+    super::write_file(&path, &edit.text, mode, super::UMASK_DIR_MODE)?;
     eprintln!("credd: {shown}: set {done}");
     eprintln!("{next}");
     if !on_path(config_files::PROVIDER) {
@@ -134,19 +134,10 @@ fn read_optional(path: &Path) -> Result<(String, u32)> {
     }
 }
 
-fn write(home: &Path, path: &Path, edit: &Edit, mode: u32) -> Result<()> {
-    std::fs::create_dir_all(home).with_context(|| format!("cannot create {}", home.display()))?;
-    credd::atomic::write_atomic(path, edit.text.as_bytes(), mode)
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
 /// True when an executable file named `name` is in a directory of `PATH`.
 fn on_path(name: &str) -> bool {
     let Some(path) = std::env::var_os("PATH") else {
         return false;
     };
-    std::env::split_paths(&path).any(|dir| {
-        std::fs::metadata(dir.join(name))
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
+    std::env::split_paths(&path).any(|dir| super::is_executable(&dir.join(name)))
 }

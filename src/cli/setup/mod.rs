@@ -1,12 +1,17 @@
 //! `credd setup`: configure a tool to ask credd for its credentials.
+//!
+//! Each tool's setup works out what to write, checks what it can, then writes its files through
+//! [`write_file`], the one way `credd setup` writes: atomically, with the file's mode, creating
+//! the directory first. No agent is needed.
 
 mod cargo;
 mod poetry;
 mod systemd;
 
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 /// Options of `credd setup`.
 #[derive(Debug, clap::Args)]
@@ -45,4 +50,26 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         SetupTarget::Poetry(args) => poetry::run(args),
         SetupTarget::Systemd => systemd::run(socket),
     }
+}
+
+/// The mode of a directory whose permissions are left to the umask, as `mkdir -p` leaves them.
+const UMASK_DIR_MODE: u32 = 0o777;
+
+/// Writes `text` to `path` atomically with `mode`, first creating its directory and any missing
+/// parent with `dir_mode` (less the umask).
+fn write_file(path: &Path, text: &str, mode: u32, dir_mode: u32) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(dir_mode)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    credd::atomic::write_atomic(path, text.as_bytes(), mode)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// True when `path` is a file someone may execute.
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

@@ -1,6 +1,5 @@
 //! `credd setup poetry`.
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -27,14 +26,10 @@ pub(super) fn run(args: Args) -> Result<()> {
     let script_path = bin_dir.join("poetry");
     refuse_foreign(&script_path)?;
 
-    create_dir(&module_dir, 0o700)?;
     let module_path = module_dir.join(wrapper::MODULE_FILE);
-    credd::atomic::write_atomic(&module_path, wrapper::KEYRING_MODULE.as_bytes(), 0o644)
-        .with_context(|| format!("cannot write {}", module_path.display()))?;
-    create_dir(&bin_dir, 0o755)?;
+    super::write_file(&module_path, wrapper::KEYRING_MODULE, 0o644, 0o700)?;
     let script = wrapper::script(&credd, &module_dir);
-    credd::atomic::write_atomic(&script_path, script.as_bytes(), 0o755)
-        .with_context(|| format!("cannot write {}", script_path.display()))?;
+    super::write_file(&script_path, &script, 0o755, 0o755)?;
 
     eprintln!(
         "credd: wrote {} (credd's keyring backend) and {} (runs the real poetry with it)",
@@ -68,14 +63,6 @@ fn refuse_foreign(path: &Path) -> Result<()> {
     }
 }
 
-fn create_dir(dir: &Path, mode: u32) -> Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))
-}
-
 /// Says what to do with PATH: put `bin_dir` before every other `poetry`.
 fn advise_path(bin_dir: &Path) {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -83,7 +70,7 @@ fn advise_path(bin_dir: &Path) {
     let ours = dirs.iter().position(|d| d == bin_dir);
     let real = dirs
         .iter()
-        .position(|d| d != bin_dir && is_executable(&d.join("poetry")));
+        .position(|d| d != bin_dir && super::is_executable(&d.join("poetry")));
     match (ours, real) {
         (_, None) => eprintln!(
             "credd: warning: no poetry on PATH besides the wrapper: install Poetry, or set \
@@ -103,8 +90,4 @@ fn advise_path(bin_dir: &Path) {
          export PATH=\"{dir}:$PATH\"",
         dir = bin_dir.display()
     );
-}
-
-fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

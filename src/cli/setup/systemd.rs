@@ -25,12 +25,9 @@ pub(super) fn run(socket: &Path) -> Result<()> {
     let service = service_unit(&binary, &data_dir)?;
     // ReadWritePaths= fails the service unless the directory exists.
     credd::private_dir::ensure(&data_dir, credd::private_dir::WhenOpen::Tighten)?;
-    std::fs::create_dir_all(&unit_dir)
-        .with_context(|| format!("cannot create {}", unit_dir.display()))?;
     for (name, text) in [("credd.socket", SOCKET_UNIT), ("credd.service", &service)] {
         let path = unit_dir.join(name);
-        credd::atomic::write_atomic(&path, text.as_bytes(), 0o644)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        super::write_file(&path, text, 0o644, super::UMASK_DIR_MODE)?;
         eprintln!("credd: wrote {}", path.display());
     }
     let unit_socket = unit_socket();
