@@ -282,10 +282,7 @@ impl Client {
 /// Refuses a socket whose directory is not this user's private one; a missing directory means
 /// no agent runs there.
 fn check_socket_dir(socket: &Path) -> Result<(), ClientError> {
-    let dir = match socket.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = crate::private_dir::parent_of(socket);
     match crate::private_dir::problem(dir) {
         Ok(None) => Ok(()),
         Ok(Some(reason)) => Err(ClientError::Untrusted {

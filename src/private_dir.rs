@@ -58,17 +58,16 @@ pub fn ensure(dir: &Path, when_open: WhenOpen) -> Result<(), PrivateDirError> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(io_err(e)),
     }
-    let Some(reason) = problem(dir).map_err(io_err)? else {
-        return Ok(());
-    };
-    let ours_but_open = reason.starts_with(OPEN_MODE);
-    if ours_but_open && when_open == WhenOpen::Tighten {
-        return fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err);
+    match problem(dir).map_err(io_err)? {
+        None => Ok(()),
+        Some(Problem::OpenMode(_)) if when_open == WhenOpen::Tighten => {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err)
+        }
+        Some(problem) => Err(PrivateDirError::Unsafe {
+            dir: dir.into(),
+            reason: problem.to_string(),
+        }),
     }
-    Err(PrivateDirError::Unsafe {
-        dir: dir.into(),
-        reason,
-    })
 }
 
 /// The directory `file` is in (`.` for a bare name).
@@ -79,26 +78,32 @@ pub fn parent_of(file: &Path) -> &Path {
     }
 }
 
-/// How [`problem`] begins when the only fault is the mode.
-const OPEN_MODE: &str = "its mode ";
+/// Why a directory is not private to this user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// Not a directory; a symbolic link counts as not one.
+    #[error("it is not a directory")]
+    NotADirectory,
+    /// Owned by another user (uid).
+    #[error("it is owned by uid {0}, not by you (uid {euid})", euid = crate::sys::current_euid())]
+    OwnedBy(u32),
+    /// Ours, but open to group or others (the mode bits).
+    #[error("its mode {0:o} lets other users in")]
+    OpenMode(u32),
+}
 
-/// Why `dir` is not private to this user, if it is not: not a directory (a symbolic link
-/// counts as not one), someone else's, or open to group or others.
-pub fn problem(dir: &Path) -> io::Result<Option<String>> {
+/// Why `dir` is not private to this user, if it is not.
+pub fn problem(dir: &Path) -> io::Result<Option<Problem>> {
     let meta = fs::symlink_metadata(dir)?;
     if !meta.is_dir() {
-        return Ok(Some("it is not a directory".into()));
+        return Ok(Some(Problem::NotADirectory));
     }
-    let euid = crate::sys::current_euid();
-    if meta.uid() != euid {
-        return Ok(Some(format!(
-            "it is owned by uid {}, not by you (uid {euid})",
-            meta.uid()
-        )));
+    if meta.uid() != crate::sys::current_euid() {
+        return Ok(Some(Problem::OwnedBy(meta.uid())));
     }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Ok(Some(format!("{OPEN_MODE}{mode:o} lets other users in")));
+        return Ok(Some(Problem::OpenMode(mode)));
     }
     Ok(None)
 }
@@ -118,11 +123,12 @@ mod tests {
         let open = root.path().join("open");
         fs::DirBuilder::new().mode(0o700).create(&open).unwrap();
         fs::set_permissions(&open, fs::Permissions::from_mode(0o755)).unwrap();
-        assert!(problem(&open).unwrap().unwrap().contains("mode 755"));
+        assert_eq!(problem(&open).unwrap(), Some(Problem::OpenMode(0o755)));
+        assert!(Problem::OpenMode(0o755).to_string().contains("mode 755"));
 
         let link = root.path().join("link");
         std::os::unix::fs::symlink(&private, &link).unwrap();
-        assert!(problem(&link).unwrap().unwrap().contains("not a directory"));
+        assert_eq!(problem(&link).unwrap(), Some(Problem::NotADirectory));
     }
 
     #[test]
@@ -170,7 +176,7 @@ mod tests {
         let other = crate::sys::current_euid().wrapping_add(1);
         // The suite runs as root, which may give a directory away.
         std::os::unix::fs::chown(&theirs, Some(other), None).unwrap();
-        let reason = problem(&theirs).unwrap().unwrap();
+        let reason = problem(&theirs).unwrap().unwrap().to_string();
         assert!(
             reason.contains(&format!("owned by uid {other}")),
             "{reason}"

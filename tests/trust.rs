@@ -86,28 +86,37 @@ fn squatter_report(mut child: Child, mut out: BufReader<std::process::ChildStdou
     line.trim().to_owned()
 }
 
-/// The client commands that send a secret, with the secret on stdin.
-fn secret_sending_commands(socket: &str) -> Vec<(Vec<String>, String)> {
-    let owned = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-    vec![
+/// Runs each client command that sends a secret (`unlock`, `add`, and `get`, whose answer would
+/// be believed) against `socket`, and asserts that each refuses, saying what `reason` says and
+/// naming `named` (the squatted path).
+fn assert_clients_refuse(env: &TestEnv, socket: &str, named: &str, reason: &str) {
+    let commands: [(&[&str], &str); 3] = [
+        (&["unlock", "--passphrase-stdin"], "squatted-passphrase\n"),
         (
-            owned(&["unlock", "--passphrase-stdin", "--socket", socket]),
-            "squatted-passphrase\n".into(),
-        ),
-        (
-            owned(&[
+            &[
                 "add",
                 "corp",
                 "--url",
                 "https://corp.test/",
                 "--secret-stdin",
-                "--socket",
-                socket,
-            ]),
-            "squatted-token\n".into(),
+            ],
+            "squatted-token\n",
         ),
-        (owned(&["get", "corp", "--socket", socket]), String::new()),
-    ]
+        (&["get", "corp"], ""),
+    ];
+    for (args, stdin) in commands {
+        let result = env.run(&[args, &["--socket", socket]].concat(), stdin);
+        assert!(!result.status.success(), "{args:?} succeeded: {result:?}");
+        assert!(
+            result
+                .stderr
+                .contains("refusing to talk to the credd agent")
+                && result.stderr.contains(named)
+                && result.stderr.contains(reason),
+            "{args:?}: {}",
+            result.stderr
+        );
+    }
 }
 
 #[test]
@@ -120,20 +129,13 @@ fn a_socket_directory_another_user_created_first_gets_nothing() {
     let socket = squatted.join("credd.sock");
     let (squatter, out) = start_squatter(&socket);
 
-    for (args, stdin) in secret_sending_commands(socket.to_str().unwrap()) {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let result = env.run(&args, &stdin);
-        assert!(!result.status.success(), "{args:?} succeeded: {result:?}");
-        assert!(
-            result
-                .stderr
-                .contains("refusing to talk to the credd agent")
-                && result.stderr.contains(squatted.to_str().unwrap())
-                && result.stderr.contains(&format!("owned by uid {OTHER_UID}")),
-            "{args:?}: {}",
-            result.stderr
-        );
-    }
+    let owned_by = format!("owned by uid {OTHER_UID}");
+    assert_clients_refuse(
+        &env,
+        socket.to_str().unwrap(),
+        squatted.to_str().unwrap(),
+        &owned_by,
+    );
     assert_eq!(squatter_report(squatter, out), "connections 0 received b''");
 }
 
@@ -151,22 +153,8 @@ fn a_listener_of_another_user_in_our_own_directory_gets_no_byte() {
         .unwrap();
     std::fs::rename(theirs.join("s.sock"), &env.socket).unwrap();
 
-    for (args, stdin) in secret_sending_commands(env.socket_str()) {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let result = env.run(&args, &stdin);
-        assert!(!result.status.success(), "{args:?} succeeded: {result:?}");
-        assert!(
-            result
-                .stderr
-                .contains("refusing to talk to the credd agent")
-                && result.stderr.contains(env.socket_str())
-                && result
-                    .stderr
-                    .contains(&format!("served by uid {OTHER_UID}")),
-            "{args:?}: {}",
-            result.stderr
-        );
-    }
+    let served_by = format!("served by uid {OTHER_UID}");
+    assert_clients_refuse(&env, env.socket_str(), env.socket_str(), &served_by);
     let report = squatter_report(squatter, out);
     assert!(
         report.ends_with("received b''") && !report.starts_with("connections 0 "),

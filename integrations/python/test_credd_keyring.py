@@ -230,25 +230,14 @@ class Failures(AgentTestCase):
         self.assertGreaterEqual(elapsed, 1.9)
 
     def test_a_write_may_wait_on_the_keychain_longer_than_a_lookup(self):
-        def slow_put(conn):
-            data = b""
-            while True:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-                while b"\n" in data:
-                    line, _, data = data.partition(b"\n")
-                    request = json.loads(line)
-                    if request["op"] == "put":
-                        time.sleep(3.2)  # past a lookup's 2 s: the agent's keychain bound is 3 s
-                        reply = {"id": request["id"], "ok": {"replaced": False}}
-                    else:
-                        reply = {"id": request["id"], "error": {"kind": "not-found", "message": "-"}}
-                    conn.sendall(json.dumps(reply).encode() + b"\n")
+        def slow_put(request):
+            if request["op"] != "put":
+                return {"id": request["id"], "error": {"kind": "not-found", "message": "-"}}
+            time.sleep(3.2)  # past a lookup's 2 s: the agent's keychain bound is 3 s
+            return {"id": request["id"], "ok": {"replaced": False}}
 
         os.environ["POETRY_REPOSITORIES_SLOW_URL"] = "https://slow.test/simple/"
-        with FakeAgent(slow_put, raw=True) as fake:
+        with FakeAgent(each_request(slow_put), raw=True) as fake:
             os.environ["CREDD_SOCKET"] = fake.path
             self.keyring.set_password("poetry-repository-slow", "u", "pw")
 
@@ -288,19 +277,10 @@ class Failures(AgentTestCase):
                     self.assertNotIn("secret-in-garbage", str(raised.exception))
 
     def test_a_list_cursor_that_does_not_advance_is_an_error_not_a_loop(self):
-        def same_cursor_forever(conn):
-            pending = b""
-            while True:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                pending += chunk
-                while b"\n" in pending:
-                    line, _, pending = pending.partition(b"\n")
-                    reply = {"id": json.loads(line)["id"], "ok": {"entries": [], "next": "a"}}
-                    conn.sendall(json.dumps(reply).encode() + b"\n")
+        def same_cursor_forever(request):
+            return {"id": request["id"], "ok": {"entries": [], "next": "a"}}
 
-        with FakeAgent(same_cursor_forever, raw=True) as fake:
+        with FakeAgent(each_request(same_cursor_forever), raw=True) as fake:
             os.environ["CREDD_SOCKET"] = fake.path
             with self.assertRaises(errors.KeyringError):
                 self.keyring.get_credential("127.0.0.1:8080", None)
@@ -440,6 +420,24 @@ class Selection(unittest.TestCase):
         self.assertEqual(credd_keyring.socket_path(), "/run/user/7/credd/credd.sock")
         os.environ["CREDD_SOCKET"] = "/elsewhere/s.sock"
         self.assertEqual(credd_keyring.socket_path(), "/elsewhere/s.sock")
+
+
+def each_request(answer):
+    """A raw FakeAgent handler that answers every request line of a connection with
+    `answer(request)`, both JSON objects as dicts."""
+
+    def handle(conn):
+        pending = b""
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            pending += chunk
+            while b"\n" in pending:
+                line, _, pending = pending.partition(b"\n")
+                conn.sendall(json.dumps(answer(json.loads(line))).encode() + b"\n")
+
+    return handle
 
 
 class FakeAgent:

@@ -506,10 +506,12 @@ const EMPTY_PAGE_LEN: usize = 14;
 /// `,"next":` before the cursor.
 const NEXT_FIELD_LEN: usize = 8;
 
+#[cfg(test)]
 impl EntryInfo {
     /// True when a `list` page of this entry alone, with its cursor, fits in one frame. Every
-    /// stored entry must pass, or `list` could not page past it.
-    pub fn fits_a_page(&self) -> bool {
+    /// stored entry must pass, or `list` could not page past it: the field limits guarantee it
+    /// (tested), so it is checked here and not on every `put`.
+    fn fits_a_page(&self) -> bool {
         EMPTY_PAGE_LEN + json_len(self) + NEXT_FIELD_LEN + json_len(&self.name) <= LIST_PAGE_BUDGET
     }
 }

@@ -59,11 +59,7 @@ pub fn bind(path: &Path) -> Result<BoundSocket, SocketError> {
         path: path.into(),
         source,
     };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    private_dir::ensure(dir, WhenOpen::Refuse)?;
+    private_dir::ensure(private_dir::parent_of(path), WhenOpen::Refuse)?;
     let lock = take_lock(path)?;
     // We hold the lock, so no other agent of ours listens here; but systemd may.
     if someone_listens(path) {
