@@ -57,14 +57,10 @@ pub fn create_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
 /// in its directory, and returns their paths. Only the names [`TempFile`] gives (`.NAME.PID.N.tmp`)
 /// are touched; call it only while no other process writes `target`.
 pub fn remove_leftovers(target: &Path) -> io::Result<Vec<PathBuf>> {
-    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+    let Some(name) = target.file_name() else {
         return Ok(Vec::new());
     };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
+    let dir = crate::private_dir::parent_of(target);
     let prefix = format!(".{}.", temp_stem(name));
     let mut removed = Vec::new();
     let entries = match fs::read_dir(dir) {
@@ -103,7 +99,7 @@ fn all_digits(text: &str) -> bool {
 /// Opens the lock file `path` for writing, creating it with mode 0600 (`O_CLOEXEC` as every open
 /// of std). A symbolic link there is refused, never followed (`O_NOFOLLOW`): someone who can
 /// plant one must not make credd create or lock a file of their choice.
-pub fn open_lock_file(path: &Path) -> io::Result<File> {
+fn open_lock_file(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -164,10 +160,7 @@ impl TempFile {
                 format!("{} does not name a file", target.display()),
             )
         })?;
-        let dir = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = crate::private_dir::parent_of(target).to_path_buf();
         let stem = temp_stem(name);
         let pid = std::process::id();
         let mut attempts = 0;

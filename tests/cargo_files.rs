@@ -336,6 +336,26 @@ fn import_without_remove_keeps_the_file_and_counts_the_same_token_as_imported() 
 }
 
 #[test]
+fn import_never_shows_a_password_in_an_index_url() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    let home = cargo_home_with_credentials(&env);
+    std::fs::write(
+        home.join("config.toml"),
+        "[registries.corp]\nindex = \"sparse+https://bot:URL-pw-9z@cargo.corp.test/index/\"\n",
+    )
+    .unwrap();
+    let out = import(&env, &home, &[]);
+    out.ok();
+    assert_no_secret(&out);
+    assert!(
+        !out.stderr.contains("URL-pw-9z") && out.stderr.contains("cargo.corp.test/index/"),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn import_while_locked_fails_and_leaves_the_file_alone() {
     let env = TestEnv::new();
     let _agent = env.start_agent();

@@ -15,8 +15,8 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use credd::client::Client;
 use credd::toml_file::FileError;
-use credd::urlmatch::RegistryUrl;
-use credd_protocol::{Entry, ErrorKind, GetResult, Operation, PutResult};
+use credd::urlmatch::{RegistryUrl, without_userinfo};
+use credd_protocol::{Entry, ErrorKind, GetResult, ListResult, Operation, PutResult};
 use zeroize::Zeroizing;
 
 use crate::cli::connect;
@@ -127,16 +127,18 @@ fn import<A: Adapter>(socket: &Path, tool: A, remove: bool) -> Result<()> {
     }
 
     let mut client = connect(socket)?;
-    // Fails with the agent's own message (e.g. locked) before anything is stored.
-    client.list_all()?;
+    // Fails with the agent's own message (e.g. locked) before anything is stored; one entry is
+    // enough to ask.
+    let _: ListResult = client.call(Operation::List {
+        after: None,
+        limit: Some(1),
+    })?;
     let mut imported: Vec<&Candidate<A::Key>> = Vec::new();
     let mut conflicts = 0;
     for candidate in &candidates {
-        let (label, name, url) = (
-            &candidate.label,
-            &candidate.entry.name,
-            &candidate.entry.url,
-        );
+        // A URL may carry a password in its userinfo: never shown.
+        let url = without_userinfo(&candidate.entry.url);
+        let (label, name) = (&candidate.label, &candidate.entry.name);
         let outcome = store(&mut client, &candidate.entry, A::NOUN)
             .with_context(|| format!("cannot store {label}; nothing was removed from {shown}"))?;
         match outcome {
@@ -230,7 +232,8 @@ fn store(client: &mut Client, entry: &Entry, noun: &str) -> Result<Outcome> {
     } else {
         Ok(Outcome::Conflict(format!(
             "credd's entry {name} holds this {noun} but serves {}, not {}",
-            existing.url, entry.url
+            without_userinfo(&existing.url),
+            without_userinfo(&entry.url)
         )))
     }
 }
