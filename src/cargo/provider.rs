@@ -303,16 +303,16 @@ fn login(
     let Some(name) = stored else {
         return Err(Failure::other(format!(
             "the entries {wanted:?} to \"{wanted}-{LOGIN_NAMES}\" all serve other URLs: nothing \
-             was stored; free one of these names ('credd list', 'credd delete') or add the token \
-             with 'credd add NAME --url {}'",
-            registry.index_url
+             was stored; free one of these names ('credd list', 'credd remove NAME') or add the \
+             token with 'credd add NAME --url {}'",
+            crate::urlmatch::without_userinfo(&registry.index_url)
         )));
     };
     if name != wanted {
         eprintln!(
             "credd: the entry {wanted:?} already serves another URL and is left as it is; the \
              token for {} is stored as {name:?}",
-            registry.index_url
+            crate::urlmatch::without_userinfo(&registry.index_url)
         );
     }
     eprintln!(
