@@ -20,6 +20,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod paths;
+pub mod pip_conf;
 pub mod poetry;
 pub mod private_dir;
 pub mod ready;
@@ -28,4 +29,5 @@ pub mod sys;
 pub mod toml_file;
 pub mod tty;
 pub mod urlmatch;
+pub mod uv_toml;
 pub mod wipe_alloc;
