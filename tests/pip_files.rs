@@ -254,6 +254,64 @@ fn import_without_remove_keeps_the_files_and_never_replaces_an_entry() {
 }
 
 #[test]
+fn an_entry_of_another_name_for_the_same_url_and_user_counts_as_imported() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    let files = write_pip_files(&env);
+    let add = |name: &str, url: &str, username: &str, secret: &str| {
+        let args = [
+            "add",
+            name,
+            "--url",
+            url,
+            "--username",
+            username,
+            "--secret-stdin",
+        ];
+        env.cli_with_input(&args, &format!("{secret}\n")).ok();
+    };
+    add("corp", "https://pypi.corp.test/simple", "alice", "pw/a1");
+    add(
+        "mirror",
+        "https://mirror.test/simple/",
+        "mirrorbot",
+        "OTHER-pw-0000",
+    );
+
+    let out = import(&env, &["--remove"], &[]);
+    out.ok();
+    assert_no_secret(&out);
+    assert!(out.stderr.contains("was already in credd"), "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "credd's entry mirror serves https://mirror.test/simple/ for mirrorbot \
+                             with another password"
+        ),
+        "{out:?}"
+    );
+    // No second entry for alice, so that a lookup stays unambiguous; the conflicting login stays.
+    let list = env.cli(&["list"]);
+    assert!(!list.ok().contains("alice@"), "{list:?}");
+    assert_eq!(
+        env.cli(&[
+            "get",
+            "--url",
+            "https://pypi.corp.test/simple/",
+            "--username",
+            "alice"
+        ])
+        .ok(),
+        "pw/a1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&files.conf).unwrap(),
+        PIP_CONF_AFTER
+    );
+    assert_eq!(std::fs::read_to_string(&files.netrc).unwrap(), NETRC);
+}
+
+#[test]
 fn pip_config_file_and_netrc_variables_name_the_files() {
     let env = TestEnv::new();
     let _agent = env.start_agent();

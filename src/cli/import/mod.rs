@@ -318,10 +318,14 @@ fn remove_imported<A: Adapter>(
     Ok(())
 }
 
-/// Stores `entry` as a new entry; an existing entry of that name is never replaced. The one rule
-/// of what is already imported: the entry of that name holds the same username and secret, and
-/// serves the same URL.
+/// Stores `entry` as a new entry; an existing entry is never replaced. The one rule of what is
+/// already imported: an entry serving the same URL for the same username (whatever its name,
+/// since several entries for one URL and user would make lookups ambiguous), or the entry of
+/// that name, holds the same secret (and, for the latter, username and URL).
 fn store(client: &mut Client, entry: &Entry, noun: &str) -> Result<Outcome> {
+    if let Some(outcome) = same_service(client, entry, noun)? {
+        return Ok(outcome);
+    }
     let name = &entry.name;
     match client.call::<PutResult>(Operation::Put {
         entry: entry.clone(),
@@ -348,6 +352,41 @@ fn store(client: &mut Client, entry: &Entry, noun: &str) -> Result<Outcome> {
             without_userinfo(&existing.url),
             without_userinfo(&entry.url)
         )))
+    }
+}
+
+/// What became of `entry` when credd has an entry of another name serving the same URL for the
+/// same username; `None` when it has none.
+fn same_service(client: &mut Client, entry: &Entry, noun: &str) -> Result<Option<Outcome>> {
+    // An empty username asks for entries without one.
+    let username = entry.username.clone().unwrap_or_default();
+    let lookup = Lookup::url(entry.url.as_str()).username(Some(username));
+    let url = without_userinfo(&entry.url);
+    let user = entry
+        .username
+        .as_deref()
+        .map_or("without a username".to_owned(), |u| format!("for {u}"));
+    let found = match client.call::<GetResult>(Operation::Get { lookup }) {
+        Ok(found) => found.entry,
+        Err(e) if e.kind() == Some(ErrorKind::NotFound) => return Ok(None),
+        Err(e) if e.kind() == Some(ErrorKind::Ambiguous) => {
+            return Ok(Some(Outcome::Conflict(format!(
+                "several credd entries serve {url} {user} already"
+            ))));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // The entry of the same name, or one serving a wider URL, is for `store` to judge.
+    if found.name == entry.name || !same_url(&found.url, &entry.url) {
+        return Ok(None);
+    }
+    if found.secret.expose() == entry.secret.expose() {
+        Ok(Some(Outcome::AlreadyThere))
+    } else {
+        Ok(Some(Outcome::Conflict(format!(
+            "credd's entry {} serves {url} {user} with another {noun}",
+            found.name
+        ))))
     }
 }
 
