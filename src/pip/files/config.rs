@@ -83,8 +83,9 @@ struct Parser {
     open: bool,
     /// The indentation (in characters) of the key's line.
     indent: usize,
-    /// The sections seen, and the (section, key) pairs seen.
+    /// The sections seen, to refuse a repeated one.
     sections: HashSet<String>,
+    /// The (section, key) pairs seen, to refuse a repeated key.
     keys: HashSet<(String, String)>,
     /// What was found.
     urls: Vec<IndexUrl>,

@@ -68,13 +68,12 @@ pub fn read_netrc(text: &str) -> Result<Netrc, NetrcError> {
     while let Some(word) = lexer.top_level()? {
         let start = word.span.start;
         let name = match word.text.as_str() {
-            "machine" => lexer.word().filter(|w| !w.text.is_empty()),
+            "machine" => Some(lexer.word()).filter(|w| !w.text.is_empty()),
             "default" => Some(word),
             "macdef" => {
-                lexer
-                    .word()
-                    .filter(|w| !w.text.is_empty())
-                    .ok_or(NetrcError::NoName(lexer.line))?;
+                if lexer.word().text.is_empty() {
+                    return Err(NetrcError::NoName(lexer.line));
+                }
                 lexer.skip_macro()?;
                 continue;
             }
@@ -165,9 +164,9 @@ impl<'a> Lexer<'a> {
     }
 
     /// The next word; an empty one at the end of the text.
-    fn word(&mut self) -> Option<Word> {
+    fn word(&mut self) -> Word {
         if let Some(word) = self.pushed.take() {
-            return Some(word);
+            return word;
         }
         let mut text = Zeroizing::new(String::new());
         let mut start = self.at;
@@ -183,16 +182,16 @@ impl<'a> Lexer<'a> {
             while let Some(c) = self.char() {
                 match c {
                     '"' if quoted => break,
-                    '\n' | '\t' | ' ' if !quoted => return Some(self.finish(text, start, true)),
+                    '\n' | '\t' | ' ' if !quoted => return self.finish(text, start, true),
                     c => self.push_escaped(&mut text, c),
                 }
             }
-            return Some(self.finish(text, start, false));
+            return self.finish(text, start, false);
         }
-        Some(Word {
+        Word {
             text,
             span: self.at..self.at,
-        })
+        }
     }
 
     /// Adds `c` to `text`, or the character after it when `c` is a backslash.
@@ -231,7 +230,7 @@ impl<'a> Lexer<'a> {
     fn top_level(&mut self) -> Result<Option<Word>, NetrcError> {
         loop {
             let line = self.line;
-            let word = self.word().unwrap_or_else(|| unreachable!());
+            let word = self.word();
             if word.text.is_empty() {
                 return Ok(None);
             }
@@ -253,7 +252,7 @@ impl<'a> Lexer<'a> {
         let mut password = Zeroizing::new(String::new());
         loop {
             let line = self.line;
-            let word = self.word().unwrap_or_else(|| unreachable!());
+            let word = self.word();
             if word.text.starts_with('#') {
                 if self.line == line {
                     self.skip_line();
@@ -270,7 +269,7 @@ impl<'a> Lexer<'a> {
                 "password" => &mut password,
                 _ => return Err(NetrcError::BadFollower(self.line)),
             };
-            let value = self.word().unwrap_or_else(|| unreachable!());
+            let value = self.word();
             end = end.max(value.span.end);
             *slot = value.text;
         }
@@ -332,6 +331,30 @@ mod tests {
                 entry("b", "bo", "acc", "p q"),
                 entry("default", "anonymous", "", "me@"),
             ]
+        );
+    }
+
+    #[test]
+    fn pythons_quirks_are_kept() {
+        // A comment after a blank line is not skipped, so its words are read (Python 3.11).
+        let err = |t: &str| read_netrc(t).err();
+        assert_eq!(
+            err("machine a password b\n\n# comment here\n"),
+            Some(NetrcError::BadFollower(3))
+        );
+        assert_eq!(err("\n\n# top comment\n"), Some(NetrcError::BadTopLevel(3)));
+        assert_eq!(
+            summary("machine a password b # trailing words\nmachine c password d\n").len(),
+            2
+        );
+        // A macro whose name line has a space after it ends at once.
+        assert_eq!(
+            summary("macdef m \nmachine z password y\n"),
+            vec![entry("z", "", "", "y")]
+        );
+        assert_eq!(
+            summary("machine \"q h\" login \"\" password x\n"),
+            vec![entry("q h", "", "", "x")]
         );
     }
 
