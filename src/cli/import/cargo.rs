@@ -99,7 +99,8 @@ impl Adapter for Cargo {
                 label: name.clone(),
                 entry: Entry {
                     name,
-                    url,
+                    // Matching ignores user info, and a password there must not be shown.
+                    url: credd::urlmatch::without_userinfo(&url),
                     username: None,
                     secret: token.token,
                     expires: None,

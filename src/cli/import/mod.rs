@@ -327,18 +327,24 @@ fn store(client: &mut Client, entry: &Entry, noun: &str) -> Result<Outcome> {
         return Ok(outcome);
     }
     let name = &entry.name;
-    match client.call::<PutResult>(Operation::Put {
+    let refusal = match client.call::<PutResult>(Operation::Put {
         entry: entry.clone(),
         replace: false,
     }) {
         Ok(_) => return Ok(Outcome::Added),
-        Err(e) if e.kind() == Some(ErrorKind::Exists) => {}
+        Err(e) if e.kind() == Some(ErrorKind::Exists) => e,
         Err(e) => return Err(e.into()),
-    }
-    let existing: GetResult = client.call(Operation::Get {
+    };
+    let existing = match client.call::<GetResult>(Operation::Get {
         lookup: Lookup::name(name.as_str()),
-    })?;
-    let existing = existing.entry;
+    }) {
+        Ok(existing) => existing.entry,
+        // Refused for another entry of the same URL and username: the agent's message says which.
+        Err(e) if e.kind() == Some(ErrorKind::NotFound) => {
+            return Ok(Outcome::Conflict(refusal.to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if existing.secret.expose() != entry.secret.expose() || existing.username != entry.username {
         return Ok(Outcome::Conflict(format!(
             "credd already has an entry named {name} with another {noun}"

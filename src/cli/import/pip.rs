@@ -134,9 +134,8 @@ impl Adapter for Pip {
 
     fn next_step(&self) -> Option<String> {
         Some(
-            "pip and uv now find these passwords only through a keyring: have theirs ask \
-             credd (pip's --keyring-provider, uv's UV_KEYRING_PROVIDER=subprocess); uv asks only \
-             for index URLs that name their username"
+            "run 'credd setup pip' (and 'credd setup uv') so that pip and uv ask credd for \
+             these passwords; uv asks only for index URLs that name their username"
                 .to_owned(),
         )
     }
