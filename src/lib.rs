@@ -20,6 +20,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod paths;
+pub mod pip;
 pub mod pip_conf;
 pub mod poetry;
 pub mod private_dir;
