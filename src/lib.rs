@@ -19,6 +19,7 @@ pub mod config;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod keyring_cli;
 pub mod paths;
 pub mod poetry;
 pub mod private_dir;
