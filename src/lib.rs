@@ -20,6 +20,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keyring_cli;
+pub mod on_demand;
 pub mod paths;
 pub mod poetry;
 pub mod private_dir;
