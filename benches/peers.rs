@@ -492,7 +492,10 @@ fn venv_bin(name: &str) -> Result<PathBuf, String> {
     if path.exists() {
         Ok(path)
     } else {
-        Err(format!("{} is missing: run scripts/install-test-deps", path.display()))
+        Err(format!(
+            "{} is missing: run scripts/install-test-deps",
+            path.display()
+        ))
     }
 }
 

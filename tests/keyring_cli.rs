@@ -48,7 +48,10 @@ impl Keyring {
     fn python(&self, args: &[&str], stdin: &str) -> Output {
         let mut command = self.env.command();
         command
-            .env("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+            .env(
+                "PYTHON_KEYRING_BACKEND",
+                "keyrings.alt.file.PlaintextKeyring",
+            )
             .args(args);
         run_detached(command, &venv_bin("keyring"), stdin)
     }
@@ -96,7 +99,8 @@ fn set_get_and_del_round_trip() {
     assert_eq!((set.code(), set.stdout.as_str()), (0, ""), "{set:?}");
     assert_eq!(k.run(&["get", service, "alice"], "").ok(), "alice-secret\n");
     assert_eq!(
-        k.run(&["--mode", "creds", "get", service, "alice"], "").ok(),
+        k.run(&["--mode", "creds", "get", service, "alice"], "")
+            .ok(),
         "alice\nalice-secret\n"
     );
     assert_eq!(
@@ -105,20 +109,26 @@ fn set_get_and_del_round_trip() {
         "uv's form, without a username"
     );
     assert_eq!(
-        k.run(&["--mode=creds", "--output=json", "get", service], "").ok(),
+        k.run(&["--mode=creds", "--output=json", "get", service], "")
+            .ok(),
         "{\"username\": \"alice\", \"password\": \"alice-secret\"}\n",
         "pip's form"
     );
     assert_eq!(
-        k.run(&["--output", "json", "get", service, "alice"], "").ok(),
+        k.run(&["--output", "json", "get", service, "alice"], "")
+            .ok(),
         "{\"password\": \"alice-secret\"}\n"
     );
     // The agent's URL rules: a page under the index, and the host alone.
     assert_eq!(
-        k.run(&["get", "https://pypi.corp.test/simple/pkg/", "alice"], "").ok(),
+        k.run(&["get", "https://pypi.corp.test/simple/pkg/", "alice"], "")
+            .ok(),
         "alice-secret\n"
     );
-    assert_eq!(k.run(&["get", "pypi.corp.test", "alice"], "").ok(), "alice-secret\n");
+    assert_eq!(
+        k.run(&["get", "pypi.corp.test", "alice"], "").ok(),
+        "alice-secret\n"
+    );
     // A second set replaces the password.
     k.run(&["set", service, "alice"], "rotated\n").ok();
     assert_eq!(k.run(&["get", service, "alice"], "").ok(), "rotated\n");
@@ -134,7 +144,8 @@ fn set_get_and_del_round_trip() {
 #[test]
 fn a_miss_exits_1_with_nothing_on_stdout() {
     let k = Keyring::new();
-    k.run(&["set", "https://h.test/simple/", "alice"], "pw\n").ok();
+    k.run(&["set", "https://h.test/simple/", "alice"], "pw\n")
+        .ok();
     assert_miss(&k.run(&["get", "https://h.test/simple/", "bob"], ""));
     assert_miss(&k.run(&["get", "https://other.test/simple/", "alice"], ""));
     assert_miss(&k.run(&["--mode", "creds", "get", "other.test"], ""));
@@ -164,7 +175,8 @@ fn several_users_of_one_service_each_get_their_own_and_none_is_ambiguous() {
 #[test]
 fn a_token_without_a_username_answers_as_token() {
     let k = Keyring::new();
-    k.env.add("corp", "https://pypi.corp.test/simple/", "corp-token");
+    k.env
+        .add("corp", "https://pypi.corp.test/simple/", "corp-token");
     let url = "https://pypi.corp.test/simple/";
     assert_eq!(k.run(&["get", url, "__token__"], "").ok(), "corp-token\n");
     assert_eq!(
@@ -188,11 +200,23 @@ fn options_and_operations_it_does_not_have_are_usage_errors() {
     ] {
         assert_usage_error(&k.run(args, ""), "not supported by credd's keyring command");
     }
-    assert_usage_error(&k.run(&["get", "s"], ""), "get requires service and username");
+    assert_usage_error(
+        &k.run(&["get", "s"], ""),
+        "get requires service and username",
+    );
     assert_usage_error(&k.run(&["fetch", "s", "u"], ""), "invalid choice: 'fetch'");
-    assert_usage_error(&k.run(&["--mode", "all", "get", "s", "u"], ""), "invalid choice");
-    assert_usage_error(&k.run(&["get", "s", "u", "x"], ""), "unrecognized arguments: x");
-    assert_usage_error(&k.run(&["--k", "x", "get", "s", "u"], ""), "ambiguous option");
+    assert_usage_error(
+        &k.run(&["--mode", "all", "get", "s", "u"], ""),
+        "invalid choice",
+    );
+    assert_usage_error(
+        &k.run(&["get", "s", "u", "x"], ""),
+        "unrecognized arguments: x",
+    );
+    assert_usage_error(
+        &k.run(&["--k", "x", "get", "s", "u"], ""),
+        "ambiguous option",
+    );
     assert_usage_error(&k.run(&[], ""), "Specify operation");
     let help = k.run(&["--help"], "");
     assert!(help.ok().contains("--mode {password,creds}"), "{help:?}");
@@ -214,7 +238,11 @@ fn output_and_exit_codes_match_the_python_command_byte_for_byte() {
     for (user, piped) in passwords {
         let ours = k.run(&["set", service, user], piped);
         let theirs = k.python(&["set", service, user], piped);
-        assert_eq!((ours.code(), &ours.stdout), (theirs.code(), &theirs.stdout), "set {user}");
+        assert_eq!(
+            (ours.code(), &ours.stdout),
+            (theirs.code(), &theirs.stdout),
+            "set {user}"
+        );
         assert_eq!(ours.code(), 0, "{ours:?}");
     }
     let mut cases: Vec<Vec<&str>> = Vec::new();
@@ -281,17 +309,24 @@ fn a_locked_agent_without_a_terminal_fails_within_a_second_with_credds_message()
 #[test]
 fn a_locked_agent_on_a_terminal_asks_for_the_passphrase_once() {
     let k = Keyring::new();
-    k.run(&["set", "https://h.test/", "alice"], "tty-secret\n").ok();
+    k.run(&["set", "https://h.test/", "alice"], "tty-secret\n")
+        .ok();
     k.env.cli(&["lock"]).ok();
     let line = format!("{} get https://h.test/ alice", k.program.display());
     let shown = common::run_on_tty(
         &k.env,
         &line,
-        &[("credd is locked; passphrase: ", &format!("{}\n", common::PASSPHRASE))],
+        &[(
+            "credd is locked; passphrase: ",
+            &format!("{}\n", common::PASSPHRASE),
+        )],
     );
     assert!(shown.contains("tty-secret"), "{shown:?}");
     assert!(!shown.contains(common::PASSPHRASE), "echoed: {shown:?}");
-    assert_eq!(k.run(&["get", "https://h.test/", "alice"], "").ok(), "tty-secret\n");
+    assert_eq!(
+        k.run(&["get", "https://h.test/", "alice"], "").ok(),
+        "tty-secret\n"
+    );
 }
 
 #[test]
@@ -301,10 +336,16 @@ fn set_asks_on_the_terminal_when_stdin_is_one() {
     let shown = common::run_on_tty(
         &k.env,
         &line,
-        &[("Password for 'alice' in 'https://h.test/': ", "typed-secret\n")],
+        &[(
+            "Password for 'alice' in 'https://h.test/': ",
+            "typed-secret\n",
+        )],
     );
     assert!(!shown.contains("typed-secret"), "echoed: {shown:?}");
-    assert_eq!(k.run(&["get", "https://h.test/", "alice"], "").ok(), "typed-secret\n");
+    assert_eq!(
+        k.run(&["get", "https://h.test/", "alice"], "").ok(),
+        "typed-secret\n"
+    );
 }
 
 #[test]
@@ -320,15 +361,33 @@ fn set_without_a_password_or_a_terminal_stores_nothing() {
 fn credd_keyring_is_the_same_command() {
     let k = Keyring::new();
     k.run(&["set", "https://h.test/", "alice"], "pw\n").ok();
-    let via_subcommand = k.env.run(&["keyring", "get", "https://h.test/", "alice"], "");
+    let via_subcommand = k
+        .env
+        .run(&["keyring", "get", "https://h.test/", "alice"], "");
     assert_eq!(via_subcommand.ok(), "pw\n");
     let with_socket = k.env.run(
-        &["--socket", k.env.socket_str(), "keyring", "--mode", "creds", "get", "https://h.test/"],
+        &[
+            "--socket",
+            k.env.socket_str(),
+            "keyring",
+            "--mode",
+            "creds",
+            "get",
+            "https://h.test/",
+        ],
         "",
     );
     assert_eq!(with_socket.ok(), "alice\npw\n");
-    assert_eq!(k.env.run(&["keyring", "get", "https://h.test/", "bob"], "").code(), 1);
+    assert_eq!(
+        k.env
+            .run(&["keyring", "get", "https://h.test/", "bob"], "")
+            .code(),
+        1
+    );
     assert_eq!(k.env.run(&["keyring", "--disable"], "").code(), 2);
     // Only the name `keyring` selects it: credd's own command line is unchanged.
-    assert_eq!(k.env.run(&["get", "--url", "https://h.test/"], "").ok(), "pw\n");
+    assert_eq!(
+        k.env.run(&["get", "--url", "https://h.test/"], "").ok(),
+        "pw\n"
+    );
 }

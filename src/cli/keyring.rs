@@ -65,7 +65,7 @@ pub fn run(socket: &Path, args: &[OsString]) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(error) => {
-            eprint!("{}keyring: error: {error}\n", keyring_cli::USAGE);
+            eprintln!("{}keyring: error: {error}", keyring_cli::USAGE);
             return ExitCode::from(2);
         }
     };
@@ -160,12 +160,15 @@ fn read_password(service: &str, username: &str) -> Result<Secret> {
         let piped = read_stdin()?;
         let password = keyring_cli::piped_password(&piped);
         if !password.is_empty() {
-            let text = std::str::from_utf8(password).context("the password on stdin is not UTF-8")?;
+            let text =
+                std::str::from_utf8(password).context("the password on stdin is not UTF-8")?;
             return Ok(Secret::new(text));
         }
     }
     if !credd::tty::has_tty() {
-        bail!("no password on stdin and no terminal to ask on: pipe it in, as in 'keyring set SERVICE USERNAME < FILE'");
+        bail!(
+            "no password on stdin and no terminal to ask on: pipe it in, as in 'keyring set SERVICE USERNAME < FILE'"
+        );
     }
     let prompt = format!("Password for '{username}' in '{service}': ");
     let typed = credd::tty::read_hidden_within(&prompt, TYPING_WAIT)
