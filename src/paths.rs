@@ -46,7 +46,12 @@ fn beside(path: &Path, suffix: &str) -> PathBuf {
 
 /// `$XDG_CONFIG_HOME/credd/config.toml`, else `~/.config/credd/config.toml`.
 pub fn config_file() -> Option<PathBuf> {
-    base_dir("XDG_CONFIG_HOME", ".config").map(|dir| dir.join("credd").join("config.toml"))
+    config_home().map(|dir| dir.join("credd").join("config.toml"))
+}
+
+/// `$XDG_CONFIG_HOME`, else `~/.config`: where the user's config files go.
+pub fn config_home() -> Option<PathBuf> {
+    base_dir("XDG_CONFIG_HOME", ".config")
 }
 
 /// `$XDG_DATA_HOME/credd`, else `~/.local/share/credd`.

@@ -14,6 +14,9 @@ use super::{Output, run_with_limit};
 /// The Poetry release the tests pin (scripts/install-test-deps installs it).
 pub const POETRY_VERSION: &str = "2.5.1";
 
+/// The uv release the tests pin (scripts/install-test-deps installs it into the same venv).
+pub const UV_VERSION: &str = "0.13.9";
+
 /// `target/test-venv/bin/NAME`; fails the test, naming the fix, when it is missing.
 pub fn venv_bin(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

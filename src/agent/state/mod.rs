@@ -372,11 +372,18 @@ impl State {
         Ok(infos)
     }
 
-    /// Stores `entry`; returns true when it replaced one of the same name.
-    pub async fn put(&self, entry: Entry, replace: bool) -> Result<bool, ErrorReply> {
+    /// Stores `entry`; returns true when it replaced one of the same name. One credential per
+    /// service and username: another entry of the same pair is `exists`, whatever `replace` says.
+    pub async fn put(&self, mut entry: Entry, replace: bool) -> Result<bool, ErrorReply> {
+        entry.username = entry.username.filter(|u| !u.is_empty());
         validate_entry(&entry)?;
-        self.modify(
-            move |entries| match entries.iter().position(|e| e.name == entry.name) {
+        self.modify(move |entries| {
+            if let Some(other) = same_pair(entries, &entry.url, entry.username.as_deref())
+                .filter(|&i| entries[i].name != entry.name)
+            {
+                return Err(pair_taken(&entries[other]));
+            }
+            match entries.iter().position(|e| e.name == entry.name) {
                 Some(_) if !replace => Err(ErrorReply::new(
                     ErrorKind::Exists,
                     format!(
@@ -392,8 +399,8 @@ impl State {
                     entries.push(entry);
                     Ok(false)
                 }
-            },
-        )
+            }
+        })
         .await
     }
 
@@ -417,10 +424,7 @@ impl State {
             note,
         };
         self.modify(move |entries| {
-            let same_pair = entries
-                .iter()
-                .position(|e| e.url == entry.url && e.username == entry.username);
-            if let Some(i) = same_pair {
+            if let Some(i) = same_pair(entries, &entry.url, entry.username.as_deref()) {
                 entry.name = entries[i].name.clone();
                 entry.expires = entries[i].expires;
                 entry.note = entries[i].note.clone().or(entry.note.take());
@@ -523,6 +527,29 @@ fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
         ));
     }
     Ok(())
+}
+
+/// The entry holding the credential of `username` for `url`, by [`select::same_service`].
+fn same_pair(entries: &[Entry], url: &str, username: Option<&str>) -> Option<usize> {
+    entries
+        .iter()
+        .position(|e| e.username.as_deref() == username && select::same_service(&e.url, url))
+}
+
+/// The error for a second entry of the pair that entry `holder` has.
+fn pair_taken(holder: &Entry) -> ErrorReply {
+    let user = holder
+        .username
+        .as_ref()
+        .map_or("no username".to_owned(), |u| format!("user {u:?}"));
+    ErrorReply::new(
+        ErrorKind::Exists,
+        format!(
+            "the entry {:?} holds the credential of {user} for this URL already: replace that \
+             one, or remove it first",
+            holder.name
+        ),
+    )
 }
 
 /// The `not-found` error for `query`.
@@ -710,6 +737,32 @@ mod tests {
         );
         let missing = state.delete(Lookup::url("https://nowhere.test/")).await;
         assert_eq!(missing.unwrap_err().kind, ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn one_entry_per_service_and_username() {
+        let (state, _dir) = unlocked_state(100, 100).await;
+        // "reg" holds https://reg.test/ without a username.
+        let twin = entry_named("twin", "sparse+https://REG.test:443");
+        let error = state.put(twin.clone(), true).await.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Exists);
+        assert!(error.message.contains(r#""reg""#), "{error}");
+        let other_user = Entry {
+            username: Some("ci".into()),
+            ..twin
+        };
+        assert!(!state.put(other_user, false).await.unwrap());
+        // `set` finds the pair by the same rule and replaces it.
+        let set = state
+            .set(
+                "https://reg.test".into(),
+                Some("ci".into()),
+                Secret::new("new"),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(set, ("twin".to_owned(), true));
     }
 
     #[tokio::test]

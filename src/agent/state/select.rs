@@ -103,6 +103,16 @@ pub fn select(entries: &[Entry], query: Query<'_>) -> Result<Option<usize>, Erro
     }
 }
 
+/// True when two stored services name the same thing: the same string, or URLs that the URL
+/// rules cannot tell apart (`sparse+https://h/index` and `https://h/index/`).
+pub fn same_service(a: &str, b: &str) -> bool {
+    a == b
+        || matches!(
+            (RegistryUrl::parse(a), RegistryUrl::parse(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
+
 /// True when an entry with username `own` answers a query for `asked` (None: any username).
 /// An entry without a username is a token: it answers the empty username and `__token__`.
 pub fn username_fits(own: Option<&str>, asked: Option<&str>) -> bool {
@@ -305,6 +315,17 @@ mod tests {
             );
         }
         assert_eq!(pick(&entries, service("https://h/x", Some("ci"))), Ok(None));
+    }
+
+    #[test]
+    fn the_same_service_by_string_or_by_url_rules() {
+        assert!(same_service("my-app", "my-app"));
+        assert!(same_service(
+            "sparse+https://H/index",
+            "https://h:443/index/"
+        ));
+        assert!(!same_service("https://h/index/", "https://h/index/sub/"));
+        assert!(!same_service("my-app", "my-app/"));
     }
 
     #[test]

@@ -1,10 +1,6 @@
 //! `credd setup cargo`.
 
-use std::io::ErrorKind;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use credd::cargo::config_files;
 
 /// Options of `credd setup cargo`.
@@ -19,9 +15,6 @@ pub(super) struct Args {
     dry_run: bool,
 }
 
-/// A new Cargo config file gets the mode Cargo itself would give it.
-const NEW_FILE_MODE: u32 = 0o644;
-
 /// Adds credd to Cargo's config; no agent is needed.
 pub(super) fn run(args: Args) -> Result<()> {
     let home = config_files::cargo_home()
@@ -34,7 +27,7 @@ pub(super) fn run(args: Args) -> Result<()> {
             ignored.display()
         );
     }
-    let (before, mode) = read_optional(&path)?;
+    let (before, mode) = super::read_optional(&path)?;
     let shown = path.display();
     let (edit, done, next) = match &args.registry {
         None => {
@@ -113,25 +106,6 @@ pub(super) fn run(args: Args) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The file's text and mode, or an empty text and the new-file mode when it does not exist.
-fn read_optional(path: &Path) -> Result<(String, u32)> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let mode = std::fs::metadata(path)
-                .with_context(|| format!("cannot read {}", path.display()))?
-                .permissions()
-                .mode()
-                & 0o7777;
-            Ok((text, mode))
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok((String::new(), NEW_FILE_MODE)),
-        Err(e) if e.kind() == ErrorKind::InvalidData => {
-            bail!("{} is not UTF-8 text: fix it by hand", path.display())
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
 }
 
 /// True when an executable file named `name` is in a directory of `PATH`.

@@ -5,13 +5,17 @@
 //! the directory first. No agent is needed.
 
 mod cargo;
+mod pip;
 mod poetry;
+mod python;
 mod systemd;
+mod uv;
 
+use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 /// Options of `credd setup`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +40,19 @@ enum SetupTarget {
     /// (default ~/.local/bin) that runs the real poetry further down PATH with that backend.
     /// Put the directory first on PATH. An existing `poetry` that is not the wrapper is kept.
     Poetry(poetry::Args),
+    /// Make pip ask credd, through a `keyring` command that is credd itself.
+    ///
+    /// Links `keyring` in --bin-dir (default ~/.local/bin) to this credd binary and sets
+    /// `keyring-provider = subprocess` in `[global]` of the user's pip.conf, keeping the rest
+    /// of the file. Put the directory first on PATH. An existing `keyring` that is not a link to
+    /// credd (the Python keyring, say) is kept, and nothing is written.
+    Pip(python::Args),
+    /// Make uv ask credd, through a `keyring` command that is credd itself.
+    ///
+    /// Links `keyring` in --bin-dir (default ~/.local/bin) to this credd binary and sets
+    /// `keyring-provider = "subprocess"` in the user's uv.toml, keeping the rest of the file. uv
+    /// asks only for an index whose URL has a username or that says `authenticate = "always"`.
+    Uv(python::Args),
     /// Install systemd user units that start the agent on the first connection, sandboxed.
     ///
     /// Writes credd.socket and credd.service into $XDG_CONFIG_HOME/systemd/user/, naming this
@@ -48,12 +65,17 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
     match args.target {
         SetupTarget::Cargo(args) => cargo::run(args),
         SetupTarget::Poetry(args) => poetry::run(args),
+        SetupTarget::Pip(args) => python::run(args, &pip::Pip),
+        SetupTarget::Uv(args) => python::run(args, &uv::Uv),
         SetupTarget::Systemd => systemd::run(socket),
     }
 }
 
 /// The mode of a directory whose permissions are left to the umask, as `mkdir -p` leaves them.
 const UMASK_DIR_MODE: u32 = 0o777;
+
+/// A new config file of a tool gets the mode the tool itself would give it.
+const NEW_FILE_MODE: u32 = 0o644;
 
 /// Writes `text` to `path` atomically with `mode`, first creating its directory and any missing
 /// parent with `dir_mode` (less the umask).
@@ -72,4 +94,80 @@ fn write_file(path: &Path, text: &str, mode: u32, dir_mode: u32) -> Result<()> {
 /// True when `path` is a file someone may execute.
 fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A file's text and mode, or an empty text and [`NEW_FILE_MODE`] when it does not exist.
+fn read_optional(path: &Path) -> Result<(String, u32)> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mode = std::fs::metadata(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .permissions()
+                .mode()
+                & 0o7777;
+            Ok((text, mode))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok((String::new(), NEW_FILE_MODE)),
+        Err(e) if e.kind() == ErrorKind::InvalidData => {
+            bail!("{} is not UTF-8 text: fix it by hand", path.display())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// `--bin-dir`, made absolute, or ~/.local/bin.
+fn bin_dir(arg: Option<PathBuf>) -> Result<PathBuf> {
+    match arg {
+        Some(dir) => std::path::absolute(dir).context("cannot resolve --bin-dir"),
+        None => home().map(|home| home.join(".local/bin")),
+    }
+}
+
+fn home() -> Result<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .context("cannot find your home directory: set HOME, or give --bin-dir DIR")
+}
+
+/// The refusal to replace `path`, a file credd did not make there: `probably` says what it
+/// likely is, and `command` is the setup to run again with another directory.
+fn refuse_foreign(path: &Path, ours: &str, probably: &str, command: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} exists and is not {ours} (it is probably {probably}): leave it, and give another \
+         directory with '{command} --bin-dir DIR', e.g. ~/.local/share/credd/bin",
+        path.display()
+    )
+}
+
+/// Where `bin_dir` stands on PATH against the other executables named like the one setup put
+/// there.
+struct PathStanding {
+    /// Whether `bin_dir` is on PATH before every other one (or there is no other).
+    first: bool,
+    /// The first other executable of that name on PATH.
+    other: Option<PathBuf>,
+}
+
+/// Finds where `bin_dir` stands on PATH for the command `name`.
+fn path_standing(bin_dir: &Path, name: &str) -> PathStanding {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    let ours = dirs.iter().position(|d| d == bin_dir);
+    let other = dirs
+        .iter()
+        .position(|d| d != bin_dir && is_executable(&d.join(name)));
+    PathStanding {
+        first: ours.is_some_and(|ours| other.is_none_or(|other| ours < other)),
+        other: other.map(|i| dirs[i].join(name)),
+    }
+}
+
+/// Tells the user to put `bin_dir` first on PATH, and how.
+fn advise_path_first(bin_dir: &Path) {
+    eprintln!(
+        "next: put {dir} first on PATH, e.g. add this line to ~/.profile and open a new shell:\n  \
+         export PATH=\"{dir}:$PATH\"",
+        dir = bin_dir.display()
+    );
 }

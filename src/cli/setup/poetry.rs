@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use credd::poetry::wrapper;
 
 /// Options of `credd setup poetry`.
@@ -15,10 +15,7 @@ pub(super) struct Args {
 
 /// Writes the keyring backend beside credd's data and the wrapper into the bin directory.
 pub(super) fn run(args: Args) -> Result<()> {
-    let bin_dir = match args.bin_dir {
-        Some(dir) => std::path::absolute(dir).context("cannot resolve --bin-dir")?,
-        None => home()?.join(".local/bin"),
-    };
+    let bin_dir = super::bin_dir(args.bin_dir)?;
     let module_dir = credd::paths::data_dir()
         .context("cannot find credd's data directory: set XDG_DATA_HOME or HOME")?
         .join("python");
@@ -40,24 +37,17 @@ pub(super) fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn home() -> Result<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .context("cannot find your home directory: set HOME, or give --bin-dir DIR")
-}
-
 /// Refuses to replace a `poetry` that is not credd's wrapper: in ~/.local/bin that is usually
 /// the real Poetry, which the official installer puts there.
 fn refuse_foreign(path: &Path) -> Result<()> {
     match std::fs::read(path) {
         Ok(text) if wrapper::is_wrapper(&text) => Ok(()),
-        Ok(_) => bail!(
-            "{} exists and is not credd's wrapper (it is probably Poetry itself): leave it, and \
-             give another directory with 'credd setup poetry --bin-dir DIR', e.g. \
-             ~/.local/share/credd/bin",
-            path.display()
-        ),
+        Ok(_) => Err(super::refuse_foreign(
+            path,
+            "credd's wrapper",
+            "Poetry itself",
+            "credd setup poetry",
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
@@ -65,29 +55,20 @@ fn refuse_foreign(path: &Path) -> Result<()> {
 
 /// Says what to do with PATH: put `bin_dir` before every other `poetry`.
 fn advise_path(bin_dir: &Path) {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    let ours = dirs.iter().position(|d| d == bin_dir);
-    let real = dirs
-        .iter()
-        .position(|d| d != bin_dir && super::is_executable(&d.join("poetry")));
-    match (ours, real) {
-        (_, None) => eprintln!(
+    let standing = super::path_standing(bin_dir, "poetry");
+    match standing.other {
+        None => eprintln!(
             "credd: warning: no poetry on PATH besides the wrapper: install Poetry, or set \
              CREDD_POETRY to its path"
         ),
-        (Some(ours), Some(real)) if ours < real => {
+        Some(_) if standing.first => {
             eprintln!(
                 "{} is on PATH before Poetry: nothing else to do",
                 bin_dir.display()
             );
             return;
         }
-        _ => {}
+        Some(_) => {}
     }
-    eprintln!(
-        "next: put {dir} first on PATH, e.g. add this line to ~/.profile and open a new shell:\n  \
-         export PATH=\"{dir}:$PATH\"",
-        dir = bin_dir.display()
-    );
+    super::advise_path_first(bin_dir);
 }
