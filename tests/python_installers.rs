@@ -108,7 +108,12 @@ impl Case {
         let mut command = Command::new(program);
         command
             .env_clear()
-            .envs(self.env.command().get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .envs(
+                self.env
+                    .command()
+                    .get_envs()
+                    .filter_map(|(k, v)| Some((k, v?))),
+            )
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
             .env("XDG_CACHE_HOME", root.join("cache"))
             .env("PIP_CONFIG_FILE", "/dev/null")
@@ -125,6 +130,8 @@ impl Case {
     fn with_backend(mut command: Command) -> Command {
         command
             .env("PYTHON_KEYRING_BACKEND", "credd_keyring.CreddKeyring")
+            // No __pycache__ in the source tree.
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .env(
                 "PYTHONPATH",
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/python"),
@@ -197,16 +204,16 @@ impl Case {
         self.tool(&venv_bin("uv"), dir, args)
     }
 
-    /// `twine upload --non-interactive --repository-url URL FILES` through credd's backend.
-    fn twine_upload(&self, url: &str, files: &[PathBuf]) -> Command {
-        let mut args = vec![
+    /// `twine upload --non-interactive --repository-url URL FILE` through credd's backend.
+    fn twine_upload(&self, url: &str, file: &Path) -> Command {
+        let args = [
             "upload",
             "--non-interactive",
             "--disable-progress-bar",
             "--repository-url",
             url,
+            file.to_str().unwrap(),
         ];
-        args.extend(files.iter().map(|f| f.to_str().unwrap()));
         Case::with_backend(self.tool(&venv_bin("twine"), self.root(), &args))
     }
 
@@ -261,7 +268,10 @@ fn timed(mut command: Command) -> (Output, Duration) {
 /// stderr or (twine) stdout.
 #[track_caller]
 fn assert_fails_locked(what: &str, (out, took): (Output, Duration), shows_it: bool) {
-    assert!(!out.status.success(), "{what} succeeded while locked: {out:?}");
+    assert!(
+        !out.status.success(),
+        "{what} succeeded while locked: {out:?}"
+    );
     assert!(took < LOCKED_LIMIT, "{what} took {took:?} to fail: {out:?}");
     if shows_it {
         assert!(
@@ -282,7 +292,10 @@ fn baseline_without_credd_pip_and_uv_get_no_credentials() {
     let mut pip = case.pip(PIP_CURRENT, Provider::Subprocess, true);
     pip.env("PATH", "/usr/bin:/bin");
     let out = run_with_limit(pip, "");
-    assert!(!out.status.success(), "pip installed without credd: {out:?}");
+    assert!(
+        !out.status.success(),
+        "pip installed without credd: {out:?}"
+    );
     let out = run_with_limit(
         {
             let mut uv = case.uv(
@@ -517,7 +530,7 @@ fn twine_uploads_to_two_indexes_on_one_host_each_with_its_user() {
     let front = front();
     let file = wheel(&case, "corp-upload");
     for index in ["team-a", "team-b"] {
-        let out = run_with_limit(case.twine_upload(&front.base(index), &[file.clone()]), "");
+        let out = run_with_limit(case.twine_upload(&front.base(index), &file), "");
         assert_ok(&out, &format!("twine upload to {index}"));
         let name = file.file_name().unwrap().to_str().unwrap();
         assert!(
@@ -532,6 +545,6 @@ fn twine_uploads_to_two_indexes_on_one_host_each_with_its_user() {
 fn twine_locked_fails_fast_and_shows_credds_message() {
     let case = Case::locked();
     let file = wheel(&case, "corp-a");
-    let run = timed(case.twine_upload(&front().base("team-a"), &[file]));
+    let run = timed(case.twine_upload(&front().base("team-a"), &file));
     assert_fails_locked("twine upload", run, true);
 }

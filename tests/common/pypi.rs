@@ -241,15 +241,18 @@ pub fn tiny_package() -> &'static [(String, Vec<u8>)] {
     built_package("corp-tiny")
 }
 
+/// Built distribution files: (file name, bytes).
+type Dists = &'static [(String, Vec<u8>)];
+
 /// Library project `name` 0.1.0 (see [`library_project`]), built once per test run by the real
 /// `poetry build`: its wheel and sdist, (file name, bytes).
-pub fn built_package(name: &str) -> &'static [(String, Vec<u8>)] {
-    static BUILT: OnceLock<Mutex<HashMap<String, &'static [(String, Vec<u8>)]>>> = OnceLock::new();
+pub fn built_package(name: &str) -> Dists {
+    static BUILT: OnceLock<Mutex<HashMap<String, Dists>>> = OnceLock::new();
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
     if let Some(files) = built.get(name) {
         return files;
     }
-    let files: &'static [(String, Vec<u8>)] = Vec::leak(poetry_build(name));
+    let files: Dists = Vec::leak(poetry_build(name));
     built.insert(name.to_owned(), files);
     files
 }
