@@ -39,6 +39,9 @@ pub struct RegistryUrl {
     port: Option<u16>,
     /// Path segments as the `url` crate normalizes them, trailing empties dropped.
     segments: Vec<String>,
+    /// True when the port is the scheme's default (given or not): what a `host` query without a
+    /// port asks for.
+    default_port: bool,
 }
 
 impl RegistryUrl {
@@ -72,6 +75,17 @@ impl RegistryUrl {
         (same_origin && query.segments.starts_with(&self.segments)).then_some(self.segments.len())
     }
 
+    /// How many path segments this URL has when it is on `query`'s host and port (for a query
+    /// without a port: on its scheme's default port), else None.
+    #[must_use]
+    pub fn on_host(&self, query: &HostQuery) -> Option<usize> {
+        let port_fits = match query.port {
+            Some(port) => self.port == Some(port),
+            None => self.default_port,
+        };
+        (self.host == query.host && port_fits).then_some(self.segments.len())
+    }
+
     /// Reduces a parsed URL to the compared parts; requires a non-empty host.
     fn from_url(url: &Url) -> Result<Self, UrlError> {
         let host = match url.host_str() {
@@ -83,7 +97,46 @@ impl RegistryUrl {
             host,
             port: url.port_or_known_default(),
             segments: path_segments(url),
+            // The `url` crate drops an explicit default port, so this holds for `:443` too.
+            default_port: url.port().is_none(),
         })
+    }
+}
+
+/// A `host` or `host:port` query, as keyring-style tools ask after the index URL itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostQuery {
+    /// The host as the `url` crate normalizes it, lowercase.
+    host: String,
+    /// The port, when given.
+    port: Option<u16>,
+}
+
+impl HostQuery {
+    /// Parses `host`, `host:port` or `[ipv6]:port`; None for anything else (a URL included).
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        let odd = |c: char| c.is_whitespace() || c.is_control() || "/?#@\\".contains(c);
+        if s.is_empty() || s.contains(odd) {
+            return None;
+        }
+        let (host, port) = match s.rfind(':') {
+            Some(colon) if !s[colon..].contains(']') => {
+                (&s[..colon], Some(s[colon + 1..].parse::<u16>().ok()?))
+            }
+            _ => (s, None),
+        };
+        // An unbracketed IPv6 address cannot be told from a port.
+        if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+            return None;
+        }
+        // The host as a URL's would be (IDNA, case), so that it compares with entries' hosts.
+        let url = Url::parse(&format!("http://{host}/")).ok()?;
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())?
+            .to_ascii_lowercase();
+        Some(Self { host, port })
     }
 }
 
@@ -137,6 +190,20 @@ pub fn without_userinfo(url: &str) -> String {
         None => 0,
     };
     without_parsed_userinfo(format!("{prefix}{}", &rest[userinfo_end..]))
+}
+
+/// True when `url` carries a password in its user info (`user:password@`) as
+/// [`without_userinfo`] reads it: such a URL must not be stored, since URLs are shown.
+#[must_use]
+pub fn has_password(url: &str) -> bool {
+    if without_userinfo(url) == url {
+        return false;
+    }
+    let rest = &url[scheme_prefix_len(url)..];
+    rest.rfind('@').is_some_and(|at| {
+        rest[..at].contains(':')
+            || Url::parse(strip_index_prefix(url)).is_ok_and(|u| u.password().is_some())
+    })
 }
 
 /// `shown` without the userinfo the `url` crate still finds in it (after Cargo's prefix): the
@@ -515,6 +582,64 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("https://host/index/"), "{msg}");
         assert!(!msg.contains("secret-token-here"), "{msg}");
+    }
+
+    #[test]
+    fn passwords_in_user_info_are_found() {
+        for with in [
+            "https://u:p@h/",
+            "sparse+https://u:p@h/x",
+            "u:p@h",
+            "https://u:@h/",
+        ] {
+            assert!(has_password(with), "{with}");
+        }
+        for without in [
+            "https://u@h/",
+            "https://h/",
+            "my-app",
+            "https://h/a:b@c",
+            "h:8080",
+        ] {
+            assert!(!has_password(without), "{without}");
+        }
+    }
+
+    #[test]
+    fn host_queries_parse_host_and_port_only() {
+        let q = |s: &str| HostQuery::parse(s).map(|h| (h.host, h.port));
+        assert_eq!(q("Pypi.Corp:8080"), Some(("pypi.corp".into(), Some(8080))));
+        assert_eq!(q("pypi.corp"), Some(("pypi.corp".into(), None)));
+        assert_eq!(q("[::1]:3141"), Some(("[::1]".into(), Some(3141))));
+        for not_a_host in [
+            "",
+            "https://h/",
+            "h/simple",
+            "u@h",
+            "h:port",
+            "h:99999",
+            "::1",
+            "my app",
+            "a\\b",
+        ] {
+            assert_eq!(q(not_a_host), None, "{not_a_host:?}");
+        }
+    }
+
+    #[test]
+    fn host_query_without_port_means_the_default_port() {
+        let on = |entry: &str, query: &str| {
+            RegistryUrl::parse(entry)
+                .unwrap()
+                .on_host(&HostQuery::parse(query).unwrap())
+        };
+        assert_eq!(on("https://h/a/b/", "h"), Some(2));
+        assert_eq!(on("https://h:443/", "h"), Some(0));
+        assert_eq!(on("http://h/", "h"), Some(0));
+        assert_eq!(on("https://h:8443/", "h"), None);
+        assert_eq!(on("https://h:8443/x", "h:8443"), Some(1));
+        assert_eq!(on("https://h/", "h:443"), Some(0));
+        assert_eq!(on("https://other/", "h"), None);
     }
 
     #[test]

@@ -106,7 +106,61 @@ fn url_lookup_follows_the_matching_rules() {
         empty.stderr.contains("name") || empty.stderr.contains("URL"),
         "{empty:?}"
     );
-    assert_eq!(get("not a url").code(), 1);
+    // Any string is a service a keyring-style tool may have stored: not a URL is no error.
+    assert_eq!(get("not a url").code(), 4);
+}
+
+#[test]
+fn several_users_of_one_index_are_chosen_by_username_never_guessed() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    let index = "https://pypi.corp.test/simple/";
+    for (name, user, secret) in [
+        ("corp-bot", "bot", "pw-bot"),
+        ("corp-pub", "publisher", "pw-pub"),
+    ] {
+        let added = env.run(
+            &[
+                "add",
+                name,
+                "--url",
+                index,
+                "--username",
+                user,
+                "--secret-stdin",
+                "--socket",
+                env.socket_str(),
+            ],
+            &format!("{secret}\n"),
+        );
+        assert!(added.status.success(), "{added:?}");
+    }
+    let get = |args: &[&str]| {
+        env.cli(
+            &[
+                &["get", "--url", "https://pypi.corp.test/simple/pkg/"],
+                args,
+            ]
+            .concat(),
+        )
+    };
+    assert_eq!(get(&["--username", "bot"]).ok(), "pw-bot\n");
+    assert_eq!(get(&["--username", "publisher"]).ok(), "pw-pub\n");
+    assert_eq!(get(&["--username", "mallory"]).code(), 4);
+    let ambiguous = get(&[]);
+    assert_eq!(ambiguous.code(), 1, "{ambiguous:?}");
+    assert!(
+        ambiguous.stderr.contains(r#""bot" (entry "corp-bot")"#)
+            && ambiguous
+                .stderr
+                .contains(r#""publisher" (entry "corp-pub")"#)
+            && ambiguous.stderr.contains("--username"),
+        "{ambiguous:?}"
+    );
+    assert!(ambiguous.stdout.is_empty() && !ambiguous.stderr.contains("pw-"));
+    let by_name_with_user = env.cli(&["get", "corp-bot", "--username", "bot"]);
+    assert_eq!(by_name_with_user.code(), 2, "--username goes with --url");
 }
 
 #[test]

@@ -1,21 +1,27 @@
-"""credd's keyring backend: Poetry (or any user of the `keyring` package) gets registry
+"""credd's keyring backend: pip, uv, twine, Poetry (any user of the `keyring` package) get
 credentials from the unlocked credd agent, over the agent's socket, with nothing written to disk.
 
 Select it with PYTHON_KEYRING_BACKEND=credd_keyring.CreddKeyring and this file's directory on
 PYTHONPATH (`credd setup poetry` writes a `poetry` wrapper that does both). It uses only the
-standard library and `keyring` itself, which Poetry ships with.
+standard library and `keyring` itself.
 
-What it answers:
-- get_password("poetry-repository-NAME", USER): the secret of the entry named NAME when its
-  username is USER (an entry without a username is a token, asked for as `__token__`); None for
-  Poetry's placeholder username, so that Poetry goes on to ask by URL.
-- get_credential(URL, None): the entry serving that URL (a trailing slash does not matter);
-  get_credential(HOST:PORT, None): the entry on that host and port with the shortest path.
-- set_password / delete_password: store or remove the entry NAME through the agent.
-- the availability probe "python-poetry-check": None, without asking the agent.
+A credential is keyed by the pair (service, username); the service is any string: an index URL,
+`host[:port]`, or a name such as `my-app`. What it answers:
+- get_password(SERVICE, USER), get_credential(SERVICE, USER): the credential the agent selects for
+  that service and user, by the agent's one rule (protocol README, `get`): the entry stored for
+  that very service string, else the entry whose URL serves it with the longest path, else for
+  `host[:port]` the entry on that host with the shortest path. USER None: any user; several users
+  serving it equally is a KeyringError that names them, never a guess.
+- set_password(SERVICE, USER, PASSWORD): stores the pair; a second user of one service is a second
+  credential. delete_password(SERVICE, USER): removes what get_password would answer.
+- Poetry's names, as Poetry uses them: "poetry-repository-NAME" is the entry named NAME (its URL
+  read from Poetry's config when it is stored), Poetry's placeholder username gets None so that
+  Poetry goes on to ask by URL, and the availability probe "python-poetry-check" gets None without
+  asking the agent.
 
-It never raises anything but keyring's KeyringError (KeyringLocked when credd is locked), and no
-socket operation waits longer than 2 seconds, so a wedged agent cannot hang Poetry.
+It never raises anything but keyring's KeyringError (KeyringLocked when credd is locked): pip
+turns keyring off for the whole run after any other exception. No socket operation waits longer
+than 2 seconds (5 for writes), so a wedged agent cannot hang the tool.
 """
 
 import json
@@ -24,7 +30,6 @@ import socket
 import stat
 import struct
 import time
-import urllib.parse
 
 from keyring import backend, credentials, errors
 
@@ -44,7 +49,6 @@ PYPI_UPLOAD_URL = "https://upload.pypi.org/legacy/"
 TIMEOUT = 2.0
 WRITE_TIMEOUT = 5.0
 MAX_LINE = 65536
-MAX_LIST_PAGES = 10000
 LOCKED = "credd is locked: run 'credd unlock'"
 NOT_RUNNING = "credd agent is not running: run 'credd unlock' (it starts the agent)"
 UNEXPECTED = "the credd agent sent an unexpected reply: try again"
@@ -54,7 +58,6 @@ UNTRUSTED = (
     "socket with CREDD_SOCKET"
 )
 RUN_USER = "/run/user/%d"
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class AgentError(errors.KeyringError):
@@ -213,7 +216,7 @@ class Connection:
         return line
 
     def get(self, **query):
-        """The entry named `name=` or serving `url=`, or None when there is none."""
+        """The entry that `name=`, or `url=` (with `username=`), selects; None when none does."""
         try:
             entry = self.call("get", **query).get("entry")
         except AgentError as error:
@@ -221,25 +224,6 @@ class Connection:
                 return None
             raise
         return _checked_entry(entry, "secret")
-
-    def entries(self):
-        """Every entry's metadata (never a secret), asked for page by page until the last. Gives
-        up on an agent whose cursor does not advance, or after MAX_LIST_PAGES pages."""
-        entries = []
-        after = None
-        for _ in range(MAX_LIST_PAGES):
-            page = self.call("list", **({} if after is None else {"after": after}))
-            batch, following = page.get("entries"), page.get("next")
-            if not isinstance(batch, list):
-                raise errors.KeyringError(UNEXPECTED)
-            entries.extend(_checked_entry(entry) for entry in batch)
-            if following is None:
-                return entries
-            # Names compare by code point, which is the agent's byte-wise UTF-8 order.
-            if not isinstance(following, str) or (after is not None and following <= after):
-                raise errors.KeyringError(UNEXPECTED)
-            after = following
-        raise errors.KeyringError(UNEXPECTED)
 
 
 def _checked_entry(entry, *more):
@@ -282,56 +266,25 @@ def repository_name(service):
 
 def username_matches(entry, username):
     """True when `entry` answers for `username` (None means any): its own username, or
-    `__token__` for an entry without one (a bare token)."""
+    `__token__` for an entry without one (a bare token). The agent's rule for lookups by service;
+    Poetry's names select by name, so this applies it to them."""
     own = entry.get("username")
     return username is None or own == username or (own is None and username == TOKEN_USERNAME)
 
 
-def _origin(url):
-    """(host, port) of a URL, the port defaulted by scheme; sparse+/registry+ ignored."""
-    for prefix in ("sparse+", "registry+"):
-        if url.startswith(prefix):
-            url = url[len(prefix):]
-    parts = urllib.parse.urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        return None
-    return (parts.hostname or "", port or DEFAULT_PORTS.get(parts.scheme.lower()))
+def _credential(entry, asked=None):
+    """The entry as a keyring credential; a bare token answers as the username asked for."""
+    return credentials.SimpleCredential(entry.get("username") or asked or "", entry["secret"])
 
 
-def _host_query(service):
-    """(host, port) of "host:port" or "host"; port None when not given."""
-    parts = urllib.parse.urlsplit("//" + service)
-    try:
-        return (parts.hostname or "", parts.port)
-    except ValueError:
-        return None
-
-
-def entry_for_host(connection, service):
-    """The entry on the host (and port) of `service` with the shortest path, first by name on a
-    tie; None when there is none."""
-    wanted = _host_query(service)
-    if wanted is None or not wanted[0]:
-        return None
-    best = None
-    for info in connection.entries():
-        origin = _origin(info.get("url", ""))
-        if origin is None or origin[0] != wanted[0]:
-            continue
-        if wanted[1] is not None and origin[1] != wanted[1]:
-            continue
-        if wanted[1] is None and origin[1] not in DEFAULT_PORTS.values():
-            continue
-        path = urllib.parse.urlsplit(info["url"]).path.rstrip("/")
-        if best is None or len(path) < best[0]:
-            best = (len(path), info["name"])
-    return connection.get(name=best[1]) if best else None
-
-
-def _credential(entry):
-    return credentials.SimpleCredential(entry.get("username") or "", entry["secret"])
+def _service_query(service, username):
+    """The agent's `get` fields for a service string and an optional username."""
+    if not isinstance(service, str) or (username is not None and not isinstance(username, str)):
+        raise errors.KeyringError("credd: the service and username must be strings")
+    query = {"url": service}
+    if username is not None:
+        query["username"] = username
+    return query
 
 
 class CreddKeyring(backend.KeyringBackend):
@@ -343,43 +296,61 @@ class CreddKeyring(backend.KeyringBackend):
 
     @_only_keyring_errors
     def get_password(self, service, username):
-        """The secret for Poetry's "poetry-repository-NAME", or for a URL or host."""
+        """The password for `service` and `username`."""
         credential = self._lookup(service, username)
         return credential.password if credential else None
 
     @_only_keyring_errors
     def get_credential(self, service, username):
-        """Username and secret for a URL, "host:port" or "poetry-repository-NAME"."""
+        """Username and password for `service` (and `username`, when not None)."""
         return self._lookup(service, username)
 
     def _lookup(self, service, username):
         if service == PROBE_SERVICE:
             return None
-        name = repository_name(service)
-        if name is not None:
-            if username == EMPTY_USERNAME:
+        name = repository_name(service) if isinstance(service, str) else None
+        if name is None:
+            if isinstance(service, str) and not service.strip():
                 return None
+            query = _service_query(service, username)
             with Connection() as connection:
-                entry = connection.get(name=name)
-        else:
-            with Connection() as connection:
-                if "://" in service:
-                    entry = connection.get(url=service)
-                else:
-                    entry = entry_for_host(connection, service)
+                entry = connection.get(**query)
+            return _credential(entry, username) if entry else None
+        if username == EMPTY_USERNAME:
+            return None
+        with Connection() as connection:
+            entry = connection.get(name=name)
         if entry is None or not username_matches(entry, username):
             return None
-        return _credential(entry)
+        return _credential(entry, username)
 
     @_only_keyring_errors
     def set_password(self, service, username, password):
-        """Stores the entry NAME of "poetry-repository-NAME" through the agent."""
-        name = repository_name(service)
-        if name is None:
-            raise errors.PasswordSetError(
-                "credd stores Poetry repositories only (poetry-repository-NAME): store "
-                "anything else with 'credd add NAME --url URL'"
+        """Stores `password` for the pair (`service`, `username`) through the agent."""
+        if not isinstance(password, str):
+            raise errors.PasswordSetError("credd: the password must be a string")
+        name = repository_name(service) if isinstance(service, str) else None
+        try:
+            if name is None:
+                self._set_service(service, username, password)
+            else:
+                self._set_repository(name, username, password)
+        except AgentError as error:
+            if error.kind == "bad-request":
+                raise errors.PasswordSetError(str(error)) from None
+            raise
+
+    def _set_service(self, service, username, password):
+        query = _service_query(service, username)
+        if not service.strip():
+            raise errors.PasswordSetError("credd: the service is empty: name the index URL")
+        with Connection() as connection:
+            connection.call(
+                "set", _timeout=WRITE_TIMEOUT, secret=password, note="stored by keyring", **query
             )
+
+    def _set_repository(self, name, username, password):
+        """Poetry's repository NAME: the entry NAME, serving the URL Poetry's files give it."""
         with Connection() as connection:
             existing = connection.get(name=name)
             url = existing["url"] if existing else poetry_repository_url(name)
@@ -399,13 +370,20 @@ class CreddKeyring(backend.KeyringBackend):
 
     @_only_keyring_errors
     def delete_password(self, service, username):
-        """Removes the entry NAME of "poetry-repository-NAME" through the agent."""
-        name = repository_name(service)
+        """Removes the credential get_password(service, username) answers."""
+        name = repository_name(service) if isinstance(service, str) else None
         with Connection() as connection:
-            entry = connection.get(name=name) if name else None
-            if entry is None or not username_matches(entry, _real(username)):
-                raise errors.PasswordDeleteError("credd has no entry for %s" % service)
-            connection.call("delete", _timeout=WRITE_TIMEOUT, name=name)
+            if name is None:
+                query = _service_query(service, username)
+                entry = connection.get(**query) if service.strip() else None
+            else:
+                entry = connection.get(name=name)
+                if entry is not None and not username_matches(entry, _real(username)):
+                    entry = None
+            if entry is None:
+                # Never the service itself: its user info may hold a password.
+                raise errors.PasswordDeleteError("credd has no credential for that service and user")
+            connection.call("delete", _timeout=WRITE_TIMEOUT, name=entry["name"])
 
 
 def _real(username):

@@ -9,7 +9,6 @@ alice, secret pw-late) serving http://127.0.0.1:8080/simple/.
 import os
 import unittest
 
-import credd_keyring
 from credd_keyring import CreddKeyring
 from test_credd_keyring import agent
 
@@ -28,11 +27,6 @@ class ManyEntries(unittest.TestCase):
         self.assertIsNotNone(credential)
         self.assertEqual((credential.username, credential.password), ("alice", "pw-late"))
         self.assertEqual(CreddKeyring().get_credential("bulk-0007.example", None).password, "tok-7")
-
-    def test_entries_holds_every_entry_once_in_order(self):
-        with credd_keyring.Connection() as connection:
-            names = [entry["name"] for entry in connection.entries()]
-        self.assertEqual(names, NAMES)
 
 
 if __name__ == "__main__":

@@ -71,14 +71,11 @@ pub enum Operation {
         /// The passphrase from now on.
         new: Secret,
     },
-    /// One entry, with its secret, by exact name or by the URL it serves.
+    /// One entry, with its secret: the one `lookup` selects.
     Get {
-        /// Exact entry name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-        /// A registry URL; the entry whose URL serves it with the longest path wins.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        url: Option<String>,
+        /// Which entry.
+        #[serde(flatten)]
+        lookup: Lookup,
     },
     /// Stores an entry.
     Put {
@@ -88,10 +85,26 @@ pub enum Operation {
         #[serde(default, skip_serializing_if = "is_false")]
         replace: bool,
     },
-    /// Removes an entry by name.
+    /// Stores a credential keyed by its service and username, as keyring-style tools do:
+    /// replaces the secret of the entry whose `url` is exactly `url` for that username, else adds
+    /// an entry with a name the agent makes up.
+    Set {
+        /// The service: a URL, `host[:port]`, or any other name the tool uses.
+        url: String,
+        /// The login name; absent or empty for none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<String>,
+        /// The token or password (may be empty).
+        secret: Secret,
+        /// Free text for a new entry; an existing entry keeps its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Removes the entry `lookup` selects.
     Delete {
-        /// Exact entry name.
-        name: String,
+        /// Which entry.
+        #[serde(flatten)]
+        lookup: Lookup,
     },
     /// One page of the entries' metadata, sorted by name; never a secret.
     List {
@@ -111,6 +124,48 @@ pub enum Operation {
 
 fn is_false(b: &bool) -> bool {
     !b
+}
+
+/// Which entry a `get` or `delete` means: exactly one of `name` or `url`; with `url`, optionally
+/// the `username` it must have and `exact` (only an entry whose `url` is this very string).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lookup {
+    /// Exact entry name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A service: a registry URL (URL rules apply), `host[:port]`, or an exact service name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Only an entry with this username (empty or `__token__`: also one without a username).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Only an entry whose `url` equals the query byte for byte; no URL rules.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub exact: bool,
+}
+
+impl Lookup {
+    /// The entry named `name`.
+    pub fn name(name: impl Into<String>) -> Self {
+        Self {
+            name: Some(name.into()),
+            ..Self::default()
+        }
+    }
+
+    /// The entry serving `url`, whatever its username.
+    pub fn url(url: impl Into<String>) -> Self {
+        Self {
+            url: Some(url.into()),
+            ..Self::default()
+        }
+    }
+
+    /// The same lookup, restricted to `username` when one is given.
+    #[must_use]
+    pub fn username(self, username: Option<String>) -> Self {
+        Self { username, ..self }
+    }
 }
 
 /// Argon2id cost parameters.
@@ -385,6 +440,8 @@ pub enum ErrorKind {
     FrameTooLarge,
     /// The agent is at its connection cap; try again shortly.
     Busy,
+    /// Several entries serve the query equally well; the message lists their usernames.
+    Ambiguous,
     /// An entry with that name exists already.
     Exists,
     /// There is no vault yet.
@@ -483,6 +540,15 @@ pub struct GetResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PutResult {
     /// True when an entry of the same name was replaced.
+    pub replaced: bool,
+}
+
+/// Result of `set`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetResult {
+    /// The name of the entry that holds the credential now.
+    pub name: String,
+    /// True when an existing entry's secret was replaced.
     pub replaced: bool,
 }
 
@@ -703,14 +769,45 @@ mod tests {
         let req = Request::new(
             7,
             Operation::Get {
-                name: None,
-                url: Some("https://h/".into()),
+                lookup: Lookup::url("https://h/"),
             },
         );
         assert_eq!(
             serde_json::to_string(&req).unwrap(),
             r#"{"v":1,"id":7,"op":"get","url":"https://h/"}"#
         );
+    }
+
+    #[test]
+    fn a_lookup_by_user_and_a_set_keep_their_fields_and_order() {
+        let lookup = Lookup {
+            exact: true,
+            ..Lookup::url("h:8080").username(Some("ci".into()))
+        };
+        let get = Request::new(8, Operation::Get { lookup });
+        assert_eq!(
+            serde_json::to_string(&get).unwrap(),
+            r#"{"v":1,"id":8,"op":"get","url":"h:8080","username":"ci","exact":true}"#
+        );
+        let frame = br#"{"v":1,"id":9,"op":"delete","name":"n","username":"u"}"#;
+        let Operation::Delete { lookup } = parse_request(frame).unwrap().op else {
+            panic!("not a delete");
+        };
+        assert_eq!(lookup, Lookup::name("n").username(Some("u".into())));
+        let set = parse_request(br#"{"v":1,"id":10,"op":"set","url":"my-app","secret":""}"#)
+            .unwrap()
+            .op;
+        let Operation::Set {
+            url,
+            username,
+            secret,
+            note,
+        } = set
+        else {
+            panic!("not a set");
+        };
+        assert_eq!((url.as_str(), username, note), ("my-app", None, None));
+        assert!(secret.is_empty());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use credd_protocol::{
     Done, ForgetResult, GetResult, HelloResult, ListResult, Operation, PutResult, RememberResult,
-    Reply, Request, StatusResult, parse_request,
+    Reply, Request, SetResult, StatusResult, parse_request,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -69,6 +69,7 @@ fn check_reply(line: &str, pending: &Pending) {
             Operation::Status => round_trip::<StatusResult>(line),
             Operation::Get { .. } => round_trip::<GetResult>(line),
             Operation::Put { .. } => round_trip::<PutResult>(line),
+            Operation::Set { .. } => round_trip::<SetResult>(line),
             Operation::List { .. } => round_trip::<ListResult>(line),
             Operation::Remember => round_trip::<RememberResult>(line),
             Operation::Forget => round_trip::<ForgetResult>(line),

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use credd_protocol::{
     Done, ErrorKind, ErrorReply, ForgetResult, FrameBuf, GetResult, HelloResult, ListResult,
-    MAX_FRAME_LEN, Operation, PutResult, Reply, Request, SUPPORTED_VERSIONS, encode_line,
-    parse_request,
+    Lookup, MAX_FRAME_LEN, Operation, PutResult, Reply, Request, SUPPORTED_VERSIONS, SetResult,
+    encode_line, parse_request,
 };
 use interprocess::local_socket::tokio::Stream;
 use serde::Serialize;
@@ -168,9 +168,7 @@ impl Handler {
                 }
                 encode(out, id, Ok(Done {}))
             }
-            Operation::Get { name, url } => {
-                encode(out, id, self.get(name.as_deref(), url.as_deref()))
-            }
+            Operation::Get { lookup } => encode(out, id, self.get(&lookup)),
             Operation::Put { entry, replace } => {
                 let name = entry.name.clone();
                 let result = state.put(entry, replace).await;
@@ -179,7 +177,23 @@ impl Handler {
                 }
                 encode(out, id, result.map(|replaced| PutResult { replaced }))
             }
-            Operation::Delete { name } => encode(out, id, state.delete(name).await.map(done)),
+            Operation::Set {
+                url,
+                username,
+                secret,
+                note,
+            } => {
+                let result = state.set(url, username, secret, note).await;
+                if let Ok((name, _)) = &result {
+                    tracing::info!(pid = self.peer.pid, uid = self.peer.uid, name, "set");
+                }
+                encode(
+                    out,
+                    id,
+                    result.map(|(name, replaced)| SetResult { name, replaced }),
+                )
+            }
+            Operation::Delete { lookup } => encode(out, id, state.delete(lookup).await.map(done)),
             Operation::List { after, limit } => encode(
                 out,
                 id,
@@ -204,19 +218,9 @@ impl Handler {
         After::KeepOpen
     }
 
-    /// Looks an entry up by name or URL; logs who asked, never the secret.
-    fn get(&self, name: Option<&str>, url: Option<&str>) -> Result<GetResult, ErrorReply> {
-        let query = match (name, url) {
-            (Some(name), None) if !name.is_empty() => Query::Name(name),
-            (None, Some(url)) if !url.trim().is_empty() => Query::Url(url),
-            _ => {
-                return Err(ErrorReply::new(
-                    ErrorKind::BadRequest,
-                    "give exactly one of a non-empty `name` or `url`",
-                ));
-            }
-        };
-        let result = self.state.get(query);
+    /// Looks an entry up; logs who asked, never the secret.
+    fn get(&self, lookup: &Lookup) -> Result<GetResult, ErrorReply> {
+        let result = Query::of(lookup).and_then(|query| self.state.get(query));
         match &result {
             Ok(found) => tracing::info!(
                 pid = self.peer.pid,

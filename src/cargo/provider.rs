@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use credd_protocol::{
-    Done, Entry, ErrorKind, GetResult, LockState, Operation, PutResult, Secret, StatusResult,
-    encode_line,
+    Done, Entry, ErrorKind, GetResult, LockState, Lookup, Operation, PutResult, Secret,
+    StatusResult, encode_line,
 };
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -225,8 +225,7 @@ fn socket_from_args(args: &[String]) -> Result<PathBuf, Failure> {
 
 fn get(socket: &std::path::Path, registry: &Registry) -> Result<Success, Failure> {
     let query = || Operation::Get {
-        name: None,
-        url: Some(registry.index_url.clone()),
+        lookup: Lookup::url(&registry.index_url),
     };
     let found: GetResult = with_unlocked_agent(socket, |client| client.call(query()))?;
     let (cache, expiration) = cache_control(&found.entry);
@@ -337,8 +336,7 @@ fn put(client: &mut Client, entry: Entry, replace: bool) -> Result<(), ClientErr
 /// The name of the entry whose URL is this index URL (not merely a prefix of it).
 fn same_url_entry(client: &mut Client, index_url: &str) -> Result<Option<String>, ClientError> {
     let query = Operation::Get {
-        name: None,
-        url: Some(index_url.to_owned()),
+        lookup: Lookup::url(index_url),
     };
     let entry = match client.call::<GetResult>(query) {
         Ok(found) => found.entry,
@@ -352,11 +350,10 @@ fn same_url_entry(client: &mut Client, index_url: &str) -> Result<Option<String>
 fn logout(socket: &std::path::Path, registry: &Registry) -> Result<Success, Failure> {
     let name = with_unlocked_agent(socket, |client| {
         let found: GetResult = client.call(Operation::Get {
-            name: None,
-            url: Some(registry.index_url.clone()),
+            lookup: Lookup::url(&registry.index_url),
         })?;
         let _: Done = client.call(Operation::Delete {
-            name: found.entry.name.clone(),
+            lookup: Lookup::name(&found.entry.name),
         })?;
         Ok(found.entry.name.clone())
     })?;

@@ -5,6 +5,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use credd_protocol::{Entry, ErrorKind, Operation, PutResult};
 
+use credd::urlmatch::RegistryUrl;
+
 use super::{connect, date, input};
 
 /// Options of `credd add`.
@@ -34,6 +36,9 @@ pub struct Args {
 
 /// Stores the credential through the agent (which must be unlocked).
 pub fn run(socket: &Path, args: Args) -> Result<()> {
+    // Before asking for the secret: the agent takes any service string (keyring-style tools
+    // store names that are no URL), but a URL typed here must be one.
+    RegistryUrl::parse(&args.url).context("--url")?;
     // Ask first: the agent drops a connection that waits on a person.
     let secret = input::secret(
         args.secret_stdin,

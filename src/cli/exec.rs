@@ -15,7 +15,7 @@ use credd::poetry::args::PoetryArgs;
 use credd::poetry::env::{self, Credential};
 use credd::poetry::files::{self, RepositoryUrls};
 use credd::poetry::{PYPI, TOKEN_USERNAME};
-use credd_protocol::{Entry, ErrorKind, GetResult, LockState, Operation, StatusResult};
+use credd_protocol::{Entry, ErrorKind, GetResult, LockState, Lookup, Operation, StatusResult};
 
 use super::connect;
 
@@ -182,18 +182,18 @@ fn repository_urls(project_dir: &Path) -> Result<RepositoryUrls> {
 }
 
 fn entry_for_url(client: &mut Client, url: &str) -> Result<Option<Entry>> {
-    get(client, None, Some(url.to_owned()))
+    get(client, Lookup::url(url))
 }
 
 fn by_name(client: &mut Client, name: &str) -> Result<Option<Entry>> {
     if name == PYPI {
         return Ok(None);
     }
-    get(client, Some(name.to_owned()), None)
+    get(client, Lookup::name(name))
 }
 
-fn get(client: &mut Client, name: Option<String>, url: Option<String>) -> Result<Option<Entry>> {
-    match client.call::<GetResult>(Operation::Get { name, url }) {
+fn get(client: &mut Client, lookup: Lookup) -> Result<Option<Entry>> {
+    match client.call::<GetResult>(Operation::Get { lookup }) {
         Ok(found) => Ok(Some(found.entry)),
         Err(e) if matches!(e.kind(), Some(ErrorKind::NotFound | ErrorKind::BadRequest)) => Ok(None),
         Err(e) => Err(e.into()),

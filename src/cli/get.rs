@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
-use credd_protocol::{GetResult, Operation};
+use credd_protocol::{GetResult, Lookup, Operation};
 use zeroize::Zeroizing;
 
 use super::connect;
@@ -19,6 +19,9 @@ pub struct Args {
     /// A registry URL: the credential serving it with the longest path
     #[arg(long, group = "which")]
     url: Option<String>,
+    /// With --url: only the credential of this user (when several users share an index)
+    #[arg(long, requires = "url", conflicts_with = "name")]
+    username: Option<String>,
     /// Print the whole entry as JSON (secret included)
     #[arg(long)]
     json: bool,
@@ -26,10 +29,15 @@ pub struct Args {
 
 /// Prints the secret alone on stdout, or the entry as JSON.
 pub fn run(socket: &Path, args: Args) -> Result<()> {
-    let found: GetResult = connect(socket)?.call(Operation::Get {
-        name: args.name,
-        url: args.url,
-    })?;
+    let lookup = match (args.name, args.url) {
+        (Some(name), _) => Lookup::name(name),
+        (None, url) => Lookup {
+            url,
+            username: args.username,
+            ..Lookup::default()
+        },
+    };
+    let found: GetResult = connect(socket)?.call(Operation::Get { lookup })?;
     if args.json {
         let mut line = Zeroizing::new(Vec::with_capacity(credd_protocol::MAX_FRAME_LEN));
         serde_json::to_writer(&mut *line, &found.entry)?;

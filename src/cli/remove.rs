@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use credd_protocol::{Done, Operation};
+use credd_protocol::{Done, Lookup, Operation};
 
 use super::connect;
 
@@ -17,7 +17,7 @@ pub struct Args {
 /// Deletes the credential from the vault through the agent.
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     connect(socket)?.call::<Done>(Operation::Delete {
-        name: args.name.clone(),
+        lookup: Lookup::name(&args.name),
     })?;
     eprintln!("credd: removed {}", args.name);
     Ok(())

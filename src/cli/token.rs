@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use credd_protocol::{GetResult, Operation};
+use credd_protocol::{GetResult, Lookup, Operation};
 
 use super::{connect, get::print_secret};
 
@@ -20,8 +20,7 @@ pub struct Args {
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     let found: GetResult = connect(socket)?
         .call(Operation::Get {
-            name: None,
-            url: Some(args.url.clone()),
+            lookup: Lookup::url(&args.url),
         })
         .with_context(|| format!("no token for {}", args.url))?;
     print_secret(found.entry.secret.expose().as_bytes())

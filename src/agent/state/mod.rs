@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use credd_protocol::{
     Entry, EntryInfo, ErrorKind, ErrorReply, KdfParams, KeychainKind, KeychainStatus, LockState,
-    Secret, StatusResult, StoreKind,
+    Lookup, Secret, StatusResult, StoreKind,
 };
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
@@ -26,6 +26,10 @@ use crate::store::{Handle, StoreError, Stores, keyring};
 use crate::urlmatch;
 
 mod keychain_ops;
+mod names;
+mod select;
+
+pub use select::Query;
 
 /// The agent's shared state.
 pub struct State {
@@ -78,14 +82,6 @@ impl Unlocked {
     fn deadline(&self, config: &Config) -> Instant {
         (self.last_used + config.idle()).min(self.unlocked_at + config.max())
     }
-}
-
-/// Which entry a `get` asks for.
-pub enum Query<'a> {
-    /// Exact name.
-    Name(&'a str),
-    /// A URL the entry must serve.
-    Url(&'a str),
 }
 
 impl State {
@@ -352,21 +348,10 @@ impl State {
     pub fn get(&self, query: Query<'_>) -> Result<Entry, ErrorReply> {
         let mut inner = self.inner();
         let unlocked = inner.unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
-        let index = match query {
-            Query::Name(name) => unlocked.entries.iter().position(|e| e.name == name),
-            Query::Url(url) => {
-                let candidates = unlocked
-                    .entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, e)| (i, &e.url));
-                urlmatch::best_match(candidates, url)
-                    .map_err(|e| ErrorReply::new(ErrorKind::BadRequest, e.to_string()))?
-            }
-        };
+        let index = select::select(&unlocked.entries, query)?;
         unlocked.last_used = Instant::now();
         let entry = index.map(|i| unlocked.entries[i].clone());
-        entry.ok_or_else(|| ErrorReply::new(ErrorKind::NotFound, not_found_message(&query)))
+        entry.ok_or_else(|| not_found(query))
     }
 
     /// Metadata of the entries whose name sorts after `after` (every entry when `None`), sorted
@@ -412,15 +397,54 @@ impl State {
         .await
     }
 
-    /// Removes the entry named `name`.
-    pub async fn delete(&self, name: String) -> Result<(), ErrorReply> {
+    /// Stores `secret` for the pair (`url`, `username`): in the entry whose `url` is exactly that
+    /// service for that username, else in a new entry named after them. Returns the entry's name
+    /// and whether it replaced a secret.
+    pub async fn set(
+        &self,
+        url: String,
+        username: Option<String>,
+        secret: Secret,
+        note: Option<String>,
+    ) -> Result<(String, bool), ErrorReply> {
+        let username = username.filter(|u| !u.is_empty());
+        let mut entry = Entry {
+            name: String::new(),
+            url,
+            username,
+            secret,
+            expires: None,
+            note,
+        };
         self.modify(move |entries| {
-            let i = entries.iter().position(|e| e.name == name).ok_or_else(|| {
-                ErrorReply::new(
-                    ErrorKind::NotFound,
-                    format!("no entry named {name:?}: see 'credd list'"),
-                )
-            })?;
+            let same_pair = entries
+                .iter()
+                .position(|e| e.url == entry.url && e.username == entry.username);
+            if let Some(i) = same_pair {
+                entry.name = entries[i].name.clone();
+                entry.expires = entries[i].expires;
+                entry.note = entries[i].note.clone().or(entry.note.take());
+                validate_entry(&entry)?;
+                let name = entry.name.clone();
+                entries[i] = entry;
+                return Ok((name, true));
+            }
+            entry.name = names::unused(entries, &entry.url, entry.username.as_deref());
+            validate_entry(&entry)?;
+            let name = entry.name.clone();
+            entries.push(entry);
+            Ok((name, false))
+        })
+        .await
+    }
+
+    /// Removes the entry `lookup` selects.
+    pub async fn delete(&self, lookup: Lookup) -> Result<(), ErrorReply> {
+        Query::of(&lookup)?;
+        // Selected inside the write, so that what another write changed meanwhile counts.
+        self.modify(move |entries| {
+            let query = Query::of(&lookup)?;
+            let i = select::select(entries, query)?.ok_or_else(|| not_found(query))?;
             entries.remove(i);
             Ok(())
         })
@@ -480,31 +504,40 @@ impl State {
 }
 
 fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
-    let bad = |what: &str| Err(ErrorReply::new(ErrorKind::BadRequest, what.to_owned()));
-    entry
-        .check_lengths()
-        .map_err(|e| ErrorReply::new(ErrorKind::BadRequest, e))?;
+    let bad = |what: String| Err(ErrorReply::new(ErrorKind::BadRequest, what));
+    entry.check_lengths().or_else(bad)?;
     if entry.name.trim().is_empty() {
-        return bad("the entry name is empty: give a name such as 'my-registry'");
+        return bad("the entry name is empty: give a name such as 'my-registry'".into());
     }
-    if entry.secret.is_empty() {
-        return bad("the secret is empty: give the registry's token or password");
+    if entry.url.trim().is_empty() || entry.url.contains(char::is_control) {
+        return bad(
+            "the entry's URL is empty or holds control characters: give the registry's URL, \
+             such as https://host/index/"
+                .into(),
+        );
     }
-    urlmatch::RegistryUrl::parse(&entry.url)
-        .map(|_| ())
-        .map_err(|e| ErrorReply::new(ErrorKind::BadRequest, e.to_string()))
+    if urlmatch::has_password(&entry.url) {
+        return bad(format!(
+            "the URL {} holds a password: give it without one, and the password as the secret",
+            urlmatch::without_userinfo(&entry.url)
+        ));
+    }
+    Ok(())
 }
 
-fn not_found_message(query: &Query<'_>) -> String {
-    match query {
+/// The `not-found` error for `query`.
+fn not_found(query: Query<'_>) -> ErrorReply {
+    let message = match query {
         Query::Name(name) => format!("no entry named {name:?}: see 'credd list'"),
-        Query::Url(url) => {
+        Query::Service { url, username, .. } => {
+            let user = username.map_or(String::new(), |u| format!(" for user {u:?}"));
             format!(
-                "no entry serves {}: add one with 'credd add NAME --url URL'",
+                "no entry serves {}{user}: add one with 'credd add NAME --url URL'",
                 urlmatch::without_userinfo(url)
             )
         }
-    }
+    };
+    ErrorReply::new(ErrorKind::NotFound, message)
 }
 
 /// The delay before answering the `n`th wrong passphrase in a row: 0.5 s doubling up to 16 s.
@@ -553,6 +586,7 @@ fn store_error(error: StoreError) -> ErrorReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use credd_protocol::Lookup;
 
     const CHEAP: KdfParams = KdfParams {
         memory_kib: 64,
@@ -584,6 +618,122 @@ mod tests {
         };
         state.put(entry, false).await.unwrap();
         (state, dir)
+    }
+
+    fn by_user<'a>(url: &'a str, username: &'a str) -> Query<'a> {
+        Query::Service {
+            url,
+            username: Some(username),
+            exact: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn set_keys_credentials_by_service_and_username_and_survives_unlock() {
+        let (state, _dir) = unlocked_state(100, 100).await;
+        let set = |url: &str, user: Option<&str>, secret: &str| {
+            let state = state.clone();
+            let (url, user, secret) = (url.to_owned(), user.map(String::from), Secret::new(secret));
+            async move { state.set(url, user, secret, Some("from pip".into())).await }
+        };
+        let first = set("https://reg.test/simple/", Some("bot"), "b1")
+            .await
+            .unwrap();
+        assert_eq!(first, ("bot@reg.test/simple".to_owned(), false));
+        let second = set("https://reg.test/simple/", Some("pub"), "")
+            .await
+            .unwrap();
+        assert_eq!(second, ("pub@reg.test/simple".to_owned(), false));
+        let again = set("https://reg.test/simple/", Some("bot"), "b2")
+            .await
+            .unwrap();
+        assert_eq!(again, ("bot@reg.test/simple".to_owned(), true));
+        // An opaque service, and one whose generated name is taken.
+        state
+            .put(entry_named("my-app", "https://elsewhere.test/"), false)
+            .await
+            .unwrap();
+        assert_eq!(set("my-app", None, "x").await.unwrap().0, "my-app-2");
+
+        state.lock();
+        state.unlock(Secret::new("pw")).await.unwrap();
+        let bot = state
+            .get(by_user("https://reg.test/simple/pkg/", "bot"))
+            .unwrap();
+        assert_eq!(
+            (bot.secret.expose(), bot.note.as_deref()),
+            ("b2", Some("from pip"))
+        );
+        let publisher = state
+            .get(by_user("https://reg.test/simple/", "pub"))
+            .unwrap();
+        assert!(
+            publisher.secret.is_empty(),
+            "an empty secret is kept as stored"
+        );
+        let ambiguous = state.get(Query::Service {
+            url: "https://reg.test/simple/",
+            username: None,
+            exact: false,
+        });
+        assert_eq!(ambiguous.unwrap_err().kind, ErrorKind::Ambiguous);
+        assert_eq!(state.get(by_user("my-app", "")).unwrap().name, "my-app-2");
+    }
+
+    #[tokio::test]
+    async fn delete_takes_the_lookup_of_get_and_refuses_bad_shapes() {
+        let (state, _dir) = unlocked_state(100, 100).await;
+        for user in ["a", "b"] {
+            let url = "https://reg.test/x/".to_owned();
+            let secret = Secret::new("s");
+            state
+                .set(url, Some(user.into()), secret, None)
+                .await
+                .unwrap();
+        }
+        let lookup = Lookup::url("https://reg.test/x/y").username(Some("a".into()));
+        state.delete(lookup).await.unwrap();
+        let gone = state.get(by_user("https://reg.test/x/", "a")).unwrap_err();
+        assert_eq!(
+            gone.kind,
+            ErrorKind::NotFound,
+            "reg has no username: it is not a's"
+        );
+        assert_eq!(
+            state.get(by_user("https://reg.test/x/", "b")).unwrap().name,
+            "b@reg.test/x"
+        );
+        let named_with_user = Lookup::name("reg").username(Some("a".into()));
+        assert_eq!(
+            state.delete(named_with_user).await.unwrap_err().kind,
+            ErrorKind::BadRequest
+        );
+        let missing = state.delete(Lookup::url("https://nowhere.test/")).await;
+        assert_eq!(missing.unwrap_err().kind, ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn urls_with_a_password_or_control_characters_are_refused() {
+        let (state, _dir) = unlocked_state(100, 100).await;
+        for url in ["https://u:hunter2@reg.test/", "https://reg.test/\n", " "] {
+            let error = state
+                .set(url.into(), None, Secret::new("s"), None)
+                .await
+                .unwrap_err();
+            assert_eq!(error.kind, ErrorKind::BadRequest, "{url:?}");
+            assert!(!error.message.contains("hunter2"), "{error}");
+        }
+    }
+
+    fn entry_named(name: &str, url: &str) -> Entry {
+        Entry {
+            name: name.into(),
+            url: url.into(),
+            username: None,
+            secret: Secret::new("s"),
+            expires: None,
+            note: None,
+        }
     }
 
     /// Lets the timer task run after the clock moved.
@@ -641,7 +791,11 @@ mod tests {
         state.unlock(Secret::new("pw")).await.unwrap();
         assert_eq!(
             state
-                .get(Query::Url("https://reg.test/x"))
+                .get(Query::Service {
+                    url: "https://reg.test/x",
+                    username: None,
+                    exact: false,
+                })
                 .unwrap()
                 .secret
                 .expose(),

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use credd::client::Client;
 use credd::toml_file::FileError;
 use credd::urlmatch::{RegistryUrl, without_userinfo};
-use credd_protocol::{Entry, ErrorKind, GetResult, ListResult, Operation, PutResult};
+use credd_protocol::{Entry, ErrorKind, GetResult, ListResult, Lookup, Operation, PutResult};
 use zeroize::Zeroizing;
 
 use crate::cli::connect;
@@ -218,8 +218,7 @@ fn store(client: &mut Client, entry: &Entry, noun: &str) -> Result<Outcome> {
         Err(e) => return Err(e.into()),
     }
     let existing: GetResult = client.call(Operation::Get {
-        name: Some(name.clone()),
-        url: None,
+        lookup: Lookup::name(name.as_str()),
     })?;
     let existing = existing.entry;
     if existing.secret.expose() != entry.secret.expose() || existing.username != entry.username {

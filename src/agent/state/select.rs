@@ -1,0 +1,325 @@
+//! Which stored entry a lookup means: the one rule every front (Cargo, keyring, CLI) relies on.
+//!
+//! A `url` query is any service string. Its answer comes from the first step that finds
+//! anything: (1) entries whose `url` is that very string; (2) when it is an absolute URL, the
+//! entries serving it with the longest path prefix; (3) when it is `host[:port]`, the entries on
+//! that host and port with the shortest path. Only entries with the asked username take part.
+//! Several entries left at the end is an `ambiguous` error that lists them: never a guess.
+
+use credd_protocol::{Entry, ErrorKind, ErrorReply, Lookup};
+
+use crate::urlmatch::{self, HostQuery, RegistryUrl};
+
+/// The username PyPI, Poetry and twine give a bare token.
+const TOKEN_USERNAME: &str = "__token__";
+/// How many candidates an `ambiguous` message names before it counts the rest.
+const LISTED_CANDIDATES: usize = 8;
+
+/// Which entry a lookup asks for, checked for shape.
+#[derive(Debug, Clone, Copy)]
+pub enum Query<'a> {
+    /// Exact name.
+    Name(&'a str),
+    /// A service the entry must serve.
+    Service {
+        /// The service string: a URL, `host[:port]`, or a name of the tool's.
+        url: &'a str,
+        /// Only entries with this username.
+        username: Option<&'a str>,
+        /// Only step 1: the entry's `url` is this very string.
+        exact: bool,
+    },
+}
+
+impl<'a> Query<'a> {
+    /// The query `lookup` asks, when it is well formed: exactly one of a non-empty `name` or
+    /// `url`, and `username` or `exact` only with `url`.
+    ///
+    /// # Errors
+    ///
+    /// `bad-request` naming the rule.
+    pub fn of(lookup: &'a Lookup) -> Result<Self, ErrorReply> {
+        let Lookup {
+            name,
+            url,
+            username,
+            exact,
+        } = lookup;
+        match (name.as_deref(), url.as_deref()) {
+            (Some(name), None) if !name.is_empty() && username.is_none() && !exact => {
+                Ok(Self::Name(name))
+            }
+            (None, Some(url)) if !url.trim().is_empty() => Ok(Self::Service {
+                url,
+                username: username.as_deref(),
+                exact: *exact,
+            }),
+            _ => Err(ErrorReply::new(
+                ErrorKind::BadRequest,
+                "give exactly one of a non-empty `name` or `url` (`username` and `exact` go \
+                 with `url`)",
+            )),
+        }
+    }
+}
+
+/// The index of the entry `query` selects, None when none does.
+///
+/// # Errors
+///
+/// `ambiguous` when several entries serve it equally well.
+pub fn select(entries: &[Entry], query: Query<'_>) -> Result<Option<usize>, ErrorReply> {
+    let (url, username, exact) = match query {
+        Query::Name(name) => return Ok(entries.iter().position(|e| e.name == name)),
+        Query::Service {
+            url,
+            username,
+            exact,
+        } => (url, username, exact),
+    };
+    let candidates = || {
+        entries
+            .iter()
+            .enumerate()
+            .filter(move |(_, e)| username_fits(e.username.as_deref(), username))
+    };
+    let same_string: Vec<usize> = candidates()
+        .filter(|(_, e)| e.url == url)
+        .map(|(i, _)| i)
+        .collect();
+    let found = if !same_string.is_empty() || exact {
+        same_string
+    } else if let Ok(query) = RegistryUrl::parse(url) {
+        best_by(candidates(), |entry| entry.covers(&query), usize::max)
+    } else if let Some(query) = HostQuery::parse(url) {
+        best_by(candidates(), |entry| entry.on_host(&query), usize::min)
+    } else {
+        Vec::new()
+    };
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        several => Err(ambiguous(entries, several, url)),
+    }
+}
+
+/// True when an entry with username `own` answers a query for `asked` (None: any username).
+/// An entry without a username is a token: it answers the empty username and `__token__`.
+pub fn username_fits(own: Option<&str>, asked: Option<&str>) -> bool {
+    match (own, asked) {
+        (_, None) => true,
+        (Some(own), Some(asked)) => own == asked,
+        (None, Some(asked)) => asked.is_empty() || asked == TOKEN_USERNAME,
+    }
+}
+
+/// The candidates whose parsed URL scores best by `score` (None: does not serve the query),
+/// where `better` picks the winning score of two.
+fn best_by<'e>(
+    candidates: impl Iterator<Item = (usize, &'e Entry)>,
+    score: impl Fn(&RegistryUrl) -> Option<usize>,
+    better: fn(usize, usize) -> usize,
+) -> Vec<usize> {
+    let scored: Vec<(usize, usize)> = candidates
+        .filter_map(|(i, e)| Some((i, score(&RegistryUrl::parse(&e.url).ok()?)?)))
+        .collect();
+    let Some(best) = scored.iter().map(|&(_, s)| s).reduce(better) else {
+        return Vec::new();
+    };
+    scored
+        .into_iter()
+        .filter(|&(_, s)| s == best)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The error for several entries serving `url` equally: who they are, and how to choose.
+fn ambiguous(entries: &[Entry], indexes: &[usize], url: &str) -> ErrorReply {
+    let mut listed: Vec<String> = indexes
+        .iter()
+        .take(LISTED_CANDIDATES)
+        .map(|&i| {
+            let entry = &entries[i];
+            match &entry.username {
+                Some(user) => format!("{user:?} (entry {:?})", entry.name),
+                None => format!("no username (entry {:?})", entry.name),
+            }
+        })
+        .collect();
+    if indexes.len() > LISTED_CANDIDATES {
+        listed.push(format!("{} more", indexes.len() - LISTED_CANDIDATES));
+    }
+    ErrorReply::new(
+        ErrorKind::Ambiguous,
+        format!(
+            "several credentials serve {}: {}; ask for one username (a username in the tool's \
+             index URL, or 'credd get --url URL --username USER')",
+            urlmatch::without_userinfo(url),
+            listed.join(", ")
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use credd_protocol::Secret;
+
+    fn entry(name: &str, url: &str, username: Option<&str>) -> Entry {
+        Entry {
+            name: name.into(),
+            url: url.into(),
+            username: username.map(Into::into),
+            secret: Secret::new("s"),
+            expires: None,
+            note: None,
+        }
+    }
+
+    fn service<'a>(url: &'a str, username: Option<&'a str>) -> Query<'a> {
+        Query::Service {
+            url,
+            username,
+            exact: false,
+        }
+    }
+
+    fn pick<'e>(entries: &'e [Entry], query: Query<'_>) -> Result<Option<&'e str>, ErrorKind> {
+        select(entries, query)
+            .map(|i| i.map(|i| entries[i].name.as_str()))
+            .map_err(|e| e.kind)
+    }
+
+    fn two_users() -> Vec<Entry> {
+        vec![
+            entry("bot", "https://pypi.corp/simple/", Some("bot")),
+            entry("publisher", "https://pypi.corp/simple/", Some("publisher")),
+        ]
+    }
+
+    #[test]
+    fn url_and_username_select_exactly_that_pair() {
+        let entries = two_users();
+        let deeper = "https://pypi.corp/simple/pkg/";
+        assert_eq!(
+            pick(&entries, service(deeper, Some("bot"))),
+            Ok(Some("bot"))
+        );
+        assert_eq!(
+            pick(&entries, service(deeper, Some("publisher"))),
+            Ok(Some("publisher"))
+        );
+        assert_eq!(pick(&entries, service(deeper, Some("other"))), Ok(None));
+    }
+
+    #[test]
+    fn several_users_at_the_longest_prefix_is_ambiguous_naming_them() {
+        let mut entries = two_users();
+        entries.push(entry("root", "https://pypi.corp/", None));
+        let error = select(&entries, service("https://pypi.corp/simple/x/", None)).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Ambiguous);
+        assert!(error.message.contains(r#""bot" (entry "bot")"#), "{error}");
+        assert!(error.message.contains(r#""publisher""#), "{error}");
+        assert!(!error.message.contains("root"), "{error}");
+        // A longer prefix of one user is no tie.
+        entries.push(entry("deep", "https://pypi.corp/simple/x/", Some("bot")));
+        assert_eq!(
+            pick(&entries, service("https://pypi.corp/simple/x/y", None)),
+            Ok(Some("deep"))
+        );
+    }
+
+    #[test]
+    fn the_same_string_wins_before_url_rules() {
+        let entries = vec![
+            entry("slash", "https://h/simple/", Some("a")),
+            entry("bare", "https://h/simple", Some("b")),
+        ];
+        assert_eq!(
+            pick(&entries, service("https://h/simple", None)),
+            Ok(Some("bare"))
+        );
+        assert_eq!(
+            pick(&entries, service("https://h/simple/pkg", None)),
+            Err(ErrorKind::Ambiguous)
+        );
+    }
+
+    #[test]
+    fn exact_lookups_never_use_url_rules() {
+        let entries = vec![entry("root", "https://h/", Some("u"))];
+        let exact = |url| Query::Service {
+            url,
+            username: Some("u"),
+            exact: true,
+        };
+        assert_eq!(pick(&entries, exact("https://h/")), Ok(Some("root")));
+        assert_eq!(pick(&entries, exact("https://h/simple/")), Ok(None));
+    }
+
+    #[test]
+    fn opaque_services_match_by_string_only() {
+        let entries = vec![
+            entry("app", "my-app", Some("me")),
+            entry("app2", "my app [prod]", None),
+        ];
+        assert_eq!(
+            pick(&entries, service("my-app", Some("me"))),
+            Ok(Some("app"))
+        );
+        assert_eq!(pick(&entries, service("my-app", Some("you"))), Ok(None));
+        assert_eq!(
+            pick(&entries, service("my app [prod]", None)),
+            Ok(Some("app2"))
+        );
+        assert_eq!(pick(&entries, service("my", None)), Ok(None));
+    }
+
+    #[test]
+    fn host_queries_take_the_shortest_path_on_that_host_and_port() {
+        let entries = vec![
+            entry("a", "https://h/team-a/simple/", Some("alice")),
+            entry("b", "https://h/team-b/simple/", Some("bob")),
+            entry("other-port", "https://h:8443/", Some("alice")),
+        ];
+        assert_eq!(pick(&entries, service("h", Some("alice"))), Ok(Some("a")));
+        assert_eq!(pick(&entries, service("h", Some("bob"))), Ok(Some("b")));
+        assert_eq!(
+            pick(&entries, service("h", None)),
+            Err(ErrorKind::Ambiguous)
+        );
+        assert_eq!(
+            pick(&entries, service("h:8443", None)),
+            Ok(Some("other-port"))
+        );
+        assert_eq!(pick(&entries, service("h:9", None)), Ok(None));
+    }
+
+    #[test]
+    fn an_entry_without_username_answers_token_and_empty_usernames() {
+        let entries = vec![entry("tok", "https://h/", None)];
+        for asked in [None, Some(""), Some("__token__")] {
+            assert_eq!(
+                pick(&entries, service("https://h/x", asked)),
+                Ok(Some("tok"))
+            );
+        }
+        assert_eq!(pick(&entries, service("https://h/x", Some("ci"))), Ok(None));
+    }
+
+    #[test]
+    fn names_select_by_name_alone() {
+        let entries = two_users();
+        assert_eq!(pick(&entries, Query::Name("bot")), Ok(Some("bot")));
+        assert_eq!(pick(&entries, Query::Name("nope")), Ok(None));
+    }
+
+    #[test]
+    fn a_long_tie_lists_a_bounded_number_of_candidates() {
+        let entries: Vec<Entry> = (0..20)
+            .map(|i| entry(&format!("e{i}"), "https://h/", Some(&format!("u{i}"))))
+            .collect();
+        let error = select(&entries, service("https://h/", None)).unwrap_err();
+        assert!(error.message.contains("12 more"), "{error}");
+    }
+}
