@@ -26,6 +26,7 @@ pub mod pip;
 pub mod poetry;
 pub mod private_dir;
 pub mod ready;
+pub mod step_up;
 pub mod store;
 pub mod sys;
 pub mod toml_file;

@@ -39,9 +39,15 @@ fn init_add_get_list_remove_lock_unlock() {
     let list = env.cli(&["list"]);
     assert_eq!(
         list.ok(),
-        "corp\tsparse+https://cargo.corp.test/index/\t-\t-\npypi\thttps://pypi.corp.test/simple/\tci\t2030-01-31\n"
+        "corp\tsparse+https://cargo.corp.test/index/\t-\t-\tread+publish (no step-up)\n\
+         pypi\thttps://pypi.corp.test/simple/\tci\t2030-01-31\tread+publish (no step-up)\n"
     );
-    assert_eq!(list.stderr, "NAME\tURL\tUSERNAME\tEXPIRES\n");
+    assert!(
+        list.stderr.starts_with(
+            "NAME\tURL\tUSERNAME\tEXPIRES\tUSE\ncredd: 2 of these also serve publishing"
+        ),
+        "{list:?}"
+    );
     let status = env.cli(&["status"]);
     assert!(
         status.ok().contains("state: unlocked, 2 entries;"),
@@ -544,6 +550,7 @@ fn numbered_entries(count: usize) -> Vec<credd_protocol::Entry> {
             secret: credd_protocol::Secret::new(&format!("tok-{i}")),
             expires: None,
             note: Some(format!("entry {i}")),
+            publish: false,
         })
         .collect()
 }

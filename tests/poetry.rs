@@ -759,6 +759,7 @@ fn python_backend_pages_through_more_entries_than_one_reply_holds() {
             secret: credd_protocol::Secret::new(&format!("tok-{i}")),
             expires: None,
             note: None,
+            publish: false,
         })
         .collect();
     entries.push(credd_protocol::Entry {
@@ -768,6 +769,7 @@ fn python_backend_pages_through_more_entries_than_one_reply_holds() {
         secret: credd_protocol::Secret::new("pw-late"),
         expires: None,
         note: None,
+        publish: false,
     });
     env.init_with_entries(&entries);
     let _agent = env.start_agent();

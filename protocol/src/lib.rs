@@ -13,11 +13,11 @@ mod secret;
 
 pub use frame::{FrameBuf, FrameTooLarge, MAX_FRAME_LEN, encode_line};
 pub use message::{
-    Done, Entry, EntryInfo, ErrorKind, ErrorReply, ForgetResult, GetResult, HelloResult, KdfParams,
-    KeychainKind, KeychainState, KeychainStatus, ListResult, LockState, Lookup, MAX_NAME_LEN,
-    MAX_NOTE_LEN, MAX_SECRET_LEN, MAX_URL_LEN, MAX_USERNAME_LEN, Operation, PutResult,
-    RememberResult, Reply, Request, RequestError, SetResult, StatusResult, StoreKind,
-    parse_request,
+    ALLOW_SECS, Ask, Done, Entry, EntryInfo, ErrorKind, ErrorReply, ForgetResult, Front, GetResult,
+    HelloResult, KdfParams, KeychainKind, KeychainState, KeychainStatus, ListResult, LockState,
+    LogRecord, LogResult, Lookup, MAX_NAME_LEN, MAX_NOTE_LEN, MAX_OPERATION_LEN, MAX_SECRET_LEN,
+    MAX_URL_LEN, MAX_USERNAME_LEN, Operation, Process, PutResult, RememberResult, Reply, Request,
+    RequestError, SetResult, StatusResult, StoreKind, parse_request,
 };
 pub use secret::Secret;
 

@@ -71,11 +71,30 @@ pub enum Operation {
         /// The passphrase from now on.
         new: Secret,
     },
-    /// One entry, with its secret: the one `lookup` selects.
+    /// One entry, with its secret: the one `lookup` selects. A publish credential is handed out
+    /// only with a step-up: `passphrase` (the vault passphrase, typed by the person) or an
+    /// allowance from `allow`.
     Get {
         /// Which entry.
         #[serde(flatten)]
         lookup: Lookup,
+        /// Who asks and for what, for the audit log, and the step-up proof.
+        #[serde(flatten)]
+        ask: Ask,
+    },
+    /// Lets the next `get` of the publish credential `name` through without a passphrase, once,
+    /// within [`ALLOW_SECS`] seconds: for a publish run where no terminal can prompt.
+    Allow {
+        /// The publish credential.
+        name: String,
+        /// The vault passphrase, typed by the person.
+        passphrase: Secret,
+    },
+    /// The most recent lookups the agent answered (or refused), oldest first; never a secret.
+    Log {
+        /// At most this many records (the agent may return fewer, to fit a frame).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
     },
     /// Stores an entry.
     Put {
@@ -126,6 +145,63 @@ fn is_false(b: &bool) -> bool {
     !b
 }
 
+/// How long an allowance from `allow` lasts, in seconds.
+pub const ALLOW_SECS: u64 = 300;
+
+/// The most bytes an [`Ask::operation`] may have; the agent cuts longer ones.
+pub const MAX_OPERATION_LEN: usize = 256;
+
+/// The context of a `get`: which front asks, what for, and the step-up proof. Every field is
+/// optional; the front and operation only label the audit record (a client may lie about them:
+/// the agent records the peer's executable beside them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Ask {
+    /// The front the request comes through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub front: Option<Front>,
+    /// What the credential is for, in words: `read`, `publish foo 1.2.3`, `yank foo 1.2.3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// The vault passphrase, typed by the person on the terminal: the step-up proof that a
+    /// publish credential needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<Secret>,
+}
+
+/// The fronts through which tools reach the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Front {
+    /// `credd --cargo-plugin`, run by cargo.
+    Cargo,
+    /// The `keyring` command or the Python keyring backend, run by pip, uv, Poetry or twine.
+    Keyring,
+    /// git's credential helper.
+    Git,
+    /// docker's credential helper.
+    Docker,
+    /// The `credd` command line.
+    Cli,
+    /// A front this side does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Front {
+    /// The front's name as on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cargo => "cargo",
+            Self::Keyring => "keyring",
+            Self::Git => "git",
+            Self::Docker => "docker",
+            Self::Cli => "cli",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
 /// Which entry a `get` or `delete` means: exactly one of `name` or `url`; with `url`, optionally
 /// the `username` it must have and `exact` (only an entry whose `url` is this very string).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +218,10 @@ pub struct Lookup {
     /// Only an entry whose `url` equals the query byte for byte; no URL rules.
     #[serde(default, skip_serializing_if = "is_false")]
     pub exact: bool,
+    /// With `url`: the service's publish credential (else, when it has none, the one credential
+    /// it has). Without it a `url` never selects a publish credential.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub publish: bool,
 }
 
 impl Lookup {
@@ -165,6 +245,37 @@ impl Lookup {
     #[must_use]
     pub fn username(self, username: Option<String>) -> Self {
         Self { username, ..self }
+    }
+
+    /// The same lookup, for the publish credential.
+    #[must_use]
+    pub fn for_publish(self) -> Self {
+        Self {
+            publish: true,
+            ..self
+        }
+    }
+}
+
+impl Operation {
+    /// A `get` of `lookup` with no context.
+    pub fn get(lookup: Lookup) -> Self {
+        Self::Get {
+            lookup,
+            ask: Ask::default(),
+        }
+    }
+
+    /// A `get` of `lookup` through `front`, for `operation`.
+    pub fn get_for(lookup: Lookup, front: Front, operation: impl Into<String>) -> Self {
+        Self::Get {
+            lookup,
+            ask: Ask {
+                front: Some(front),
+                operation: Some(operation.into()),
+                passphrase: None,
+            },
+        }
     }
 }
 
@@ -266,6 +377,9 @@ pub struct Entry {
     /// Free text for the owner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// A publish credential: handed out only with a step-up, and never for a read.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub publish: bool,
 }
 
 impl Entry {
@@ -277,6 +391,7 @@ impl Entry {
             username: self.username.clone(),
             expires: self.expires,
             note: self.note.clone(),
+            publish: self.publish,
         }
     }
 }
@@ -338,6 +453,9 @@ pub struct EntryInfo {
     /// Free text, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// A publish credential (step-up required).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub publish: bool,
 }
 
 /// The answer to one request: the request's id and a result or an error.
@@ -442,6 +560,9 @@ pub enum ErrorKind {
     Busy,
     /// Several entries serve the query equally well; the message lists their usernames.
     Ambiguous,
+    /// The entry is a publish credential: ask again with the passphrase the person types (or
+    /// after `allow`); the message says how.
+    StepUpRequired,
     /// An entry with that name exists already.
     Exists,
     /// There is no vault yet.
@@ -511,6 +632,13 @@ pub struct StatusResult {
     /// The OS keychain as the agent last saw it; absent before it first looked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keychain: Option<KeychainStatus>,
+    /// When unlocked: entries that also serve publishing without a step-up (no separate
+    /// publish credential serves their service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unprotected: Option<usize>,
+    /// Lookups since the agent started whose caller is not a known tool of its front.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_callers: Option<u64>,
 }
 
 /// Result of `remember`.
@@ -534,6 +662,55 @@ pub struct ForgetResult {
 pub struct GetResult {
     /// The entry, secret included.
     pub entry: Entry,
+    /// True when the service has a separate publish credential besides this entry: a tool must
+    /// not use this one to publish (Cargo: `operation_independent: false`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub separate_publish: bool,
+}
+
+/// Result of `log`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogResult {
+    /// The records, oldest first.
+    pub records: Vec<LogRecord>,
+}
+
+/// One lookup, as the agent saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// When, in Unix seconds.
+    pub time: u64,
+    /// The process that connected.
+    pub peer: Process,
+    /// Its parents, nearest first, up to its session leader.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<Process>,
+    /// The front the client named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub front: Option<Front>,
+    /// The entry found (or refused), when one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    /// What was asked: the client's words, else `read` or `publish`.
+    pub operation: String,
+    /// `ok`, `ok (step-up)`, `ok (allowed once)`, or the error kind.
+    pub outcome: String,
+    /// False when neither the peer nor its parent is a tool known to use this front: a build
+    /// script or another program reading tokens.
+    pub known_tool: bool,
+}
+
+/// A process in a [`LogRecord`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    /// Its process id.
+    pub pid: u32,
+    /// Its user id, for the connecting process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Its executable (`/proc/PID/exe`), when readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
 }
 
 /// Result of `put`.
@@ -766,12 +943,7 @@ mod tests {
 
     #[test]
     fn request_serializes_flat_with_op_tag() {
-        let req = Request::new(
-            7,
-            Operation::Get {
-                lookup: Lookup::url("https://h/"),
-            },
-        );
+        let req = Request::new(7, Operation::get(Lookup::url("https://h/")));
         assert_eq!(
             serde_json::to_string(&req).unwrap(),
             r#"{"v":1,"id":7,"op":"get","url":"https://h/"}"#
@@ -784,7 +956,7 @@ mod tests {
             exact: true,
             ..Lookup::url("h:8080").username(Some("ci".into()))
         };
-        let get = Request::new(8, Operation::Get { lookup });
+        let get = Request::new(8, Operation::get(lookup));
         assert_eq!(
             serde_json::to_string(&get).unwrap(),
             r#"{"v":1,"id":8,"op":"get","url":"h:8080","username":"ci","exact":true}"#
@@ -933,6 +1105,7 @@ mod tests {
             username: None,
             expires: None,
             note: None,
+            publish: false,
         }
     }
 
@@ -1070,6 +1243,7 @@ mod tests {
             username: Some(worst(MAX_USERNAME_LEN)),
             expires: Some(u64::MAX),
             note: Some(worst(MAX_NOTE_LEN)),
+            publish: false,
         };
         assert!(largest.fits_a_page());
     }
@@ -1100,6 +1274,7 @@ mod tests {
             secret: Secret::new(&"s".repeat(secret)),
             expires: None,
             note: Some("é".repeat(note / 2)),
+            publish: false,
         };
         let at_limits = entry(
             MAX_NAME_LEN,

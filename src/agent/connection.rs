@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use credd_protocol::{
-    Done, ErrorKind, ErrorReply, ForgetResult, FrameBuf, GetResult, HelloResult, ListResult,
-    Lookup, MAX_FRAME_LEN, Operation, PutResult, Reply, Request, SUPPORTED_VERSIONS, SetResult,
-    encode_line, parse_request,
+    Ask, Done, ErrorKind, ErrorReply, ForgetResult, FrameBuf, GetResult, HelloResult, ListResult,
+    LogRecord, LogResult, Lookup, MAX_FRAME_LEN, MAX_OPERATION_LEN, Operation, PutResult, Reply,
+    Request, SUPPORTED_VERSIONS, Secret, SetResult, encode_line, parse_request,
 };
 use interprocess::local_socket::tokio::Stream;
 use serde::Serialize;
@@ -19,6 +19,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use zeroize::{Zeroize, Zeroizing};
 
+use super::audit::Caller;
 use super::state::{Query, State};
 
 /// Who is on the other end, from `SO_PEERCRED`.
@@ -39,6 +40,8 @@ pub struct Handler {
     pub stream: Stream,
     /// Who the client is.
     pub peer: Peer,
+    /// The client's process and its parents, read at connect, for the audit records.
+    pub caller: Caller,
     /// Fires when the agent shuts down.
     pub shutdown: broadcast::Receiver<()>,
     /// Asks the agent to shut down (the `stop` operation).
@@ -168,7 +171,17 @@ impl Handler {
                 }
                 encode(out, id, Ok(Done {}))
             }
-            Operation::Get { lookup } => encode(out, id, self.get(&lookup)),
+            Operation::Get { lookup, ask } => encode(out, id, self.get(&lookup, ask).await),
+            Operation::Allow { name, passphrase } => {
+                encode(out, id, self.allow(name, passphrase).await.map(done))
+            }
+            Operation::Log { limit } => encode(
+                out,
+                id,
+                Ok(LogResult {
+                    records: state.audit.recent(limit),
+                }),
+            ),
             Operation::Put { entry, replace } => {
                 let name = entry.name.clone();
                 let result = state.put(entry, replace).await;
@@ -218,22 +231,112 @@ impl Handler {
         After::KeepOpen
     }
 
-    /// Looks an entry up; logs who asked, never the secret.
-    fn get(&self, lookup: &Lookup) -> Result<GetResult, ErrorReply> {
-        let result = Query::of(lookup).and_then(|query| self.state.get(query));
-        match &result {
-            Ok(found) => tracing::info!(
-                pid = self.peer.pid,
-                uid = self.peer.uid,
-                name = found.name,
-                "get"
-            ),
-            Err(error) => {
-                tracing::info!(pid = self.peer.pid, uid = self.peer.uid, kind = ?error.kind, "get failed")
-            }
-        }
-        result.map(|entry| GetResult { entry })
+    /// Looks an entry up, with the step-up a publish credential needs; records who asked and
+    /// how it ended, never the secret.
+    async fn get(&self, lookup: &Lookup, ask: Ask) -> Result<GetResult, ErrorReply> {
+        let Ask {
+            front,
+            operation,
+            passphrase,
+        } = ask;
+        let mut entry = None;
+        let result = self.look_up(lookup, passphrase, &mut entry).await;
+        let outcome = match &result {
+            Ok((_, how)) => (*how).to_owned(),
+            Err(error) => kind_name(error.kind),
+        };
+        let default = if lookup.publish { "publish" } else { "read" };
+        self.audit(
+            front,
+            entry,
+            operation.as_deref().unwrap_or(default),
+            outcome,
+        );
+        result.map(|(found, _)| found)
     }
+
+    /// The entry `lookup` selects and how it was let through (`ok`, `ok (step-up)`, `ok (allowed
+    /// once)`); `entry` is set to its name as soon as one is found.
+    async fn look_up(
+        &self,
+        lookup: &Lookup,
+        passphrase: Option<Secret>,
+        entry: &mut Option<String>,
+    ) -> Result<(GetResult, &'static str), ErrorReply> {
+        let query = Query::of(lookup)?;
+        let (found, separate_publish) = self.state.lookup(query)?;
+        *entry = Some(found.name.clone());
+        let how = if !found.publish {
+            "ok"
+        } else if let Some(passphrase) = passphrase {
+            self.state.step_up(passphrase).await?;
+            "ok (step-up)"
+        } else if self.state.take_allowance(&found.name) {
+            "ok (allowed once)"
+        } else {
+            return Err(step_up_required(&found.name));
+        };
+        let result = GetResult {
+            entry: found,
+            separate_publish,
+        };
+        Ok((result, how))
+    }
+
+    /// Lets the publish credential `name` through once; recorded like a lookup.
+    async fn allow(&self, name: String, passphrase: Secret) -> Result<(), ErrorReply> {
+        let result = self.state.allow(&name, passphrase).await;
+        let outcome = match &result {
+            Ok(()) => "ok".to_owned(),
+            Err(error) => kind_name(error.kind),
+        };
+        self.audit(None, Some(name), "allow once", outcome);
+        result
+    }
+
+    /// Records one request in the audit log.
+    fn audit(
+        &self,
+        front: Option<credd_protocol::Front>,
+        entry: Option<String>,
+        operation: &str,
+        outcome: String,
+    ) {
+        let operation: String = operation.chars().take(MAX_OPERATION_LEN).collect();
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.state.audit.record(LogRecord {
+            time,
+            peer: self.caller.peer.clone(),
+            parents: self.caller.parents.clone(),
+            front,
+            entry,
+            operation: operation.chars().filter(|c| !c.is_control()).collect(),
+            outcome,
+            known_tool: self.caller.is_known_tool(front),
+        });
+    }
+}
+
+/// The error for a publish credential asked for without a step-up: why, and the two ways on.
+fn step_up_required(name: &str) -> ErrorReply {
+    ErrorReply::new(
+        ErrorKind::StepUpRequired,
+        format!(
+            "{name:?} is a publish credential: credd hands it out only when you type the credd \
+             passphrase on a terminal. Run the command from a terminal, or run 'credd allow \
+             --once {name}' in one first"
+        ),
+    )
+}
+
+/// An error kind's name as on the wire, for the audit record.
+fn kind_name(kind: ErrorKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "error".into())
 }
 
 fn done(_: ()) -> Done {

@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 use zeroize::Zeroizing;
 
+use super::audit::Caller;
 use super::connection::{Handler, Peer, encode};
 use super::state::State;
 
@@ -80,6 +81,7 @@ impl Listener {
         let handler = Handler {
             state: self.state.clone(),
             stream,
+            caller: Caller::read(peer.pid, peer.uid),
             peer,
             shutdown: self.notify_shutdown.subscribe(),
             stop: self.stop.clone(),

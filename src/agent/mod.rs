@@ -4,6 +4,7 @@
 //! connection answers, a semaphore caps connections, and shutdown is a broadcast plus a drop
 //! guard. Everything the handlers share lives in [`state::State`].
 
+mod audit;
 mod connection;
 mod listener;
 mod socket;

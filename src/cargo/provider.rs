@@ -9,14 +9,14 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use credd_protocol::{
-    Done, Entry, ErrorKind, GetResult, Lookup, Operation, PutResult, Secret, encode_line,
+    Done, Entry, ErrorKind, Front, GetResult, Lookup, Operation, PutResult, Secret, encode_line,
 };
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::client::{Client, ClientError};
 use crate::on_demand::{UnlockError, with_unlocked_agent};
-use crate::tty;
+use crate::{step_up, tty};
 
 /// The hello line: the protocol versions this provider speaks.
 const HELLO: &[u8] = b"{\"v\":[1]}\n";
@@ -24,8 +24,7 @@ const HELLO: &[u8] = b"{\"v\":[1]}\n";
 /// Cargo's request lines are small; anything larger is not from Cargo.
 const MAX_REQUEST: u64 = 1024 * 1024;
 
-/// One request from Cargo. Fields credd does not need (operation, name, vers, cksum, headers)
-/// are ignored: the token serves every operation.
+/// One request from Cargo. Fields credd does not need (cksum, headers) are ignored.
 #[derive(Deserialize)]
 struct CargoRequest {
     v: u32,
@@ -46,13 +45,46 @@ struct Registry {
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 enum Action {
-    Get,
+    Get(Wanted),
     Login {
         token: Option<Secret>,
     },
     Logout,
     #[serde(other)]
     Unknown,
+}
+
+/// What a `get` is for: `operation` (`read`, `publish`, `yank`, `unyank`, `owners`) and the
+/// crate and version it concerns.
+#[derive(Deserialize, Default)]
+struct Wanted {
+    #[serde(default)]
+    operation: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    vers: Option<String>,
+}
+
+impl Wanted {
+    /// True for a read; every other operation, unknown ones included, changes the registry and
+    /// gets the publish credential.
+    fn is_read(&self) -> bool {
+        self.operation.as_deref().is_none_or(|op| op == "read")
+    }
+
+    /// The operation in words: `publish foo 1.2.3`.
+    fn words(&self) -> String {
+        [
+            self.operation.as_deref(),
+            self.name.as_deref(),
+            self.vers.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
 }
 
 /// Cargo's response: `{"Ok":…}` or `{"Err":…}`.
@@ -161,7 +193,8 @@ fn answer(line: &[u8]) -> Response {
     };
     let registry = &request.registry;
     let outcome = match request.action {
-        Action::Get => get(&socket, registry),
+        Action::Get(wanted) if wanted.is_read() => get(&socket, registry),
+        Action::Get(wanted) => get_to_change(&socket, registry, &wanted),
         Action::Login { token } => login(&socket, registry, token),
         Action::Logout => logout(&socket, registry),
         Action::Unknown => Err(Failure::OperationNotSupported),
@@ -227,17 +260,77 @@ fn socket_from_args(args: &[String]) -> Result<PathBuf, Failure> {
 }
 
 fn get(socket: &std::path::Path, registry: &Registry) -> Result<Success, Failure> {
-    let query = || Operation::Get {
-        lookup: Lookup::url(&registry.index_url),
-    };
+    let query = || Operation::get_for(Lookup::url(&registry.index_url), Front::Cargo, "read");
     let found: GetResult = with_unlocked_agent(socket, |client| client.call(query()))?;
     let (cache, expiration) = cache_control(&found.entry);
     Ok(Success::Get {
         token: found.entry.secret,
         cache,
         expiration,
-        operation_independent: true,
+        // With a separate publish credential, Cargo must ask again to publish, yank or unyank.
+        operation_independent: !found.separate_publish,
     })
+}
+
+/// The credential for publish, yank, unyank or owners: the registry's publish credential (after
+/// the step-up on the terminal, which Cargo leaves to us), or its one credential when it has no
+/// separate one. A publish credential is never cached.
+fn get_to_change(
+    socket: &std::path::Path,
+    registry: &Registry,
+    wanted: &Wanted,
+) -> Result<Success, Failure> {
+    let lookup = Lookup::url(&registry.index_url).for_publish();
+    let operation = wanted.words();
+    let target = registry.name.as_deref().unwrap_or(&registry.index_url);
+    let what = format!("cargo {operation} to {target}");
+    let query = || Operation::get_for(lookup.clone(), Front::Cargo, operation.clone());
+    let first = with_unlocked_agent(socket, |client| match client.call::<GetResult>(query()) {
+        Err(ClientError::Agent(refused)) if refused.kind == ErrorKind::StepUpRequired => {
+            Ok(Err(refused))
+        }
+        other => other.map(Ok),
+    })?;
+    let found = match first {
+        Ok(found) => found,
+        Err(refused) => {
+            let mut client = Client::connect(socket)?;
+            step_up::after_refusal(
+                &mut client,
+                &lookup,
+                Front::Cargo,
+                &operation,
+                &what,
+                refused,
+            )
+            .map_err(step_up_failure)?
+        }
+    };
+    if !found.entry.publish {
+        let (cache, expiration) = cache_control(&found.entry);
+        return Ok(Success::Get {
+            token: found.entry.secret,
+            cache,
+            expiration,
+            operation_independent: true,
+        });
+    }
+    Ok(Success::Get {
+        token: found.entry.secret,
+        cache: "never",
+        expiration: None,
+        operation_independent: false,
+    })
+}
+
+/// Cargo's error for a failed step-up: what happened and what to do.
+fn step_up_failure(error: step_up::StepUpError) -> Failure {
+    match error.kind() {
+        Some(ErrorKind::BadPassphrase) => Failure::other(
+            "wrong credd passphrase: nothing was sent to the registry; run the command again",
+        ),
+        _ => Failure::other(error.to_string()),
+    }
 }
 
 /// Lets Cargo keep the token for its whole run, or only until shortly before it expires.
@@ -287,6 +380,7 @@ fn login(
         secret: token.clone(),
         expires: None,
         note: Some("stored by cargo login".into()),
+        publish: false,
     };
     let stored = with_unlocked_agent(socket, |client| {
         if let Some(name) = same_url_entry(client, &registry.index_url)? {
@@ -338,9 +432,7 @@ fn put(client: &mut Client, entry: Entry, replace: bool) -> Result<(), ClientErr
 
 /// The name of the entry whose URL is this index URL (not merely a prefix of it).
 fn same_url_entry(client: &mut Client, index_url: &str) -> Result<Option<String>, ClientError> {
-    let query = Operation::Get {
-        lookup: Lookup::url(index_url),
-    };
+    let query = Operation::get(Lookup::url(index_url));
     let entry = match client.call::<GetResult>(query) {
         Ok(found) => found.entry,
         Err(error) if error.kind() == Some(ErrorKind::NotFound) => return Ok(None),
@@ -352,9 +444,7 @@ fn same_url_entry(client: &mut Client, index_url: &str) -> Result<Option<String>
 
 fn logout(socket: &std::path::Path, registry: &Registry) -> Result<Success, Failure> {
     let name = with_unlocked_agent(socket, |client| {
-        let found: GetResult = client.call(Operation::Get {
-            lookup: Lookup::url(&registry.index_url),
-        })?;
+        let found: GetResult = client.call(Operation::get(Lookup::url(&registry.index_url)))?;
         let _: Done = client.call(Operation::Delete {
             lookup: Lookup::name(&found.entry.name),
         })?;
@@ -479,6 +569,7 @@ mod tests {
             secret: Secret::new("s"),
             expires,
             note: None,
+            publish: false,
         };
         assert_eq!(cache_control(&entry(None)), ("session", None));
         assert_eq!(

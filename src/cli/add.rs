@@ -32,6 +32,11 @@ pub struct Args {
     /// Replace an existing credential of the same name
     #[arg(long)]
     replace: bool,
+    /// A publish credential (e.g. a token scoped to publishing): handed out only for publish,
+    /// yank and owner changes, and only after you type the credd passphrase on a terminal. The
+    /// registry's other credential (without --publish) then serves reads
+    #[arg(long)]
+    publish: bool,
 }
 
 /// Stores the credential through the agent (which must be unlocked).
@@ -53,6 +58,7 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         secret,
         expires: args.expires,
         note: args.note,
+        publish: args.publish,
     };
     let put: PutResult = match client.call(Operation::Put {
         entry,
@@ -66,6 +72,11 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         other => other.with_context(|| format!("cannot store {:?}", args.name))?,
     };
     let verb = if put.replaced { "replaced" } else { "added" };
-    eprintln!("credd: {verb} {}", args.name);
+    let what = if args.publish {
+        " (a publish credential: step-up required)"
+    } else {
+        ""
+    };
+    eprintln!("credd: {verb} {}{what}", args.name);
     Ok(())
 }

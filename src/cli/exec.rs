@@ -193,7 +193,7 @@ fn by_name(client: &mut Client, name: &str) -> Result<Option<Entry>> {
 }
 
 fn get(client: &mut Client, lookup: Lookup) -> Result<Option<Entry>> {
-    match client.call::<GetResult>(Operation::Get { lookup }) {
+    match client.call::<GetResult>(Operation::get(lookup)) {
         Ok(found) => Ok(Some(found.entry)),
         Err(e) if matches!(e.kind(), Some(ErrorKind::NotFound | ErrorKind::BadRequest)) => Ok(None),
         Err(e) => Err(e.into()),

@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
-use credd_protocol::{GetResult, Lookup, Operation};
+use credd::step_up;
+use credd_protocol::{Front, GetResult, Lookup};
 use zeroize::Zeroizing;
 
 use super::connect;
@@ -22,6 +23,11 @@ pub struct Args {
     /// With --url: only the credential of this user (when several users share an index)
     #[arg(long, requires = "url", conflicts_with = "name")]
     username: Option<String>,
+    /// With --url: the registry's publish credential (else its one credential). A publish
+    /// credential, by name or URL, is printed only after you type the credd passphrase on the
+    /// terminal
+    #[arg(long, requires = "url")]
+    publish: bool,
     /// Print the whole entry as JSON (secret included)
     #[arg(long)]
     json: bool,
@@ -29,15 +35,28 @@ pub struct Args {
 
 /// Prints the secret alone on stdout, or the entry as JSON.
 pub fn run(socket: &Path, args: Args) -> Result<()> {
+    let what = match (&args.name, &args.url) {
+        (Some(name), _) => format!("credd get {name}"),
+        (None, Some(url)) if args.publish => format!("credd get --publish --url {url}"),
+        (None, url) => format!("credd get --url {}", url.as_deref().unwrap_or_default()),
+    };
     let lookup = match (args.name, args.url) {
         (Some(name), _) => Lookup::name(name),
         (None, url) => Lookup {
             url,
             username: args.username,
+            publish: args.publish,
             ..Lookup::default()
         },
     };
-    let found: GetResult = connect(socket)?.call(Operation::Get { lookup })?;
+    let operation = if args.publish { "publish" } else { "get" };
+    let found: GetResult =
+        match step_up::get(&mut connect(socket)?, &lookup, Front::Cli, operation, &what) {
+            Ok(found) => found,
+            // Kept a ClientError, for the exit code of a locked agent or a missing entry.
+            Err(step_up::StepUpError::Client(error)) => return Err(error.into()),
+            Err(other) => return Err(other.into()),
+        };
     if args.json {
         let mut line = Zeroizing::new(Vec::with_capacity(credd_protocol::MAX_FRAME_LEN));
         serde_json::to_writer(&mut *line, &found.entry)?;

@@ -108,9 +108,7 @@ fn carry_out(socket: &Path, invocation: &Invocation) -> Result<(), Failed> {
 fn get(socket: &Path, invocation: &Invocation) -> Result<(), Failed> {
     let lookup = Lookup::url(&invocation.service).username(invocation.username.clone());
     let found = with_unlocked_agent(socket, |client| {
-        client.call::<GetResult>(Operation::Get {
-            lookup: lookup.clone(),
-        })
+        client.call::<GetResult>(Operation::get(lookup.clone()))
     });
     let entry = match found {
         Ok(found) => found.entry,

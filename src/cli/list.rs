@@ -4,6 +4,8 @@ use std::path::Path;
 
 use super::{connect, date};
 use anyhow::Result;
+use credd::urlmatch::RegistryUrl;
+use credd_protocol::EntryInfo;
 
 /// Options of `credd list`.
 #[derive(Debug, clap::Args)]
@@ -24,15 +26,55 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         eprintln!("credd: no credentials stored; add one with 'credd add NAME --url URL'");
     } else {
         // The header goes to stderr: people see it, `credd list | cut -f1` does not.
-        eprintln!("NAME\tURL\tUSERNAME\tEXPIRES");
+        eprintln!("NAME\tURL\tUSERNAME\tEXPIRES\tUSE");
     }
-    for entry in entries {
+    for entry in &entries {
         let expires = entry
             .expires
             .map(date::format_date)
             .unwrap_or_else(|| "-".into());
         let username = entry.username.as_deref().unwrap_or("-");
-        println!("{}\t{}\t{username}\t{expires}", entry.name, entry.url);
+        let role = role(entry, &entries);
+        println!(
+            "{}\t{}\t{username}\t{expires}\t{role}",
+            entry.name, entry.url
+        );
+    }
+    let unprotected = entries
+        .iter()
+        .filter(|e| role(e, &entries) == UNPROTECTED)
+        .count();
+    if unprotected > 0 {
+        eprintln!(
+            "credd: {unprotected} of these also serve publishing without a step-up; for a \
+             registry you publish to, store a publish-scoped token with 'credd add NAME --url URL \
+             --publish' and a read-only one without"
+        );
     }
     Ok(())
+}
+
+/// What `list` says of an entry that serves both reads and publishing, without a step-up.
+const UNPROTECTED: &str = "read+publish (no step-up)";
+
+/// How an entry is used: `publish (step-up)`, `read` (a publish credential stands beside it), or
+/// [`UNPROTECTED`].
+fn role(entry: &EntryInfo, all: &[EntryInfo]) -> &'static str {
+    if entry.publish {
+        return "publish (step-up)";
+    }
+    let same = |other: &EntryInfo| {
+        other.publish
+            && other.username == entry.username
+            && (other.url == entry.url
+                || matches!(
+                    (RegistryUrl::parse(&other.url), RegistryUrl::parse(&entry.url)),
+                    (Ok(a), Ok(b)) if a == b
+                ))
+    };
+    if all.iter().any(same) {
+        "read"
+    } else {
+        UNPROTECTED
+    }
 }

@@ -1,6 +1,7 @@
 //! The `credd` command line: one module per command.
 
 mod add;
+mod allow;
 pub mod cargo_plugin;
 mod daemon;
 mod date;
@@ -13,6 +14,7 @@ mod input;
 pub mod keyring;
 mod list;
 mod lock;
+mod log;
 mod passwd;
 mod remove;
 mod setup;
@@ -73,6 +75,12 @@ enum Command {
     Get(get::Args),
     /// List the stored credentials (never their secrets).
     List(list::Args),
+    /// Let the next request for a publish credential through without a terminal, once, after
+    /// you type the credd passphrase here.
+    Allow(allow::Args),
+    /// Show the recent lookups: who asked (process and parents), for which entry, what for, and
+    /// the outcome; '?' marks callers that are not a known tool of their front.
+    Log(log::Args),
     /// Delete a credential.
     Remove(remove::Args),
     /// Change the vault's passphrase.
@@ -139,6 +147,8 @@ pub fn main() -> ExitCode {
         Command::Add(args) => add::run(&socket, args),
         Command::Get(args) => get::run(&socket, args),
         Command::List(args) => list::run(&socket, args),
+        Command::Allow(args) => allow::run(&socket, args),
+        Command::Log(args) => log::run(&socket, args),
         Command::Remove(args) => remove::run(&socket, args),
         Command::Passwd(args) => passwd::run(&socket, args),
         Command::Daemon => daemon::run(&socket),

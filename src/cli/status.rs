@@ -57,6 +57,20 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
     if let Some(keychain) = &status.keychain {
         println!("keychain: {}", describe(keychain, keyring, status.vault));
     }
+    if let Some(n) = status.unprotected.filter(|&n| n > 0) {
+        println!(
+            "publish: {} also serve publishing without a step-up: see 'credd list', and keep \
+             publish tokens apart with 'credd add NAME --url URL --publish'",
+            count(n, "entry", "entries")
+        );
+    }
+    if let Some(n) = status.unknown_callers.filter(|&n| n > 0) {
+        println!(
+            "lookups: {} came from programs that are not a known tool of their front (a build \
+             script?): see 'credd log'",
+            n
+        );
+    }
     Ok(())
 }
 

@@ -19,9 +19,7 @@ pub struct Args {
 /// `cargo:token-from-stdout` contract).
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     let found: GetResult = connect(socket)?
-        .call(Operation::Get {
-            lookup: Lookup::url(&args.url),
-        })
+        .call(Operation::get(Lookup::url(&args.url)))
         .with_context(|| format!("no token for {}", args.url))?;
     print_secret(found.entry.secret.expose().as_bytes())
 }

@@ -197,6 +197,7 @@ fn with_secret(info: EntryInfo, secret: Secret) -> Entry {
         secret,
         expires: info.expires,
         note: info.note,
+        publish: info.publish,
     }
 }
 
@@ -236,6 +237,7 @@ mod tests {
             secret: Secret::new("tok-never-on-disk"),
             expires: Some(1_900_000_000),
             note: None,
+            publish: false,
         }
     }
 
@@ -254,6 +256,7 @@ mod tests {
             username: Some("ci".into()),
             expires: Some(1_900_000_000),
             note: Some("rotated monthly".into()),
+            publish: false,
         };
         let pypi = EntryInfo {
             name: "pypi".into(),
@@ -261,6 +264,7 @@ mod tests {
             username: None,
             expires: None,
             note: None,
+            publish: false,
         };
         assert_eq!(file.read().unwrap(), vec![corp, pypi]);
     }

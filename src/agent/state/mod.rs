@@ -19,6 +19,7 @@ use credd_protocol::{
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
+use super::audit::Audit;
 use crate::config::Config;
 use crate::store::keychain::{self, Keychain};
 use crate::store::vault::{DEFAULT_KDF, VaultError};
@@ -47,6 +48,8 @@ pub struct State {
     /// really ends (a D-Bus call cannot be cancelled), so a hung keychain ties up one blocking
     /// thread, not one per request.
     keychain_gate: Arc<Semaphore>,
+    /// The recent lookups and who asked.
+    pub audit: Audit,
 }
 
 struct Inner {
@@ -66,6 +69,8 @@ struct Unlocked {
     entries: Vec<Entry>,
     unlocked_at: Instant,
     last_used: Instant,
+    /// Publish credentials `allow` let through once, each until its deadline.
+    allowances: Vec<(String, Instant)>,
 }
 
 impl Unlocked {
@@ -76,6 +81,7 @@ impl Unlocked {
             entries,
             unlocked_at: now,
             last_used: now,
+            allowances: Vec::new(),
         }
     }
 
@@ -101,6 +107,7 @@ impl State {
             failures: AtomicU32::new(0),
             timers_changed: Notify::new(),
             keychain_gate: Arc::new(Semaphore::new(1)),
+            audit: Audit::default(),
         }
     }
 
@@ -180,6 +187,8 @@ impl State {
             max_lock_in: unlocked.map(|u| secs_until(u.unlocked_at + inner.config.max())),
             remembered: inner.remembered,
             keychain: inner.keychain.clone(),
+            unprotected: unlocked.map(|u| unprotected(&u.entries)),
+            unknown_callers: Some(self.audit.unknown_callers()),
         }
     }
 
@@ -345,13 +354,102 @@ impl State {
     }
 
     /// The entry a query selects, counting as use for the idle timer.
+    #[cfg(test)]
     pub fn get(&self, query: Query<'_>) -> Result<Entry, ErrorReply> {
+        self.lookup(query).map(|(entry, _)| entry)
+    }
+
+    /// [`Self::get`], and whether a separate publish credential serves the entry's service.
+    pub fn lookup(&self, query: Query<'_>) -> Result<(Entry, bool), ErrorReply> {
         let mut inner = self.inner();
         let unlocked = inner.unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
         let index = select::select(&unlocked.entries, query)?;
         unlocked.last_used = Instant::now();
         let entry = index.map(|i| unlocked.entries[i].clone());
-        entry.ok_or_else(|| not_found(query))
+        let entry = entry.ok_or_else(|| not_found(query))?;
+        let separate = !entry.publish && select::has_publish_credential(&unlocked.entries, query);
+        Ok((entry, separate))
+    }
+
+    /// Checks a step-up passphrase against the vault key in memory. The key derivation runs off
+    /// the async threads, under the unlock gate but never under the state lock; a wrong
+    /// passphrase counts toward the unlock back-off, which delays this caller only.
+    pub async fn step_up(&self, passphrase: Secret) -> Result<(), ErrorReply> {
+        let gate = self.unlock_gate.lock().await;
+        let handle = {
+            let inner = self.inner();
+            let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
+            unlocked.handle.clone()
+        };
+        let Handle::Vault(key) = handle else {
+            return Err(ErrorReply::new(
+                ErrorKind::BadRequest,
+                "the keyring store has no passphrase to confirm a publish with: keep publish \
+                 credentials in a vault store",
+            ));
+        };
+        match run_blocking(move || key.accepts(&passphrase)).await {
+            Ok(true) => {
+                self.failures.store(0, Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(false) => {
+                drop(gate);
+                Err(self
+                    .refuse(StoreError::Vault(VaultError::BadPassphrase))
+                    .await)
+            }
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    /// After a good step-up passphrase, lets the next `get` of the publish credential `name`
+    /// through once, within [`credd_protocol::ALLOW_SECS`]. Wiped on lock.
+    pub async fn allow(&self, name: &str, passphrase: Secret) -> Result<(), ErrorReply> {
+        self.publish_entry(name)?;
+        self.step_up(passphrase).await?;
+        let mut inner = self.inner();
+        let unlocked = inner.unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
+        let now = Instant::now();
+        unlocked.allowances.retain(|(_, until)| *until > now);
+        let until = now + Duration::from_secs(credd_protocol::ALLOW_SECS);
+        unlocked.allowances.push((name.to_owned(), until));
+        Ok(())
+    }
+
+    /// Uses up an allowance for `name`; false when there is none left in time.
+    pub fn take_allowance(&self, name: &str) -> bool {
+        let mut inner = self.inner();
+        let Some(unlocked) = inner.unlocked.as_mut() else {
+            return false;
+        };
+        let now = Instant::now();
+        unlocked.allowances.retain(|(_, until)| *until > now);
+        match unlocked.allowances.iter().position(|(n, _)| n == name) {
+            Some(i) => {
+                unlocked.allowances.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Refuses, before any passphrase is checked, an `allow` of something that is no publish
+    /// credential.
+    fn publish_entry(&self, name: &str) -> Result<(), ErrorReply> {
+        let inner = self.inner();
+        let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
+        match unlocked.entries.iter().find(|e| e.name == name) {
+            Some(entry) if entry.publish => Ok(()),
+            Some(_) => Err(ErrorReply::new(
+                ErrorKind::BadRequest,
+                format!(
+                    "{name:?} is no publish credential: it is handed out without a step-up \
+                     already"
+                ),
+            )),
+            None => Err(not_found(Query::Name(name))),
+        }
     }
 
     /// Metadata of the entries whose name sorts after `after` (every entry when `None`), sorted
@@ -377,10 +475,22 @@ impl State {
     pub async fn put(&self, mut entry: Entry, replace: bool) -> Result<bool, ErrorReply> {
         entry.username = entry.username.filter(|u| !u.is_empty());
         validate_entry(&entry)?;
+        if entry.publish && self.store() == StoreKind::Keyring {
+            return Err(ErrorReply::new(
+                ErrorKind::BadRequest,
+                "the keyring store has no passphrase, so nothing could confirm a publish: keep \
+                 publish credentials in a vault store ('credd init'), or store this one without \
+                 --publish",
+            ));
+        }
         self.modify(move |entries| {
-            if let Some(other) = same_pair(entries, &entry.url, entry.username.as_deref())
-                .filter(|&i| entries[i].name != entry.name)
-            {
+            let pair = same_pair(
+                entries,
+                &entry.url,
+                entry.username.as_deref(),
+                entry.publish,
+            );
+            if let Some(other) = pair.filter(|&i| entries[i].name != entry.name) {
                 return Err(pair_taken(&entries[other]));
             }
             match entries.iter().position(|e| e.name == entry.name) {
@@ -422,9 +532,10 @@ impl State {
             secret,
             expires: None,
             note,
+            publish: false,
         };
         self.modify(move |entries| {
-            if let Some(i) = same_pair(entries, &entry.url, entry.username.as_deref()) {
+            if let Some(i) = same_pair(entries, &entry.url, entry.username.as_deref(), false) {
                 entry.name = entries[i].name.clone();
                 entry.expires = entries[i].expires;
                 entry.note = entries[i].note.clone().or(entry.note.take());
@@ -529,11 +640,23 @@ fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
     Ok(())
 }
 
-/// The entry holding the credential of `username` for `url`, by [`select::same_service`].
-fn same_pair(entries: &[Entry], url: &str, username: Option<&str>) -> Option<usize> {
+/// The entry holding the credential of `username` for `url`, by [`select::same_service`]: its
+/// publish credential with `publish`, else its other one.
+fn same_pair(entries: &[Entry], url: &str, username: Option<&str>, publish: bool) -> Option<usize> {
+    entries.iter().position(|e| {
+        e.publish == publish
+            && e.username.as_deref() == username
+            && select::same_service(&e.url, url)
+    })
+}
+
+/// How many entries serve publishing without a step-up: those no publish credential stands
+/// beside.
+fn unprotected(entries: &[Entry]) -> usize {
     entries
         .iter()
-        .position(|e| e.username.as_deref() == username && select::same_service(&e.url, url))
+        .filter(|e| !e.publish && !select::has_publish_credential(entries, select::service_of(e)))
+        .count()
 }
 
 /// The error for a second entry of the pair that entry `holder` has.
@@ -642,6 +765,7 @@ mod tests {
             secret: Secret::new("tok"),
             expires: None,
             note: None,
+            publish: false,
         };
         state.put(entry, false).await.unwrap();
         (state, dir)
@@ -652,6 +776,7 @@ mod tests {
             url,
             username: Some(username),
             exact: false,
+            publish: false,
         }
     }
 
@@ -702,6 +827,7 @@ mod tests {
             url: "https://reg.test/simple/",
             username: None,
             exact: false,
+            publish: false,
         });
         assert_eq!(ambiguous.unwrap_err().kind, ErrorKind::Ambiguous);
         assert_eq!(state.get(by_user("my-app", "")).unwrap().name, "my-app-2");
@@ -786,6 +912,7 @@ mod tests {
             secret: Secret::new("s"),
             expires: None,
             note: None,
+            publish: false,
         }
     }
 
@@ -848,6 +975,7 @@ mod tests {
                     url: "https://reg.test/x",
                     username: None,
                     exact: false,
+                    publish: false,
                 })
                 .unwrap()
                 .secret
@@ -877,6 +1005,7 @@ mod tests {
             secret: Secret::new("tok2"),
             expires: None,
             note: None,
+            publish: false,
         };
         state.put(entry, false).await.unwrap();
         state.lock();
@@ -903,6 +1032,7 @@ mod tests {
                 secret: Secret::new("tok"),
                 expires: None,
                 note: None,
+                publish: false,
             };
             state.put(entry, false).await.unwrap();
         }

@@ -65,6 +65,7 @@ mod tests {
             secret: Secret::new("s"),
             expires: None,
             note: None,
+            publish: false,
         }
     }
 

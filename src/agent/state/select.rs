@@ -28,6 +28,8 @@ pub enum Query<'a> {
         username: Option<&'a str>,
         /// Only step 1: the entry's `url` is this very string.
         exact: bool,
+        /// The service's publish credential, else its one credential.
+        publish: bool,
     },
 }
 
@@ -44,44 +46,92 @@ impl<'a> Query<'a> {
             url,
             username,
             exact,
+            publish,
         } = lookup;
         match (name.as_deref(), url.as_deref()) {
-            (Some(name), None) if !name.is_empty() && username.is_none() && !exact => {
+            (Some(name), None) if !name.is_empty() && username.is_none() && !exact && !publish => {
                 Ok(Self::Name(name))
             }
             (None, Some(url)) if !url.trim().is_empty() => Ok(Self::Service {
                 url,
                 username: username.as_deref(),
                 exact: *exact,
+                publish: *publish,
             }),
             _ => Err(ErrorReply::new(
                 ErrorKind::BadRequest,
-                "give exactly one of a non-empty `name` or `url` (`username` and `exact` go \
-                 with `url`)",
+                "give exactly one of a non-empty `name` or `url` (`username`, `exact` and \
+                 `publish` go with `url`)",
             )),
         }
     }
 }
 
-/// The index of the entry `query` selects, None when none does.
+/// The index of the entry `query` selects, None when none does. A service query sees publish
+/// credentials only when it asks for one; then it falls back to the service's other credential
+/// (one credential for both, which needs no step-up).
 ///
 /// # Errors
 ///
 /// `ambiguous` when several entries serve it equally well.
 pub fn select(entries: &[Entry], query: Query<'_>) -> Result<Option<usize>, ErrorReply> {
-    let (url, username, exact) = match query {
+    let (url, username, exact, publish) = match query {
         Query::Name(name) => return Ok(entries.iter().position(|e| e.name == name)),
         Query::Service {
             url,
             username,
             exact,
-        } => (url, username, exact),
+            publish,
+        } => (url, username, exact, publish),
     };
-    let candidates = || {
-        entries
+    if publish && let Some(found) = select_among(entries, url, username, exact, true)? {
+        return Ok(Some(found));
+    }
+    select_among(entries, url, username, exact, false)
+}
+
+/// True when a publish credential serves `query`'s service: a read credential found for it
+/// must not be used to publish.
+pub fn has_publish_credential(entries: &[Entry], query: Query<'_>) -> bool {
+    match query {
+        Query::Name(name) => entries
             .iter()
-            .enumerate()
-            .filter(move |(_, e)| username_fits(e.username.as_deref(), username))
+            .find(|e| e.name == name && !e.publish)
+            .is_some_and(|e| has_publish_credential(entries, service_of(e))),
+        Query::Service {
+            url,
+            username,
+            exact,
+            ..
+        } => matches!(
+            select_among(entries, url, username, exact, true),
+            Ok(Some(_))
+        ),
+    }
+}
+
+/// The query for `entry`'s own service and username.
+pub fn service_of(entry: &Entry) -> Query<'_> {
+    Query::Service {
+        url: &entry.url,
+        username: Some(entry.username.as_deref().unwrap_or("")),
+        exact: false,
+        publish: false,
+    }
+}
+
+/// [`select`] among the publish credentials (`publish`) or among the others.
+fn select_among(
+    entries: &[Entry],
+    url: &str,
+    username: Option<&str>,
+    exact: bool,
+    publish: bool,
+) -> Result<Option<usize>, ErrorReply> {
+    let candidates = || {
+        entries.iter().enumerate().filter(move |(_, e)| {
+            e.publish == publish && username_fits(e.username.as_deref(), username)
+        })
     };
     let same_string: Vec<usize> = candidates()
         .filter(|(_, e)| e.url == url)
@@ -183,6 +233,7 @@ mod tests {
             secret: Secret::new("s"),
             expires: None,
             note: None,
+            publish: false,
         }
     }
 
@@ -191,6 +242,7 @@ mod tests {
             url,
             username,
             exact: false,
+            publish: false,
         }
     }
 
@@ -259,6 +311,7 @@ mod tests {
     fn exact_lookups_never_use_url_rules() {
         let entries = vec![entry("root", "https://h/", Some("u"))];
         let exact = |url| Query::Service {
+            publish: false,
             url,
             username: Some("u"),
             exact: true,

@@ -105,6 +105,7 @@ impl Adapter for Cargo {
                     secret: token.token,
                     expires: None,
                     note: Some("imported from Cargo's credentials.toml".to_owned()),
+                    publish: false,
                 },
             });
         }

@@ -335,9 +335,7 @@ fn store(client: &mut Client, entry: &Entry, noun: &str) -> Result<Outcome> {
         Err(e) if e.kind() == Some(ErrorKind::Exists) => e,
         Err(e) => return Err(e.into()),
     };
-    let existing = match client.call::<GetResult>(Operation::Get {
-        lookup: Lookup::name(name.as_str()),
-    }) {
+    let existing = match client.call::<GetResult>(Operation::get(Lookup::name(name.as_str()))) {
         Ok(existing) => existing.entry,
         // Refused for another entry of the same URL and username: the agent's message says which.
         Err(e) if e.kind() == Some(ErrorKind::NotFound) => {
@@ -372,7 +370,7 @@ fn same_service(client: &mut Client, entry: &Entry, noun: &str) -> Result<Option
         .username
         .as_deref()
         .map_or("without a username".to_owned(), |u| format!("for {u}"));
-    let found = match client.call::<GetResult>(Operation::Get { lookup }) {
+    let found = match client.call::<GetResult>(Operation::get(lookup)) {
         Ok(found) => found.entry,
         Err(e) if e.kind() == Some(ErrorKind::NotFound) => return Ok(None),
         Err(e) if e.kind() == Some(ErrorKind::Ambiguous) => {

@@ -195,6 +195,7 @@ fn url_candidate(
             secret: password,
             expires: None,
             note: Some("imported from pip's configuration".to_owned()),
+            publish: false,
         },
     })
 }
@@ -242,6 +243,7 @@ fn netrc_candidates(
                 secret: machine.password.clone(),
                 expires: None,
                 note: Some("imported from .netrc".to_owned()),
+                publish: false,
             },
         });
     }

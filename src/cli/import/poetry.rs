@@ -77,6 +77,7 @@ impl Adapter for Poetry {
                     secret: credential.secret,
                     expires: None,
                     note: Some("imported from Poetry's auth.toml".to_owned()),
+                    publish: false,
                 },
             });
         }

@@ -288,6 +288,20 @@ impl VaultKey {
         &self.key
     }
 
+    /// True when `passphrase` derives this very key: the step-up check, made against the key in
+    /// memory (no file read). Slow (KDF): callers run it off async threads.
+    pub fn accepts(&self, passphrase: &Secret) -> Result<bool, VaultError> {
+        let derived =
+            with_wiped_stack(|| Self::derive(self.file.clone(), passphrase, self.salt, self.kdf))?;
+        // Constant time: how much of the key matched must not show in the answer's timing.
+        let differing = derived
+            .key
+            .iter()
+            .zip(self.key.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        Ok(differing == 0)
+    }
+
     /// A key for `new_passphrase` (fresh salt, same KDF params); the caller then `save`s with it.
     pub fn rekey(&self, new_passphrase: &Secret) -> Result<VaultKey, VaultError> {
         let salt = random()?;
@@ -507,6 +521,7 @@ mod tests {
                 secret: Secret::new("tok\"en\\with é and 🔑"),
                 expires: Some(1_900_000_000),
                 note: Some("rotated monthly".into()),
+                publish: false,
             },
             Entry {
                 name: "pypi".into(),
@@ -515,6 +530,7 @@ mod tests {
                 secret: Secret::new("plain-token"),
                 expires: None,
                 note: None,
+                publish: false,
             },
         ]
     }

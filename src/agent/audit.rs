@@ -1,0 +1,250 @@
+//! Who asked for what: every lookup, with the process that connected and its parents up to the
+//! session leader, kept in memory (the last [`KEPT`]) and sent to the log (the journal under
+//! systemd). Never a secret: a record holds names, process ids, executables and outcomes.
+//!
+//! The processes are read from `/proc` once, when the client connects. A process can exit and
+//! its pid be reused before that, and a same-user program can make its executable look like a
+//! tool's (a copy named `cargo`): the record is a trail for a person to read, not a proof.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use credd_protocol::{Front, LogRecord, MAX_FRAME_LEN, Process};
+
+/// How many records the agent keeps.
+const KEPT: usize = 1000;
+/// How many records `log` returns when the client names no limit.
+const DEFAULT_LIMIT: usize = 100;
+/// The most bytes of records one `log` reply carries: a frame, less room for the reply around.
+const LOG_BUDGET: usize = MAX_FRAME_LEN - 1024;
+/// How many parents a caller's chain may have: a bound against a pathological process tree.
+const MAX_PARENTS: usize = 16;
+
+/// The shells a person types `credd` commands in.
+const SHELLS: &[&str] = &["bash", "zsh", "fish", "sh", "dash", "ksh", "tcsh", "csh"];
+
+/// The recent lookups.
+#[derive(Default)]
+pub struct Audit {
+    records: Mutex<VecDeque<LogRecord>>,
+    unknown: AtomicU64,
+}
+
+impl Audit {
+    /// Keeps `record` (dropping the oldest beyond [`KEPT`]) and logs it.
+    pub fn record(&self, record: LogRecord) {
+        tracing::info!(
+            target: "credd::audit",
+            pid = record.peer.pid,
+            exe = record.peer.exe.as_deref().unwrap_or("?"),
+            parent = record.parents.first().and_then(|p| p.exe.as_deref()).unwrap_or("?"),
+            front = record.front.map_or("none", Front::name),
+            entry = record.entry.as_deref().unwrap_or("-"),
+            operation = record.operation,
+            outcome = record.outcome,
+            known_tool = record.known_tool,
+            "lookup"
+        );
+        if !record.known_tool {
+            self.unknown.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        if records.len() == KEPT {
+            records.pop_front();
+        }
+        records.push_back(record);
+    }
+
+    /// The newest `limit` records (oldest first), fewer when they would not fit in a frame.
+    pub fn recent(&self, limit: Option<u32>) -> Vec<LogRecord> {
+        let limit = limit.map_or(DEFAULT_LIMIT, |l| l as usize);
+        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let mut used = 0;
+        let mut newest: Vec<LogRecord> = Vec::new();
+        for record in records.iter().rev().take(limit) {
+            used += serde_json::to_vec(record).map_or(LOG_BUDGET, |v| v.len() + 1);
+            if used > LOG_BUDGET {
+                break;
+            }
+            newest.push(record.clone());
+        }
+        newest.reverse();
+        newest
+    }
+
+    /// Lookups since the start whose caller is no known tool of its front.
+    pub fn unknown_callers(&self) -> u64 {
+        self.unknown.load(Ordering::Relaxed)
+    }
+}
+
+/// The process on the other end of a connection and its parents, nearest first.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The connecting process.
+    pub peer: Process,
+    /// Its parents up to (and with) its session leader.
+    pub parents: Vec<Process>,
+}
+
+impl Caller {
+    /// Reads the process `pid` (from `SO_PEERCRED`) and its parents from `/proc`.
+    pub fn read(pid: Option<u32>, uid: Option<u32>) -> Self {
+        let Some(pid) = pid else {
+            return Self {
+                peer: Process {
+                    pid: 0,
+                    uid,
+                    exe: None,
+                },
+                parents: Vec::new(),
+            };
+        };
+        let peer = Process {
+            pid,
+            uid,
+            exe: exe_of(pid),
+        };
+        Self {
+            peer,
+            parents: parents_of(pid),
+        }
+    }
+
+    /// True when the peer or its parent is a tool that uses `front`: cargo for the Cargo
+    /// provider, Python or uv for keyring, git, docker, a shell for the command line.
+    pub fn is_known_tool(&self, front: Option<Front>) -> bool {
+        let peer = base_name(&self.peer);
+        let parent = self.parents.first().map_or("", base_name);
+        let either = |is: fn(&str) -> bool| is(peer) || is(parent);
+        match front {
+            Some(Front::Cargo) => parent == "cargo",
+            Some(Front::Keyring) => either(is_python_tool),
+            Some(Front::Git) => either(|n| n == "git" || n.starts_with("git-")),
+            Some(Front::Docker) => either(|n| n.starts_with("docker")),
+            Some(Front::Cli) => SHELLS.contains(&parent),
+            _ => false,
+        }
+    }
+}
+
+/// The tools that ask a keyring: Python (pip, Poetry, twine run in it) and uv.
+fn is_python_tool(name: &str) -> bool {
+    name.starts_with("python") || ["uv", "pip", "poetry", "twine", "keyring"].contains(&name)
+}
+
+/// The file name of a process's executable, without the kernel's ` (deleted)` mark.
+fn base_name(process: &Process) -> &str {
+    let exe = process.exe.as_deref().unwrap_or("");
+    let exe = exe.strip_suffix(" (deleted)").unwrap_or(exe);
+    exe.rsplit('/').next().unwrap_or(exe)
+}
+
+fn exe_of(pid: u32) -> Option<String> {
+    let path = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    Some(path.to_string_lossy().into_owned())
+}
+
+/// The parent pid and session id of `pid`, from `/proc/PID/stat`.
+fn parent_and_session(pid: u32) -> Option<(u32, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (in parentheses) may hold spaces and parentheses: fields follow the last.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after.split_whitespace();
+    let ppid = fields.nth(1)?.parse().ok()?;
+    let session = fields.nth(1)?.parse().ok()?;
+    Some((ppid, session))
+}
+
+/// The parents of `pid`, nearest first, up to its session leader (or init).
+fn parents_of(pid: u32) -> Vec<Process> {
+    let mut parents = Vec::new();
+    let Some((mut next, session)) = parent_and_session(pid) else {
+        return parents;
+    };
+    if pid == session {
+        return parents;
+    }
+    while next > 1 && parents.len() < MAX_PARENTS {
+        parents.push(Process {
+            pid: next,
+            uid: None,
+            exe: exe_of(next),
+        });
+        if next == session {
+            break;
+        }
+        match parent_and_session(next) {
+            Some((ppid, _)) => next = ppid,
+            None => break,
+        }
+    }
+    parents
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(exe: &str) -> Process {
+        Process {
+            pid: 7,
+            uid: None,
+            exe: Some(exe.into()),
+        }
+    }
+
+    fn caller(peer: &str, parent: &str) -> Caller {
+        Caller {
+            peer: process(peer),
+            parents: vec![process(parent)],
+        }
+    }
+
+    #[test]
+    fn known_tools_per_front() {
+        let plugin = caller("/usr/bin/credd", "/root/.rustup/toolchains/x/bin/cargo");
+        assert!(plugin.is_known_tool(Some(Front::Cargo)));
+        let build_script = caller("/usr/bin/credd", "/t/debug/build/evil-1/build-script-build");
+        assert!(!build_script.is_known_tool(Some(Front::Cargo)));
+        assert!(!build_script.is_known_tool(Some(Front::Cli)));
+        assert!(caller("/usr/bin/credd", "/usr/bin/bash").is_known_tool(Some(Front::Cli)));
+        assert!(caller("/v/bin/python3.12", "/usr/bin/bash").is_known_tool(Some(Front::Keyring)));
+        assert!(!caller("/x/evil", "/usr/bin/bash").is_known_tool(None));
+        assert!(
+            caller("/usr/bin/credd", "/usr/bin/cargo (deleted)").is_known_tool(Some(Front::Cargo))
+        );
+    }
+
+    #[test]
+    fn this_process_has_an_executable_and_the_chain_is_bounded() {
+        let me = Caller::read(Some(std::process::id()), Some(0));
+        assert!(me.peer.exe.is_some());
+        assert!(me.parents.len() <= MAX_PARENTS);
+        assert!(me.parents.iter().all(|p| p.pid > 1));
+    }
+
+    #[test]
+    fn the_oldest_records_go_and_a_reply_fits_a_frame() {
+        let audit = Audit::default();
+        for i in 0..KEPT + 5 {
+            audit.record(LogRecord {
+                time: i as u64,
+                peer: process(&"x".repeat(200)),
+                parents: vec![process(&"y".repeat(200)); 4],
+                front: None,
+                entry: Some("corp".into()),
+                operation: "read".into(),
+                outcome: "ok".into(),
+                known_tool: false,
+            });
+        }
+        assert_eq!(audit.unknown_callers(), (KEPT + 5) as u64);
+        let all = audit.recent(Some(u32::MAX));
+        assert!(!all.is_empty() && all.len() < KEPT, "{}", all.len());
+        assert_eq!(all.last().unwrap().time, (KEPT + 4) as u64);
+        assert!(serde_json::to_vec(&all).unwrap().len() <= LOG_BUDGET + all.len());
+        assert_eq!(audit.recent(Some(2)).len(), 2);
+    }
+}

@@ -1,0 +1,105 @@
+//! The step-up a publish credential needs: the vault passphrase, typed by the person on the
+//! terminal (`/dev/tty`) at a prompt that names what is asked, sent with the request. The agent
+//! checks it; a client that skips the prompt gets nothing. Without a terminal the request fails
+//! at once with the agent's words on how to go on (`credd allow --once NAME`).
+
+use std::time::Duration;
+
+use credd_protocol::{Ask, ErrorKind, ErrorReply, Front, GetResult, Lookup, Operation, Secret};
+
+use crate::client::{Client, ClientError, KDF_TIMEOUT};
+use crate::tty;
+
+/// How long the step-up prompt waits for a person to type.
+pub const TYPING_WAIT: Duration = Duration::from_secs(60);
+
+/// Why no credential was handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum StepUpError {
+    /// The agent (or reaching it) failed, a wrong passphrase included.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A publish credential was asked for where no terminal can prompt.
+    #[error("{what}: {reason} There is no terminal here to ask on.")]
+    NoTerminal {
+        /// What was asked, e.g. `cargo publish foo 1.2.3 to corp`.
+        what: String,
+        /// The agent's message: why, and what to do.
+        reason: String,
+    },
+    /// The terminal could not be read, or nobody typed in time.
+    #[error("cannot read the credd passphrase from the terminal: {0}")]
+    Terminal(std::io::Error),
+}
+
+impl StepUpError {
+    /// The agent's error kind, when the agent answered with an error.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            Self::Client(error) => error.kind(),
+            Self::NoTerminal { .. } => Some(ErrorKind::StepUpRequired),
+            Self::Terminal(_) => None,
+        }
+    }
+}
+
+/// `get`s `lookup` through `front` for `operation`; when the agent wants a step-up, asks
+/// `<what>: enter the credd passphrase to allow: ` on the terminal and asks again with it.
+pub fn get(
+    client: &mut Client,
+    lookup: &Lookup,
+    front: Front,
+    operation: &str,
+    what: &str,
+) -> Result<GetResult, StepUpError> {
+    let ask = |passphrase: Option<Secret>| Operation::Get {
+        lookup: lookup.clone(),
+        ask: Ask {
+            front: Some(front),
+            operation: Some(operation.to_owned()),
+            passphrase,
+        },
+    };
+    match client.call::<GetResult>(ask(None)) {
+        Err(ClientError::Agent(refused)) if refused.kind == ErrorKind::StepUpRequired => {
+            after_refusal(client, lookup, front, operation, what, refused)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Goes on after the agent answered `refused` (`step-up-required`) to a plain `get`: fails at
+/// once without a terminal, else asks for the passphrase and sends the request again with it.
+pub fn after_refusal(
+    client: &mut Client,
+    lookup: &Lookup,
+    front: Front,
+    operation: &str,
+    what: &str,
+    refused: ErrorReply,
+) -> Result<GetResult, StepUpError> {
+    let ask = |passphrase: Option<Secret>| Operation::Get {
+        lookup: lookup.clone(),
+        ask: Ask {
+            front: Some(front),
+            operation: Some(operation.to_owned()),
+            passphrase,
+        },
+    };
+    if !tty::has_tty() {
+        return Err(StepUpError::NoTerminal {
+            what: what.to_owned(),
+            reason: refused.message,
+        });
+    }
+    let passphrase = read_passphrase(&format!("{what}: enter the credd passphrase to allow: "))?;
+    // A person may have taken longer than the agent waits on an idle connection.
+    client.reconnect()?;
+    Ok(client.call_within(ask(Some(passphrase)), KDF_TIMEOUT)?)
+}
+
+/// Reads the passphrase at `prompt` on the terminal, within [`TYPING_WAIT`].
+pub fn read_passphrase(prompt: &str) -> Result<Secret, StepUpError> {
+    let typed = tty::read_hidden_within(prompt, TYPING_WAIT).map_err(StepUpError::Terminal)?;
+    Ok(Secret::new(typed.trim_end_matches(['\n', '\r'])))
+}
