@@ -1412,3 +1412,404 @@ fn import_and_setup_then_cargo_builds_without_credentials_toml() {
     assert_ok(&out, "cargo build after the migration");
     assert_authorized(&registry, &[("GET", "/dl/corp-lib/0.1.0/download")]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Publish credentials: a read token for builds, a publish token behind the step-up.
+// ---------------------------------------------------------------------------------------------
+
+const READ_TOKEN: &str = "corp-read-token-r16";
+const PUBLISH_TOKEN: &str = "corp-publish-token-p16";
+const STEP_UP_PROMPT: &str =
+    "cargo publish corp-lib 0.1.0 to corp: enter the credd passphrase to allow:";
+
+/// An unlocked agent holding `corp` (read) and `corp-publish` (publish) for a split registry,
+/// and a Cargo whose `corp` registry asks credd.
+fn split_registry(env: &TestEnv) -> (common::Agent, Registry, Cargo) {
+    let agent = agent(env);
+    let registry = Registry::start_split(READ_TOKEN, PUBLISH_TOKEN);
+    env.add("corp", &registry.index_url(), READ_TOKEN);
+    env.cli_with_input(
+        &[
+            "add",
+            "corp-publish",
+            "--url",
+            &registry.index_url(),
+            "--publish",
+            "--secret-stdin",
+        ],
+        &format!("{PUBLISH_TOKEN}\n"),
+    )
+    .ok();
+    let cargo = Cargo::new(env);
+    cargo.config(&corp_config(env, &registry));
+    (agent, registry, cargo)
+}
+
+/// `command` in a new session: no controlling terminal, so /dev/tty cannot be opened.
+fn without_terminal(command: &mut Command) {
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The shell line that runs `cargo ARGS` in `dir` with this Cargo's environment.
+fn cargo_line(cargo: &Cargo, dir: &Path, args: &str) -> String {
+    let command = cargo.command(dir, &[]);
+    let vars: Vec<String> = command
+        .get_envs()
+        .filter_map(|(k, v)| {
+            let (k, v) = (k.to_str()?, v?.to_str()?);
+            Some(format!("{k}='{v}'"))
+        })
+        .collect();
+    format!(
+        "cd '{}' && env {} cargo {args}",
+        dir.display(),
+        vars.join(" ")
+    )
+}
+
+/// Whether the registry accepted a publish (an authorized PUT of a new crate).
+fn published_anything(registry: &Registry) -> bool {
+    registry
+        .requests()
+        .iter()
+        .any(|r| r.method == "PUT" && r.authorization_ok && r.status == 200)
+}
+
+/// The build script of a crate that wants the publish token: it tries every route it has and
+/// writes what each gave into `$PROBE_OUT`, and never fails the build.
+const GREEDY_BUILD_RS: &str = r###"
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn run(mut command: Command, stdin: &str) -> String {
+    let mut child = command
+        .stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped())
+        .spawn().expect("spawn");
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let deadline = Instant::now() + Duration::from_secs(25);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline { let _ = child.kill(); }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    format!("status {:?}\n{}{}\n", out.status.code(),
+        String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn raw(socket: &str, line: &str) -> String {
+    let mut stream = UnixStream::connect(socket).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(line.as_bytes()).unwrap();
+    let mut reply = String::new();
+    BufReader::new(stream).read_line(&mut reply).unwrap();
+    reply
+}
+
+fn main() {
+    let var = |name: &str| std::env::var(name).unwrap();
+    let (credd, url, socket) = (var("PROBE_CREDD"), var("PROBE_URL"), var("CREDD_SOCKET"));
+    let credd_cmd = |args: &[&str]| { let mut c = Command::new(&credd); c.args(args); c };
+    let mut report = String::new();
+    report += "## get --publish\n";
+    report += &run(credd_cmd(&["get", "--publish", "--url", &url]), "");
+    report += "## get by name\n";
+    report += &run(credd_cmd(&["get", "corp-publish"]), "");
+    report += "## keyring\n";
+    report += &run(credd_cmd(&["keyring", "get", &url, "__token__"]), "");
+    report += "## plugin\n";
+    let request = format!(
+        r#"{{"v":1,"registry":{{"index-url":"{url}","name":"corp"}},"kind":"get","operation":"publish","name":"corp-lib","vers":"9.9.9","cksum":"00"}}"#
+    );
+    report += &run(credd_cmd(&["--cargo-plugin"]), &format!("{request}\n"));
+    report += "## raw url\n";
+    report += &raw(&socket, &format!("{{\"v\":1,\"id\":1,\"op\":\"get\",\"url\":\"{url}\",\"publish\":true}}\n"));
+    report += "## raw name\n";
+    report += &raw(&socket, "{\"v\":1,\"id\":2,\"op\":\"get\",\"name\":\"corp-publish\",\"operation\":\"read\"}\n");
+    report += "## cargo publish\n";
+    let mut publish = Command::new(var("CARGO"));
+    publish.args(["publish", "--registry", "corp", "--allow-dirty", "--no-verify"])
+        .current_dir(var("PROBE_VICTIM")).env("CARGO_TARGET_DIR", var("PROBE_TARGET"));
+    report += &run(publish, "");
+    std::fs::write(var("PROBE_OUT"), report).unwrap();
+    println!("cargo:rerun-if-changed=build.rs");
+}
+"###;
+
+/// A dependency's build script tries every route to the publish token while `cargo build` runs
+/// without a terminal: all fail, every attempt is in `credd log` with its executable, and the
+/// build itself succeeds with the read token.
+#[test]
+fn a_build_script_cannot_get_the_publish_token() {
+    let env = TestEnv::new();
+    let (_agent, registry, cargo) = split_registry(&env);
+    cargo.seed(&registry, "corp-lib", "0.1.0");
+    let victim = cargo.lib_project("corp-lib", "0.2.0");
+    let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
+    std::fs::write(app.join("build.rs"), GREEDY_BUILD_RS).unwrap();
+    let report = env.dir.path().join("probe-report");
+    registry.clear_requests();
+
+    let mut build = cargo.command(&app, &["build"]);
+    build
+        .env("PROBE_CREDD", CREDD)
+        .env("PROBE_URL", registry.index_url())
+        .env("CREDD_SOCKET", &env.socket)
+        .env("PROBE_VICTIM", &victim)
+        .env("PROBE_TARGET", env.dir.path().join("victim-target"))
+        .env("PROBE_OUT", &report);
+    without_terminal(&mut build);
+    let out = run_with_limit(build, "");
+    assert_ok(&out, "cargo build");
+    assert!(out.stderr.contains("Compiling corp-lib v0.1.0"), "{out:?}");
+    let report = std::fs::read_to_string(&report).expect("the build script ran");
+    assert!(!report.contains(PUBLISH_TOKEN), "{report}");
+    for section in [
+        "get --publish",
+        "get by name",
+        "plugin",
+        "raw url",
+        "raw name",
+    ] {
+        let text = report
+            .split(&format!("## {section}\n"))
+            .nth(1)
+            .unwrap()
+            .split("## ")
+            .next()
+            .unwrap();
+        assert!(
+            text.contains("step-up") || text.contains("publish credential"),
+            "{section}: {text}"
+        );
+    }
+    assert!(
+        report.contains("credd allow --once corp-publish"),
+        "{report}"
+    );
+    let keyring = report.split("## keyring\n").nth(1).unwrap();
+    assert!(keyring.contains(READ_TOKEN), "keyring: {keyring}");
+    let inner_publish = report.split("## cargo publish\n").nth(1).unwrap();
+    assert!(!inner_publish.contains("status Some(0)"), "{inner_publish}");
+    assert!(!published_anything(&registry), "{:#?}", registry.requests());
+
+    let log: serde_json::Value = serde_json::from_str(env.cli(&["log", "--json"]).ok()).unwrap();
+    let records = log.as_array().unwrap();
+    let refused: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["outcome"] == "step-up-required")
+        .collect();
+    assert!(refused.len() >= 6, "{records:#?}");
+    assert!(
+        refused.iter().all(|r| r["entry"] == "corp-publish"),
+        "{refused:#?}"
+    );
+    let from_build_script = |r: &&&serde_json::Value| {
+        let exe = |p: &serde_json::Value| p["exe"].as_str().unwrap_or("").to_owned();
+        exe(&r["peer"]).contains("build-script-build")
+            || r["parents"]
+                .as_array()
+                .is_some_and(|ps| ps.first().is_some_and(|p| exe(p).contains("build-script")))
+    };
+    assert!(
+        refused.iter().filter(from_build_script).count() >= 5,
+        "{refused:#?}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["entry"] == "corp" && r["outcome"] == "ok" && r["known_tool"] == true),
+        "cargo's own read lookups: {records:#?}"
+    );
+    let status = env.cli(&["status"]).ok().to_owned();
+    assert!(status.contains("not a known tool"), "{status}");
+    let text = env.cli(&["log"]).ok().to_owned();
+    assert!(text.contains("build-script-build"), "{text}");
+}
+
+/// `cargo publish` on a terminal: the provider asks for the passphrase at a prompt that names
+/// the crate, version and registry, and the publish goes through with the publish token, while
+/// the index was read with the read token.
+#[test]
+fn cargo_publish_on_a_terminal_with_the_passphrase() {
+    let env = TestEnv::new();
+    let (_agent, registry, cargo) = split_registry(&env);
+    let lib = cargo.lib_project("corp-lib", "0.1.0");
+    let line = cargo_line(
+        &cargo,
+        &lib,
+        "publish --registry corp --allow-dirty --no-verify",
+    );
+    let answer = format!("{}\n", common::PASSPHRASE);
+    let shown = common::run_on_tty(&env, &line, &[(STEP_UP_PROMPT, &answer)]);
+    assert!(shown.contains("Published corp-lib v0.1.0"), "{shown}");
+    assert!(!shown.contains(common::PASSPHRASE), "echoed: {shown}");
+    assert_published(&cargo, &registry, "corp-lib", "0.1.0");
+    assert_authorized(&registry, &[("PUT", "/api/v1/crates/new")]);
+    let log = env.cli(&["log"]).ok().to_owned();
+    assert!(
+        log.contains("publish corp-lib 0.1.0: ok (step-up)"),
+        "{log}"
+    );
+}
+
+/// A wrong passphrase at the step-up prompt: nothing is published, and the wrong passphrase
+/// counts toward the unlock back-off (the next wrong one waits longer).
+#[test]
+fn cargo_publish_with_a_wrong_passphrase_fails_and_backs_off() {
+    let env = TestEnv::new();
+    let (_agent, registry, cargo) = split_registry(&env);
+    let lib = cargo.lib_project("corp-lib", "0.1.0");
+    let line = cargo_line(
+        &cargo,
+        &lib,
+        "publish --registry corp --allow-dirty --no-verify",
+    );
+    let shown = common::run_on_tty(&env, &line, &[(STEP_UP_PROMPT, "not the passphrase\n")]);
+    assert!(shown.contains("wrong credd passphrase"), "{shown}");
+    assert!(!published_anything(&registry), "{:#?}", registry.requests());
+    let mut raw = env.connect_raw();
+    let start = Instant::now();
+    let reply = raw.request(&format!(
+        r#"{{"v":1,"id":1,"op":"get","name":"corp-publish","passphrase":"still wrong"}}"#
+    ));
+    assert_eq!(reply["error"]["kind"], "bad-passphrase", "{reply}");
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "the second wrong passphrase was answered after {:?}",
+        start.elapsed()
+    );
+    let mut raw = env.connect_raw();
+    let reply = raw.request(&format!(
+        r#"{{"v":1,"id":2,"op":"get","name":"corp-publish","passphrase":"{}"}}"#,
+        common::PASSPHRASE
+    ));
+    assert_eq!(reply["ok"]["entry"]["secret"], PUBLISH_TOKEN, "{reply}");
+}
+
+/// Without a terminal, `cargo publish` fails at once with what to do; `credd allow --once`
+/// (typed on a terminal) then lets exactly one publish through.
+#[test]
+fn cargo_publish_without_a_terminal_fails_fast_until_allowed_once() {
+    let env = TestEnv::new();
+    let (_agent, registry, cargo) = split_registry(&env);
+    let publish = |version: &str| {
+        let lib = cargo.lib_project("corp-lib", version);
+        let mut command = cargo.command(
+            &lib,
+            &[
+                "publish",
+                "--registry",
+                "corp",
+                "--allow-dirty",
+                "--no-verify",
+            ],
+        );
+        without_terminal(&mut command);
+        let out = run_with_limit(command, "");
+        (out, Instant::now())
+    };
+    let (out, end) = publish("0.1.0");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.contains("cargo publish corp-lib 0.1.0 to corp")
+            && out.stderr.contains("credd allow --once corp-publish"),
+        "{out:?}"
+    );
+    let last_request = registry.requests().iter().map(|r| r.at).max().unwrap();
+    assert!(
+        end - last_request < Duration::from_secs(2),
+        "cargo failed {:?} after its last request",
+        end - last_request
+    );
+    assert!(!published_anything(&registry));
+
+    let allow = format!(
+        "{CREDD} allow --once corp-publish --socket {}",
+        env.socket_str()
+    );
+    let answer = format!("{}\n", common::PASSPHRASE);
+    let shown = common::run_on_tty(&env, &allow, &[("enter the credd passphrase", &answer)]);
+    assert!(shown.contains("gets it without a passphrase"), "{shown}");
+    let (out, _) = publish("0.2.0");
+    assert_ok(&out, "cargo publish after allow --once");
+    assert_published(&cargo, &registry, "corp-lib", "0.2.0");
+    let (out, _) = publish("0.3.0");
+    assert!(
+        !out.status.success(),
+        "the allowance was used twice: {out:?}"
+    );
+}
+
+/// The provider protocol with both credentials: a read answers the read token and tells cargo
+/// to ask again for other operations; a publish request without a terminal gets an error within
+/// 2 s; with one credential for both, a read stays operation-independent.
+#[test]
+fn protocol_read_and_publish_credentials() {
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let url = "sparse+https://split.test/index/";
+    env.add("corp", url, READ_TOKEN);
+    let line = |operation: &str| {
+        format!(
+            r#"{{"v":1,"registry":{{"index-url":"{url}","name":"corp"}},"kind":"get","operation":"{operation}","name":"c","vers":"1.0.0","args":["--socket","{}"]}}"#,
+            env.socket_str()
+        )
+    };
+    // One credential for both: today's answer, for every operation.
+    for operation in ["read", "publish", "yank"] {
+        let reply = raw_plugin(&env, &line(operation));
+        assert!(reply.contains(READ_TOKEN), "{reply}");
+        assert!(reply.contains("\"operation_independent\":true"), "{reply}");
+    }
+    env.cli_with_input(
+        &[
+            "add",
+            "corp-publish",
+            "--url",
+            url,
+            "--publish",
+            "--secret-stdin",
+        ],
+        &format!("{PUBLISH_TOKEN}\n"),
+    )
+    .ok();
+    let reply = raw_plugin(&env, &line("read"));
+    assert!(
+        reply.contains(READ_TOKEN) && reply.contains("\"operation_independent\":false"),
+        "{reply}"
+    );
+    for operation in ["publish", "yank", "unyank", "owners", "future-op"] {
+        let start = Instant::now();
+        let reply = raw_plugin(&env, &line(operation));
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(
+            reply.contains("\"Err\"") && reply.contains("credd allow --once corp-publish"),
+            "{operation}: {reply}"
+        );
+        assert!(!reply.contains(PUBLISH_TOKEN), "{reply}");
+    }
+}
+
+/// The provider's output for one request line, run without a terminal.
+fn raw_plugin(env: &TestEnv, line: &str) -> String {
+    let mut command = env.command();
+    command.arg("--cargo-plugin");
+    without_terminal(&mut command);
+    let out = run_with_limit(command, &format!("{line}\n"));
+    assert!(out.status.success(), "{out:?}");
+    out.stdout
+}

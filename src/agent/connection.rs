@@ -326,7 +326,7 @@ fn step_up_required(name: &str) -> ErrorReply {
         format!(
             "{name:?} is a publish credential: credd hands it out only when you type the credd \
              passphrase on a terminal. Run the command from a terminal, or run 'credd allow \
-             --once {name}' in one first"
+             --once {name}' in one first."
         ),
     )
 }

@@ -40,6 +40,8 @@ pub struct Registry {
 
 struct Shared {
     token: String,
+    /// When set, the only token the web API (publish, yank, unyank) accepts.
+    publish_token: Option<String>,
     base: String,
     stop: AtomicBool,
     log: Mutex<Vec<Logged>>,
@@ -52,10 +54,21 @@ struct Shared {
 impl Registry {
     /// Starts a registry on 127.0.0.1 that accepts only `token`.
     pub fn start(token: &str) -> Registry {
+        Self::start_with(token, None)
+    }
+
+    /// Starts a registry whose index and downloads accept only `read` and whose web API accepts
+    /// only `publish`: a registry with a read-only and a publish-scoped token.
+    pub fn start_split(read: &str, publish: &str) -> Registry {
+        Self::start_with(read, Some(publish))
+    }
+
+    fn start_with(token: &str, publish_token: Option<&str>) -> Registry {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
             token: token.to_string(),
+            publish_token: publish_token.map(str::to_string),
             base: format!("http://{addr}"),
             stop: AtomicBool::new(false),
             log: Mutex::new(Vec::new()),
@@ -332,7 +345,11 @@ fn read_request(reader: &mut BufReader<TcpStream>, writer: &mut TcpStream) -> Op
 fn route(shared: &Shared, request: &Request) -> Response {
     let at = Instant::now();
     let authorization = request.header("Authorization");
-    let authorized = authorization == Some(shared.token.as_str());
+    let accepted = match &shared.publish_token {
+        Some(publish) if request.path.starts_with("/api/") => publish,
+        _ => &shared.token,
+    };
+    let authorized = authorization == Some(accepted.as_str());
     let response = respond(shared, request, authorized, authorization.is_some());
     shared.log.lock().unwrap().push(Logged {
         method: request.method.clone(),
