@@ -63,3 +63,56 @@ fn lock_leaves_no_copy_of_secret_or_passphrase_in_agent_memory() {
 fn tail(text: &str) -> &[u8] {
     &text.as_bytes()[text.len() - 24..]
 }
+
+/// A step-up passphrase sent with a `get` of a publish credential, right or wrong, leaves no
+/// copy in the agent once answered, while the agent stays unlocked; the publish token does not
+/// reach the log.
+#[test]
+fn a_step_up_passphrase_leaves_no_copy_in_agent_memory() {
+    let env = TestEnv::new();
+    let agent = env.start_agent();
+    let passphrase = unique("planted-step-up-passphrase-long-enough-that-its-tail-is-past-malloc");
+    let token = unique("planted-publish-token-long-enough-that-its-tail-is-past-malloc-links");
+    env.init_with(&passphrase).ok();
+    env.cli_with_input(
+        &[
+            "add",
+            "corp-publish",
+            "--url",
+            "https://reg.test/",
+            "--publish",
+            "--secret-stdin",
+        ],
+        &format!("{token}\n"),
+    )
+    .ok();
+    assert_eq!(
+        count_in_memory(agent.pid(), tail(&passphrase)),
+        0,
+        "init left a copy of the passphrase"
+    );
+    let wrong = unique("planted-wrong-step-up-passphrase-long-enough-that-its-tail-is-past");
+    for (id, typed) in [(1, wrong.as_str()), (2, passphrase.as_str())] {
+        let mut raw = env.connect_raw();
+        let reply = raw.request(&format!(
+            r#"{{"v":1,"id":{id},"op":"get","url":"https://reg.test/","publish":true,"passphrase":"{typed}"}}"#
+        ));
+        assert_eq!(reply["id"], id, "{reply}");
+    }
+    let mut raw = env.connect_raw();
+    let allow = raw.request(&format!(
+        r#"{{"v":1,"id":3,"op":"allow","name":"corp-publish","passphrase":"{passphrase}"}}"#
+    ));
+    assert_eq!(allow["ok"], serde_json::json!({}), "{allow}");
+    assert!(env.cli(&["status"]).ok().contains("unlocked"));
+    let left = (
+        count_in_memory(agent.pid(), tail(&passphrase)),
+        count_in_memory(agent.pid(), tail(&wrong)),
+    );
+    assert_eq!(left, (0, 0), "copies left: (step-up passphrase, wrong one)");
+    let log = env.log();
+    assert!(
+        !log.contains(&token) && !log.contains(&passphrase) && !log.contains(&wrong),
+        "a secret reached the log"
+    );
+}

@@ -4,8 +4,8 @@
 //! rejects must produce exactly the error reply shown after it.
 
 use credd_protocol::{
-    Done, ForgetResult, GetResult, HelloResult, ListResult, Operation, PutResult, RememberResult,
-    Reply, Request, SetResult, StatusResult, parse_request,
+    Done, ForgetResult, GetResult, HelloResult, ListResult, LogResult, Operation, PutResult,
+    RememberResult, Reply, Request, SetResult, StatusResult, parse_request,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -71,6 +71,7 @@ fn check_reply(line: &str, pending: &Pending) {
             Operation::Put { .. } => round_trip::<PutResult>(line),
             Operation::Set { .. } => round_trip::<SetResult>(line),
             Operation::List { .. } => round_trip::<ListResult>(line),
+            Operation::Log { .. } => round_trip::<LogResult>(line),
             Operation::Remember => round_trip::<RememberResult>(line),
             Operation::Forget => round_trip::<ForgetResult>(line),
             _ => round_trip::<Done>(line),
