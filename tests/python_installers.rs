@@ -204,8 +204,11 @@ impl Case {
         self.tool(&venv_bin("uv"), dir, args)
     }
 
-    /// `twine upload --non-interactive --repository-url URL FILE` through credd's backend.
+    /// `twine upload --non-interactive --repository-url URL FILE` through credd's backend, which
+    /// `credd setup python-keyring` made keyring's default (no variable selects it).
     fn twine_upload(&self, url: &str, file: &Path) -> Command {
+        let setup = self.env.cli(&["setup", "python-keyring"]);
+        assert_ok(&setup, "credd setup python-keyring");
         let args = [
             "upload",
             "--non-interactive",
@@ -214,7 +217,9 @@ impl Case {
             url,
             file.to_str().unwrap(),
         ];
-        Case::with_backend(self.tool(&venv_bin("twine"), self.root(), &args))
+        let mut command = self.tool(&venv_bin("twine"), self.root(), &args);
+        command.env("PYTHONDONTWRITEBYTECODE", "1");
+        command
     }
 
     /// The packages pip put into ROOT/site.
