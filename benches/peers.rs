@@ -7,7 +7,10 @@
 //!    serves one request per connection);
 //! 2. whole client processes: `credd --cargo-plugin` answering Cargo's `get`, `credd get NAME`,
 //!    `git credential-cache get`, and `/bin/true` (the floor for any client process); and
-//!    `credd --version`, credd's start-up alone, to split its cost (not a peer).
+//!    `credd --version`, credd's start-up alone, to split its cost (not a peer);
+//! 3. keyring commands, as uv and pip run them (`keyring get URL USER`): credd's native `keyring`
+//!    (a symlink to credd) against the Python `keyring` command of `target/test-venv` with credd's
+//!    backend and with a plaintext one (keyrings.alt), on the same service and username.
 //!
 //! Prints the median and p90 of each, and the ratios credd / peer. Performance is judged here,
 //! against peers, never by timed tests. `cargo test --all-targets` builds and runs this target
@@ -39,6 +42,13 @@ const QUERY_URL: &str = "https://reg.example.com/index/config.json";
 const TOKEN: &str = "bench-token-0123456789abcdef";
 const GIT_HOST: &str = "reg.example.com";
 const GIT_PASSWORD: &str = "bench-password-0123456789abcdef";
+/// What uv and pip ask the keyring for: an index URL and a username.
+const KEYRING_URL: &str = "https://pypi.example.com/simple/";
+const KEYRING_USER: &str = "bench-user";
+const KEYRING_PASSWORD: &str = "bench-keyring-password-0123456789";
+/// Keyring command runs per subject: the Python one takes about 150 ms.
+const KEYRING_ROUNDS: usize = 100;
+const KEYRING_WARMUP: usize = 5;
 
 fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
@@ -82,6 +92,20 @@ fn main() {
         ],
         Some("/bin/true"),
     );
+    match keyring_commands(&home) {
+        Ok(keyring) => report(
+            &format!(
+                "keyring get URL USER ({KEYRING_ROUNDS} each, interleaved, {KEYRING_WARMUP} warm-up)"
+            ),
+            &keyring,
+            &[
+                ("Python keyring, credd backend", "credd keyring"),
+                ("Python keyring, plaintext", "credd keyring"),
+            ],
+            None,
+        ),
+        Err(why) => println!("\nkeyring commands are not measured: {why}"),
+    }
     drop(git);
     drop(credd);
     println!("\ntotal time: {:.1} s", started.elapsed().as_secs_f64());
@@ -460,6 +484,73 @@ fn process_spawns(home: &Home, git: Option<&Daemon>) -> Vec<Series> {
     interleaved(SPAWN_ROUNDS, SPAWN_WARMUP, &mut subjects)
 }
 
+/// `target/test-venv/bin/NAME` (scripts/install-test-deps makes it), or why it cannot be used.
+fn venv_bin(name: &str) -> Result<PathBuf, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-venv/bin")
+        .join(name);
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} is missing: run scripts/install-test-deps",
+            path.display()
+        ))
+    }
+}
+
+/// The same `keyring get URL USER` through credd's native command and through the Python one
+/// with credd's backend and with keyrings.alt's plaintext backend; each subject's password is
+/// stored first with its own `keyring set`.
+fn keyring_commands(home: &Home) -> Result<Vec<Series>, String> {
+    let python = venv_bin("keyring")?;
+    let bin = home.dir.path().join("bin");
+    std::fs::DirBuilder::new()
+        .create(&bin)
+        .map_err(|e| format!("cannot make {}: {e}", bin.display()))?;
+    let native = bin.join("keyring");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_credd"), &native)
+        .map_err(|e| format!("cannot link {}: {e}", native.display()))?;
+    let integrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/python");
+    let with_backend = |program: &Path, backend: &str| {
+        let mut command = home.command(program);
+        command
+            .env("PYTHON_KEYRING_BACKEND", backend)
+            .env("PYTHONPATH", &integrations);
+        command
+    };
+    let plaintext = || with_backend(&python, "keyrings.alt.file.PlaintextKeyring");
+    let stored = format!("{KEYRING_PASSWORD}\n");
+    for mut set in [home.command(&native), plaintext()] {
+        let out = run(set.args(["set", KEYRING_URL, KEYRING_USER]), &stored);
+        if !out.status.success() {
+            return Err(format!("keyring set failed: {out:?}"));
+        }
+    }
+    let get = |mut command: Command| {
+        command.args(["get", KEYRING_URL, KEYRING_USER]);
+        piped(command)
+    };
+    let mut ours = get(home.command(&native));
+    let mut credd_backend = get(with_backend(&python, "credd_keyring.CreddKeyring"));
+    let mut plain = get(plaintext());
+    let mut subjects: Vec<Subject<'_>> = vec![
+        (
+            "credd keyring",
+            Box::new(|| spawn_once(&mut ours, b"", KEYRING_PASSWORD)),
+        ),
+        (
+            "Python keyring, credd backend",
+            Box::new(|| spawn_once(&mut credd_backend, b"", KEYRING_PASSWORD)),
+        ),
+        (
+            "Python keyring, plaintext",
+            Box::new(|| spawn_once(&mut plain, b"", KEYRING_PASSWORD)),
+        ),
+    ];
+    Ok(interleaved(KEYRING_ROUNDS, KEYRING_WARMUP, &mut subjects))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The report.
 // ---------------------------------------------------------------------------------------------
@@ -500,13 +591,13 @@ fn show(d: Duration) -> String {
 fn report(title: &str, all: &[Series], pairs: &[(&str, &str)], floor: Option<&str>) {
     println!("\n{title}");
     println!(
-        "  {:<28} {:>10} {:>10} {:>10}",
+        "  {:<30} {:>10} {:>10} {:>10}",
         "subject", "median", "p90", "min"
     );
     let stats: Vec<(&str, Stats)> = all.iter().map(|s| (s.name, stats(s))).collect();
     for (name, s) in &stats {
         println!(
-            "  {:<28} {:>10} {:>10} {:>10}",
+            "  {:<30} {:>10} {:>10} {:>10}",
             name,
             show(s.median),
             show(s.p90),

@@ -31,6 +31,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("cargo_files", cargo_files),
     ("poetry_files", poetry_files),
     ("urlmatch", urlmatch),
+    ("keyring_cli", keyring_cli),
 ];
 
 /// The fields of protocol requests that hold secrets.
@@ -155,6 +156,41 @@ pub fn cargo_plugin(line: &[u8]) {
     if !json_field_mentions_marker(line, "args") {
         assert_quiet(&reply.to_string(), "the reply to cargo");
     }
+}
+
+/// The native `keyring` command's parser on arguments split at NUL bytes: an accepted command
+/// line takes its service and username from the arguments as given; what it prints for any
+/// password is JSON that reads back to that password, or lines that hold it.
+pub fn keyring_cli(data: &[u8]) {
+    use crate::keyring_cli::{Format, Mode, Parsed, parse, render};
+    use std::os::unix::ffi::OsStrExt;
+    let args: Vec<&std::ffi::OsStr> = data
+        .split(|&b| b == 0)
+        .map(std::ffi::OsStr::from_bytes)
+        .collect();
+    if let Ok(Parsed::Run(invocation)) = parse(&args) {
+        let given = |value: &str| args.iter().any(|arg| arg.as_bytes() == value.as_bytes());
+        assert!(
+            given(&invocation.service),
+            "a service not among the arguments"
+        );
+        assert!(
+            invocation.username.as_deref().is_none_or(given),
+            "a username not given"
+        );
+    }
+    let text = String::from_utf8_lossy(data);
+    let (user, password) = text.split_once('\0').unwrap_or(("", &text));
+    let json = render(Mode::Creds, Format::Json, user, password);
+    let read: Value = serde_json::from_slice(&json).expect("the JSON output parses");
+    assert_eq!(read["username"], user, "the username does not read back");
+    assert_eq!(
+        read["password"], password,
+        "the password does not read back"
+    );
+    assert!(json.is_ascii(), "json.dumps output is ASCII");
+    let plain = render(Mode::Password, Format::Plain, user, password);
+    assert_eq!(&plain[..], format!("{password}\n").as_bytes());
 }
 
 /// The vault reader with a fixed key (no key derivation): a whole file when `data` starts with

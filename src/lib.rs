@@ -19,6 +19,8 @@ pub mod config;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod keyring_cli;
+pub mod on_demand;
 pub mod paths;
 pub mod pip_conf;
 pub mod poetry;

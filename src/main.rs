@@ -12,5 +12,8 @@ fn main() -> std::process::ExitCode {
     if cli::cargo_plugin::requested() {
         return cli::cargo_plugin::run();
     }
+    if let Some(args) = cli::keyring::requested() {
+        return cli::keyring::run(&cli::keyring::socket_from_env(), &args);
+    }
     cli::main()
 }

@@ -6,16 +6,16 @@
 
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use credd_protocol::{
-    Done, Entry, ErrorKind, GetResult, LockState, Lookup, Operation, PutResult, Secret,
-    StatusResult, encode_line,
+    Done, Entry, ErrorKind, GetResult, Lookup, Operation, PutResult, Secret, encode_line,
 };
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::client::{Client, ClientError, KDF_TIMEOUT};
+use crate::client::{Client, ClientError};
+use crate::on_demand::{UnlockError, with_unlocked_agent};
 use crate::tty;
 
 /// The hello line: the protocol versions this provider speaks.
@@ -23,12 +23,6 @@ const HELLO: &[u8] = b"{\"v\":[1]}\n";
 
 /// Cargo's request lines are small; anything larger is not from Cargo.
 const MAX_REQUEST: u64 = 1024 * 1024;
-
-/// How long a cargo process waits for another one that is showing the passphrase prompt.
-const PROMPT_WAIT: Duration = Duration::from_secs(120);
-
-/// Wrong passphrases allowed at one prompt.
-const PROMPT_TRIES: u32 = 3;
 
 /// One request from Cargo. Fields credd does not need (operation, name, vers, cksum, headers)
 /// are ignored: the token serves every operation.
@@ -104,6 +98,15 @@ impl From<ClientError> for Failure {
         match error.kind() {
             Some(ErrorKind::NotFound) => Self::NotFound,
             _ => Self::other(error.to_string()),
+        }
+    }
+}
+
+impl From<UnlockError> for Failure {
+    fn from(error: UnlockError) -> Self {
+        match error {
+            UnlockError::Client(error) => error.into(),
+            other => Self::other(other.to_string()),
         }
     }
 }
@@ -393,85 +396,6 @@ fn prompt_token(name: &str) -> Result<Secret, Failure> {
     let typed = tty::read_hidden(&format!("token for {name}: "))
         .map_err(|e| Failure::other(format!("cannot read the token from the terminal: {e}")))?;
     Ok(Secret::new(typed.trim_end_matches(['\n', '\r'])))
-}
-
-/// Runs `call` against the agent (starting it if needed). When the agent is locked, it first
-/// tries the OS keychain (the keyring store, or a vault key kept by `credd unlock --remember`);
-/// then, with a terminal, asks for the passphrase there; without one it fails at once, naming
-/// the fix.
-fn with_unlocked_agent<T>(
-    socket: &std::path::Path,
-    mut call: impl FnMut(&mut Client) -> Result<T, ClientError>,
-) -> Result<T, Failure> {
-    let mut client = Client::connect_or_start(socket)?;
-    match call(&mut client) {
-        Err(error) if error.kind() == Some(ErrorKind::Locked) => {
-            let from_keychain = client.call::<Done>(Operation::UnlockKeychain).is_ok();
-            if !from_keychain && !tty::has_tty() {
-                return Err(Failure::other(error.to_string()));
-            }
-            if !from_keychain {
-                unlock_on_tty(&mut client, socket)?;
-            }
-            Ok(call(&mut client)?)
-        }
-        other => Ok(other?),
-    }
-}
-
-/// Asks for the passphrase on the terminal and unlocks. Several cargo processes may get here at
-/// once (cargo runs in parallel in a workspace): a lock file lets one prompt while the others wait
-/// and then find the agent unlocked.
-fn unlock_on_tty(client: &mut Client, socket: &std::path::Path) -> Result<(), Failure> {
-    let _prompt = take_prompt_lock(socket)?;
-    for attempt in 1..=PROMPT_TRIES {
-        // Waiting for the lock or for a person to type can outlast the agent's read timeout.
-        client.reconnect()?;
-        let status: StatusResult = client.call(Operation::Status)?;
-        if status.state == LockState::Unlocked {
-            return Ok(());
-        }
-        let typed = tty::read_hidden("credd is locked; passphrase: ").map_err(|e| {
-            Failure::other(format!("cannot read the passphrase from the terminal: {e}"))
-        })?;
-        let passphrase = Secret::new(typed.trim_end_matches(['\n', '\r']));
-        client.reconnect()?;
-        match client.call_within::<Done>(Operation::Unlock { passphrase }, KDF_TIMEOUT) {
-            Ok(Done {}) => return Ok(()),
-            Err(error)
-                if error.kind() == Some(ErrorKind::BadPassphrase) && attempt < PROMPT_TRIES =>
-            {
-                eprintln!("credd: wrong passphrase, try again");
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Err(Failure::other("credd is locked: run 'credd unlock'"))
-}
-
-/// An exclusive lock on `<socket>.prompt`, waited for at most [`PROMPT_WAIT`].
-fn take_prompt_lock(socket: &std::path::Path) -> Result<std::fs::File, Failure> {
-    let path = crate::paths::prompt_lock_file(socket);
-    let deadline = std::time::Instant::now() + PROMPT_WAIT;
-    loop {
-        match crate::atomic::try_lock_file(&path) {
-            Ok(Some(file)) => return Ok(file),
-            Ok(None) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Ok(None) => {
-                return Err(Failure::other(
-                    "another cargo is asking for credd's passphrase: run 'credd unlock'",
-                ));
-            }
-            Err(e) => {
-                return Err(Failure::other(format!(
-                    "cannot open {}: {e}",
-                    path.display()
-                )));
-            }
-        }
-    }
 }
 
 #[cfg(test)]

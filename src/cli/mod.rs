@@ -10,6 +10,7 @@ mod get;
 mod import;
 mod init;
 mod input;
+pub mod keyring;
 mod list;
 mod lock;
 mod passwd;
@@ -95,6 +96,23 @@ enum Command {
     /// `poetry publish -r NAME` that repository's credentials (POETRY_PYPI_TOKEN_<NAME> for a
     /// token). The command is run directly, without a shell.
     Exec(exec::Args),
+    /// The command line of Python's keyring (get, set, del), answered by the agent, for uv and
+    /// pip (`--keyring-provider subprocess`).
+    ///
+    /// `credd keyring get SERVICE USERNAME` prints the password; `--mode creds` the username and
+    /// the password; `--output json` one JSON object; `set` stores the password from stdin; `del`
+    /// removes it. A miss exits 1 with nothing printed, a usage error 2. credd is this command
+    /// when it runs as `keyring`: put a symlink named `keyring` to credd on PATH for uv and pip.
+    #[command(disable_help_flag = true)]
+    Keyring(KeyringArgs),
+}
+
+/// The arguments of `credd keyring`: keyring's own, parsed by [`credd::keyring_cli`].
+#[derive(Debug, clap::Args)]
+struct KeyringArgs {
+    /// keyring's options and operation, as for Python's `keyring` (`--help` lists them)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    args: Vec<std::ffi::OsString>,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -129,6 +147,8 @@ pub fn main() -> ExitCode {
         Command::Import(args) => import::run(&socket, args),
         Command::Token(args) => token::run(&socket, args),
         Command::Exec(args) => exec::run(&socket, args),
+        // keyring's exit codes are its own (1 for a miss, 2 for a usage error).
+        Command::Keyring(keyring) => return keyring::run(&socket, &keyring.args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

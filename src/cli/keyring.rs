@@ -1,0 +1,217 @@
+//! `keyring`: the command line of Python's keyring (`get`, `set`, `del`), answered by the agent,
+//! for uv and pip (`--keyring-provider subprocess`), which run it for every index they log in to.
+//! credd is this command when it runs under the name `keyring` (a symlink to credd on PATH) and as
+//! `credd keyring ARGS…`. Both are dispatched before clap parses anything: the arguments are
+//! keyring's own ([`credd::keyring_cli`]), and the process should cost little more than its one
+//! round trip to the agent.
+//!
+//! As with the Python command, a miss exits 1 with nothing on stdout, a usage error exits 2.
+//! Every other failure exits 1 with credd's message on stderr; a locked agent is unlocked as for
+//! the Cargo provider ([`credd::on_demand`]).
+
+use std::ffi::{OsStr, OsString};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use credd::keyring_cli::{self, Action, Invocation, Parsed};
+use credd::on_demand::with_unlocked_agent;
+use credd_protocol::{Done, ErrorKind, GetResult, Lookup, Operation, Secret, SetResult};
+use zeroize::Zeroizing;
+
+/// The program name, and the `credd` subcommand, that select this command.
+pub const NAME: &str = "keyring";
+
+/// The username an entry without one answers to (the convention of Python package indexes for
+/// a token), printed by `--mode creds` when the query named no username.
+const TOKEN_USERNAME: &str = "__token__";
+
+/// How long `set` waits for the password on stdin.
+const STDIN_WAIT: Duration = Duration::from_secs(10);
+
+/// How long `set` waits for the password to be typed on the terminal.
+const TYPING_WAIT: Duration = Duration::from_secs(120);
+
+/// The note of an entry `set` adds.
+const NOTE: &str = "stored by keyring set";
+
+/// keyring's arguments, when this process runs as `keyring` or as `credd keyring`.
+pub fn requested() -> Option<Vec<OsString>> {
+    let mut args = std::env::args_os();
+    let program = args.next()?;
+    if Path::new(&program).file_name() == Some(OsStr::new(NAME)) {
+        return Some(args.collect());
+    }
+    let mut args = args.peekable();
+    args.next_if(|arg| arg == NAME)?;
+    Some(args.collect())
+}
+
+/// The socket: `CREDD_SOCKET`, else the default (keyring's command line has no option for it).
+pub fn socket_from_env() -> PathBuf {
+    std::env::var_os("CREDD_SOCKET")
+        .filter(|socket| !socket.is_empty())
+        .map_or_else(credd::paths::default_socket, PathBuf::from)
+}
+
+/// Carries out one keyring command line and returns its exit code.
+pub fn run(socket: &Path, args: &[OsString]) -> ExitCode {
+    let invocation = match keyring_cli::parse(args) {
+        Ok(Parsed::Run(invocation)) => invocation,
+        Ok(Parsed::Help) => {
+            print!("{}", keyring_cli::HELP);
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("{}keyring: error: {error}", keyring_cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    match carry_out(socket, &invocation) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failed::Miss) => ExitCode::FAILURE,
+        Err(Failed::Error(error)) => {
+            eprintln!("credd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// How a command failed: a miss is silent, as in the Python command.
+enum Failed {
+    Miss,
+    Error(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failed {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Error(error)
+    }
+}
+
+fn carry_out(socket: &Path, invocation: &Invocation) -> Result<(), Failed> {
+    match invocation.action {
+        Action::Get => get(socket, invocation),
+        Action::Set => Ok(set(socket, invocation)?),
+        Action::Del => Ok(del(socket, invocation)?),
+    }
+}
+
+/// The entry for the service (and username), printed as the Python command prints it.
+fn get(socket: &Path, invocation: &Invocation) -> Result<(), Failed> {
+    let lookup = Lookup::url(&invocation.service).username(invocation.username.clone());
+    let found = with_unlocked_agent(socket, |client| {
+        client.call::<GetResult>(Operation::Get {
+            lookup: lookup.clone(),
+        })
+    });
+    let entry = match found {
+        Ok(found) => found.entry,
+        Err(error) if error.kind() == Some(ErrorKind::NotFound) => return Err(Failed::Miss),
+        Err(error) => return Err(Failed::Error(error.into())),
+    };
+    // The username asked for, as keyring's get_credential answers; else the entry's own.
+    let username = invocation
+        .username
+        .as_deref()
+        .or(entry.username.as_deref())
+        .unwrap_or(TOKEN_USERNAME);
+    let out = keyring_cli::render(
+        invocation.mode,
+        invocation.format,
+        username,
+        entry.secret.expose(),
+    );
+    write_stdout(&out).map_err(Failed::Error)
+}
+
+/// Stores the password read from stdin (or typed on the terminal) for the service and username.
+fn set(socket: &Path, invocation: &Invocation) -> Result<()> {
+    let username = invocation.username.as_deref().unwrap_or_default();
+    let password = read_password(&invocation.service, username)?;
+    let _: SetResult = with_unlocked_agent(socket, |client| {
+        client.call(Operation::Set {
+            url: invocation.service.clone(),
+            username: (!username.is_empty()).then(|| username.to_owned()),
+            secret: password.clone(),
+            note: Some(NOTE.into()),
+        })
+    })?;
+    Ok(())
+}
+
+/// Removes the entry that `get` with the same arguments prints.
+fn del(socket: &Path, invocation: &Invocation) -> Result<()> {
+    let lookup = Lookup::url(&invocation.service).username(invocation.username.clone());
+    let _: Done = with_unlocked_agent(socket, |client| {
+        client.call(Operation::Delete {
+            lookup: lookup.clone(),
+        })
+    })?;
+    Ok(())
+}
+
+/// keyring's `input_password`: all of stdin less one final newline when stdin is not a
+/// terminal; when it is one, or nothing was piped in, asked on the terminal.
+fn read_password(service: &str, username: &str) -> Result<Secret> {
+    if !std::io::stdin().is_terminal() {
+        let piped = read_stdin()?;
+        let password = keyring_cli::piped_password(&piped);
+        if !password.is_empty() {
+            let text =
+                std::str::from_utf8(password).context("the password on stdin is not UTF-8")?;
+            return Ok(Secret::new(text));
+        }
+    }
+    if !credd::tty::has_tty() {
+        bail!(
+            "no password on stdin and no terminal to ask on: pipe it in, as in 'keyring set SERVICE USERNAME < FILE'"
+        );
+    }
+    let prompt = format!("Password for '{username}' in '{service}': ");
+    let typed = credd::tty::read_hidden_within(&prompt, TYPING_WAIT)
+        .context("cannot read the password from the terminal")?;
+    // getpass drops the newline alone.
+    Ok(Secret::new(typed.strip_suffix('\n').unwrap_or(&typed)))
+}
+
+/// All of stdin, at most one byte more than a secret may have, within [`STDIN_WAIT`]. Read from
+/// the descriptor itself: std's stdin buffer would keep a copy that nothing wipes.
+fn read_stdin() -> Result<Zeroizing<Vec<u8>>> {
+    use std::os::fd::AsFd;
+    let limit = credd_protocol::MAX_SECRET_LEN + 1;
+    let mut input = Zeroizing::new(Vec::with_capacity(limit + 4096));
+    let stdin = std::io::stdin();
+    let deadline = Instant::now() + STDIN_WAIT;
+    let mut chunk = Zeroizing::new([0u8; 4096]);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || !credd::sys::readable_within(stdin.as_fd(), left) {
+            bail!("no end of the password on stdin within {STDIN_WAIT:?}: close stdin after it");
+        }
+        match rustix::io::read(stdin.as_fd(), &mut chunk[..]) {
+            Ok(0) => return Ok(input),
+            Ok(n) => input.extend_from_slice(&chunk[..n]),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => {
+                return Err(std::io::Error::from(e)).context("cannot read the password from stdin");
+            }
+        }
+        if input.len() > limit {
+            bail!(
+                "the password on stdin is longer than credd's limit of {} bytes",
+                credd_protocol::MAX_SECRET_LEN
+            );
+        }
+    }
+}
+
+/// Writes `bytes` to stdout in one write.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()?;
+    Ok(())
+}
