@@ -19,6 +19,7 @@ pub mod config;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod git_credential;
 pub mod keyring_cli;
 pub mod on_demand;
 pub mod paths;
