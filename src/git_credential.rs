@@ -100,7 +100,9 @@ pub fn parse(input: &[u8]) -> Result<Request, RequestError> {
 /// True when `input` holds a whole request already (a blank line), so that a reader need not
 /// wait for the end of input.
 pub fn is_complete(input: &[u8]) -> bool {
-    input.starts_with(b"\n") || input.starts_with(b"\r\n") || contains(input, b"\n\n")
+    input.starts_with(b"\n")
+        || input.starts_with(b"\r\n")
+        || contains(input, b"\n\n")
         || contains(input, b"\n\r\n")
 }
 
@@ -155,10 +157,14 @@ impl Request {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AnswerError {
     /// A newline or NUL in the username.
-    #[error("the entry's username holds a line break or NUL, which git's helper protocol cannot carry")]
+    #[error(
+        "the entry's username holds a line break or NUL, which git's helper protocol cannot carry"
+    )]
     Username,
     /// A newline or NUL in the secret.
-    #[error("the entry's secret holds a line break or NUL, which git's helper protocol cannot carry")]
+    #[error(
+        "the entry's secret holds a line break or NUL, which git's helper protocol cannot carry"
+    )]
     Secret,
 }
 

@@ -118,8 +118,7 @@ fn carry_out(socket: &Path, action: Action) -> Result<()> {
 
 /// Prints the username and password of the entry serving the request; nothing for a miss.
 fn get(socket: &Path, request: &Request, services: &Services) -> Result<()> {
-    let Some(entry) = with_unlocked_agent(socket, |client| find(client, request, services))?
-    else {
+    let Some(entry) = with_unlocked_agent(socket, |client| find(client, request, services))? else {
         return Ok(());
     };
     let username = request

@@ -182,7 +182,9 @@ fn read_stdin() -> Result<Zeroizing<Vec<u8>>> {
     use crate::cli::input::{StdinError, stdin_within};
     stdin_within(credd_protocol::MAX_SECRET_LEN + 1, STDIN_WAIT, |_| false).map_err(|e| match e {
         StdinError::TimedOut(_) => {
-            anyhow::anyhow!("no end of the password on stdin within {STDIN_WAIT:?}: close stdin after it")
+            anyhow::anyhow!(
+                "no end of the password on stdin within {STDIN_WAIT:?}: close stdin after it"
+            )
         }
         StdinError::TooLong(_) => anyhow::anyhow!(
             "the password on stdin is longer than credd's limit of {} bytes",
