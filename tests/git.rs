@@ -348,3 +348,248 @@ fn a_locked_agent_fails_git_within_2_s_naming_credd_unlock() {
     assert!(out.stderr.contains(LOCKED), "{out:?}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
 }
+
+/// `cargo ARGS` in `dir` with its own CARGO_HOME and target dir, this test's git config and no
+/// terminal.
+fn cargo(git: &Git, dir: &Path, args: &[&str]) -> Output {
+    let root = git.env.dir.path();
+    let rustup_home = std::env::var_os("RUSTUP_HOME").unwrap_or_else(|| {
+        Path::new(&std::env::var_os("HOME").unwrap())
+            .join(".rustup")
+            .into()
+    });
+    let command = git.command(dir, &[]);
+    let mut cargo = Command::new("cargo");
+    cargo
+        .env_clear()
+        .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("CARGO_HOME", root.join("cargo-home"))
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .env("RUSTUP_HOME", rustup_home)
+        .env("CARGO_NET_RETRY", "0")
+        .env("CARGO_TERM_COLOR", "never")
+        .args(args)
+        .current_dir(dir);
+    if let Some(toolchain) = std::env::var_os("RUSTUP_TOOLCHAIN") {
+        cargo.env("RUSTUP_TOOLCHAIN", toolchain);
+    }
+    detach(&mut cargo);
+    run_with_limit(cargo, "")
+}
+
+/// Writes a library crate `name` 0.1.0 into `dir`.
+fn lib_crate(dir: &Path, name: &str) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+             description = \"t\"\nlicense = \"MIT\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/lib.rs"), "pub fn answer() -> u32 { 42 }\n").unwrap();
+}
+
+/// A git-index registry `corp` holding `corp-lib` 0.1.0 (downloads without auth, the index
+/// behind it), a private git repository `gitdep` with a crate of that name, and an app
+/// depending on both; returns the app's directory.
+fn git_index_registry(git: &Git) -> PathBuf {
+    let root = git.env.dir.path();
+    let lib = root.join("corp-lib");
+    lib_crate(&lib, "corp-lib");
+    let out = cargo(
+        git,
+        &lib,
+        &["package", "--no-verify", "--allow-dirty", "-q"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let bytes = std::fs::read(root.join("target/package/corp-lib-0.1.0.crate")).unwrap();
+    let dl = git.server.root.join("dl/corp-lib/0.1.0");
+    std::fs::create_dir_all(&dl).unwrap();
+    std::fs::write(dl.join("download"), &bytes).unwrap();
+    let line = serde_json::json!({
+        "name": "corp-lib", "vers": "0.1.0", "deps": [],
+        "cksum": common::registry::sha256_hex(&bytes), "features": {}, "yanked": false,
+    });
+    let config = serde_json::json!({ "dl": format!("{}/{{crate}}/{{version}}/download", git.server.dl_url()) });
+    git.server.repository(
+        "index",
+        &[
+            ("config.json", config.to_string().as_bytes()),
+            (
+                &format!("{}", common::registry::index_path("corp-lib")),
+                format!("{line}\n").as_bytes(),
+            ),
+        ],
+    );
+    let dep = root.join("gitdep-src");
+    lib_crate(&dep, "gitdep");
+    git.server.repository(
+        "gitdep",
+        &[
+            (
+                "Cargo.toml",
+                &std::fs::read(dep.join("Cargo.toml")).unwrap(),
+            ),
+            (
+                "src/lib.rs",
+                &std::fs::read(dep.join("src/lib.rs")).unwrap(),
+            ),
+        ],
+    );
+    let home = root.join("cargo-home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "[registries.corp]\nindex = \"{}\"\n",
+            git.server.url("localhost", "index")
+        ),
+    )
+    .unwrap();
+    let app = root.join("app");
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    std::fs::write(
+        app.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"app\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\ncorp-lib = {{ version = \"0.1\", registry = \"corp\" }}\n\
+             gitdep = {{ git = \"{}\" }}\n",
+            git.server.url("localhost", "gitdep")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("src/lib.rs"),
+        "pub fn both() -> u32 { corp_lib::answer() + gitdep::answer() }\n",
+    )
+    .unwrap();
+    app
+}
+
+#[test]
+fn cargo_fetches_a_git_index_and_a_git_dependency_through_credd_with_libgit2_and_git() {
+    let git = Git::new(&[("ci", "index-pw-77e1")]);
+    let app = git_index_registry(&git);
+    // libgit2 sends no path (`protocol=http`, `host=localhost:PORT`): one entry for the host.
+    let host = format!("http://localhost:{}/", git.server.port());
+    git.add("corp", &host, "ci", "index-pw-77e1");
+
+    // Cargo's default fetch: libgit2 runs credd with `get` only.
+    let out = cargo(&git, &app, &["build", "-q"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!out.stderr.contains("index-pw-77e1"), "{out:?}");
+    let served = git.served_users();
+    assert!(served.iter().any(|u| u == "ci"), "{served:?}");
+
+    // Again with the git command doing the fetch, from nothing.
+    let home = git.env.dir.path().join("cargo-home");
+    for dir in ["registry", "git"] {
+        let _ = std::fs::remove_dir_all(home.join(dir));
+    }
+    std::fs::remove_file(app.join("Cargo.lock")).unwrap();
+    let config = std::fs::read_to_string(home.join("config.toml")).unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        format!("{config}\n[net]\ngit-fetch-with-cli = true\n"),
+    )
+    .unwrap();
+    let before = git.server.requests().len();
+    let out = cargo(&git, &app, &["build", "-q"]);
+    assert!(out.status.success(), "{out:?}");
+    let requests = git.server.requests();
+    assert!(
+        requests[before..]
+            .iter()
+            .any(|r| r.user.as_deref() == Some("ci")),
+        "{requests:?}"
+    );
+    assert!(!git.env.log().contains("index-pw-77e1"));
+}
+
+#[test]
+fn cargo_with_use_http_path_sends_each_repository_its_own_user_with_libgit2() {
+    let git = Git::new(&[("ci", "pw-index"), ("dev", "pw-dep")]);
+    let app = git_index_registry(&git);
+    git.config(&["credential.useHttpPath", "true"]);
+    git.add(
+        "corp-index",
+        &git.server.url("localhost", "index"),
+        "ci",
+        "pw-index",
+    );
+    git.add(
+        "gitdep",
+        &git.server.url("localhost", "gitdep"),
+        "dev",
+        "pw-dep",
+    );
+    let out = cargo(&git, &app, &["fetch", "-q"]);
+    assert!(out.status.success(), "{out:?}");
+    let served = git.served_users();
+    assert!(
+        served.contains(&"ci".to_owned()) && served.contains(&"dev".to_owned()),
+        "{served:?}"
+    );
+}
+
+#[test]
+fn cargo_fails_within_2_s_when_the_agent_is_locked() {
+    let git = Git::new(&[("ci", "pw-locked")]);
+    let app = git_index_registry(&git);
+    git.add(
+        "corp-index",
+        &git.server.url("localhost", "index"),
+        "ci",
+        "pw-locked",
+    );
+    git.env.cli(&["lock"]).ok();
+    // libgit2 keeps the helper's stderr to itself: Cargo names the helper.
+    let start = Instant::now();
+    let out = cargo(&git, &app, &["fetch", "-q"]);
+    let took = start.elapsed();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("credential.helper"), "{out:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // The git command shows credd's message.
+    let home = git.env.dir.path().join("cargo-home");
+    let config = std::fs::read_to_string(home.join("config.toml")).unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        format!("{config}\n[net]\ngit-fetch-with-cli = true\n"),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let out = cargo(&git, &app, &["fetch", "-q"]);
+    let took = start.elapsed();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains(LOCKED), "{out:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+#[test]
+fn credential_helper_credd_runs_the_git_credential_credd_link_on_path() {
+    let git = Git::new(&[]);
+    std::fs::remove_file(git.home().join(".gitconfig")).unwrap();
+    git.config(&["credential.helper", "credd"]);
+    git.add("h", "https://h.test/", "ci", "pw-link");
+    let bin = git.env.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_credd"),
+        bin.join("git-credential-credd"),
+    )
+    .unwrap();
+    let mut fill = git.command(git.env.dir.path(), &["credential", "fill"]);
+    let path = std::env::join_paths(
+        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    fill.env("PATH", path);
+    let out = run_with_limit(fill, "protocol=https\nhost=h.test\n\n");
+    assert_eq!(
+        out.ok(),
+        "protocol=https\nhost=h.test\nusername=ci\npassword=pw-link\n"
+    );
+}
