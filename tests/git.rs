@@ -418,7 +418,7 @@ fn git_index_registry(git: &Git) -> PathBuf {
         &[
             ("config.json", config.to_string().as_bytes()),
             (
-                &format!("{}", common::registry::index_path("corp-lib")),
+                &common::registry::index_path("corp-lib"),
                 format!("{line}\n").as_bytes(),
             ),
         ],
