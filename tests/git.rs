@@ -593,3 +593,78 @@ fn credential_helper_credd_runs_the_git_credential_credd_link_on_path() {
         "protocol=https\nhost=h.test\nusername=ci\npassword=pw-link\n"
     );
 }
+
+#[test]
+fn setup_git_adds_credd_with_gits_writer_keeping_the_file_and_git_then_clones() {
+    let git = Git::new(&[("alice", "pw-setup")]);
+    git.server.repository("r", &[("R", b"r\n")]);
+    let config = git.home().join(".gitconfig");
+    let before = "# mine\n[user]\n\tname = Alice ; me\n[credential]\n\thelper = store\n";
+    std::fs::write(&config, before).unwrap();
+    let setup = |args: &[&str]| {
+        let mut command = git.env.command();
+        command
+            .args(["setup", "git"])
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", &config);
+        run_with_limit(command, "")
+    };
+    let credd = env!("CARGO_BIN_EXE_credd");
+
+    let dry = setup(&["--dry-run"]);
+    assert!(
+        dry.ok()
+            .contains(&format!("+\thelper = {credd} git-credential")),
+        "{dry:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+
+    let out = setup(&[]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.contains("plaintext"),
+        "store is warned of: {out:?}"
+    );
+    let after = std::fs::read_to_string(&config).unwrap();
+    assert_eq!(
+        after,
+        format!("{before}\thelper = {credd} git-credential\n")
+    );
+    assert!(setup(&[]).stderr.contains("nothing to change"));
+
+    // --store-new replaces credd's line rather than adding a second one.
+    setup(&["--store-new"]).ok();
+    let after = std::fs::read_to_string(&config).unwrap();
+    assert_eq!(
+        after,
+        format!("{before}\thelper = {credd} git-credential --store-new\n")
+    );
+
+    // The store helper goes; git now asks credd alone.
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("\thelper = store\n", ""),
+    )
+    .unwrap();
+    git.add("r", &git.server.url("localhost", "r"), "alice", "pw-setup");
+    git.clone(&git.server.url("localhost", "r"), "r").ok();
+
+    // For one URL with a port: git's key and libgit2's key without the port.
+    let url = format!("http://localhost:{}", git.server.port());
+    setup(&["--url", &url]).ok();
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains(&format!(
+            "[credential \"{url}\"]\n\thelper = {credd} git-credential\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "[credential \"http://localhost\"]\n\thelper = {credd} git-credential\n"
+        )),
+        "{text}"
+    );
+}

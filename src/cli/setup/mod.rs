@@ -5,6 +5,7 @@
 //! the directory first. No agent is needed.
 
 mod cargo;
+mod git;
 mod pip;
 mod poetry;
 mod python;
@@ -34,6 +35,13 @@ enum SetupTarget {
     /// --registry, sets that one registry's `credential-provider`. Comments and formatting are
     /// kept, and a second run changes nothing.
     Cargo(cargo::Args),
+    /// Make git (and Cargo's git fetches) ask credd, in your global git config.
+    ///
+    /// Adds this credd binary as a `credential.helper` (after any helper already there), or
+    /// with --url only for that URL (`credential.URL.helper`; with a port, also the key without
+    /// it, the one libgit2 reads). git's own config writer makes the change, so the rest of the
+    /// file is kept; a second run changes nothing.
+    Git(git::Args),
     /// Make Poetry ask credd, through a `poetry` wrapper and a Python keyring backend.
     ///
     /// Writes credd_keyring.py into credd's data directory and a `poetry` script into --bin-dir
@@ -64,6 +72,7 @@ enum SetupTarget {
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     match args.target {
         SetupTarget::Cargo(args) => cargo::run(args),
+        SetupTarget::Git(args) => git::run(args),
         SetupTarget::Poetry(args) => poetry::run(args),
         SetupTarget::Pip(args) => python::run(args, &pip::Pip),
         SetupTarget::Uv(args) => python::run(args, &uv::Uv),
