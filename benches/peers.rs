@@ -101,6 +101,7 @@ fn main() {
             &[
                 ("Python keyring, credd backend", "credd keyring"),
                 ("Python keyring, plaintext", "credd keyring"),
+                ("credd keyring", "/bin/true"),
             ],
             None,
         ),
@@ -534,7 +535,9 @@ fn keyring_commands(home: &Home) -> Result<Vec<Series>, String> {
     let mut ours = get(home.command(&native));
     let mut credd_backend = get(with_backend(&python, "credd_keyring.CreddKeyring"));
     let mut plain = get(plaintext());
+    let mut true_ = piped(home.command("/bin/true"));
     let mut subjects: Vec<Subject<'_>> = vec![
+        ("/bin/true", Box::new(|| spawn_once(&mut true_, b"", ""))),
         (
             "credd keyring",
             Box::new(|| spawn_once(&mut ours, b"", KEYRING_PASSWORD)),

@@ -17,7 +17,8 @@ const LOCKED: &str = "credd is locked: run 'credd unlock'";
 /// An agent with an unlocked vault, and a `keyring` symlink to credd.
 struct Keyring {
     env: TestEnv,
-    _agent: common::Agent,
+    /// The agent the test started.
+    agent: common::Agent,
     program: PathBuf,
 }
 
@@ -32,7 +33,7 @@ impl Keyring {
         std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_credd"), &program).unwrap();
         Self {
             env,
-            _agent: agent,
+            agent,
             program,
         }
     }
@@ -304,6 +305,28 @@ fn a_locked_agent_without_a_terminal_fails_within_a_second_with_credds_message()
     }
     let set = k.run(&["set", "https://h.test/", "bob"], "pw\n");
     assert!(set.code() == 1 && set.stderr.contains(LOCKED), "{set:?}");
+}
+
+/// uv and pip run keyring in the background: with no agent running, one is started (it could
+/// unlock itself from the OS keychain), and without a key there the command fails at once.
+#[test]
+fn with_no_agent_one_is_started_and_a_locked_one_fails_fast() {
+    let mut k = Keyring::new();
+    k.run(&["set", "https://h.test/", "alice"], "pw\n").ok();
+    k.env.cli(&["stop"]).ok();
+    k.agent.wait_exit();
+    let start = Instant::now();
+    let out = k.run(&["get", "https://h.test/", "alice"], "");
+    assert!(out.code() == 1 && out.stderr.contains(LOCKED), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    k.env.unlock().ok();
+    assert_eq!(k.run(&["get", "https://h.test/", "alice"], "").ok(), "pw\n");
+    k.env.cli(&["stop"]).ok();
 }
 
 #[test]

@@ -7,7 +7,11 @@
 //!
 //! As with the Python command, a miss exits 1 with nothing on stdout, a usage error exits 2.
 //! Every other failure exits 1 with credd's message on stderr; a locked agent is unlocked as for
-//! the Cargo provider ([`credd::on_demand`]).
+//! the Cargo provider ([`credd::on_demand`]). When no agent runs, one is started, as for Cargo:
+//! an agent started on demand unlocks itself from the OS keychain when its key is remembered
+//! there (or with the keyring store), and otherwise the command fails at once with credd's
+//! "locked" message (or asks on the terminal, when there is one); uv and pip then go on without
+//! credentials, as for a miss.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{IsTerminal, Write};

@@ -1,21 +1,30 @@
 //! A real Python package index on 127.0.0.1 (pypiserver, with Basic auth from an htpasswd file
-//! and no fallback to PyPI), and the real Poetry, both from the virtual environment that
-//! `scripts/install-test-deps` makes in `target/test-venv`.
+//! and no fallback to PyPI), several of them on one host:port ([`IndexFront`]), and the real
+//! Poetry, uv, twine and pip, from the virtual environments that `scripts/install-test-deps`
+//! makes in `target/`.
 
-use std::io::{Read, Write};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::{Output, run_with_limit};
 
 /// The Poetry release the tests pin (scripts/install-test-deps installs it).
 pub const POETRY_VERSION: &str = "2.5.1";
-
-/// The uv release the tests pin (scripts/install-test-deps installs it into the same venv).
+/// The uv release the tests pin (in target/test-venv).
 pub const UV_VERSION: &str = "0.13.9";
+/// The twine release the tests pin (in target/test-venv).
+pub const TWINE_VERSION: &str = "7.0.0";
+/// The current pip major's release the tests pin (target/test-pip-26).
+pub const PIP_CURRENT: &str = "26.3";
+/// The previous pip major's release the tests pin (target/test-pip-25).
+pub const PIP_PREVIOUS: &str = "25.3";
+/// The keyring package in each pip's venv, for `--keyring-provider import`.
+pub const KEYRING_VERSION: &str = "25.7.0";
 
 /// `target/test-venv/bin/NAME`; fails the test, naming the fix, when it is missing.
 pub fn venv_bin(name: &str) -> PathBuf {
@@ -26,6 +35,22 @@ pub fn venv_bin(name: &str) -> PathBuf {
         path.exists(),
         "{} is missing: run scripts/install-test-deps (it installs Poetry {POETRY_VERSION} and \
          pypiserver into target/test-venv)",
+        path.display()
+    );
+    path
+}
+
+/// `target/test-pip-MAJOR/bin/NAME` for pip `version` (one of [`PIP_CURRENT`], [`PIP_PREVIOUS`]);
+/// fails the test, naming the fix, when it is missing.
+pub fn pip_bin(version: &str, name: &str) -> PathBuf {
+    let major = version.split('.').next().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("target/test-pip-{major}/bin"))
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/install-test-deps (it installs pip {version} and keyring \
+         {KEYRING_VERSION} there)",
         path.display()
     );
     path
@@ -213,33 +238,186 @@ pub fn library_project(dir: &Path, name: &str, version: &str) {
 
 /// `corp-tiny` 0.1.0, built once per test run by the real `poetry build`: (file name, bytes).
 pub fn tiny_package() -> &'static [(String, Vec<u8>)] {
-    static BUILT: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        library_project(dir.path(), "corp-tiny", "0.1.0");
-        let mut command = Command::new(venv_bin("poetry"));
-        command
-            .arg("build")
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir.path())
-            .env("POETRY_CONFIG_DIR", dir.path().join("config"))
-            .env("POETRY_CACHE_DIR", dir.path().join("cache"))
-            .env("POETRY_DATA_DIR", dir.path().join("data"))
-            .env("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring");
-        let out: Output = run_with_limit(command, "");
-        assert!(out.status.success(), "poetry build: {out:?}");
-        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.path().join("dist"))
+    built_package("corp-tiny")
+}
+
+/// Built distribution files: (file name, bytes).
+type Dists = &'static [(String, Vec<u8>)];
+
+/// Library project `name` 0.1.0 (see [`library_project`]), built once per test run by the real
+/// `poetry build`: its wheel and sdist, (file name, bytes).
+pub fn built_package(name: &str) -> Dists {
+    static BUILT: OnceLock<Mutex<HashMap<String, Dists>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    if let Some(files) = built.get(name) {
+        return files;
+    }
+    let files: Dists = Vec::leak(poetry_build(name));
+    built.insert(name.to_owned(), files);
+    files
+}
+
+fn poetry_build(name: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = tempfile::tempdir().unwrap();
+    library_project(dir.path(), name, "0.1.0");
+    let mut command = Command::new(venv_bin("poetry"));
+    command
+        .arg("build")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("POETRY_CONFIG_DIR", dir.path().join("config"))
+        .env("POETRY_CACHE_DIR", dir.path().join("cache"))
+        .env("POETRY_DATA_DIR", dir.path().join("data"))
+        .env("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring");
+    let out: Output = run_with_limit(command, "");
+    assert!(out.status.success(), "poetry build: {out:?}");
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.path().join("dist"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "expected a wheel and an sdist");
+    files
+}
+
+/// Several auth-required indexes on one loopback host:port, each a real pypiserver of its own
+/// under `/NAME/`, behind the small reverse proxy of `tests/fixtures/index_front.py`. The proxy
+/// answers rejected credentials with 401 (pypiserver says 403, after which pip never asks a
+/// keyring) and logs which user each request carried. It and its servers stop when this is
+/// dropped, or when the test process ends (it watches its stdin).
+pub struct IndexFront {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+/// One request the front passed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontRequest {
+    /// `GET`, `HEAD`, `POST`.
+    pub method: String,
+    /// The request path, e.g. `/team-a/simple/corp-a/`.
+    pub path: String,
+    /// The Basic auth user it carried, `-` without Authorization.
+    pub user: String,
+    /// The status the front answered.
+    pub status: u16,
+}
+
+impl IndexFront {
+    /// Starts one pypiserver per `(name, users)` in `indexes`, each requiring Basic auth of one of
+    /// its users (name, password) for downloads, listings and uploads, and the front before them.
+    pub fn start(dir: &Path, indexes: &[(&str, &[(&str, &str)])]) -> IndexFront {
+        std::fs::create_dir_all(dir).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/index_front.py");
+        let mut child = Command::new(venv_bin("python"))
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("front.err")).unwrap())
+            .spawn()
+            .expect("start the index front");
+        let config = serde_json::json!({
+            "dir": dir,
+            "pypi_server": venv_bin("pypi-server"),
+            "indexes": indexes.iter().map(|(name, users)| (name.to_string(), users))
+                .collect::<HashMap<_, _>>(),
+        });
+        let stdin = child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{config}").unwrap();
+        stdin.flush().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let Ok(port) = line.trim().parse() else {
+            let _ = child.kill();
+            panic!(
+                "the index front did not start: {}",
+                std::fs::read_to_string(dir.join("front.err")).unwrap_or_default()
+            );
+        };
+        IndexFront {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:PORT/NAME/`: the index's root, where packages are uploaded.
+    pub fn base(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/{name}/", self.port)
+    }
+
+    /// `http://127.0.0.1:PORT/NAME/simple/`: the index.
+    pub fn simple_url(&self, name: &str) -> String {
+        format!("{}simple/", self.base(name))
+    }
+
+    /// `http://USER@127.0.0.1:PORT/NAME/simple/`: the index with a username and no password.
+    pub fn simple_url_as(&self, name: &str, user: &str) -> String {
+        format!("http://{user}@127.0.0.1:{}/{name}/simple/", self.port)
+    }
+
+    /// Puts built distribution files into index `name` directly.
+    pub fn add(&self, name: &str, files: &[(String, Vec<u8>)]) {
+        for (file, bytes) in files {
+            std::fs::write(self.dir.join(name).join("packages").join(file), bytes).unwrap();
+        }
+    }
+
+    /// The names of the files in index `name`, sorted.
+    pub fn files(&self, name: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.join(name).join("packages"))
             .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                let name = e.file_name().to_string_lossy().into_owned();
-                (name, std::fs::read(e.path()).unwrap())
-            })
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        files.sort();
-        assert_eq!(files.len(), 2, "expected a wheel and an sdist");
-        files
-    })
+        names.sort();
+        names
+    }
+
+    /// Every request so far, oldest first.
+    pub fn requests(&self) -> Vec<FrontRequest> {
+        std::fs::read_to_string(self.dir.join("front.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split(' ');
+                Some(FrontRequest {
+                    method: fields.next()?.to_owned(),
+                    path: fields.next()?.to_owned(),
+                    user: fields.next()?.to_owned(),
+                    status: fields.next()?.parse().ok()?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Drop for IndexFront {
+    fn drop(&mut self) {
+        // Closing its stdin makes the front stop its servers and exit.
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,14 +1,13 @@
 //! `credd import cargo`: the tokens of Cargo's credentials.toml.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use credd::cargo::config_files::{self, SkipReason, TokenKey};
-use credd::toml_file::FileError;
 use credd_protocol::Entry;
 use zeroize::Zeroizing;
 
-use super::{Adapter, Candidate};
+use super::{Adapter, Candidate, ToolFile};
 
 /// Cargo's files, as `credd import cargo` reads them.
 pub(super) struct Cargo {
@@ -49,11 +48,14 @@ impl Adapter for Cargo {
     const NOUN: &'static str = "token";
     const PLURAL: &'static str = "tokens";
 
-    fn path(&self) -> &Path {
-        &self.credentials
+    fn paths(&self) -> Vec<PathBuf> {
+        vec![self.credentials.clone()]
     }
 
-    fn candidates(&self, text: &str, shown: &str) -> Result<Vec<Candidate<TokenKey>>> {
+    fn candidates(&self, files: &[ToolFile]) -> Result<Vec<Candidate<TokenKey>>> {
+        let Some(ToolFile { text, shown, .. }) = files.first() else {
+            return Ok(Vec::new());
+        };
         let found =
             config_files::read_credentials(text).with_context(|| format!("cannot read {shown}"))?;
         for skipped in &found.skipped {
@@ -92,6 +94,7 @@ impl Adapter for Cargo {
                 continue;
             };
             candidates.push(Candidate {
+                file: 0,
                 key: token.key,
                 label: name.clone(),
                 entry: Entry {
@@ -108,8 +111,8 @@ impl Adapter for Cargo {
         Ok(candidates)
     }
 
-    fn remove(text: &str, keys: &[TokenKey]) -> Result<Zeroizing<String>, FileError> {
-        config_files::remove_tokens(text, keys)
+    fn remove(text: &str, keys: &[TokenKey]) -> Result<Zeroizing<String>> {
+        Ok(config_files::remove_tokens(text, keys)?)
     }
 
     fn next_step(&self) -> Option<String> {

@@ -1,14 +1,13 @@
 //! `credd import poetry`: the credentials of Poetry's auth.toml.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use credd::poetry::files::{self, AuthKey, RepositoryUrls, SkipReason};
-use credd::toml_file::FileError;
 use credd_protocol::Entry;
 use zeroize::Zeroizing;
 
-use super::{Adapter, Candidate};
+use super::{Adapter, Candidate, ToolFile};
 
 /// Poetry's files, as `credd import poetry` reads them.
 pub(super) struct Poetry {
@@ -36,11 +35,14 @@ impl Adapter for Poetry {
     const NOUN: &'static str = "credential";
     const PLURAL: &'static str = "credentials";
 
-    fn path(&self) -> &Path {
-        &self.auth
+    fn paths(&self) -> Vec<PathBuf> {
+        vec![self.auth.clone()]
     }
 
-    fn candidates(&self, text: &str, shown: &str) -> Result<Vec<Candidate<AuthKey>>> {
+    fn candidates(&self, files: &[ToolFile]) -> Result<Vec<Candidate<AuthKey>>> {
+        let Some(ToolFile { text, shown, .. }) = files.first() else {
+            return Ok(Vec::new());
+        };
         let found = files::read_auth(text).with_context(|| format!("cannot read {shown}"))?;
         for skipped in &found.skipped {
             let why = match skipped.reason {
@@ -65,6 +67,7 @@ impl Adapter for Poetry {
                 continue;
             };
             candidates.push(Candidate {
+                file: 0,
                 key: credential.key,
                 label: setting,
                 entry: Entry {
@@ -80,8 +83,8 @@ impl Adapter for Poetry {
         Ok(candidates)
     }
 
-    fn remove(text: &str, keys: &[AuthKey]) -> Result<Zeroizing<String>, FileError> {
-        files::remove_credentials(text, keys)
+    fn remove(text: &str, keys: &[AuthKey]) -> Result<Zeroizing<String>> {
+        Ok(files::remove_credentials(text, keys)?)
     }
 
     fn next_step(&self) -> Option<String> {

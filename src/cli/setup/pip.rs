@@ -1,7 +1,9 @@
 //! `credd setup pip`.
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
-use credd::pip_conf::{self, Candidates, KEYRING_PROVIDER, Location, SUBPROCESS};
+use credd::pip::files::{self, KEYRING_PROVIDER, SUBPROCESS, UserFile};
 
 use super::python::{FileChange, Tool};
 
@@ -14,26 +16,29 @@ impl Tool for Pip {
     }
 
     fn change(&self) -> Result<FileChange> {
-        let candidates = Candidates::from_env()
-            .context("cannot find your home directory, where pip.conf is: set HOME")?;
-        let location = candidates.locate(KEYRING_PROVIDER, credd::toml_file::read_optional)?;
+        let location = files::user_file(
+            |name| std::env::var(name).ok(),
+            Path::exists,
+            credd::toml_file::read_optional,
+            KEYRING_PROVIDER,
+        )?;
         let path = location.path().to_owned();
         match &location {
-            Location::EnvFile(_) => eprintln!(
+            UserFile::EnvFile(_) => eprintln!(
                 "credd: PIP_CONFIG_FILE names {}, so pip reads it instead of your user pip.conf: \
                  editing it",
                 path.display()
             ),
-            Location::Legacy(_) => eprintln!(
+            UserFile::Legacy { user, .. } => eprintln!(
                 "credd: {} sets {KEYRING_PROVIDER} and {} does not: editing the former, as \
                  'pip config --user set' would",
                 path.display(),
-                candidates.user.display()
+                user.display()
             ),
-            Location::User(_) => {}
+            UserFile::User(_) => {}
         }
         let (before, mode) = super::read_optional(&path)?;
-        let edit = pip_conf::set_global(&before, KEYRING_PROVIDER, SUBPROCESS)
+        let edit = files::set_global(&before, KEYRING_PROVIDER, SUBPROCESS)
             .with_context(|| format!("cannot edit {}", path.display()))?;
         for section in &edit.overridden_in {
             eprintln!(

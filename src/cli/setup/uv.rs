@@ -1,7 +1,7 @@
 //! `credd setup uv`.
 
 use anyhow::{Context, Result};
-use credd::uv_toml::{self, KEYRING_PROVIDER, Location, SUBPROCESS};
+use credd::uv::config::{self, KEYRING_PROVIDER, Location, SUBPROCESS};
 
 use super::python::{FileChange, Tool};
 
@@ -26,7 +26,7 @@ impl Tool for Uv {
             );
         }
         let (before, mode) = super::read_optional(&path)?;
-        let edit = uv_toml::set_keyring_provider(&before)
+        let edit = config::set_keyring_provider(&before)
             .with_context(|| format!("cannot edit {}", path.display()))?;
         if edit.pip_overrides {
             eprintln!(
