@@ -668,3 +668,59 @@ fn setup_git_adds_credd_with_gits_writer_keeping_the_file_and_git_then_clones() 
         "{text}"
     );
 }
+
+#[test]
+fn import_git_moves_the_store_helpers_passwords_into_credd_and_git_uses_them() {
+    let git = Git::new(&[("dana", "p@ss:w/rd"), ("eve", "pw-xdg")]);
+    git.server.repository("r", &[("R", b"r\n")]);
+    git.server.repository("x", &[("X", b"x\n")]);
+    // The real store helper writes ~/.git-credentials (percent-encoded).
+    let config = git.home().join(".gitconfig");
+    std::fs::remove_file(&config).unwrap();
+    git.config(&["credential.helper", "store"]);
+    let approve = format!(
+        "protocol=http\nhost=localhost:{}\nusername=dana\npassword=p@ss:w/rd\n\n",
+        git.server.port()
+    );
+    run_with_limit(
+        git.command(git.env.dir.path(), &["credential", "approve"]),
+        &approve,
+    )
+    .ok();
+    let dot = git.home().join(".git-credentials");
+    let stored = std::fs::read_to_string(&dot).unwrap();
+    assert!(
+        stored.contains("dana:p%40ss%3aw%2frd@localhost")
+            || stored.contains("dana:p%40ss%3Aw%2Frd@localhost"),
+        "{stored}"
+    );
+    let xdg = git.env.dir.path().join("config/git/credentials");
+    std::fs::create_dir_all(xdg.parent().unwrap()).unwrap();
+    let x_url = git
+        .server
+        .url("localhost", "x")
+        .replace("http://", "http://eve:pw-xdg@");
+    std::fs::write(&xdg, format!("{x_url}\n")).unwrap();
+
+    let out = git.env.cli(&["import", "git", "--remove"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        !out.stderr.contains("p@ss") && !out.stderr.contains("pw-xdg"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&dot).unwrap(), "");
+    assert_eq!(std::fs::read_to_string(&xdg).unwrap(), "");
+
+    std::fs::remove_file(&config).unwrap();
+    git.config(&["credential.helper", &helper("")]);
+    git.clone(&git.server.url("localhost", "r"), "r").ok();
+    git.config(&["credential.useHttpPath", "true"]);
+    git.clone(&git.server.url("localhost", "x"), "x").ok();
+    assert!(git.served_users().contains(&"eve".to_owned()));
+
+    // Imported from git, so git's erase may remove it once the server rejects it.
+    git.server.set_users(&[("eve", "changed")]);
+    let checkout = git.env.dir.path().join("x");
+    let out = git.run(&checkout, &["fetch", "-q"]);
+    assert!(out.stderr.contains("removed eve@localhost"), "{out:?}");
+}
