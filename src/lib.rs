@@ -16,6 +16,7 @@ pub mod atomic;
 pub mod cargo;
 pub mod client;
 pub mod config;
+pub mod docker_credential;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -18,5 +18,8 @@ fn main() -> std::process::ExitCode {
     if let Some(args) = cli::git_credential::requested() {
         return cli::git_credential::run(&cli::keyring::socket_from_env(), &args);
     }
+    if let Some(args) = cli::docker_credential::requested() {
+        return cli::docker_credential::run(&cli::keyring::socket_from_env(), &args);
+    }
     cli::main()
 }

@@ -4,6 +4,7 @@ mod add;
 pub mod cargo_plugin;
 mod daemon;
 mod date;
+pub mod docker_credential;
 mod exec;
 mod forget;
 mod get;
@@ -117,6 +118,15 @@ enum Command {
     /// entry credd took from git (stored or imported), and names any other.
     #[command(name = "git-credential")]
     GitCredential(PassedArgs),
+    /// docker's credential helper (get, store, erase, list, version), answered by the agent.
+    ///
+    /// docker runs `docker-credential-credd ACTION` once `credd setup docker` named credd in
+    /// config.json (and linked docker-credential-credd to credd). `get` prints the entry serving
+    /// the server URL on stdin as docker's JSON; `store` keeps what `docker login` sends; `erase`
+    /// removes the entry stored under that URL; `list` shows the entries docker stored or credd
+    /// imported from docker. Errors go to stdout with exit 1, as docker expects.
+    #[command(name = "docker-credential")]
+    DockerCredential(PassedArgs),
 }
 
 /// The arguments of a command that parses its own: git's or docker's helper protocol.
@@ -170,6 +180,9 @@ pub fn main() -> ExitCode {
         // keyring's exit codes are its own (1 for a miss, 2 for a usage error).
         Command::Keyring(keyring) => return keyring::run(&socket, &keyring.args),
         Command::GitCredential(passed) => return git_credential::run(&socket, &passed.args),
+        Command::DockerCredential(passed) => {
+            return docker_credential::run(&socket, &passed.args);
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -461,6 +461,7 @@ pub fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+pub mod dockerreg;
 pub mod githttp;
 pub mod pypi;
 pub mod registry;

@@ -7,6 +7,7 @@
 //! remove credentials from it.
 
 mod cargo;
+mod docker;
 mod git;
 mod pip;
 mod poetry;
@@ -65,6 +66,13 @@ enum ImportSource {
     /// imported lines leave the file. Existing entries are never replaced. Passwords are never
     /// printed.
     Git(RemoveArg),
+    /// Store the credentials of docker's config.json `auths` in credd.
+    ///
+    /// Each registry's `auth` (base64 of USER:PASSWORD) becomes the entry USER@REGISTRY serving
+    /// REGISTRY as docker names it; an `identitytoken` the same with username `<token>`. With
+    /// --remove they leave config.json (each registry keeps its `{}`, as docker does with a
+    /// helper). Existing entries are never replaced. Secrets are never printed.
+    Docker(RemoveArg),
 }
 
 /// The option every `credd import TOOL` has.
@@ -83,6 +91,7 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         ImportSource::Poetry(args) => import(socket, poetry::Poetry::locate()?, args.remove),
         ImportSource::Pip(args) => import(socket, pip::Pip::locate(), args.remove),
         ImportSource::Git(args) => import(socket, git::Git::locate()?, args.remove),
+        ImportSource::Docker(args) => import(socket, docker::Docker::locate()?, args.remove),
     }
 }
 

@@ -5,7 +5,9 @@
 //! the directory first. No agent is needed.
 
 mod cargo;
+mod docker;
 mod git;
+mod link;
 mod pip;
 mod poetry;
 mod python;
@@ -35,6 +37,12 @@ enum SetupTarget {
     /// --registry, sets that one registry's `credential-provider`. Comments and formatting are
     /// kept, and a second run changes nothing.
     Cargo(cargo::Args),
+    /// Make docker ask credd, through `docker-credential-credd`, a link to credd.
+    ///
+    /// Links docker-credential-credd in --bin-dir (default ~/.local/bin) to this credd binary
+    /// and sets `credsStore` (or with --registry, `credHelpers` for those registries) to credd in
+    /// $DOCKER_CONFIG/config.json (default ~/.docker/config.json), keeping the rest of the file.
+    Docker(docker::Args),
     /// Make git (and Cargo's git fetches) ask credd, in your global git config.
     ///
     /// Adds this credd binary as a `credential.helper` (after any helper already there), or
@@ -72,6 +80,7 @@ enum SetupTarget {
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     match args.target {
         SetupTarget::Cargo(args) => cargo::run(args),
+        SetupTarget::Docker(args) => docker::run(args),
         SetupTarget::Git(args) => git::run(args),
         SetupTarget::Poetry(args) => poetry::run(args),
         SetupTarget::Pip(args) => python::run(args, &pip::Pip),
