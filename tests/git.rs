@@ -724,3 +724,52 @@ fn import_git_moves_the_store_helpers_passwords_into_credd_and_git_uses_them() {
     let out = git.run(&checkout, &["fetch", "-q"]);
     assert!(out.stderr.contains("removed eve@localhost"), "{out:?}");
 }
+
+#[test]
+fn a_locked_agent_asks_for_the_passphrase_on_the_terminal_and_git_gets_the_password() {
+    let git = Git::new(&[]);
+    git.add("h", "https://h.test/", "ci", "pw-on-tty");
+    git.env.cli(&["lock"]).ok();
+    let line = format!(
+        "printf 'protocol=https\\nhost=h.test\\n\\n' | GIT_CONFIG_GLOBAL={} GIT_CONFIG_NOSYSTEM=1 \
+         CREDD_SOCKET={} git credential fill",
+        git.home().join(".gitconfig").display(),
+        git.env.socket_str()
+    );
+    let shown = common::run_on_tty(
+        &git.env,
+        &line,
+        &[(
+            "credd is locked; passphrase: ",
+            &format!("{}\n", common::PASSPHRASE),
+        )],
+    );
+    assert!(shown.contains("password=pw-on-tty"), "{shown:?}");
+    assert!(!shown.contains(common::PASSPHRASE), "echoed: {shown:?}");
+}
+
+#[test]
+fn an_entry_that_expires_tells_git_when() {
+    let git = Git::new(&[]);
+    git.env
+        .cli_with_input(
+            &[
+                "add",
+                "h",
+                "--url",
+                "https://h.test/",
+                "--username",
+                "ci",
+                "--expires",
+                "2099-01-01",
+                "--secret-stdin",
+            ],
+            "pw\n",
+        )
+        .ok();
+    let out = git.helper(&["get"], "protocol=https\nhost=h.test\n\n");
+    assert_eq!(
+        out.ok(),
+        "username=ci\npassword=pw\npassword_expiry_utc=4070908800\n"
+    );
+}
