@@ -97,9 +97,9 @@ class Lookups(AgentTestCase):
             self.assertEqual((credential.username, credential.password), ("alice", "pw-corp"))
         credential = self.keyring.get_credential("https://pypi.other.example/simple/", None)
         self.assertEqual((credential.username, credential.password), ("bob", "pw-other"))
-        # The upload entry serves the rest of the host; a bare token has an empty username.
+        # The upload entry serves the rest of the host; a bare token answers as `__token__`.
         credential = self.keyring.get_credential("http://127.0.0.1:8080/packages/x.whl", None)
-        self.assertEqual((credential.username, credential.password), ("", "tok-upload"))
+        self.assertEqual((credential.username, credential.password), ("__token__", "tok-upload"))
 
     def test_get_credential_by_host_and_port(self):
         credential = self.keyring.get_credential("127.0.0.1:8080", None)

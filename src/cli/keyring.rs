@@ -29,7 +29,8 @@ use zeroize::Zeroizing;
 pub const NAME: &str = "keyring";
 
 /// The username an entry without one answers to (the convention of Python package indexes for
-/// a token), printed by `--mode creds` when the query named no username.
+/// a token), printed by `--mode creds` when the query named no username; credd's Python backend
+/// answers the same (`_credential` in integrations/python/credd_keyring.py).
 const TOKEN_USERNAME: &str = "__token__";
 
 /// How long `set` waits for the password on stdin.
@@ -77,7 +78,7 @@ pub fn run(socket: &Path, args: &[OsString]) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failed::Miss) => ExitCode::FAILURE,
         Err(Failed::Error(error)) => {
-            eprintln!("credd: {error:#}");
+            super::print_error(&error);
             ExitCode::FAILURE
         }
     }

@@ -187,10 +187,18 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("credd: {error:#}");
+            print_error(&error);
             exit_code(&error)
         }
     }
+}
+
+/// Prints `credd: ERROR` on stderr in one write, so that the lines of tools that run several
+/// credd processes at once (uv runs one `keyring` per index) do not interleave.
+fn print_error(error: &anyhow::Error) {
+    use std::io::Write;
+    let line = format!("credd: {error:#}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// 3 for a locked agent, 4 for a missing entry, 1 for anything else.
