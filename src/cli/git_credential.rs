@@ -93,7 +93,7 @@ pub fn run(socket: &Path, args: &[OsString]) -> ExitCode {
     match carry_out(socket, action) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("credd: {error:#}");
+            super::print_error(&error);
             ExitCode::FAILURE
         }
     }
