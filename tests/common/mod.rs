@@ -489,5 +489,7 @@ pub fn assert_ok(out: &Output, what: &str) {
     );
 }
 
+pub mod dockerreg;
+pub mod githttp;
 pub mod pypi;
 pub mod registry;

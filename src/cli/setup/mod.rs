@@ -5,6 +5,9 @@
 //! the directory first. No agent is needed.
 
 mod cargo;
+mod docker;
+mod git;
+mod link;
 mod pip;
 mod poetry;
 mod python;
@@ -35,6 +38,19 @@ enum SetupTarget {
     /// --registry, sets that one registry's `credential-provider`. Comments and formatting are
     /// kept, and a second run changes nothing.
     Cargo(cargo::Args),
+    /// Make docker ask credd, through `docker-credential-credd`, a link to credd.
+    ///
+    /// Links docker-credential-credd in --bin-dir (default ~/.local/bin) to this credd binary
+    /// and sets `credsStore` (or with --registry, `credHelpers` for those registries) to credd in
+    /// $DOCKER_CONFIG/config.json (default ~/.docker/config.json), keeping the rest of the file.
+    Docker(docker::Args),
+    /// Make git (and Cargo's git fetches) ask credd, in your global git config.
+    ///
+    /// Adds this credd binary as a `credential.helper` (after any helper already there), or
+    /// with --url only for that URL (`credential.URL.helper`; with a port, also the key without
+    /// it, the one libgit2 reads). git's own config writer makes the change, so the rest of the
+    /// file is kept; a second run changes nothing.
+    Git(git::Args),
     /// Make Poetry ask credd, through a `poetry` wrapper and a Python keyring backend.
     ///
     /// Writes credd_keyring.py into credd's data directory and a `poetry` script into --bin-dir
@@ -73,6 +89,8 @@ enum SetupTarget {
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     match args.target {
         SetupTarget::Cargo(args) => cargo::run(args),
+        SetupTarget::Docker(args) => docker::run(args),
+        SetupTarget::Git(args) => git::run(args),
         SetupTarget::Poetry(args) => poetry::run(args),
         SetupTarget::Pip(args) => python::run(args, &pip::Pip),
         SetupTarget::Uv(args) => python::run(args, &uv::Uv),
