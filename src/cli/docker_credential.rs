@@ -1,5 +1,5 @@
 //! `docker-credential-credd` (and `credd docker-credential`): docker's credential helper,
-//! answered by the agent ([`credd::docker_credential`] holds the protocol). docker runs it when
+//! answered by the agent ([`credd::docker::credential`] holds the protocol). docker runs it when
 //! `credsStore` or `credHelpers` in its config.json names `credd`, finding it on PATH.
 //!
 //! `get` answers the entry serving the server URL by the agent's one rule; `store` keeps what
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use credd::client::{Client, ClientError};
-use credd::docker_credential::{self as docker, Credentials};
+use credd::docker::credential::{self as docker, Credentials};
 use credd::on_demand::{UnlockError, with_unlocked_agent};
 use credd_protocol::{Done, ErrorKind, GetResult, Lookup, Operation, SetResult};
 

@@ -1,5 +1,5 @@
 //! `git-credential-credd` (and `credd git-credential`): git's credential helper, answered by the
-//! agent ([`credd::git_credential`] reads and writes git's format). git runs it as
+//! agent ([`credd::git::credential`] reads and writes git's format). git runs it as
 //! `git credential-credd [--store-new] get|store|erase` once `credential.helper` names `credd`;
 //! libgit2, Cargo's default git, runs the same command line through `sh -c`, for `get` only.
 //!
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use credd::client::{Client, ClientError};
-use credd::git_credential::{self, Request, Services};
+use credd::git::credential::{self as git, Request, Services};
 use credd::on_demand::with_unlocked_agent;
 use credd::urlmatch::without_userinfo;
 use credd_protocol::{Done, Entry, ErrorKind, GetResult, Lookup, Operation, SetResult};
@@ -100,10 +100,9 @@ pub fn run(socket: &Path, args: &[OsString]) -> ExitCode {
 }
 
 fn carry_out(socket: &Path, action: Action) -> Result<()> {
-    let input =
-        crate::cli::input::stdin_within(REQUEST_LIMIT, STDIN_WAIT, git_credential::is_complete)
-            .context("cannot read git's request")?;
-    let request = git_credential::parse(&input)?;
+    let input = crate::cli::input::stdin_within(REQUEST_LIMIT, STDIN_WAIT, git::is_complete)
+        .context("cannot read git's request")?;
+    let request = git::parse(&input)?;
     drop(input);
     // No protocol or host (libgit2 for an IP address): nothing to match, as for a miss.
     let Some(services) = request.services() else {
@@ -125,8 +124,8 @@ fn get(socket: &Path, request: &Request, services: &Services) -> Result<()> {
         .username
         .as_deref()
         .or(entry.username.as_deref())
-        .unwrap_or(git_credential::TOKEN_USERNAME);
-    let out = git_credential::answer(username, &entry.secret, entry.expires)
+        .unwrap_or(git::TOKEN_USERNAME);
+    let out = git::answer(username, &entry.secret, entry.expires)
         .with_context(|| format!("cannot answer git with entry {}", entry.name))?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&out)?;
@@ -143,7 +142,7 @@ fn store(socket: &Path, request: &Request, services: &Services) -> Result<()> {
     with_unlocked_agent(socket, |client| {
         let (url, username, note) = match find(client, request, services)? {
             Some(entry) if entry.secret.expose() == password.expose() => return Ok(()),
-            Some(entry) if git_credential::from_git(entry.note.as_deref()) => {
+            Some(entry) if git::from_git(entry.note.as_deref()) => {
                 (entry.url, entry.username, None)
             }
             Some(entry) => {
@@ -160,7 +159,7 @@ fn store(socket: &Path, request: &Request, services: &Services) -> Result<()> {
             None => (
                 services.url.clone(),
                 request.username.clone(),
-                Some(git_credential::STORED_NOTE.to_owned()),
+                Some(git::STORED_NOTE.to_owned()),
             ),
         };
         let _: SetResult = client.call(Operation::Set {
@@ -187,7 +186,7 @@ fn erase(socket: &Path, request: &Request, services: &Services) -> Result<()> {
     };
     let name = &entry.name;
     let url = without_userinfo(&entry.url);
-    if !git_credential::from_git(entry.note.as_deref()) {
+    if !git::from_git(entry.note.as_deref()) {
         eprintln!(
             "credd: the server rejected the password of credd's entry {name} ({url}); credd \
              keeps it, since it was not stored from git: change it with 'credd add {name} --url \

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
-use credd::docker_credential::{self as docker, IDENTITY_TOKEN_USERNAME, IMPORTED_NOTE};
+use credd::docker::credential::{self as docker, IDENTITY_TOKEN_USERNAME, IMPORTED_NOTE};
 use credd_protocol::{Entry, Secret};
 use serde_json::Value;
 use zeroize::Zeroizing;

@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use credd::git_credential::IMPORTED_NOTE;
+use credd::git::credential::IMPORTED_NOTE;
 use credd_protocol::{Entry, Secret};
 use percent_encoding::percent_decode_str;
 use zeroize::Zeroizing;

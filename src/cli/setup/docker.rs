@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use credd::cargo::config_files::unified_diff;
-use credd::docker_credential as docker;
+use credd::docker::credential as docker;
 use serde_json::{Map, Value};
 
 use super::link::{Link, inspect, make_link};
