@@ -16,9 +16,11 @@ pub mod atomic;
 pub mod cargo;
 pub mod client;
 pub mod config;
+pub mod docker;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod git;
 pub mod keyring_cli;
 pub mod on_demand;
 pub mod paths;

@@ -15,5 +15,11 @@ fn main() -> std::process::ExitCode {
     if let Some(args) = cli::keyring::requested() {
         return cli::keyring::run(&cli::keyring::socket_from_env(), &args);
     }
+    if let Some(args) = cli::git_credential::requested() {
+        return cli::git_credential::run(&cli::keyring::socket_from_env(), &args);
+    }
+    if let Some(args) = cli::docker_credential::requested() {
+        return cli::docker_credential::run(&cli::keyring::socket_from_env(), &args);
+    }
     cli::main()
 }

@@ -64,6 +64,12 @@ impl RegistryUrl {
         Self::from_url(&url)
     }
 
+    /// The scheme, lowercase, without `sparse+`/`registry+`.
+    #[must_use]
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
     /// How many path segments of `query` this URL covers when it serves `query`, else None.
     ///
     /// `Some(0)` means this URL's path is `/`, which serves every path on its

@@ -5,7 +5,6 @@
 mod common;
 
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use cargo_credential::{
     RegistryInfo, Secret,
 };
 use common::registry::{Registry, index_path, sha256_hex};
-use common::{Output, TestEnv, run_with_limit};
+use common::{Output, TestEnv, assert_ok, run_with_limit, without_tty};
 
 const CREDD: &str = env!("CARGO_BIN_EXE_credd");
 const LOCKED: &str = "credd is locked: run 'credd unlock'";
@@ -186,17 +185,6 @@ fn agent(env: &TestEnv) -> common::Agent {
 
 fn both(out: &Output) -> String {
     format!("{}{}", out.stdout, out.stderr)
-}
-
-#[track_caller]
-fn assert_ok(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        out.stdout,
-        out.stderr
-    );
 }
 
 /// Asserts that the registry saw authorized `method path` requests, no rejected token, and that
@@ -645,17 +633,8 @@ fn locked_agent_without_a_tty_fails_fast_with_the_fix() {
     cargo.seed(&registry, "corp-lib", "0.1.0");
     let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
 
-    let mut build = cargo.command(&app, &["build"]);
-    // SAFETY: setsid is async-signal-safe; it leaves cargo (and credd) without a controlling
-    // terminal, so /dev/tty cannot be opened.
-    unsafe {
-        build.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // Without a controlling terminal, cargo (and credd) cannot open /dev/tty.
+    let build = without_tty(cargo.command(&app, &["build"]));
     let start = Instant::now();
     let out = run_with_limit(build, "");
     let end = Instant::now();
@@ -840,13 +819,7 @@ fn plugin_line(env: &TestEnv, line: &str, socket_env: bool, new_session: bool) -
         command.env("CREDD_SOCKET", &env.socket);
     }
     if new_session {
-        // SAFETY: setsid is async-signal-safe.
-        unsafe {
-            command.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
+        command = without_tty(command);
     }
     let out = run_with_limit(command, &format!("{line}\n"));
     assert!(out.status.success(), "the provider exited with {out:?}");

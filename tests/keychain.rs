@@ -768,13 +768,7 @@ fn remember_unlocks_without_the_passphrase_until_forget() {
     provider
         .args(["--cargo-plugin"])
         .env("CREDD_SOCKET", &env.socket);
-    // SAFETY: setsid in the child before exec, so it has no controlling terminal.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut provider, || {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    let provider = common::without_tty(provider);
     let request =
         r#"{"v":1,"registry":{"index-url":"https://reg.test/"},"kind":"get","operation":"read"}"#;
     let reply = common::run_with_limit(provider, &format!("{request}\n"));

@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::pypi::venv_bin;
-use common::{Output, TestEnv, run_with_limit};
+use common::{Output, TestEnv, run_with_limit, without_tty};
 
 const LOCKED: &str = "credd is locked: run 'credd unlock'";
 
@@ -67,16 +66,7 @@ fn run_detached(command: Command, program: &std::path::Path, stdin: &str) -> Out
         .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))))
         .args(command.get_args())
         .current_dir(command.get_current_dir().unwrap());
-    // SAFETY: setsid is async-signal-safe; it only detaches the child from the terminal.
-    unsafe {
-        detached.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    run_with_limit(detached, stdin)
+    run_with_limit(without_tty(detached), stdin)
 }
 
 #[track_caller]

@@ -6,13 +6,12 @@
 mod common;
 
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::pypi::{POETRY_VERSION, PypiServer, library_project, tiny_package, venv_bin};
-use common::{Output, PASSPHRASE, TestEnv, run_with_limit};
+use common::{Output, PASSPHRASE, TestEnv, assert_ok, run_with_limit, without_tty};
 
 const CREDD: &str = env!("CARGO_BIN_EXE_credd");
 const USER: &str = "alice";
@@ -136,31 +135,6 @@ fn add(env: &TestEnv, name: &str, url: &str, username: Option<&str>, secret: &st
         args.extend(["--username", username]);
     }
     env.cli_with_input(&args, &format!("{secret}\n")).ok();
-}
-
-#[track_caller]
-fn assert_ok(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        out.stdout,
-        out.stderr
-    );
-}
-
-/// Runs `command` without a controlling terminal (its own session), as in CI.
-fn without_tty(mut command: Command) -> Command {
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    command
 }
 
 /// Runs `command` and returns its output and how long it took.

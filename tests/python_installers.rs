@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -19,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::pypi::{
     IndexFront, PIP_CURRENT, PIP_PREVIOUS, UV_VERSION, built_package, pip_bin, venv_bin,
 };
-use common::{Agent, Output, SYSTEM_PYTHON, TestEnv, run_with_limit};
+use common::{Agent, Output, SYSTEM_PYTHON, TestEnv, assert_ok, run_with_limit, without_tty};
 
 const CREDD: &str = env!("CARGO_BIN_EXE_credd");
 const ALICE: (&str, &str) = ("alice", "alice-pw-4d1e7");
@@ -204,8 +203,11 @@ impl Case {
         self.tool(&venv_bin("uv"), dir, args)
     }
 
-    /// `twine upload --non-interactive --repository-url URL FILE` through credd's backend.
+    /// `twine upload --non-interactive --repository-url URL FILE` through credd's backend, which
+    /// `credd setup python-keyring` made keyring's default (no variable selects it).
     fn twine_upload(&self, url: &str, file: &Path) -> Command {
+        let setup = self.env.cli(&["setup", "python-keyring"]);
+        assert_ok(&setup, "credd setup python-keyring");
         let args = [
             "upload",
             "--non-interactive",
@@ -214,7 +216,9 @@ impl Case {
             url,
             file.to_str().unwrap(),
         ];
-        Case::with_backend(self.tool(&venv_bin("twine"), self.root(), &args))
+        let mut command = self.tool(&venv_bin("twine"), self.root(), &args);
+        command.env("PYTHONDONTWRITEBYTECODE", "1");
+        command
     }
 
     /// The packages pip put into ROOT/site.
@@ -236,31 +240,11 @@ fn assert_uv_installed(app: &Path, modules: &[&str]) {
     assert_ok(&run_with_limit(command, ""), "importing in .venv");
 }
 
-#[track_caller]
-fn assert_ok(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        out.stdout,
-        out.stderr
-    );
-}
-
 /// Runs `command` without a controlling terminal (its own session), as in CI, and returns its
 /// output and how long it took.
-fn timed(mut command: Command) -> (Output, Duration) {
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+fn timed(command: Command) -> (Output, Duration) {
     let start = Instant::now();
-    let out = run_with_limit(command, "");
+    let out = run_with_limit(without_tty(command), "");
     (out, start.elapsed())
 }
 
@@ -331,67 +315,45 @@ fn baseline_without_credd_pip_and_uv_get_no_credentials() {
 
 #[test]
 fn pip_current_import_without_username() {
-    let case = Case::new();
-    case.assert_pip_installed(&run_with_limit(
-        case.pip(PIP_CURRENT, Provider::Import, false),
-        "",
-    ));
+    pip_installs(PIP_CURRENT, Provider::Import, false);
 }
 
 #[test]
 fn pip_current_import_with_username() {
-    let case = Case::new();
-    case.assert_pip_installed(&run_with_limit(
-        case.pip(PIP_CURRENT, Provider::Import, true),
-        "",
-    ));
+    pip_installs(PIP_CURRENT, Provider::Import, true);
 }
 
 #[test]
 fn pip_current_subprocess_without_username() {
-    let case = Case::new();
-    case.assert_pip_installed(&run_with_limit(
-        case.pip(PIP_CURRENT, Provider::Subprocess, false),
-        "",
-    ));
+    pip_installs(PIP_CURRENT, Provider::Subprocess, false);
 }
 
 #[test]
 fn pip_current_subprocess_with_username() {
-    let case = Case::new();
-    case.assert_pip_installed(&run_with_limit(
-        case.pip(PIP_CURRENT, Provider::Subprocess, true),
-        "",
-    ));
+    pip_installs(PIP_CURRENT, Provider::Subprocess, true);
 }
 
 #[test]
 fn pip_previous_import_without_username() {
-    let case = Case::new();
-    case.assert_pip_installed(&run_with_limit(
-        case.pip(PIP_PREVIOUS, Provider::Import, false),
-        "",
-    ));
+    pip_installs(PIP_PREVIOUS, Provider::Import, false);
 }
 
 #[test]
 fn pip_previous_import_with_username() {
-    let case = Case::new();
-    case.assert_pip_installed(&run_with_limit(
-        case.pip(PIP_PREVIOUS, Provider::Import, true),
-        "",
-    ));
+    pip_installs(PIP_PREVIOUS, Provider::Import, true);
 }
 
 /// pip 25 runs `keyring get URL USER` only when it knows the user: without one in the URL it never
 /// asks (a pip limit), so only this case.
 #[test]
 fn pip_previous_subprocess_with_username() {
+    pip_installs(PIP_PREVIOUS, Provider::Subprocess, true);
+}
+
+/// pip installs from both indexes with credentials from credd only.
+fn pip_installs(version: &str, provider: Provider, with_user: bool) {
     let case = Case::new();
-    case.assert_pip_installed(&run_with_limit(
-        case.pip(PIP_PREVIOUS, Provider::Subprocess, true),
-        "",
-    ));
+    case.assert_pip_installed(&run_with_limit(case.pip(version, provider, with_user), ""));
 }
 
 #[test]

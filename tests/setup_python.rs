@@ -1,5 +1,6 @@
 //! `credd setup pip` and `credd setup uv`: the `keyring` link to credd in the bin directory, and
-//! the keyring provider in pip.conf and uv.toml, read back by the real pip and uv.
+//! the keyring provider in pip.conf and uv.toml, read back by the real pip and uv; `credd setup
+//! python-keyring`: keyring's config file, read back by the real keyring package.
 
 mod common;
 
@@ -342,4 +343,53 @@ fn another_keyring_first_on_path_is_named() {
             .contains(&format!("export PATH=\"{}:$PATH\"", setup.bin.display())),
         "{out:?}"
     );
+}
+
+#[test]
+fn python_keyring_setup_makes_credds_backend_keyrings_default_keeping_the_file() {
+    let s = Setup::new();
+    let config = s.root().join("config/python_keyring/keyringrc.cfg");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        "# my settings\n[backend]\ndefault-keyring = keyring.backends.fail.Keyring\n",
+    )
+    .unwrap();
+    let dry = s.env.cli(&["setup", "python-keyring", "--dry-run"]);
+    assert!(
+        dry.ok()
+            .contains("+default-keyring = credd_keyring.CreddKeyring"),
+        "{dry:?}"
+    );
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("fail.Keyring"),
+        "dry run wrote"
+    );
+
+    s.env.cli(&["setup", "python-keyring"]).ok();
+    let module_dir = s.root().join("data/credd/python");
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        format!(
+            "# my settings\n[backend]\ndefault-keyring = credd_keyring.CreddKeyring\n\
+             keyring-path = {}\n",
+            module_dir.display()
+        )
+    );
+    assert!(module_dir.join("credd_keyring.py").is_file());
+    let again = s.env.cli(&["setup", "python-keyring"]);
+    assert!(again.stderr.contains("nothing to change"), "{again:?}");
+
+    // The real keyring package, with no variable naming a backend, loads credd's.
+    let mut python = s.tool(&venv_bin("python"));
+    python.args([
+        "-c",
+        "import keyring; print(type(keyring.get_keyring()).__name__)",
+    ]);
+    python.env("XDG_DATA_HOME", s.root().join("data"));
+    python.env("PYTHONDONTWRITEBYTECODE", "1");
+    let out = run_with_limit(python, "");
+    assert_eq!(out.ok(), "CreddKeyring\n", "{out:?}");
 }

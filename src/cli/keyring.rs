@@ -17,7 +17,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use credd::keyring_cli::{self, Action, Invocation, Parsed};
@@ -180,35 +180,21 @@ fn read_password(service: &str, username: &str) -> Result<Secret> {
     Ok(Secret::new(typed.strip_suffix('\n').unwrap_or(&typed)))
 }
 
-/// All of stdin, at most one byte more than a secret may have, within [`STDIN_WAIT`]. Read from
-/// the descriptor itself: std's stdin buffer would keep a copy that nothing wipes.
+/// All of stdin, at most one byte more than a secret may have, within [`STDIN_WAIT`].
 fn read_stdin() -> Result<Zeroizing<Vec<u8>>> {
-    use std::os::fd::AsFd;
-    let limit = credd_protocol::MAX_SECRET_LEN + 1;
-    let mut input = Zeroizing::new(Vec::with_capacity(limit + 4096));
-    let stdin = std::io::stdin();
-    let deadline = Instant::now() + STDIN_WAIT;
-    let mut chunk = Zeroizing::new([0u8; 4096]);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || !credd::sys::readable_within(stdin.as_fd(), left) {
-            bail!("no end of the password on stdin within {STDIN_WAIT:?}: close stdin after it");
+    use crate::cli::input::{StdinError, stdin_within};
+    stdin_within(credd_protocol::MAX_SECRET_LEN + 1, STDIN_WAIT, |_| false).map_err(|e| match e {
+        StdinError::TimedOut(_) => {
+            anyhow::anyhow!(
+                "no end of the password on stdin within {STDIN_WAIT:?}: close stdin after it"
+            )
         }
-        match rustix::io::read(stdin.as_fd(), &mut chunk[..]) {
-            Ok(0) => return Ok(input),
-            Ok(n) => input.extend_from_slice(&chunk[..n]),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => {
-                return Err(std::io::Error::from(e)).context("cannot read the password from stdin");
-            }
-        }
-        if input.len() > limit {
-            bail!(
-                "the password on stdin is longer than credd's limit of {} bytes",
-                credd_protocol::MAX_SECRET_LEN
-            );
-        }
-    }
+        StdinError::TooLong(_) => anyhow::anyhow!(
+            "the password on stdin is longer than credd's limit of {} bytes",
+            credd_protocol::MAX_SECRET_LEN
+        ),
+        StdinError::Io(e) => anyhow::Error::new(e).context("cannot read the password from stdin"),
+    })
 }
 
 /// Writes `bytes` to stdout in one write.

@@ -5,9 +5,11 @@ mod allow;
 pub mod cargo_plugin;
 mod daemon;
 mod date;
+pub mod docker_credential;
 mod exec;
 mod forget;
 mod get;
+pub mod git_credential;
 mod import;
 mod init;
 mod input;
@@ -113,6 +115,34 @@ enum Command {
     /// when it runs as `keyring`: put a symlink named `keyring` to credd on PATH for uv and pip.
     #[command(disable_help_flag = true)]
     Keyring(KeyringArgs),
+    /// git's credential helper (get, store, erase), answered by the agent, for git and for
+    /// Cargo's git fetches (libgit2 or the git command).
+    ///
+    /// git runs it as `git credential-credd [--store-new] get|store|erase` once `credd setup git`
+    /// set `credential.helper`; credd is this command when it runs as `git-credential-credd`
+    /// (the symlink `credd setup git` makes). `get` prints the username and password of the entry
+    /// serving `protocol://host/path`, else `host[:port]`, and nothing for a miss. `store` saves
+    /// what git confirmed only with --store-new; `erase` removes a rejected password only from an
+    /// entry credd took from git (stored or imported), and names any other.
+    #[command(name = "git-credential")]
+    GitCredential(PassedArgs),
+    /// docker's credential helper (get, store, erase, list, version), answered by the agent.
+    ///
+    /// docker runs `docker-credential-credd ACTION` once `credd setup docker` named credd in
+    /// config.json (and linked docker-credential-credd to credd). `get` prints the entry serving
+    /// the server URL on stdin as docker's JSON; `store` keeps what `docker login` sends; `erase`
+    /// removes the entry stored under that URL; `list` shows the entries docker stored or credd
+    /// imported from docker. Errors go to stdout with exit 1, as docker expects.
+    #[command(name = "docker-credential")]
+    DockerCredential(PassedArgs),
+}
+
+/// The arguments of a command that parses its own: git's or docker's helper protocol.
+#[derive(Debug, clap::Args)]
+struct PassedArgs {
+    /// The options and the operation, as the tool passes them
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    args: Vec<std::ffi::OsString>,
 }
 
 /// The arguments of `credd keyring`: keyring's own, parsed by [`credd::keyring_cli`].
@@ -159,6 +189,10 @@ pub fn main() -> ExitCode {
         Command::Exec(args) => exec::run(&socket, args),
         // keyring's exit codes are its own (1 for a miss, 2 for a usage error).
         Command::Keyring(keyring) => return keyring::run(&socket, &keyring.args),
+        Command::GitCredential(passed) => return git_credential::run(&socket, &passed.args),
+        Command::DockerCredential(passed) => {
+            return docker_credential::run(&socket, &passed.args);
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -461,5 +461,35 @@ pub fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+/// `command` without a controlling terminal (a session of its own), as in CI: /dev/tty cannot be
+/// opened there, so no prompt can wait on a person.
+pub fn without_tty(mut command: Command) -> Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe, and the closure touches nothing else.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+/// Fails the test, showing both outputs, unless `out` is a success.
+#[track_caller]
+pub fn assert_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+}
+
+pub mod dockerreg;
+pub mod githttp;
 pub mod pypi;
 pub mod registry;

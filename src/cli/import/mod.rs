@@ -7,6 +7,8 @@
 //! remove credentials from it.
 
 mod cargo;
+mod docker;
+mod git;
 mod pip;
 mod poetry;
 
@@ -55,6 +57,22 @@ enum ImportSource {
     /// keep their username and lose their password, and those machines leave .netrc. Existing
     /// entries are never replaced. Passwords are never printed.
     Pip(RemoveArg),
+    /// Store the passwords git's `store` helper keeps in ~/.git-credentials and
+    /// $XDG_CONFIG_HOME/git/credentials in credd.
+    ///
+    /// Each line `https://USER:PASSWORD@HOST[:PORT][/PATH]` becomes the entry
+    /// USER@HOST[:PORT][/PATH] serving https://HOST[:PORT]/[PATH], noted as imported from git
+    /// (so that git's `erase` may remove it once the server rejects it). With --remove the
+    /// imported lines leave the file. Existing entries are never replaced. Passwords are never
+    /// printed.
+    Git(RemoveArg),
+    /// Store the credentials of docker's config.json `auths` in credd.
+    ///
+    /// Each registry's `auth` (base64 of USER:PASSWORD) becomes the entry USER@REGISTRY serving
+    /// REGISTRY as docker names it; an `identitytoken` the same with username `<token>`. With
+    /// --remove they leave config.json (each registry keeps its `{}`, as docker does with a
+    /// helper). Existing entries are never replaced. Secrets are never printed.
+    Docker(RemoveArg),
 }
 
 /// The option every `credd import TOOL` has.
@@ -72,6 +90,8 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         ImportSource::Cargo(args) => import(socket, cargo::Cargo::locate()?, args.remove),
         ImportSource::Poetry(args) => import(socket, poetry::Poetry::locate()?, args.remove),
         ImportSource::Pip(args) => import(socket, pip::Pip::locate(), args.remove),
+        ImportSource::Git(args) => import(socket, git::Git::locate()?, args.remove),
+        ImportSource::Docker(args) => import(socket, docker::Docker::locate()?, args.remove),
     }
 }
 

@@ -5,9 +5,13 @@
 //! the directory first. No agent is needed.
 
 mod cargo;
+mod docker;
+mod git;
+mod link;
 mod pip;
 mod poetry;
 mod python;
+mod python_keyring;
 mod systemd;
 mod uv;
 
@@ -34,6 +38,19 @@ enum SetupTarget {
     /// --registry, sets that one registry's `credential-provider`. Comments and formatting are
     /// kept, and a second run changes nothing.
     Cargo(cargo::Args),
+    /// Make docker ask credd, through `docker-credential-credd`, a link to credd.
+    ///
+    /// Links docker-credential-credd in --bin-dir (default ~/.local/bin) to this credd binary
+    /// and sets `credsStore` (or with --registry, `credHelpers` for those registries) to credd in
+    /// $DOCKER_CONFIG/config.json (default ~/.docker/config.json), keeping the rest of the file.
+    Docker(docker::Args),
+    /// Make git (and Cargo's git fetches) ask credd, in your global git config.
+    ///
+    /// Adds this credd binary as a `credential.helper` (after any helper already there), or
+    /// with --url only for that URL (`credential.URL.helper`; with a port, also the key without
+    /// it, the one libgit2 reads). git's own config writer makes the change, so the rest of the
+    /// file is kept; a second run changes nothing.
+    Git(git::Args),
     /// Make Poetry ask credd, through a `poetry` wrapper and a Python keyring backend.
     ///
     /// Writes credd_keyring.py into credd's data directory and a `poetry` script into --bin-dir
@@ -53,6 +70,14 @@ enum SetupTarget {
     /// `keyring-provider = "subprocess"` in the user's uv.toml, keeping the rest of the file. uv
     /// asks only for an index whose URL has a username or that says `authenticate = "always"`.
     Uv(python::Args),
+    /// Make credd the default backend of Python's keyring package, for the programs that load
+    /// it in-process: pip with --keyring-provider import, twine, Poetry without the wrapper.
+    ///
+    /// Writes credd_keyring.py into credd's data directory and sets `default-keyring` and
+    /// `keyring-path` in `[backend]` of keyring's config file,
+    /// $XDG_CONFIG_HOME/python_keyring/keyringrc.cfg, keeping the rest of the file.
+    /// PYTHON_KEYRING_BACKEND, where set, wins over it.
+    PythonKeyring(python_keyring::Args),
     /// Install systemd user units that start the agent on the first connection, sandboxed.
     ///
     /// Writes credd.socket and credd.service into $XDG_CONFIG_HOME/systemd/user/, naming this
@@ -64,11 +89,34 @@ enum SetupTarget {
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     match args.target {
         SetupTarget::Cargo(args) => cargo::run(args),
+        SetupTarget::Docker(args) => docker::run(args),
+        SetupTarget::Git(args) => git::run(args),
         SetupTarget::Poetry(args) => poetry::run(args),
         SetupTarget::Pip(args) => python::run(args, &pip::Pip),
         SetupTarget::Uv(args) => python::run(args, &uv::Uv),
+        SetupTarget::PythonKeyring(args) => python_keyring::run(args),
         SetupTarget::Systemd => systemd::run(socket),
     }
+}
+
+/// Where credd keeps its Python keyring backend: `python/` in credd's data directory.
+fn keyring_module_dir() -> Result<PathBuf> {
+    Ok(credd::paths::data_dir()
+        .context("cannot find credd's data directory: set XDG_DATA_HOME or HOME")?
+        .join("python"))
+}
+
+/// Writes credd's Python keyring backend (`credd_keyring.py`) into `module_dir`, the same file
+/// for every tool that loads it; returns its path.
+fn write_keyring_module(module_dir: &Path) -> Result<PathBuf> {
+    let module_path = module_dir.join(credd::poetry::wrapper::MODULE_FILE);
+    write_file(
+        &module_path,
+        credd::poetry::wrapper::KEYRING_MODULE,
+        0o644,
+        0o700,
+    )?;
+    Ok(module_path)
 }
 
 /// The mode of a directory whose permissions are left to the umask, as `mkdir -p` leaves them.

@@ -16,15 +16,12 @@ pub(super) struct Args {
 /// Writes the keyring backend beside credd's data and the wrapper into the bin directory.
 pub(super) fn run(args: Args) -> Result<()> {
     let bin_dir = super::bin_dir(args.bin_dir)?;
-    let module_dir = credd::paths::data_dir()
-        .context("cannot find credd's data directory: set XDG_DATA_HOME or HOME")?
-        .join("python");
+    let module_dir = super::keyring_module_dir()?;
     let credd = std::env::current_exe().context("cannot find this credd binary")?;
     let script_path = bin_dir.join("poetry");
     refuse_foreign(&script_path)?;
 
-    let module_path = module_dir.join(wrapper::MODULE_FILE);
-    super::write_file(&module_path, wrapper::KEYRING_MODULE, 0o644, 0o700)?;
+    let module_path = super::write_keyring_module(&module_dir)?;
     let script = wrapper::script(&credd, &module_dir);
     super::write_file(&script_path, &script, 0o755, 0o755)?;
 

@@ -176,11 +176,11 @@ impl<'a> Ini<'a> {
         })
     }
 
-    /// The setting of `key` (as pip names it) in `[global]`.
-    fn global(&self, key: &str) -> Option<&Setting> {
+    /// The setting of `key` (as pip names it) in `[section]`.
+    fn get(&self, section: &str, key: &str) -> Option<&Setting> {
         self.settings
             .iter()
-            .find(|s| s.section == GLOBAL && s.key == key)
+            .find(|s| s.section == section && s.key == key)
     }
 
     /// The pieces of `setting`'s value, one a line: the line's index, where the piece starts in
@@ -222,7 +222,7 @@ pub fn index_urls(text: &str) -> Result<Vec<IndexUrl>, ConfigError> {
 
 /// Whether the file sets `[global] key` (`key` as pip names it).
 pub(super) fn has_global(text: &str, key: &str) -> Result<bool, ConfigError> {
-    Ok(Ini::parse(text)?.global(key).is_some())
+    Ok(Ini::parse(text)?.get(GLOBAL, key).is_some())
 }
 
 /// The result of setting an option.
@@ -237,16 +237,22 @@ pub struct Edit {
     pub overridden_in: Vec<String>,
 }
 
-/// Sets `[global] key = value`: an existing line for `key` gets the new value after its own
-/// name and delimiter (its continuation lines go); else the line is added after the section's
-/// last option; else a `[global]` section is added at the end. Everything else is kept byte for
-/// byte, and text that already says so is returned unchanged.
+/// Sets `[global] key = value`, as [`set_option`] does.
 pub fn set_global(text: &str, key: &str, value: &str) -> Result<Edit, ConfigError> {
+    set_option(text, GLOBAL, key, value)
+}
+
+/// Sets `[section] key = value` in a file that Python's `configparser` reads (pip's, and the
+/// keyring package's `keyringrc.cfg`): an existing line for `key` gets the new value after its
+/// own name and delimiter (its continuation lines go); else the line is added after the
+/// section's last option; else the section is added at the end. Everything else is kept byte
+/// for byte, and text that already says so is returned unchanged.
+pub fn set_option(text: &str, section: &str, key: &str, value: &str) -> Result<Edit, ConfigError> {
     let ini = Ini::parse(text)?;
     let overridden_in = ini
         .settings
         .iter()
-        .filter(|s| s.section != GLOBAL && s.key == key)
+        .filter(|s| s.section != section && s.key == key)
         .map(|s| s.section.clone())
         .collect();
     let newline = ini
@@ -254,7 +260,7 @@ pub fn set_global(text: &str, key: &str, value: &str) -> Result<Edit, ConfigErro
         .first()
         .map_or("\n", |l| if l.end.is_empty() { "\n" } else { l.end });
     let mut out: Vec<String> = ini.lines.iter().map(|l| [l.text, l.end].concat()).collect();
-    if let Some(setting) = ini.global(key) {
+    if let Some(setting) = ini.get(section, key) {
         let line = &ini.lines[setting.line];
         let after = &line.text[setting.delimiter + 1..];
         let old = after.trim_matches(is_python_space);
@@ -274,11 +280,11 @@ pub fn set_global(text: &str, key: &str, value: &str) -> Result<Edit, ConfigErro
         for &index in setting.continuation.iter().rev() {
             out.remove(index);
         }
-    } else if let Some(&(_, header)) = ini.sections.iter().find(|(s, _)| s == GLOBAL) {
+    } else if let Some(&(_, header)) = ini.sections.iter().find(|(s, _)| s == section) {
         let last = ini
             .settings
             .iter()
-            .filter(|s| s.section == GLOBAL)
+            .filter(|s| s.section == section)
             .map(|s| s.continuation.last().copied().unwrap_or(s.line))
             .max()
             .unwrap_or(header);
@@ -294,7 +300,7 @@ pub fn set_global(text: &str, key: &str, value: &str) -> Result<Edit, ConfigErro
             }
             tail.push_str(newline);
         }
-        tail.push_str(&format!("[{GLOBAL}]{newline}{key} = {value}{newline}"));
+        tail.push_str(&format!("[{section}]{newline}{key} = {value}{newline}"));
         out.push(tail);
     }
     Ok(Edit {

@@ -1,0 +1,3 @@
+//! docker: what credd knows of docker's credential-helper protocol.
+
+pub mod credential;
