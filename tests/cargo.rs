@@ -1418,19 +1418,6 @@ fn split_registry(env: &TestEnv) -> (common::Agent, Registry, Cargo) {
     (agent, registry, cargo)
 }
 
-/// `command` in a new session: no controlling terminal, so /dev/tty cannot be opened.
-fn without_terminal(command: &mut Command) {
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
 /// The shell line that runs `cargo ARGS` in `dir` with this Cargo's environment.
 fn cargo_line(cargo: &Cargo, dir: &Path, args: &str) -> String {
     let command = cargo.command(dir, &[]);
@@ -1540,8 +1527,7 @@ fn a_build_script_cannot_get_the_publish_token() {
         .env("PROBE_VICTIM", &victim)
         .env("PROBE_TARGET", env.dir.path().join("victim-target"))
         .env("PROBE_OUT", &report);
-    without_terminal(&mut build);
-    let out = run_with_limit(build, "");
+    let out = run_with_limit(common::without_tty(build), "");
     assert_ok(&out, "cargo build");
     assert!(out.stderr.contains("Compiling corp-lib v0.1.0"), "{out:?}");
     let report = std::fs::read_to_string(&report).expect("the build script ran");
@@ -1677,7 +1663,7 @@ fn cargo_publish_without_a_terminal_fails_fast_until_allowed_once() {
     let (_agent, registry, cargo) = split_registry(&env);
     let publish = |version: &str| {
         let lib = cargo.lib_project("corp-lib", version);
-        let mut command = cargo.command(
+        let command = cargo.command(
             &lib,
             &[
                 "publish",
@@ -1687,8 +1673,7 @@ fn cargo_publish_without_a_terminal_fails_fast_until_allowed_once() {
                 "--no-verify",
             ],
         );
-        without_terminal(&mut command);
-        let out = run_with_limit(command, "");
+        let out = run_with_limit(common::without_tty(command), "");
         (out, Instant::now())
     };
     let (out, end) = publish("0.1.0");
@@ -1781,8 +1766,7 @@ fn protocol_read_and_publish_credentials() {
 fn raw_plugin(env: &TestEnv, line: &str) -> String {
     let mut command = env.command();
     command.arg("--cargo-plugin");
-    without_terminal(&mut command);
-    let out = run_with_limit(command, &format!("{line}\n"));
+    let out = run_with_limit(common::without_tty(command), &format!("{line}\n"));
     assert!(out.status.success(), "{out:?}");
     out.stdout
 }

@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use credd::client::{Client, ClientError};
 use credd::docker::credential::{self as docker, Credentials};
 use credd::on_demand::{UnlockError, with_unlocked_agent};
-use credd_protocol::{Done, ErrorKind, GetResult, Lookup, Operation, SetResult};
+use credd_protocol::{Done, ErrorKind, Front, GetResult, Lookup, Operation, SetResult};
 
 /// The `credd` subcommand.
 pub const NAME: &str = "docker-credential";
@@ -122,9 +122,11 @@ fn read_server_url() -> Result<String, Failed> {
 fn get(socket: &Path) -> Result<(), Failed> {
     let server_url = read_server_url()?;
     let found = with_unlocked_agent(socket, |client| {
-        client.call::<GetResult>(Operation::Get {
-            lookup: Lookup::url(&server_url),
-        })
+        client.call::<GetResult>(Operation::get_for(
+            Lookup::url(&server_url),
+            Front::Docker,
+            "get",
+        ))
     })?;
     let entry = found.entry;
     let username = entry.username.as_deref().unwrap_or_default();
@@ -164,9 +166,7 @@ fn drop_other_users(client: &mut Client, creds: &Credentials) -> Result<(), Clie
         exact: true,
         ..Lookup::url(&creds.server_url)
     };
-    match client.call::<GetResult>(Operation::Get {
-        lookup: exact.clone(),
-    }) {
+    match client.call::<GetResult>(Operation::get_for(exact.clone(), Front::Docker, "get")) {
         Ok(found)
             if docker::from_docker(found.entry.note.as_deref())
                 && found.entry.username.as_deref() != Some(creds.username.as_str()) =>

@@ -21,7 +21,7 @@ use credd::client::{Client, ClientError};
 use credd::git::credential::{self as git, Request, Services};
 use credd::on_demand::with_unlocked_agent;
 use credd::urlmatch::without_userinfo;
-use credd_protocol::{Done, Entry, ErrorKind, GetResult, Lookup, Operation, SetResult};
+use credd_protocol::{Done, Entry, ErrorKind, Front, GetResult, Lookup, Operation, SetResult};
 
 /// The `credd` subcommand.
 pub const NAME: &str = "git-credential";
@@ -213,11 +213,13 @@ fn find(
     services: &Services,
 ) -> Result<Option<Entry>, ClientError> {
     let by_url = Lookup::url(&services.url).username(request.username.clone());
-    if let Some(entry) = found(client.call::<GetResult>(Operation::Get { lookup: by_url }))? {
+    if let Some(entry) =
+        found(client.call::<GetResult>(Operation::get_for(by_url, Front::Git, "get")))?
+    {
         return Ok(Some(entry));
     }
     let by_host = Lookup::url(&services.host).username(request.username.clone());
-    let entry = found(client.call::<GetResult>(Operation::Get { lookup: by_host }))?;
+    let entry = found(client.call::<GetResult>(Operation::get_for(by_host, Front::Git, "get")))?;
     Ok(entry.filter(|e| request.host_rule_fits(services, &e.url)))
 }
 

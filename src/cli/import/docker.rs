@@ -110,6 +110,7 @@ fn entry_of(registry: &str, fields: &Value) -> Result<Option<Entry>, &'static st
         secret,
         expires: None,
         note: Some(IMPORTED_NOTE.to_owned()),
+        publish: false,
     }))
 }
 

@@ -124,6 +124,7 @@ fn entry_of(line: &str) -> Option<Entry> {
         secret: password,
         expires: None,
         note: Some(IMPORTED_NOTE.to_owned()),
+        publish: false,
     })
 }
 
