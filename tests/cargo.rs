@@ -1638,9 +1638,8 @@ fn cargo_publish_with_a_wrong_passphrase_fails_and_backs_off() {
     assert!(!published_anything(&registry), "{:#?}", registry.requests());
     let mut raw = env.connect_raw();
     let start = Instant::now();
-    let reply = raw.request(&format!(
-        r#"{{"v":1,"id":1,"op":"get","name":"corp-publish","passphrase":"still wrong"}}"#
-    ));
+    let reply = raw
+        .request(r#"{"v":1,"id":1,"op":"get","name":"corp-publish","passphrase":"still wrong"}"#);
     assert_eq!(reply["error"]["kind"], "bad-passphrase", "{reply}");
     assert!(
         start.elapsed() >= Duration::from_secs(1),
