@@ -1046,6 +1046,75 @@ mod tests {
         assert_eq!(names(Some("zed")), Vec::<String>::new());
     }
 
+    fn publish_entry(name: &str, url: &str) -> Entry {
+        Entry {
+            publish: true,
+            ..entry_named(name, url)
+        }
+    }
+
+    fn service(url: &str, publish: bool) -> Query<'_> {
+        Query::Service {
+            url,
+            username: None,
+            exact: false,
+            publish,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_publish_credential_sits_beside_the_read_one_and_only_publish_queries_see_it() {
+        let (state, _dir) = unlocked_state(100, 100).await;
+        // One credential for both: a publish query gets it, and it counts as unprotected.
+        let (found, separate) = state.lookup(service("https://reg.test/x", true)).unwrap();
+        assert_eq!((found.name.as_str(), separate), ("reg", false));
+        assert_eq!(state.status().unprotected, Some(1));
+        let publish = publish_entry("reg-publish", "https://reg.test/");
+        assert!(!state.put(publish.clone(), false).await.unwrap());
+        let second = Entry {
+            name: "reg-publish-2".into(),
+            ..publish
+        };
+        assert_eq!(
+            state.put(second, false).await.unwrap_err().kind,
+            ErrorKind::Exists
+        );
+        let (read, separate) = state.lookup(service("https://reg.test/x", false)).unwrap();
+        assert_eq!((read.name.as_str(), separate), ("reg", true));
+        let (found, _) = state.lookup(service("https://reg.test/x", true)).unwrap();
+        assert!(found.publish && found.name == "reg-publish");
+        assert_eq!(state.status().unprotected, Some(0));
+        // `set` (keyring-style tools) only ever touches the read credential.
+        let (name, replaced) = state
+            .set("https://reg.test/".into(), None, Secret::new("new"), None)
+            .await
+            .unwrap();
+        assert_eq!((name.as_str(), replaced), ("reg", true));
+    }
+
+    #[tokio::test]
+    async fn step_up_checks_the_passphrase_and_an_allowance_serves_once_until_lock() {
+        let (state, _dir) = unlocked_state(100, 100).await;
+        state
+            .put(publish_entry("reg-publish", "https://reg.test/"), false)
+            .await
+            .unwrap();
+        state.step_up(Secret::new("pw")).await.unwrap();
+        let wrong = state.step_up(Secret::new("nope")).await.unwrap_err();
+        assert_eq!(wrong.kind, ErrorKind::BadPassphrase);
+        assert_eq!(state.failures.load(Ordering::Relaxed), 1);
+        assert!(!state.take_allowance("reg-publish"));
+        let not_publish = state.allow("reg", Secret::new("pw")).await.unwrap_err();
+        assert_eq!(not_publish.kind, ErrorKind::BadRequest);
+        state.allow("reg-publish", Secret::new("pw")).await.unwrap();
+        assert!(state.take_allowance("reg-publish"));
+        assert!(!state.take_allowance("reg-publish"), "an allowance is used once");
+        state.allow("reg-publish", Secret::new("pw")).await.unwrap();
+        state.lock();
+        state.unlock(Secret::new("pw")).await.unwrap();
+        assert!(!state.take_allowance("reg-publish"), "lock wipes allowances");
+    }
+
     #[test]
     fn backoff_grows_and_caps() {
         assert_eq!(backoff(1), Duration::from_millis(500));
