@@ -467,10 +467,10 @@ fn agent_disables_core_dumps_and_logs_every_get_with_its_caller() {
     let log = env.log();
     let get = log
         .lines()
-        .find(|l| l.contains("credd::agent::connection: get "))
+        .find(|l| l.contains("credd::audit: lookup "))
         .unwrap_or_else(|| panic!("no get in {log}"));
     assert!(
-        get.contains("pid=") && get.contains("uid=0") && get.contains("name=\"corp\""),
+        get.contains("pid=") && get.contains("uid=0") && get.contains("entry=\"corp\""),
         "{get}"
     );
     assert!(!log.contains("tok-logged-never"));
@@ -585,11 +585,9 @@ fn list_and_import_page_through_thousands_of_entries() {
         listed, names,
         "credd list must show every entry once, in order"
     );
-    assert!(
-        table
-            .ok()
-            .contains("reg-2999\tsparse+https://reg-2999.test/index/\t-\t-\n")
-    );
+    assert!(table.ok().contains(
+        "reg-2999\tsparse+https://reg-2999.test/index/\t-\t-\tread+publish (no step-up)\n"
+    ));
 
     let json: serde_json::Value = serde_json::from_str(env.cli(&["list", "--json"]).ok()).unwrap();
     let listed: Vec<&str> = json

@@ -37,6 +37,7 @@ impl Audit {
         tracing::info!(
             target: "credd::audit",
             pid = record.peer.pid,
+            uid = record.peer.uid,
             exe = record.peer.exe.as_deref().unwrap_or("?"),
             parent = record.parents.first().and_then(|p| p.exe.as_deref()).unwrap_or("?"),
             front = record.front.map_or("none", Front::name),

@@ -1108,11 +1108,17 @@ mod tests {
         assert_eq!(not_publish.kind, ErrorKind::BadRequest);
         state.allow("reg-publish", Secret::new("pw")).await.unwrap();
         assert!(state.take_allowance("reg-publish"));
-        assert!(!state.take_allowance("reg-publish"), "an allowance is used once");
+        assert!(
+            !state.take_allowance("reg-publish"),
+            "an allowance is used once"
+        );
         state.allow("reg-publish", Secret::new("pw")).await.unwrap();
         state.lock();
         state.unlock(Secret::new("pw")).await.unwrap();
-        assert!(!state.take_allowance("reg-publish"), "lock wipes allowances");
+        assert!(
+            !state.take_allowance("reg-publish"),
+            "lock wipes allowances"
+        );
     }
 
     #[test]
