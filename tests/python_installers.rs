@@ -513,3 +513,86 @@ fn twine_locked_fails_fast_and_shows_credds_message() {
     let run = timed(case.twine_upload(&front().base("team-a"), &file));
     assert_fails_locked("twine upload", run, true);
 }
+
+/// team-a with a separate publish credential: alice's real password only in `team-a-publish`
+/// (`--publish`), a read entry `team-a` that the index would refuse for uploads. An upload that
+/// lands proves the publish credential was used.
+fn with_publish_credential(case: &Case) {
+    let url = front().base("team-a");
+    for (name, secret, publish) in [
+        ("team-a", "read-only-pw-not-alices", false),
+        ("team-a-publish", ALICE.1, true),
+    ] {
+        let mut args = vec![
+            "add",
+            name,
+            "--url",
+            &url,
+            "--username",
+            ALICE.0,
+            "--secret-stdin",
+            "--replace",
+        ];
+        if publish {
+            args.push("--publish");
+        }
+        case.env.cli_with_input(&args, &format!("{secret}\n")).ok();
+    }
+}
+
+/// `command` as one shell line with its variables, for [`common::run_on_tty`].
+fn shell_line(command: &Command) -> String {
+    let vars: Vec<String> = command
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("{}='{}'", k.to_str()?, v?.to_str()?)))
+        .collect();
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| format!("'{}'", a.to_str().unwrap()))
+        .collect();
+    format!(
+        "cd '{}' && env -i {} '{}' {}",
+        command.get_current_dir().unwrap().display(),
+        vars.join(" "),
+        command.get_program().to_str().unwrap(),
+        args.join(" ")
+    )
+}
+
+/// twine's upload is a publish path: without a terminal it fails at once naming what to do; on
+/// a terminal it asks for the credd passphrase, naming the command, and uploads with the publish
+/// credential.
+#[test]
+fn twine_upload_needs_the_step_up_for_a_publish_credential() {
+    let case = Case::new();
+    with_publish_credential(&case);
+    let file = wheel(&case, "corp-step-up");
+    let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+    let (out, took) = timed(case.twine_upload(&front().base("team-a"), &file));
+    assert!(!out.status.success(), "{out:?}");
+    // twine wraps its warnings: compare with the whitespace collapsed.
+    let shown: Vec<&str> = out
+        .stdout
+        .split_whitespace()
+        .chain(out.stderr.split_whitespace())
+        .collect();
+    let shown = shown.join(" ");
+    assert!(
+        shown.contains("credd allow --once team-a-publish") && shown.contains("no terminal"),
+        "{out:?}"
+    );
+    assert!(took < LOCKED_LIMIT * 2, "twine took {took:?} to fail");
+    assert!(!front().files("team-a").contains(&name));
+
+    let line = shell_line(&case.twine_upload(&front().base("team-a"), &file));
+    let answer = format!("{}\n", common::PASSPHRASE);
+    let prompt = "twine upload: enter the credd passphrase to allow:";
+    let shown = common::run_on_tty(&case.env, &line, &[(prompt, &answer)]);
+    assert!(!shown.contains(common::PASSPHRASE), "echoed: {shown}");
+    assert!(
+        front().files("team-a").contains(&name),
+        "not uploaded: {shown}"
+    );
+    let log = case.env.cli(&["log"]).ok().to_owned();
+    assert!(log.contains("twine upload: ok (step-up)"), "{log}");
+}

@@ -19,6 +19,13 @@ A credential is keyed by the pair (service, username); the service is any string
   Poetry goes on to ask by URL, and the availability probe "python-poetry-check" gets None without
   asking the agent.
 
+Publishing: inside `twine upload` and `poetry publish` the lookups ask for the service's publish
+credential (`credd add --publish`), else its one credential. The agent hands a publish credential
+out only with the credd passphrase, which this backend then asks for on the terminal (/dev/tty, no
+echo) at a prompt naming the command; without a terminal it fails at once with the agent's words
+on how to go on. A passphrase typed here lives in this Python process until it exits (Python
+strings cannot be wiped).
+
 It never raises anything but keyring's KeyringError (KeyringLocked when credd is locked): pip
 turns keyring off for the whole run after any other exception. No socket operation waits longer
 than 2 seconds (5 for writes), so a wedged agent cannot hang the tool.
@@ -26,9 +33,12 @@ than 2 seconds (5 for writes), so a wedged agent cannot hang the tool.
 
 import json
 import os
+import select
 import socket
 import stat
 import struct
+import sys
+import termios
 import time
 
 from keyring import backend, credentials, errors
@@ -48,6 +58,12 @@ PYPI_UPLOAD_URL = "https://upload.pypi.org/legacy/"
 # Rust clients' REQUEST_TIMEOUT. src/client.rs pins both against the Rust constants.
 TIMEOUT = 2.0
 WRITE_TIMEOUT = 5.0
+# A request carrying a step-up passphrase waits for a key derivation and maybe the back-off:
+# the Rust clients' KDF_TIMEOUT. And how long the step-up prompt waits for a person.
+STEP_UP_TIMEOUT = 60.0
+TYPING_WAIT = 60.0
+# The commands that publish, by program name: the word after the program that publishes.
+PUBLISHING = {"twine": "upload", "poetry": "publish"}
 MAX_LINE = 65536
 LOCKED = "credd is locked: run 'credd unlock'"
 NOT_RUNNING = "credd agent is not running: run 'credd unlock' (it starts the agent)"
@@ -225,6 +241,97 @@ class Connection:
             raise
         return _checked_entry(entry, "secret")
 
+    def lookup(self, **query):
+        """`get` for a tool's lookup, naming the keyring front. Inside a publishing command a
+        `url` query asks for the publish credential, with the step-up on the terminal when the
+        agent wants one (a publish credential asked for by name wants one too)."""
+        publishing = _publishing()
+        if publishing and "url" in query:
+            query = dict(query, publish=True)
+        query = dict(query, front="keyring", operation=publishing or "get")
+        kept = _stepped_up(query)
+        if kept is not None:
+            return kept
+        try:
+            entry = self.call("get", **query).get("entry")
+        except AgentError as error:
+            if error.kind == "not-found":
+                return None
+            if error.kind != "step-up-required":
+                raise
+            entry = _checked_entry(self._step_up(query, publishing, error), "secret")
+            _STEPPED_UP.append((query.get("url") or ("name", query.get("name")), entry))
+        return _checked_entry(entry, "secret")
+
+    def _step_up(self, query, what, refused):
+        """The entry after the step-up: the passphrase asked on the terminal, sent with `query`."""
+        passphrase = _ask_passphrase(
+            "%s: enter the credd passphrase to allow: " % (what or "credd keyring"), refused
+        )
+        reply = self.call("get", _timeout=STEP_UP_TIMEOUT, passphrase=passphrase, **query)
+        return reply.get("entry")
+
+
+# What a step-up let through in this process: twine asks once for the username and again for the
+# password, and the person types the passphrase once. The command holds the secret anyway.
+_STEPPED_UP = []
+
+
+def _stepped_up(query):
+    """The entry an earlier step-up of this process got for `query`'s service, if any."""
+    key = query.get("url") or ("name", query.get("name"))
+    for service, entry in _STEPPED_UP:
+        if service == key and username_matches(entry, query.get("username")):
+            return entry
+    return None
+
+
+def _publishing():
+    """`twine upload` or `poetry publish` when this process is that command, else None."""
+    if not sys.argv:
+        return None
+    program = os.path.basename(sys.argv[0])
+    if program == "__main__.py":  # python -m twine
+        program = os.path.basename(os.path.dirname(sys.argv[0]))
+    word = PUBLISHING.get(program)
+    if word and word in sys.argv[1:]:
+        return "%s %s" % (program, word)
+    return None
+
+
+def _ask_passphrase(prompt, refused):
+    """The passphrase typed at `prompt` on /dev/tty with echo off, within TYPING_WAIT; a
+    KeyringError with the agent's message when there is no terminal."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        raise errors.KeyringError(
+            "%s There is no terminal here to ask on." % refused.args[0]
+        ) from None
+    try:
+        old = termios.tcgetattr(fd)
+        quiet = list(old)
+        quiet[3] &= ~termios.ECHO
+        quiet[3] |= termios.ECHONL
+        termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
+        try:
+            os.write(fd, prompt.encode("utf-8"))
+            typed = b""
+            deadline = time.monotonic() + TYPING_WAIT
+            while not typed.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise errors.KeyringError("credd: no passphrase was typed in time")
+                chunk = os.read(fd, 1024)
+                if not chunk:
+                    break
+                typed += chunk
+        finally:
+            termios.tcsetattr(fd, termios.TCSAFLUSH, old)
+    finally:
+        os.close(fd)
+    return typed.decode("utf-8", "replace").rstrip("\r\n")
+
 
 def _checked_entry(entry, *more):
     """`entry` when it has the string fields an entry must have."""
@@ -317,12 +424,16 @@ class CreddKeyring(backend.KeyringBackend):
                 return None
             query = _service_query(service, username)
             with Connection() as connection:
-                entry = connection.get(**query)
+                entry = connection.lookup(**query)
             return _credential(entry, username) if entry else None
         if username == EMPTY_USERNAME:
             return None
         with Connection() as connection:
-            entry = connection.get(name=name)
+            entry = connection.lookup(name=name)
+            if entry is not None and _publishing() and not entry.get("publish"):
+                # `poetry publish -r NAME`: the publish credential beside the entry NAME, if any.
+                own = entry.get("username") or ""
+                entry = connection.lookup(url=entry["url"], username=own) or entry
         if entry is None or not username_matches(entry, username):
             return None
         return _credential(entry, username)

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use credd::keyring_cli::{self, Action, Invocation, Parsed};
 use credd::on_demand::with_unlocked_agent;
-use credd_protocol::{Done, ErrorKind, GetResult, Lookup, Operation, Secret, SetResult};
+use credd_protocol::{Done, ErrorKind, Front, GetResult, Lookup, Operation, Secret, SetResult};
 use zeroize::Zeroizing;
 
 /// The program name, and the `credd` subcommand, that select this command.
@@ -108,7 +108,7 @@ fn carry_out(socket: &Path, invocation: &Invocation) -> Result<(), Failed> {
 fn get(socket: &Path, invocation: &Invocation) -> Result<(), Failed> {
     let lookup = Lookup::url(&invocation.service).username(invocation.username.clone());
     let found = with_unlocked_agent(socket, |client| {
-        client.call::<GetResult>(Operation::get(lookup.clone()))
+        client.call::<GetResult>(Operation::get_for(lookup.clone(), Front::Keyring, "get"))
     });
     let entry = match found {
         Ok(found) => found.entry,
