@@ -396,7 +396,27 @@ fn keyring_store_core_scenario() {
     );
     assert_eq!(
         env.cli(&["list"]).ok(),
-        "corp\tsparse+https://cargo.corp.test/index/\t-\t-\npypi\thttps://pypi.corp.test/simple/\tci\t2030-01-31\n"
+        "corp\tsparse+https://cargo.corp.test/index/\t-\t-\tread+publish (no step-up)\n\
+         pypi\thttps://pypi.corp.test/simple/\tci\t2030-01-31\tread+publish (no step-up)\n"
+    );
+    // No passphrase to step up with: publish credentials are refused, saying where they go.
+    let publish = env.cli_with_input(
+        &[
+            "add",
+            "corp-publish",
+            "--url",
+            "sparse+https://cargo.corp.test/index/",
+            "--publish",
+            "--secret-stdin",
+        ],
+        "tok-publish\n",
+    );
+    assert!(
+        !publish.status.success()
+            && publish
+                .stderr
+                .contains("keep publish credentials in a vault store"),
+        "{publish:?}"
     );
     let listed = env.cli(&["list", "--json"]);
     assert!(!listed.ok().contains("tok-corp") && !listed.ok().contains("pw-pypi"));
