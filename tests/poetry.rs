@@ -971,3 +971,56 @@ fn python_unittest(env: &TestEnv, module: &str, vars: &[(&str, &str)]) {
     assert!(out.stderr.contains("\nOK"), "{}", out.stderr);
     eprintln!("{}", out.stderr);
 }
+
+/// `poetry publish -r NAME` is a publish path: with a publish credential beside the entry NAME,
+/// it fails without a terminal, naming what to do, and publishes nothing.
+#[test]
+fn poetry_publish_without_a_terminal_does_not_get_the_publish_credential() {
+    const TOKEN: &str = "pypi-upload-token-step-up-16";
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let server = PypiServer::start(&env.dir.path().join("index"), &[("__token__", TOKEN)]);
+    add(
+        &env,
+        "corp-upload",
+        &server.upload_url(),
+        None,
+        "read-only-not-for-upload",
+    );
+    env.cli_with_input(
+        &[
+            "add",
+            "corp-upload-publish",
+            "--url",
+            &server.upload_url(),
+            "--publish",
+            "--secret-stdin",
+        ],
+        &format!("{TOKEN}\n"),
+    )
+    .ok();
+    let poetry = Poetry::new(&env);
+    assert_ok(&poetry.setup(), "credd setup poetry");
+    let config = ["config", "repositories.corp-upload", &server.upload_url()];
+    assert_ok(
+        &run_with_limit(poetry.wrapped(&poetry.root, &config), ""),
+        "poetry config",
+    );
+    let lib = poetry.root.join("lib1");
+    library_project(&lib, "corp-lib", "0.1.0");
+    let publish = || poetry.wrapped(&lib, &["publish", "--build", "-r", "corp-upload"]);
+    let out = run_with_limit(without_tty(publish()), "");
+    assert!(!out.status.success(), "{out:?}");
+    let shown: Vec<&str> = out
+        .stdout
+        .split_whitespace()
+        .chain(out.stderr.split_whitespace())
+        .collect();
+    assert!(
+        shown
+            .join(" ")
+            .contains("credd allow --once corp-upload-publish"),
+        "{out:?}"
+    );
+    assert!(server.files().is_empty(), "{:?}", server.files());
+}
