@@ -261,9 +261,9 @@ fn import_remove_moves_the_tokens_and_keeps_the_rest() {
     let list = env.cli(&["list"]);
     assert_eq!(
         list.ok(),
-        "corp\tsparse+https://cargo.corp.test/index/\t-\t-\n\
-         crates-io\tsparse+https://index.crates.io/\t-\t-\n\
-         team-b\tsparse+https://b.team.test/\t-\t-\n"
+        "corp\tsparse+https://cargo.corp.test/index/\t-\t-\tread+publish (no step-up)\n\
+         crates-io\tsparse+https://index.crates.io/\t-\t-\tread+publish (no step-up)\n\
+         team-b\tsparse+https://b.team.test/\t-\t-\tread+publish (no step-up)\n"
     );
 
     let after = std::fs::read_to_string(&credentials).unwrap();

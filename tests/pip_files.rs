@@ -80,10 +80,10 @@ default login anonymous password guest-f6
 
 /// The entries the files above become, as `credd list` prints them.
 const LISTED: &str = "\
-alice@pypi.corp.test/simple\thttps://pypi.corp.test/simple/\talice\t-
-bob@legacy.test/simple\thttps://legacy.test/simple\tbob\t-
-mirrorbot@mirror.test/simple\thttps://mirror.test/simple/\tmirrorbot\t-
-tok.test/simple\thttps://tok.test/simple/\t-\t-
+alice@pypi.corp.test/simple\thttps://pypi.corp.test/simple/\talice\t-\tread+publish (no step-up)
+bob@legacy.test/simple\thttps://legacy.test/simple\tbob\t-\tread+publish (no step-up)
+mirrorbot@mirror.test/simple\thttps://mirror.test/simple/\tmirrorbot\t-\tread+publish (no step-up)
+tok.test/simple\thttps://tok.test/simple/\t-\t-\tread+publish (no step-up)
 ";
 
 /// The paths of a test's pip files.
@@ -353,8 +353,8 @@ fn pip_config_file_and_netrc_variables_name_the_files() {
     );
     assert_eq!(
         env.cli(&["list"]).ok(),
-        "bot@127.0.0.1:8080\thttp://127.0.0.1:8080/\tbot\t-\n\
-         x@127.0.0.1:8080\thttp://127.0.0.1:8080/\tx\t-\n"
+        "bot@127.0.0.1:8080\thttp://127.0.0.1:8080/\tbot\t-\tread+publish (no step-up)\n\
+         x@127.0.0.1:8080\thttp://127.0.0.1:8080/\tx\t-\tread+publish (no step-up)\n"
     );
 }
 
