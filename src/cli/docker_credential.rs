@@ -9,7 +9,7 @@
 //! sends every listed registry's credentials to the daemon. Errors go to stdout with exit 1, in
 //! docker's words for a miss.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -36,14 +36,7 @@ const REQUEST_LIMIT: usize = credd_protocol::MAX_SECRET_LEN * 2 + 16 * 1024;
 /// The helper's arguments, when this process runs as `docker-credential-credd` or as
 /// `credd docker-credential`.
 pub fn requested() -> Option<Vec<OsString>> {
-    let mut args = std::env::args_os();
-    let program = args.next()?;
-    if Path::new(&program).file_name() == Some(OsStr::new(PROGRAM)) {
-        return Some(args.collect());
-    }
-    let mut args = args.peekable();
-    args.next_if(|arg| arg == NAME)?;
-    Some(args.collect())
+    super::front_args(PROGRAM, NAME)
 }
 
 /// Why an action failed: a message for docker's stdout.

@@ -10,7 +10,7 @@
 //! Nothing is ever prompted on stdout; a locked agent is unlocked as for the Cargo provider
 //! ([`credd::on_demand`]), else this fails at once with credd's message on stderr.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -41,14 +41,7 @@ const REQUEST_LIMIT: usize = credd_protocol::MAX_SECRET_LEN + 16 * 1024;
 /// The helper's arguments, when this process runs as `git-credential-credd` or as
 /// `credd git-credential`.
 pub fn requested() -> Option<Vec<OsString>> {
-    let mut args = std::env::args_os();
-    let program = args.next()?;
-    if Path::new(&program).file_name() == Some(OsStr::new(PROGRAM)) {
-        return Some(args.collect());
-    }
-    let mut args = args.peekable();
-    args.next_if(|arg| arg == NAME)?;
-    Some(args.collect())
+    super::front_args(PROGRAM, NAME)
 }
 
 /// What git asks.

@@ -13,7 +13,7 @@
 //! "locked" message (or asks on the terminal, when there is one); uv and pip then go on without
 //! credentials, as for a miss.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,14 +44,7 @@ const NOTE: &str = "stored by keyring set";
 
 /// keyring's arguments, when this process runs as `keyring` or as `credd keyring`.
 pub fn requested() -> Option<Vec<OsString>> {
-    let mut args = std::env::args_os();
-    let program = args.next()?;
-    if Path::new(&program).file_name() == Some(OsStr::new(NAME)) {
-        return Some(args.collect());
-    }
-    let mut args = args.peekable();
-    args.next_if(|arg| arg == NAME)?;
-    Some(args.collect())
+    super::front_args(NAME, NAME)
 }
 
 /// The socket: `CREDD_SOCKET`, else the default (keyring's command line has no option for it).

@@ -203,6 +203,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The arguments of a front chosen by name: the rest of argv when this process runs as
+/// `program` (a link to credd), or after `credd SUBCOMMAND`; None otherwise.
+pub fn front_args(program: &str, subcommand: &str) -> Option<Vec<std::ffi::OsString>> {
+    let mut args = std::env::args_os();
+    let run_as = args.next()?;
+    if std::path::Path::new(&run_as).file_name() == Some(std::ffi::OsStr::new(program)) {
+        return Some(args.collect());
+    }
+    let mut args = args.peekable();
+    args.next_if(|arg| arg == subcommand)?;
+    Some(args.collect())
+}
+
 /// Prints `credd: ERROR` on stderr in one write, so that the lines of tools that run several
 /// credd processes at once (uv runs one `keyring` per index) do not interleave.
 fn print_error(error: &anyhow::Error) {
