@@ -52,15 +52,7 @@ pub fn get(
     operation: &str,
     what: &str,
 ) -> Result<GetResult, StepUpError> {
-    let ask = |passphrase: Option<Secret>| Operation::Get {
-        lookup: lookup.clone(),
-        ask: Ask {
-            front: Some(front),
-            operation: Some(operation.to_owned()),
-            passphrase,
-        },
-    };
-    match client.call::<GetResult>(ask(None)) {
+    match client.call::<GetResult>(request(lookup, front, operation, None)) {
         Err(ClientError::Agent(refused)) if refused.kind == ErrorKind::StepUpRequired => {
             after_refusal(client, lookup, front, operation, what, refused)
         }
@@ -78,14 +70,6 @@ pub fn after_refusal(
     what: &str,
     refused: ErrorReply,
 ) -> Result<GetResult, StepUpError> {
-    let ask = |passphrase: Option<Secret>| Operation::Get {
-        lookup: lookup.clone(),
-        ask: Ask {
-            front: Some(front),
-            operation: Some(operation.to_owned()),
-            passphrase,
-        },
-    };
     if !tty::has_tty() {
         return Err(StepUpError::NoTerminal {
             what: what.to_owned(),
@@ -95,7 +79,25 @@ pub fn after_refusal(
     let passphrase = read_passphrase(&format!("{what}: enter the credd passphrase to allow: "))?;
     // A person may have taken longer than the agent waits on an idle connection.
     client.reconnect()?;
-    Ok(client.call_within(ask(Some(passphrase)), KDF_TIMEOUT)?)
+    let request = request(lookup, front, operation, Some(passphrase));
+    Ok(client.call_within(request, KDF_TIMEOUT)?)
+}
+
+/// The `get` of `lookup` through `front` for `operation`, with the step-up `passphrase` if any.
+fn request(
+    lookup: &Lookup,
+    front: Front,
+    operation: &str,
+    passphrase: Option<Secret>,
+) -> Operation {
+    Operation::Get {
+        lookup: lookup.clone(),
+        ask: Ask {
+            front: Some(front),
+            operation: Some(operation.to_owned()),
+            passphrase,
+        },
+    }
 }
 
 /// Reads the passphrase at `prompt` on the terminal, within [`TYPING_WAIT`].
