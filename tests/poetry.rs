@@ -973,10 +973,13 @@ fn python_unittest(env: &TestEnv, module: &str, vars: &[(&str, &str)]) {
 }
 
 /// `poetry publish -r NAME` is a publish path: with a publish credential beside the entry NAME,
-/// it fails without a terminal, naming what to do, and publishes nothing.
+/// it fails without a terminal, naming what to do, and publishes nothing; on a terminal the
+/// backend asks for the credd passphrase, naming the command, and a wrong one publishes nothing
+/// while the right one uploads with the publish credential (the read one would be refused).
 #[test]
-fn poetry_publish_without_a_terminal_does_not_get_the_publish_credential() {
+fn poetry_publish_needs_the_step_up_for_a_publish_credential() {
     const TOKEN: &str = "pypi-upload-token-step-up-16";
+    const PROMPT: &str = "poetry publish: enter the credd passphrase to allow:";
     let env = TestEnv::new();
     let _agent = agent(&env);
     let server = PypiServer::start(&env.dir.path().join("index"), &[("__token__", TOKEN)]);
@@ -1006,10 +1009,21 @@ fn poetry_publish_without_a_terminal_does_not_get_the_publish_credential() {
         &run_with_limit(poetry.wrapped(&poetry.root, &config), ""),
         "poetry config",
     );
-    let lib = poetry.root.join("lib1");
-    library_project(&lib, "corp-lib", "0.1.0");
-    let publish = || poetry.wrapped(&lib, &["publish", "--build", "-r", "corp-upload"]);
-    let out = run_with_limit(without_tty(publish()), "");
+    // A project of its own per run: Poetry on a terminal asks before it rebuilds into a dist
+    // directory that has files, and `--no-interaction` keeps any other question from waiting.
+    let publish = |lib: &str| {
+        let lib = poetry.root.join(lib);
+        library_project(&lib, "corp-lib", "0.1.0");
+        let args = [
+            "publish",
+            "--build",
+            "--no-interaction",
+            "-r",
+            "corp-upload",
+        ];
+        poetry.wrapped(&lib, &args)
+    };
+    let out = run_with_limit(without_tty(publish("lib1")), "");
     assert!(!out.status.success(), "{out:?}");
     let shown: Vec<&str> = out
         .stdout
@@ -1023,4 +1037,21 @@ fn poetry_publish_without_a_terminal_does_not_get_the_publish_credential() {
         "{out:?}"
     );
     assert!(server.files().is_empty(), "{:?}", server.files());
+
+    let line = common::shell_line(&publish("lib2"));
+    let shown = common::run_on_tty(&env, &line, &[(PROMPT, "not the passphrase\n")]);
+    assert!(shown.contains("wrong passphrase"), "{shown}");
+    assert!(server.files().is_empty(), "{:?}", server.files());
+
+    let line = common::shell_line(&publish("lib3"));
+    let answer = format!("{PASSPHRASE}\n");
+    let shown = common::run_on_tty(&env, &line, &[(PROMPT, &answer)]);
+    assert!(!shown.contains(PASSPHRASE), "echoed: {shown}");
+    assert_eq!(
+        server.files(),
+        ["corp_lib-0.1.0-py3-none-any.whl", "corp_lib-0.1.0.tar.gz"],
+        "{shown}"
+    );
+    let log = env.cli(&["log"]).ok().to_owned();
+    assert!(log.contains("poetry publish: ok (step-up)"), "{log}");
 }

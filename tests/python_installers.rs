@@ -540,25 +540,6 @@ fn with_publish_credential(case: &Case) {
     }
 }
 
-/// `command` as one shell line with its variables, for [`common::run_on_tty`].
-fn shell_line(command: &Command) -> String {
-    let vars: Vec<String> = command
-        .get_envs()
-        .filter_map(|(k, v)| Some(format!("{}='{}'", k.to_str()?, v?.to_str()?)))
-        .collect();
-    let args: Vec<String> = command
-        .get_args()
-        .map(|a| format!("'{}'", a.to_str().unwrap()))
-        .collect();
-    format!(
-        "cd '{}' && env -i {} '{}' {}",
-        command.get_current_dir().unwrap().display(),
-        vars.join(" "),
-        command.get_program().to_str().unwrap(),
-        args.join(" ")
-    )
-}
-
 /// twine's upload is a publish path: without a terminal it fails at once naming what to do; on
 /// a terminal it asks for the credd passphrase, naming the command, and uploads with the publish
 /// credential.
@@ -584,7 +565,7 @@ fn twine_upload_needs_the_step_up_for_a_publish_credential() {
     assert!(took < LOCKED_LIMIT * 2, "twine took {took:?} to fail");
     assert!(!front().files("team-a").contains(&name));
 
-    let line = shell_line(&case.twine_upload(&front().base("team-a"), &file));
+    let line = common::shell_line(&case.twine_upload(&front().base("team-a"), &file));
     let answer = format!("{}\n", common::PASSPHRASE);
     let prompt = "twine upload: enter the credd passphrase to allow:";
     let shown = common::run_on_tty(&case.env, &line, &[(prompt, &answer)]);

@@ -400,8 +400,18 @@ pub fn run_on_tty(env: &TestEnv, line: &str, dialogue: &[(&str, &str)]) -> Strin
     use std::sync::mpsc::RecvTimeoutError;
     use std::time::{Duration, Instant};
 
+    /// Kills the terminal's processes however the test ends: a prompt that never shows must fail
+    /// the test, not leave a tool waiting on the terminal.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
     let credd_env = env.command();
-    let mut child = std::process::Command::new("script")
+    let child = std::process::Command::new("script")
         .args(["-qec", line, "/dev/null"])
         .env_clear()
         .envs(credd_env.get_envs().filter_map(|(k, v)| Some((k, v?))))
@@ -409,8 +419,9 @@ pub fn run_on_tty(env: &TestEnv, line: &str, dialogue: &[(&str, &str)]) -> Strin
         .stdout(Stdio::piped())
         .spawn()
         .expect("run script");
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(child);
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdout = child.0.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut chunk = [0u8; 4096];
@@ -440,10 +451,28 @@ pub fn run_on_tty(env: &TestEnv, line: &str, dialogue: &[(&str, &str)]) -> Strin
         collect(&mut shown, &|s| s[before..].contains('\n'));
     }
     let finished = collect(&mut shown, &|_| false);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert!(finished, "{line} did not finish: {shown:?}");
     shown
+}
+
+/// `command` as one shell line with its variables, for [`run_on_tty`].
+pub fn shell_line(command: &Command) -> String {
+    let vars: Vec<String> = command
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("{}='{}'", k.to_str()?, v?.to_str()?)))
+        .collect();
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| format!("'{}'", a.to_str().unwrap()))
+        .collect();
+    format!(
+        "cd '{}' && env -i {} '{}' {}",
+        command.get_current_dir().unwrap().display(),
+        vars.join(" "),
+        command.get_program().to_str().unwrap(),
+        args.join(" ")
+    )
 }
 
 /// A string that appears nowhere else, for planting and scanning.
