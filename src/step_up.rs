@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use credd_protocol::{Ask, ErrorKind, ErrorReply, Front, GetResult, Lookup, Operation, Secret};
 
+use std::path::Path;
+
 use crate::client::{Client, ClientError, KDF_TIMEOUT};
+use crate::on_demand::{UnlockError, with_unlocked_agent};
 use crate::tty;
 
 /// How long the step-up prompt waits for a person to type.
@@ -30,6 +33,9 @@ pub enum StepUpError {
     /// The terminal could not be read, or nobody typed in time.
     #[error("cannot read the credd passphrase from the terminal: {0}")]
     Terminal(std::io::Error),
+    /// A locked agent could not be unlocked.
+    #[error(transparent)]
+    Unlock(UnlockError),
 }
 
 impl StepUpError {
@@ -39,6 +45,8 @@ impl StepUpError {
             Self::Client(error) => error.kind(),
             Self::NoTerminal { .. } => Some(ErrorKind::StepUpRequired),
             Self::Terminal(_) => None,
+            Self::Unlock(UnlockError::Client(error)) => error.kind(),
+            Self::Unlock(_) => None,
         }
     }
 }
@@ -57,6 +65,33 @@ pub fn get(
             after_refusal(client, lookup, front, operation, what, refused)
         }
         other => Ok(other?),
+    }
+}
+
+/// [`get`] for the fronts a tool runs: the agent is started or unlocked first as
+/// [`with_unlocked_agent`] does, then the step-up follows on a connection of its own.
+pub fn get_unlocked(
+    socket: &Path,
+    lookup: &Lookup,
+    front: Front,
+    operation: &str,
+    what: &str,
+) -> Result<GetResult, StepUpError> {
+    let first = with_unlocked_agent(socket, |client| {
+        match client.call::<GetResult>(request(lookup, front, operation, None)) {
+            Err(ClientError::Agent(refused)) if refused.kind == ErrorKind::StepUpRequired => {
+                Ok(Err(refused))
+            }
+            other => other.map(Ok),
+        }
+    })
+    .map_err(StepUpError::Unlock)?;
+    match first {
+        Ok(found) => Ok(found),
+        Err(refused) => {
+            let mut client = Client::connect(socket)?;
+            after_refusal(&mut client, lookup, front, operation, what, refused)
+        }
     }
 }
 

@@ -577,3 +577,50 @@ fn twine_upload_needs_the_step_up_for_a_publish_credential() {
     let log = case.env.cli(&["log"]).ok().to_owned();
     assert!(log.contains("twine upload: ok (step-up)"), "{log}");
 }
+
+/// `uv publish` is a publish path of the native `keyring` command: uv runs it with the upload
+/// URL and the username, and it asks for the publish credential. Without a terminal it fails at
+/// once naming what to do, and uv uploads nothing; on a terminal it asks for the credd
+/// passphrase, naming the command, and uv uploads with the publish credential.
+#[test]
+fn uv_publish_needs_the_step_up_for_a_publish_credential() {
+    let case = Case::new();
+    with_publish_credential(&case);
+    let file = wheel(&case, "corp-uv-publish");
+    let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+    let url = front().base("team-a");
+    let publish = || {
+        let args = [
+            "publish",
+            "--keyring-provider",
+            "subprocess",
+            "--username",
+            ALICE.0,
+            "--publish-url",
+            &url,
+            file.to_str().unwrap(),
+        ];
+        case.uv(case.root(), &args)
+    };
+    let (out, took) = timed(publish());
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.contains("uv publish to ")
+            && out.stderr.contains("credd allow --once team-a-publish"),
+        "{out:?}"
+    );
+    assert!(took < LOCKED_LIMIT * 2, "uv publish took {took:?} to fail");
+    assert!(!front().files("team-a").contains(&name));
+
+    let line = common::shell_line(&publish());
+    let answer = format!("{}\n", common::PASSPHRASE);
+    let prompt = format!("uv publish to {url}: enter the credd passphrase to allow:");
+    let shown = common::run_on_tty(&case.env, &line, &[(&prompt, &answer)]);
+    assert!(!shown.contains(common::PASSPHRASE), "echoed: {shown}");
+    assert!(
+        front().files("team-a").contains(&name),
+        "not uploaded: {shown}"
+    );
+    let log = case.env.cli(&["log"]).ok().to_owned();
+    assert!(log.contains("uv publish: ok (step-up)"), "{log}");
+}

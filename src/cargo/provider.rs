@@ -284,28 +284,8 @@ fn get_to_change(
     let operation = wanted.words();
     let target = registry.name.as_deref().unwrap_or(&registry.index_url);
     let what = format!("cargo {operation} to {target}");
-    let query = || Operation::get_for(lookup.clone(), Front::Cargo, operation.clone());
-    let first = with_unlocked_agent(socket, |client| match client.call::<GetResult>(query()) {
-        Err(ClientError::Agent(refused)) if refused.kind == ErrorKind::StepUpRequired => {
-            Ok(Err(refused))
-        }
-        other => other.map(Ok),
-    })?;
-    let found = match first {
-        Ok(found) => found,
-        Err(refused) => {
-            let mut client = Client::connect(socket)?;
-            step_up::after_refusal(
-                &mut client,
-                &lookup,
-                Front::Cargo,
-                &operation,
-                &what,
-                refused,
-            )
-            .map_err(step_up_failure)?
-        }
-    };
+    let found = step_up::get_unlocked(socket, &lookup, Front::Cargo, &operation, &what)
+        .map_err(step_up_failure)?;
     if !found.entry.publish {
         let (cache, expiration) = cache_control(&found.entry);
         return Ok(Success::Get {
@@ -325,11 +305,13 @@ fn get_to_change(
 
 /// Cargo's error for a failed step-up: what happened and what to do.
 fn step_up_failure(error: step_up::StepUpError) -> Failure {
-    match error.kind() {
-        Some(ErrorKind::BadPassphrase) => Failure::other(
+    match error {
+        step_up::StepUpError::Unlock(error) => error.into(),
+        error if error.kind() == Some(ErrorKind::BadPassphrase) => Failure::other(
             "wrong credd passphrase: nothing was sent to the registry; run the command again",
         ),
-        _ => Failure::other(error.to_string()),
+        step_up::StepUpError::Client(error) => error.into(),
+        error => Failure::other(error.to_string()),
     }
 }
 

@@ -15,6 +15,7 @@
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use credd::keyring_cli::{self, Action, Invocation, Parsed};
 use credd::on_demand::with_unlocked_agent;
+use credd::step_up;
 use credd_protocol::{Done, ErrorKind, Front, GetResult, Lookup, Operation, Secret, SetResult};
 use zeroize::Zeroizing;
 
@@ -97,12 +99,21 @@ fn carry_out(socket: &Path, invocation: &Invocation) -> Result<(), Failed> {
     }
 }
 
-/// The entry for the service (and username), printed as the Python command prints it.
+/// The entry for the service (and username), printed as the Python command prints it. Run by
+/// `uv publish`, it asks for the service's publish credential, with the step-up on the terminal.
 fn get(socket: &Path, invocation: &Invocation) -> Result<(), Failed> {
     let lookup = Lookup::url(&invocation.service).username(invocation.username.clone());
-    let found = with_unlocked_agent(socket, |client| {
-        client.call::<GetResult>(Operation::get_for(lookup.clone(), Front::Keyring, "get"))
-    });
+    let found = match publishing_parent() {
+        Some(command) => {
+            let what = format!("{command} to {}", invocation.service);
+            let lookup = lookup.for_publish();
+            step_up::get_unlocked(socket, &lookup, Front::Keyring, &command, &what)
+        }
+        None => with_unlocked_agent(socket, |client| {
+            client.call::<GetResult>(Operation::get_for(lookup.clone(), Front::Keyring, "get"))
+        })
+        .map_err(step_up::StepUpError::Unlock),
+    };
     let entry = match found {
         Ok(found) => found.entry,
         Err(error) if error.kind() == Some(ErrorKind::NotFound) => return Err(Failed::Miss),
@@ -121,6 +132,18 @@ fn get(socket: &Path, invocation: &Invocation) -> Result<(), Failed> {
         entry.secret.expose(),
     );
     write_stdout(&out).map_err(Failed::Error)
+}
+
+/// `uv publish` when the process that ran this command is uv publishing, else None: uv sets
+/// nothing that says so, and runs this command directly, so its command line tells. The same
+/// rule as the Python backend's for twine and Poetry: the word `publish` after the program.
+/// Only which credential is asked for depends on it; the agent still wants the step-up.
+fn publishing_parent() -> Option<String> {
+    let parent = std::os::unix::process::parent_id();
+    let cmdline = std::fs::read(format!("/proc/{parent}/cmdline")).ok()?;
+    let mut args = cmdline.split(|&b| b == 0).filter(|a| !a.is_empty());
+    let program = Path::new(std::ffi::OsStr::from_bytes(args.next()?)).file_name()?;
+    (program == "uv" && args.any(|a| a == b"publish")).then(|| "uv publish".to_owned())
 }
 
 /// Stores the password read from stdin (or typed on the terminal) for the service and username.
