@@ -1054,4 +1054,37 @@ fn poetry_publish_needs_the_step_up_for_a_publish_credential() {
     );
     let log = env.cli(&["log"]).ok().to_owned();
     assert!(log.contains("poetry publish: ok (step-up)"), "{log}");
+
+    // credd exec, with Poetry's keyring disabled, is a publish path too.
+    let exec = |lib: &str| {
+        let lib = poetry.root.join(lib);
+        library_project(&lib, "corp-lib", "0.2.0");
+        let args = [
+            "publish",
+            "--build",
+            "--no-interaction",
+            "-r",
+            "corp-upload",
+        ];
+        poetry.exec(&lib, &args)
+    };
+    let out = run_with_limit(without_tty(exec("lib4")), "");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("credd exec -- poetry publish to corp-upload")
+            && out
+                .stderr
+                .contains("credd allow --once corp-upload-publish"),
+        "{out:?}"
+    );
+    assert_eq!(server.files().len(), 2, "{:?}", server.files());
+    let line = common::shell_line(&exec("lib5"));
+    let prompt = "credd exec -- poetry publish to corp-upload: enter the credd passphrase";
+    let shown = common::run_on_tty(&env, &line, &[(prompt, &answer)]);
+    assert!(
+        !shown.contains(PASSPHRASE) && !shown.contains(TOKEN),
+        "{shown}"
+    );
+    assert_eq!(server.files().len(), 4, "{shown}");
 }

@@ -3,7 +3,9 @@
 //!
 //! This is the one command that puts secrets into an environment, because Poetry without a
 //! keyring reads them nowhere else. They go straight into the command's environment by `execve`:
-//! no shell, no quoting, nothing on a command line, and credd's own process is replaced.
+//! no shell, no quoting, nothing on a command line, and credd's own process is replaced. For
+//! `poetry publish` the repository's publish credential is asked for (`credd add --publish`),
+//! with the step-up on the terminal, before the command runs.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -15,7 +17,10 @@ use credd::poetry::args::PoetryArgs;
 use credd::poetry::env::{self, Credential};
 use credd::poetry::files::{self, RepositoryUrls};
 use credd::poetry::{PYPI, TOKEN_USERNAME};
-use credd_protocol::{Entry, ErrorKind, GetResult, LockState, Lookup, Operation, StatusResult};
+use credd::step_up;
+use credd_protocol::{
+    Entry, ErrorKind, Front, GetResult, LockState, Lookup, Operation, StatusResult,
+};
 
 use super::connect;
 
@@ -136,21 +141,29 @@ fn sources(client: &mut Client, pyproject: &Path) -> Result<Vec<(String, Credent
     Ok(found)
 }
 
-/// The credential for `poetry publish -r NAME`: the entry serving the repository's URL, else
-/// the entry named NAME. A token (no username, or `__token__`) becomes `POETRY_PYPI_TOKEN_<K>`.
+/// The credential for `poetry publish -r NAME`: the publish credential serving the repository's
+/// URL (after the step-up on the terminal), else the entry named NAME, or the publish credential
+/// beside it. A token (no username, or `__token__`) becomes `POETRY_PYPI_TOKEN_<K>`.
 fn repository(
     client: &mut Client,
     name: &str,
     project_dir: &Path,
 ) -> Result<Option<(String, Credential)>> {
     let urls = repository_urls(project_dir)?;
+    let what = format!("credd exec -- poetry publish to {name}");
     let entry = match urls.url(name) {
-        Some(url) => entry_for_url(client, url)?,
+        Some(url) => stepped_up(client, Lookup::url(url).for_publish(), &what)?,
         None => None,
     };
     let entry = match entry {
         Some(entry) => Some(entry),
-        None => by_name(client, name)?,
+        None => match by_name(client, name, &what)? {
+            Some(named) if !named.publish => {
+                let beside = Lookup::url(&named.url).username(named.username.clone());
+                Some(stepped_up(client, beside.for_publish(), &what)?.unwrap_or(named))
+            }
+            other => other,
+        },
     };
     let Some(entry) = entry else {
         let url = urls.url(name).unwrap_or("URL");
@@ -170,6 +183,18 @@ fn repository(
     Ok(Some((name.to_owned(), credential)))
 }
 
+/// The entry `lookup` selects, for `poetry publish`: a publish credential after the step-up on
+/// the terminal that names `what`; None when no entry serves it.
+fn stepped_up(client: &mut Client, lookup: Lookup, what: &str) -> Result<Option<Entry>> {
+    match step_up::get(client, &lookup, Front::Cli, "poetry publish", what) {
+        Ok(found) => Ok(Some(found.entry)),
+        Err(e) if matches!(e.kind(), Some(ErrorKind::NotFound | ErrorKind::BadRequest)) => Ok(None),
+        // Kept a ClientError, for the exit code of a locked agent.
+        Err(step_up::StepUpError::Client(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Poetry's repository URLs: its environment variables, the project's poetry.toml and its
 /// config.toml.
 fn repository_urls(project_dir: &Path) -> Result<RepositoryUrls> {
@@ -185,11 +210,13 @@ fn entry_for_url(client: &mut Client, url: &str) -> Result<Option<Entry>> {
     get(client, Lookup::url(url))
 }
 
-fn by_name(client: &mut Client, name: &str) -> Result<Option<Entry>> {
+/// The entry named `name` (no entry is named after PyPI), with the step-up a publish credential
+/// wants.
+fn by_name(client: &mut Client, name: &str, what: &str) -> Result<Option<Entry>> {
     if name == PYPI {
         return Ok(None);
     }
-    get(client, Lookup::name(name))
+    stepped_up(client, Lookup::name(name), what)
 }
 
 fn get(client: &mut Client, lookup: Lookup) -> Result<Option<Entry>> {
