@@ -27,7 +27,14 @@ pub struct Config {
     /// leaving the socket to systemd until the next client. `None` (the default) keeps it running.
     /// Read at start only.
     pub idle_exit: Option<u64>,
+    /// Seconds after a step-up during which further requests for the same publish credential
+    /// from the same terminal session are let through without asking again; 0 (the default)
+    /// asks every time. At most [`MAX_STEP_UP_GRACE`]. Wiped on lock.
+    pub step_up_grace: u64,
 }
+
+/// The longest grace window a config may set: a window is meant for one publishing session.
+pub const MAX_STEP_UP_GRACE: u64 = 60 * 60;
 
 impl Default for Config {
     fn default() -> Self {
@@ -38,6 +45,7 @@ impl Default for Config {
             read_timeout: 10,
             store: StoreKind::Vault,
             idle_exit: None,
+            step_up_grace: 0,
         }
     }
 }
@@ -122,6 +130,11 @@ impl Config {
         if self.store == StoreKind::Unknown {
             return Err("store must be \"vault\" or \"keyring\"".into());
         }
+        if self.step_up_grace > MAX_STEP_UP_GRACE {
+            return Err(format!(
+                "step-up-grace must be at most {MAX_STEP_UP_GRACE} seconds; 0 turns it off"
+            ));
+        }
         if self.max_connections == 0 {
             return Err("max-connections must be at least 1".into());
         }
@@ -141,6 +154,11 @@ impl Config {
     /// [`Self::read_timeout`] as a duration.
     pub fn read(&self) -> Duration {
         Duration::from_secs(self.read_timeout)
+    }
+
+    /// [`Self::step_up_grace`] as a duration; None when off.
+    pub fn grace(&self) -> Option<Duration> {
+        (self.step_up_grace > 0).then(|| Duration::from_secs(self.step_up_grace))
     }
 
     /// [`Self::idle_exit`] as a duration.
@@ -191,6 +209,15 @@ mod tests {
         assert_eq!(config.idle_exit_after(), Some(Duration::from_secs(30)));
         let err = load_text("idle-exit = 0\n").unwrap_err().to_string();
         assert!(err.contains("idle-exit must be at least 1 second"), "{err}");
+    }
+
+    #[test]
+    fn step_up_grace_is_off_by_default_and_bounded() {
+        assert_eq!(Config::default().grace(), None);
+        let config = load_text("step-up-grace = 300\n").unwrap();
+        assert_eq!(config.grace(), Some(Duration::from_secs(300)));
+        let err = load_text("step-up-grace = 3601\n").unwrap_err().to_string();
+        assert!(err.contains("step-up-grace must be at most 3600"), "{err}");
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! checks it; a client that skips the prompt gets nothing. Without a terminal the request fails
 //! at once with the agent's words on how to go on (`credd allow --once NAME`).
 
+use std::path::Path;
 use std::time::Duration;
 
-use credd_protocol::{Ask, ErrorKind, ErrorReply, Front, GetResult, Lookup, Operation, Secret};
-
-use std::path::Path;
+use credd_protocol::{
+    Ask, ErrorKind, ErrorReply, Front, GetResult, Lookup, Operation, Secret, StatusResult,
+};
 
 use crate::client::{Client, ClientError, KDF_TIMEOUT};
 use crate::on_demand::{UnlockError, with_unlocked_agent};
@@ -52,7 +53,8 @@ impl StepUpError {
 }
 
 /// `get`s `lookup` through `front` for `operation`; when the agent wants a step-up, asks
-/// `<what>: enter the credd passphrase to allow: ` on the terminal and asks again with it.
+/// `<what>: enter the credd passphrase to allow: ` on the terminal (naming the grace window when
+/// the agent has one) and asks again with it.
 pub fn get(
     client: &mut Client,
     lookup: &Lookup,
@@ -111,11 +113,33 @@ pub fn after_refusal(
             reason: refused.message,
         });
     }
-    let passphrase = read_passphrase(&format!("{what}: enter the credd passphrase to allow: "))?;
+    let status: StatusResult = client.call(Operation::Status)?;
+    let passphrase = read_passphrase(&prompt(what, status.step_up_grace))?;
     // A person may have taken longer than the agent waits on an idle connection.
     client.reconnect()?;
     let request = request(lookup, front, operation, Some(passphrase));
     Ok(client.call_within(request, KDF_TIMEOUT)?)
+}
+
+/// The step-up prompt: what is asked, and the grace window the agent then opens, if any.
+fn prompt(what: &str, grace: Option<u64>) -> String {
+    match grace {
+        None => format!("{what}: enter the credd passphrase to allow: "),
+        Some(secs) => format!(
+            "{what}: enter the credd passphrase to allow (then allowed for {} for this \
+             terminal): ",
+            duration_words(secs)
+        ),
+    }
+}
+
+/// `5 min`, or `90 s` when not whole minutes.
+fn duration_words(secs: u64) -> String {
+    if secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    }
 }
 
 /// The `get` of `lookup` through `front` for `operation`, with the step-up `passphrase` if any.

@@ -1707,6 +1707,53 @@ fn cargo_publish_without_a_terminal_fails_fast_until_allowed_once() {
     );
 }
 
+/// With `step-up-grace` set, one step-up on a terminal lets the next publishes to the same
+/// registry from that terminal through without asking: the prompt names the window, two crates
+/// are published with one passphrase, and a process without that terminal (a session of its own,
+/// as a build script that detaches) still gets nothing.
+#[test]
+fn cargo_publish_of_two_crates_asks_once_within_the_grace_window() {
+    let env = TestEnv::new();
+    env.write_config("step-up-grace = 300\n");
+    let (_agent, registry, cargo) = split_registry(&env);
+    let publish = "publish --registry corp --allow-dirty --no-verify";
+    let first = cargo_line(&cargo, &cargo.lib_project("corp-lib", "0.1.0"), publish);
+    let second = cargo_line(&cargo, &cargo.lib_project("corp-other", "0.1.0"), publish);
+    let prompt = "cargo publish corp-lib 0.1.0 to corp: enter the credd passphrase to allow \
+                  (then allowed for 5 min for this terminal):";
+    let answer = format!("{}\n", common::PASSPHRASE);
+    let shown = common::run_on_tty(&env, &format!("{first} && {second}"), &[(prompt, &answer)]);
+    assert!(shown.contains("Published corp-lib v0.1.0"), "{shown}");
+    assert!(shown.contains("Published corp-other v0.1.0"), "{shown}");
+    assert_eq!(
+        shown.matches("enter the credd passphrase").count(),
+        1,
+        "{shown}"
+    );
+    assert_published(&cargo, &registry, "corp-other", "0.1.0");
+    let log = env.cli(&["log"]).ok().to_owned();
+    assert!(
+        log.contains("publish corp-lib 0.1.0: ok (step-up)")
+            && log.contains("publish corp-other 0.1.0: ok (grace)"),
+        "{log}"
+    );
+
+    let lib = cargo.lib_project("corp-third", "0.1.0");
+    let args = [
+        "publish",
+        "--registry",
+        "corp",
+        "--allow-dirty",
+        "--no-verify",
+    ];
+    let out = run_with_limit(common::without_tty(cargo.command(&lib, &args)), "");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.contains("credd allow --once corp-publish"),
+        "{out:?}"
+    );
+}
+
 /// The provider protocol with both credentials: a read answers the read token and tells cargo
 /// to ask again for other operations; a publish request without a terminal gets an error within
 /// 2 s; with one credential for both, a read stays operation-independent.

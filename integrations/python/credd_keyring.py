@@ -265,9 +265,8 @@ class Connection:
 
     def _step_up(self, query, what, refused):
         """The entry after the step-up: the passphrase asked on the terminal, sent with `query`."""
-        passphrase = _ask_passphrase(
-            "%s: enter the credd passphrase to allow: " % (what or "credd keyring"), refused
-        )
+        grace = self.call("status").get("step_up_grace")
+        passphrase = _ask_passphrase(_step_up_prompt(what or "credd keyring", grace), refused)
         reply = self.call("get", _timeout=STEP_UP_TIMEOUT, passphrase=passphrase, **query)
         return reply.get("entry")
 
@@ -297,6 +296,18 @@ def _publishing():
     if word and word in sys.argv[1:]:
         return "%s %s" % (program, word)
     return None
+
+
+def _step_up_prompt(what, grace):
+    """The step-up prompt, naming the grace window (seconds) the agent then opens, if any; the
+    words of src/step_up.rs."""
+    if not isinstance(grace, int) or grace <= 0:
+        return "%s: enter the credd passphrase to allow: " % what
+    words = "%d min" % (grace // 60) if grace % 60 == 0 else "%d s" % grace
+    return "%s: enter the credd passphrase to allow (then allowed for %s for this terminal): " % (
+        what,
+        words,
+    )
 
 
 def _ask_passphrase(prompt, refused):

@@ -639,6 +639,10 @@ pub struct StatusResult {
     /// Lookups since the agent started whose caller is not a known tool of its front.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown_callers: Option<u64>,
+    /// Seconds a step-up keeps a publish credential open to the terminal session it came from,
+    /// when the agent's config sets a grace window (`step-up-grace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_up_grace: Option<u64>,
 }
 
 /// Result of `remember`.

@@ -87,6 +87,18 @@ pub struct Caller {
     pub peer: Process,
     /// Its parents up to (and with) its session leader.
     pub parents: Vec<Process>,
+    /// Its terminal session, when it has a controlling terminal.
+    pub terminal: Option<Terminal>,
+}
+
+/// A terminal session: the session id and the controlling terminal's device, from
+/// `/proc/PID/stat`. What the step-up grace window is tied to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Terminal {
+    /// The session leader's pid.
+    pub session: u32,
+    /// The controlling terminal's device number (never 0).
+    pub tty: u32,
 }
 
 impl Caller {
@@ -100,6 +112,7 @@ impl Caller {
                     exe: None,
                 },
                 parents: Vec::new(),
+                terminal: None,
             };
         };
         let peer = Process {
@@ -107,9 +120,16 @@ impl Caller {
             uid,
             exe: exe_of(pid),
         };
+        let terminal = stat_of(pid)
+            .filter(|stat| stat.tty != 0)
+            .map(|stat| Terminal {
+                session: stat.session,
+                tty: stat.tty,
+            });
         Self {
             peer,
             parents: parents_of(pid),
+            terminal,
         }
     }
 
@@ -147,21 +167,40 @@ fn exe_of(pid: u32) -> Option<String> {
     Some(path.to_string_lossy().into_owned())
 }
 
-/// The parent pid and session id of `pid`, from `/proc/PID/stat`.
-fn parent_and_session(pid: u32) -> Option<(u32, u32)> {
+/// What the audit reads from `/proc/PID/stat`.
+struct Stat {
+    ppid: u32,
+    session: u32,
+    /// The controlling terminal's device number; 0 without one.
+    tty: u32,
+}
+
+/// The parent pid, session id and controlling terminal of `pid`, from `/proc/PID/stat`.
+fn stat_of(pid: u32) -> Option<Stat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (in parentheses) may hold spaces and parentheses: fields follow the last.
     let after = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after.split_whitespace();
-    let ppid = fields.nth(1)?.parse().ok()?;
+    // state ppid pgrp session tty_nr
+    let mut fields = after.split_whitespace().skip(1);
+    let ppid = fields.next()?.parse().ok()?;
     let session = fields.nth(1)?.parse().ok()?;
-    Some((ppid, session))
+    let tty = fields.next()?.parse::<i32>().ok()?;
+    Some(Stat {
+        ppid,
+        session,
+        tty: tty as u32,
+    })
 }
 
 /// The parents of `pid`, nearest first, up to its session leader (or init).
 fn parents_of(pid: u32) -> Vec<Process> {
     let mut parents = Vec::new();
-    let Some((mut next, session)) = parent_and_session(pid) else {
+    let Some(Stat {
+        ppid: mut next,
+        session,
+        ..
+    }) = stat_of(pid)
+    else {
         return parents;
     };
     if pid == session {
@@ -176,8 +215,8 @@ fn parents_of(pid: u32) -> Vec<Process> {
         if next == session {
             break;
         }
-        match parent_and_session(next) {
-            Some((ppid, _)) => next = ppid,
+        match stat_of(next) {
+            Some(stat) => next = stat.ppid,
             None => break,
         }
     }
@@ -200,6 +239,7 @@ mod tests {
         Caller {
             peer: process(peer),
             parents: vec![process(parent)],
+            terminal: None,
         }
     }
 

@@ -255,8 +255,8 @@ impl Handler {
         result.map(|(found, _)| found)
     }
 
-    /// The entry `lookup` selects and how it was let through (`ok`, `ok (step-up)`, `ok (allowed
-    /// once)`); `entry` is set to its name as soon as one is found.
+    /// The entry `lookup` selects and how it was let through (`ok`, `ok (step-up)`, `ok (grace)`,
+    /// `ok (allowed once)`); `entry` is set to its name as soon as one is found.
     async fn look_up(
         &self,
         lookup: &Lookup,
@@ -266,11 +266,17 @@ impl Handler {
         let query = Query::of(lookup)?;
         let (found, separate_publish) = self.state.lookup(query)?;
         *entry = Some(found.name.clone());
+        let terminal = self.caller.terminal;
         let how = if !found.publish {
             "ok"
         } else if let Some(passphrase) = passphrase {
             self.state.step_up(passphrase).await?;
+            if let Some(terminal) = terminal {
+                self.state.open_grace(&found.name, terminal);
+            }
             "ok (step-up)"
+        } else if terminal.is_some_and(|t| self.state.in_grace(&found.name, t)) {
+            "ok (grace)"
         } else if self.state.take_allowance(&found.name) {
             "ok (allowed once)"
         } else {

@@ -19,7 +19,7 @@ use credd_protocol::{
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
-use super::audit::Audit;
+use super::audit::{Audit, Terminal};
 use crate::config::Config;
 use crate::store::keychain::{self, Keychain};
 use crate::store::vault::{DEFAULT_KDF, VaultError};
@@ -71,6 +71,8 @@ struct Unlocked {
     last_used: Instant,
     /// Publish credentials `allow` let through once, each until its deadline.
     allowances: Vec<(String, Instant)>,
+    /// Publish credentials a step-up opened to one terminal session, each until its deadline.
+    graces: Vec<(String, Terminal, Instant)>,
 }
 
 impl Unlocked {
@@ -82,6 +84,7 @@ impl Unlocked {
             unlocked_at: now,
             last_used: now,
             allowances: Vec::new(),
+            graces: Vec::new(),
         }
     }
 
@@ -189,6 +192,7 @@ impl State {
             keychain: inner.keychain.clone(),
             unprotected: unlocked.map(|u| unprotected(&u.entries)),
             unknown_callers: Some(self.audit.unknown_callers()),
+            step_up_grace: inner.config.grace().map(|g| g.as_secs()),
         }
     }
 
@@ -432,6 +436,39 @@ impl State {
             }
             None => false,
         }
+    }
+
+    /// After a step-up for the publish credential `name` from `terminal`, opens the grace window
+    /// the config sets (none by default) for further requests for it from that terminal.
+    pub fn open_grace(&self, name: &str, terminal: Terminal) {
+        let mut inner = self.inner();
+        let Some(grace) = inner.config.grace() else {
+            return;
+        };
+        let Some(unlocked) = inner.unlocked.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        unlocked
+            .graces
+            .retain(|(n, t, until)| *until > now && !(n == name && *t == terminal));
+        unlocked
+            .graces
+            .push((name.to_owned(), terminal, now + grace));
+    }
+
+    /// True while a grace window for `name` is open to `terminal`.
+    pub fn in_grace(&self, name: &str, terminal: Terminal) -> bool {
+        let mut inner = self.inner();
+        let Some(unlocked) = inner.unlocked.as_mut() else {
+            return false;
+        };
+        let now = Instant::now();
+        unlocked.graces.retain(|(_, _, until)| *until > now);
+        unlocked
+            .graces
+            .iter()
+            .any(|(n, t, _)| n == name && *t == terminal)
     }
 
     /// Refuses, before any passphrase is checked, an `allow` of something that is no publish
@@ -1119,6 +1156,45 @@ mod tests {
             !state.take_allowance("reg-publish"),
             "lock wipes allowances"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_grace_window_serves_one_terminal_for_one_credential_until_it_ends_or_lock() {
+        let (state, _dir) = unlocked_state(10_000, 10_000).await;
+        let here = Terminal {
+            session: 100,
+            tty: 34816,
+        };
+        let elsewhere = Terminal {
+            session: 200,
+            ..here
+        };
+        state.open_grace("reg-publish", here);
+        assert!(!state.in_grace("reg-publish", here), "off by default");
+        state.set_config(Config {
+            step_up_grace: 300,
+            ..state.config()
+        });
+        state.open_grace("reg-publish", here);
+        assert!(state.in_grace("reg-publish", here));
+        assert!(
+            state.in_grace("reg-publish", here),
+            "a window is not used up"
+        );
+        assert!(!state.in_grace("reg-publish", elsewhere));
+        assert!(!state.in_grace("other-publish", here));
+        tokio::time::advance(Duration::from_secs(299)).await;
+        assert!(state.in_grace("reg-publish", here));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(!state.in_grace("reg-publish", here), "the window ended");
+        state.open_grace("reg-publish", here);
+        state.lock();
+        state.unlock(Secret::new("pw")).await.unwrap();
+        assert!(
+            !state.in_grace("reg-publish", here),
+            "lock wipes the window"
+        );
+        assert_eq!(state.status().step_up_grace, Some(300));
     }
 
     #[test]
