@@ -472,6 +472,21 @@ class Failures(AgentTestCase):
         self.assertIn("try again shortly", str(raised.exception))
 
 
+class StepUpPrompt(unittest.TestCase):
+    def test_the_prompt_names_the_grace_window_in_the_words_of_the_rust_clients(self):
+        # src/step_up.rs words them so; tests/cargo.rs checks its prompt on a terminal.
+        self.assertEqual(
+            credd_keyring._step_up_prompt("poetry publish", None),
+            "poetry publish: enter the credd passphrase to allow: ",
+        )
+        self.assertEqual(
+            credd_keyring._step_up_prompt("poetry publish", 300),
+            "poetry publish: enter the credd passphrase to allow "
+            "(then allowed for 5 min for this terminal): ",
+        )
+        self.assertIn("for 90 s for", credd_keyring._step_up_prompt("twine upload", 90))
+
+
 class Selection(unittest.TestCase):
     def test_selected_by_environment_variable_and_acceptable_to_poetry(self):
         env = dict(
