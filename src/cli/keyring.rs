@@ -12,6 +12,9 @@
 //! there (or with the keyring store), and otherwise the command fails at once with credd's
 //! "locked" message (or asks on the terminal, when there is one); uv and pip then go on without
 //! credentials, as for a miss.
+//!
+//! Run by `uv publish`, `get` asks for the service's publish credential, with the step-up on the
+//! terminal ([`credd::step_up`]); without a terminal it fails at once naming what to do.
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
