@@ -22,6 +22,7 @@ pub mod docker;
 pub mod fuzzing;
 pub mod git;
 pub mod keyring_cli;
+pub mod mint;
 pub mod on_demand;
 pub mod paths;
 pub mod pip;
