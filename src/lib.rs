@@ -21,6 +21,7 @@ pub mod docker;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod git;
+pub mod http;
 pub mod keyring_cli;
 pub mod mint;
 pub mod on_demand;
