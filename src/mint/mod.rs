@@ -5,13 +5,17 @@
 //! token until shortly before [`Minted::expires`].
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use credd_protocol::{Secret, Source};
+
+use crate::http::{self, HttpError};
 
 mod aws;
 mod command;
 mod gcp;
+mod jwt;
+mod sigv4;
 
 /// A freshly minted token.
 pub struct Minted {
@@ -102,5 +106,119 @@ pub fn mint(source: &Source, material: &Secret, cx: &Context) -> Result<Minted, 
         ),
         Source::Command { argv, env, timeout } => command::mint(argv, env, *timeout, cx),
         _ => Err(MintError::Unsupported),
+    }
+}
+
+/// The most of a server's error text an error message repeats.
+const SCRUB_LIMIT: usize = 300;
+
+/// A server's (or command's) text made fit for an error message: one line of printable
+/// characters, at most [`SCRUB_LIMIT`] of them.
+pub fn scrub(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(SCRUB_LIMIT)
+        .collect();
+    if text.chars().count() > SCRUB_LIMIT {
+        out.push('…');
+    }
+    out.trim().to_string()
+}
+
+/// Now, in Unix seconds.
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A URL as errors name it: scheme, host and path, without a query or user info, which may
+/// hold credentials.
+fn endpoint_name(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => scrub(url),
+    }
+}
+
+/// An HTTPS client for `cx`.
+fn client(cx: &Context) -> Result<http::Client, MintError> {
+    http::Client::new(cx.ca_file.as_deref(), cx.deadline).map_err(|e| match e {
+        HttpError::CaFile { .. } => MintError::BadMaterial(e.to_string()),
+        other => unreachable_error("the token endpoint", other),
+    })
+}
+
+/// The error for a request to `url` that got no answer.
+fn unreachable_error(url: &str, error: HttpError) -> MintError {
+    let endpoint = endpoint_name(url);
+    match error {
+        HttpError::Timeout => MintError::Timeout(format!("{endpoint} did not answer in time")),
+        HttpError::NotHttps(_) => MintError::BadMaterial(error.to_string()),
+        other => MintError::Unreachable {
+            endpoint,
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Parses an expiry given as Unix seconds (a number, possibly fractional, or its text) or as
+/// an RFC 3339 time.
+fn parse_expiry(value: &serde_json::Value) -> Option<u64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
+        serde_json::Value::String(s) => s.parse::<u64>().ok().or_else(|| rfc3339(s)),
+        _ => None,
+    }
+}
+
+/// Parses an RFC 3339 time into Unix seconds.
+fn rfc3339(text: &str) -> Option<u64> {
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339);
+    at.ok()
+        .and_then(|at| u64::try_from(at.unix_timestamp()).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_makes_one_bounded_line() {
+        assert_eq!(scrub("bad\r\ngrant\u{1b}[31m"), "bad  grant [31m");
+        let long = "x".repeat(1000);
+        assert_eq!(scrub(&long).chars().count(), SCRUB_LIMIT + 1);
+    }
+
+    #[test]
+    fn endpoints_are_named_without_query_or_user() {
+        assert_eq!(
+            endpoint_name("https://u:p@example.com/v1/token?key=s3cret"),
+            "https://example.com/v1/token"
+        );
+    }
+
+    #[test]
+    fn expiries_in_every_form() {
+        use serde_json::json;
+        assert_eq!(parse_expiry(&json!(1_700_000_000)), Some(1_700_000_000));
+        assert_eq!(parse_expiry(&json!(1_700_000_000.5)), Some(1_700_000_000));
+        assert_eq!(parse_expiry(&json!("1700000000")), Some(1_700_000_000));
+        assert_eq!(
+            parse_expiry(&json!("2023-11-14T22:13:20.123456Z")),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            parse_expiry(&json!("2023-11-14T23:13:20+01:00")),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_expiry(&json!("soon")), None);
     }
 }
