@@ -192,14 +192,22 @@ fn from_ureq(error: ureq::Error) -> HttpError {
         ureq::Error::HostNotFound => {
             HttpError::Unreachable("its host name does not resolve".into())
         }
-        ureq::Error::Rustls(rustls::Error::InvalidCertificate(why)) => {
-            HttpError::Unreachable(format!(
-                "its TLS certificate is not trusted ({why:?}); if a company proxy or private CA \
-                 signs it, add that CA's PEM certificate as the agent's extra CA file"
-            ))
-        }
-        ureq::Error::Rustls(e) => HttpError::Unreachable(format!("TLS failed: {e}")),
-        ureq::Error::Io(e) => HttpError::Unreachable(format!("cannot connect: {e}")),
+        ureq::Error::Rustls(e) => tls_error(&e),
+        // The handshake runs inside the connection's reads, which carry rustls's error.
+        ureq::Error::Io(e) => match e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            Some(tls) => tls_error(tls),
+            None => HttpError::Unreachable(format!("cannot connect: {e}")),
+        },
         e => HttpError::Unreachable(e.to_string()),
+    }
+}
+
+fn tls_error(error: &rustls::Error) -> HttpError {
+    match error {
+        rustls::Error::InvalidCertificate(why) => HttpError::Unreachable(format!(
+            "its TLS certificate is not trusted ({why:?}); if a company proxy or private CA \
+             signs it, add that CA's PEM certificate as the agent's extra CA file"
+        )),
+        other => HttpError::Unreachable(format!("TLS failed: {other}")),
     }
 }
