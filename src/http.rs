@@ -62,6 +62,7 @@ impl Client {
             .http_status_as_error(false)
             .max_redirects(0)
             .max_redirects_will_error(false)
+            .user_agent(concat!("credd/", env!("CARGO_PKG_VERSION")))
             .build();
         Ok(Client {
             agent: config.into(),

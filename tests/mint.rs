@@ -259,6 +259,24 @@ fn codeartifact_refusals() {
     let keys = server.aws_key(true);
     let error = mint_err(&codeartifact(&server, Some(100)), &keys, &cx(&server));
     assert!(matches!(error, MintError::BadMaterial(_)), "{error}");
+    let elsewhere = Source::AwsCodeartifact {
+        domain: "d".into(),
+        owner: "1".into(),
+        region: "example.com/".into(),
+        duration: None,
+        endpoint: None,
+    };
+    let error = mint_err(&elsewhere, &keys, &cx(&server));
+    assert!(matches!(error, MintError::BadMaterial(_)), "{error}");
+    let error = mint_err(
+        &codeartifact(&server, None),
+        r#"{"access_key_id":"A"}"#,
+        &cx(&server),
+    );
+    assert!(
+        matches!(&error, MintError::BadMaterial(m) if m.contains("secret_access_key")),
+        "{error}"
+    );
 
     let mut wrong: serde_json::Value = serde_json::from_str(&keys).unwrap();
     wrong["secret_access_key"] = "not-the-secret".into();

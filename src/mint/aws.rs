@@ -43,9 +43,21 @@ pub fn mint(target: &Target<'_>, material: &Secret, cx: &Context) -> Result<Mint
     let keys: KeyPair = serde_json::from_str(material.expose()).map_err(|e| {
         MintError::BadMaterial(format!(
             "expected JSON {{\"access_key_id\", \"secret_access_key\", \"session_token\"?}}: {}",
-            super::scrub(&e.to_string())
+            super::json_error(&e)
         ))
     })?;
+    // The region becomes part of the default host name: it must not be able to change the host.
+    if target.region.is_empty()
+        || !target
+            .region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(MintError::BadMaterial(format!(
+            "region {:?} is not an AWS region name like eu-west-1",
+            super::scrub(target.region)
+        )));
+    }
     let duration = target.duration.unwrap_or(DEFAULT_DURATION);
     if duration != 0 && !(900..=43_200).contains(&duration) {
         return Err(MintError::BadMaterial(format!(

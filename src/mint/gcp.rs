@@ -59,10 +59,9 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, MintError> {
 }
 
 fn bad_json(error: &serde_json::Error) -> MintError {
-    // serde_json's messages name the field and position, never the value.
     MintError::BadMaterial(format!(
         "not a Google credentials file: {}",
-        super::scrub(&error.to_string())
+        super::json_error(error)
     ))
 }
 
@@ -185,8 +184,8 @@ fn external_account(
         ("subject_token", &subject),
         ("subject_token_type", &account.subject_token_type),
     ]);
-    let hint = "the CI token may not match the workload identity pool's provider (audience, \
-                issuer, attribute conditions)";
+    let hint = "the CI token may not match the workload identity provider: check its \
+                audience, issuer and attribute conditions";
     let sts = oauth_token(&client, &account.token_url, &form, hint)?;
     match &account.service_account_impersonation_url {
         Some(url) => {

@@ -41,9 +41,12 @@ pub fn sign(
     ));
     let signature = key
         .pkcs1v15_sign::<Sha256>(token.as_bytes())
+        .map(Zeroizing::new)
         .map_err(|e| MintError::BadMaterial(format!("cannot sign with private_key: {e}")))?;
     token.push('.');
-    token.push_str(&Base64UrlUnpadded::encode_string(&signature));
+    token.push_str(&Zeroizing::new(Base64UrlUnpadded::encode_string(
+        &signature,
+    )));
     Ok(token)
 }
 

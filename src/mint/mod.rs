@@ -150,10 +150,23 @@ fn endpoint_name(url: &str) -> String {
 
 /// An HTTPS client for `cx`.
 fn client(cx: &Context) -> Result<http::Client, MintError> {
-    http::Client::new(cx.ca_file.as_deref(), cx.deadline).map_err(|e| match e {
-        HttpError::CaFile { .. } => MintError::BadMaterial(e.to_string()),
-        other => unreachable_error("the token endpoint", other),
+    http::Client::new(cx.ca_file.as_deref(), cx.deadline).map_err(|e| MintError::Unreachable {
+        endpoint: "the token endpoint".into(),
+        reason: format!("{e}; fix the file or stop naming it"),
     })
+}
+
+/// What is wrong with JSON material, without the value serde_json may quote (a field of the
+/// wrong type is quoted, and material put in the wrong field would be).
+fn json_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let at = format!("line {}, column {}", error.line(), error.column());
+    match error.classify() {
+        _ if text.starts_with("missing field") || text.starts_with("duplicate field") => text,
+        serde_json::error::Category::Data => format!("a field has the wrong type ({at})"),
+        serde_json::error::Category::Eof => "the JSON is cut short".into(),
+        _ => format!("not valid JSON ({at})"),
+    }
 }
 
 /// The error for a request to `url` that got no answer.
@@ -195,6 +208,27 @@ mod tests {
         assert_eq!(scrub("bad\r\ngrant\u{1b}[31m"), "bad  grant [31m");
         let long = "x".repeat(1000);
         assert_eq!(scrub(&long).chars().count(), SCRUB_LIMIT + 1);
+    }
+
+    #[test]
+    fn json_errors_never_quote_values() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)] // read by serde alone
+        struct Key {
+            id: u32,
+            name: String,
+        }
+        let error = |text| json_error(&serde_json::from_str::<Key>(text).unwrap_err());
+        assert_eq!(
+            error(r#"{"id":1}"#),
+            "missing field `name` at line 1 column 8"
+        );
+        assert_eq!(
+            error(r#"{"id":"s3cret","name":"n"}"#),
+            "a field has the wrong type (line 1, column 14)"
+        );
+        assert_eq!(error(r#"{"id":1,"#), "the JSON is cut short");
+        assert_eq!(error("s3cret"), "not valid JSON (line 1, column 1)");
     }
 
     #[test]
