@@ -5,6 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::registry::Registry;
 use common::tokenserver::{Subject, TokenServer};
 use credd::mint::{Context, MintError, Minted, mint};
 use credd_protocol::{Secret, Source};
@@ -305,6 +306,31 @@ fn codeartifact_refusals() {
         .unwrap()
         .to_string();
     assert!(!error.to_string().contains(&secret), "{error}");
+}
+
+#[test]
+fn a_registry_in_front_accepts_only_currently_valid_minted_tokens() {
+    let (_dir, server) = server();
+    let registry = Registry::start_checked(server.validator());
+    let keys = Secret::new(&server.aws_key(false));
+    let minted = mint(&codeartifact(&server, None), &keys, &cx(&server)).unwrap();
+    let config = format!("{}/index/config.json", registry.base_url());
+    let status = |token: &str| {
+        let client = credd::http::Client::new(None, Instant::now() + Duration::from_secs(20));
+        client
+            .unwrap()
+            .get(&config, &[("authorization", token)])
+            .unwrap()
+            .status
+    };
+    assert_eq!(status(minted.token.expose()), 200);
+    assert_eq!(status("made-up"), 401);
+    let id = serde_json::from_str::<serde_json::Value>(keys.expose()).unwrap()["access_key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.revoke(&id);
+    assert_eq!(status(minted.token.expose()), 401);
 }
 
 #[test]

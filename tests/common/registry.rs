@@ -35,8 +35,11 @@ pub struct Registry {
     _server: Server,
 }
 
+/// Which `Authorization` values a registry accepts.
+pub type TokenCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 struct Shared {
-    token: String,
+    token: TokenCheck,
     /// When set, the only token the web API (publish, yank, unyank) accepts.
     publish_token: Option<String>,
     base: String,
@@ -50,20 +53,26 @@ struct Shared {
 impl Registry {
     /// Starts a registry on 127.0.0.1 that accepts only `token`.
     pub fn start(token: &str) -> Registry {
-        Self::start_with(token, None)
+        Self::start_with(exactly(token), None)
+    }
+
+    /// Starts a registry that accepts whatever `check` passes, e.g. only the currently valid
+    /// tokens of a [`super::tokenserver::TokenServer`].
+    pub fn start_checked(check: TokenCheck) -> Registry {
+        Self::start_with(check, None)
     }
 
     /// Starts a registry whose index and downloads accept only `read` and whose web API accepts
     /// only `publish`: a registry with a read-only and a publish-scoped token.
     pub fn start_split(read: &str, publish: &str) -> Registry {
-        Self::start_with(read, Some(publish))
+        Self::start_with(exactly(read), Some(publish))
     }
 
-    fn start_with(token: &str, publish_token: Option<&str>) -> Registry {
+    fn start_with(token: TokenCheck, publish_token: Option<&str>) -> Registry {
         let mut shared = None;
         let server = Server::start(None, |addr| {
             let made = Arc::new(Shared {
-                token: token.to_string(),
+                token,
                 publish_token: publish_token.map(str::to_string),
                 base: format!("http://{addr}"),
                 log: Mutex::new(Vec::new()),
@@ -164,6 +173,11 @@ impl Shared {
     }
 }
 
+fn exactly(token: &str) -> TokenCheck {
+    let token = token.to_string();
+    Arc::new(move |value| value == token)
+}
+
 /// The lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -186,11 +200,10 @@ pub fn index_path(name: &str) -> String {
 fn route(shared: &Shared, request: &Request) -> Response {
     let at = Instant::now();
     let authorization = request.header("Authorization");
-    let accepted = match &shared.publish_token {
-        Some(publish) if request.path.starts_with("/api/") => publish,
-        _ => &shared.token,
-    };
-    let authorized = authorization == Some(accepted.as_str());
+    let authorized = authorization.is_some_and(|value| match &shared.publish_token {
+        Some(publish) if request.path.starts_with("/api/") => value == publish,
+        _ => (shared.token)(value),
+    });
     let response = respond(shared, request, authorized, authorization.is_some());
     shared.log.lock().unwrap().push(Logged {
         method: request.method.clone(),

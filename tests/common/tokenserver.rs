@@ -237,11 +237,14 @@ impl TokenServer {
 
     /// Whether `token` was issued here, has not expired and its holder is not revoked.
     pub fn is_valid(&self, token: &str) -> bool {
-        let now = self.state.now();
-        let revoked = self.state.revoked.lock().unwrap();
-        self.issued()
-            .iter()
-            .any(|i| i.token == token && i.expires > now && !revoked.contains(&i.to))
+        self.state.is_valid(token)
+    }
+
+    /// [`TokenServer::is_valid`] for another server's threads (a registry in front, which
+    /// accepts only currently valid minted tokens).
+    pub fn validator(&self) -> Arc<dyn Fn(&str) -> bool + Send + Sync> {
+        let state = Arc::clone(&self.state);
+        Arc::new(move |token| state.is_valid(token))
     }
 
     /// Sets the lifetime of the tokens issued from now on.
@@ -289,6 +292,16 @@ impl State {
             .unwrap()
             .as_secs();
         real.saturating_add_signed(self.config.lock().unwrap().clock_offset)
+    }
+
+    fn is_valid(&self, token: &str) -> bool {
+        let now = self.now();
+        let revoked = self.revoked.lock().unwrap();
+        self.issued
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|i| i.token == token && i.expires > now && !revoked.contains(&i.to))
     }
 
     fn reply(&self, request: &Request) -> Reply {
@@ -479,12 +492,10 @@ impl State {
             .header("Authorization")
             .and_then(|a| a.strip_prefix("Bearer "))
             .unwrap_or("");
-        let valid_sts = self.issued.lock().unwrap().iter().any(|i| {
-            i.token == bearer
-                && i.grant == "sts"
-                && i.expires > self.now()
-                && !self.is_revoked(&i.to)
-        });
+        let valid_sts = self.is_valid(bearer)
+            && (self.issued.lock().unwrap())
+                .iter()
+                .any(|i| i.token == bearer && i.grant == "sts");
         if !valid_sts {
             return api_error(
                 401,
