@@ -87,7 +87,7 @@ impl Client {
             .timeout_global(Some(self.remaining()?))
             .build()
             .send(body);
-        self.finish(answer)
+        Self::finish(answer)
     }
 
     /// GETs `url` with `headers`.
@@ -102,7 +102,7 @@ impl Client {
             .timeout_global(Some(self.remaining()?))
             .build()
             .call();
-        self.finish(answer)
+        Self::finish(answer)
     }
 
     fn remaining(&self) -> Result<std::time::Duration, HttpError> {
@@ -112,8 +112,8 @@ impl Client {
         }
     }
 
+    /// Reads the whole answer, up to the limit.
     fn finish(
-        &self,
         answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Response, HttpError> {
         let mut answer = answer.map_err(from_ureq)?;
@@ -210,5 +210,33 @@ fn tls_error(error: &rustls::Error) -> HttpError {
              signs it, add that CA's PEM certificate as the agent's extra CA file"
         )),
         other => HttpError::Unreachable(format!("TLS failed: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        for ok in [
+            "https://example.com/token",
+            "http://127.0.0.1:8080/token",
+            "http://[::1]/token",
+            "http://localhost/token",
+        ] {
+            assert!(check_scheme(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://example.com/token",
+            "http://127.0.0.1.example.com/token",
+            "ftp://127.0.0.1/token",
+            "token",
+        ] {
+            assert!(
+                matches!(check_scheme(bad), Err(HttpError::NotHttps(_))),
+                "{bad}"
+            );
+        }
     }
 }
