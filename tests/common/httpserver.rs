@@ -111,11 +111,6 @@ impl Server {
             accept: Some(accept),
         }
     }
-
-    /// Its address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
 }
 
 impl Drop for Server {

@@ -55,7 +55,7 @@ pub enum Subject<'a> {
 /// A running token server; stopped when dropped.
 pub struct TokenServer {
     state: Arc<State>,
-    server: Server,
+    _server: Server,
     /// The test CA's certificate (PEM): the `ca_file` clients need.
     pub ca_file: PathBuf,
 }
@@ -112,7 +112,7 @@ impl TokenServer {
         });
         TokenServer {
             state: state.unwrap(),
-            server,
+            _server: server,
             ca_file: ca.ca_file,
         }
     }
@@ -266,11 +266,6 @@ impl TokenServer {
     /// Makes every request go unanswered for `how_long` (`None`: answer again).
     pub fn hang(&self, how_long: Option<Duration>) {
         self.state.config.lock().unwrap().hang = how_long;
-    }
-
-    /// The server's address.
-    pub fn port(&self) -> u16 {
-        self.server.addr().port()
     }
 }
 
