@@ -18,7 +18,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    /// The URL is not `https://` (plain HTTP is allowed to loopback addresses only).
+    /// The URL is not `https://` (plain HTTP is allowed to loopback and link-local addresses
+    /// only).
     #[error("{0} is not an https:// URL; token requests carry credentials and need TLS")]
     NotHttps(String),
     /// The extra CA file could not be used.
@@ -135,18 +136,20 @@ impl Client {
     }
 }
 
-/// Refuses plain HTTP except to loopback, where nothing crosses a network.
+/// Refuses plain HTTP except to loopback, where nothing crosses a network, and to link-local
+/// addresses, where cloud metadata servers hand out workload identity tokens over plain HTTP
+/// (169.254.169.254) and no router forwards.
 fn check_scheme(url: &str) -> Result<(), HttpError> {
     let parsed = url::Url::parse(url).map_err(|_| HttpError::NotHttps(url.to_string()))?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+    let local = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unicast_link_local(),
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         None => false,
     };
     match parsed.scheme() {
         "https" => Ok(()),
-        "http" if loopback => Ok(()),
+        "http" if local => Ok(()),
         _ => Err(HttpError::NotHttps(url.to_string())),
     }
 }
@@ -218,10 +221,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_http_only_to_loopback() {
+    fn plain_http_only_to_loopback_and_link_local() {
         for ok in [
             "https://example.com/token",
             "http://127.0.0.1:8080/token",
+            "http://169.254.169.254/metadata/identity/oauth2/token",
+            "http://[fe80::1]/token",
             "http://[::1]/token",
             "http://localhost/token",
         ] {
@@ -230,6 +235,7 @@ mod tests {
         for bad in [
             "http://example.com/token",
             "http://127.0.0.1.example.com/token",
+            "http://10.0.0.1/token",
             "ftp://127.0.0.1/token",
             "token",
         ] {
