@@ -172,6 +172,19 @@ fn workload_identity_with_a_file_subject_token() {
     let error = mint_err(&gcp(&[]), &file, &cx(&server));
     assert!(matches!(error, MintError::Rejected { .. }), "{error}");
     assert!(!error.to_string().contains(&subject), "{error}");
+
+    // A FIFO in the token file's place (nothing writing) is refused, not waited on.
+    std::fs::remove_file(&path).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let error = mint_err(&gcp(&[]), &file, &cx(&server));
+    assert!(
+        matches!(&error, MintError::BadMaterial(m) if m.contains("not a regular file")),
+        "{error}"
+    );
 }
 
 #[test]

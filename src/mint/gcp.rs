@@ -262,10 +262,21 @@ fn subject_token(
 
 fn read_subject_file(path: &str) -> Result<Zeroizing<Vec<u8>>, MintError> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let fail = |e: std::io::Error| {
         MintError::BadMaterial(format!("cannot read the subject token file {path}: {e}"))
     };
-    let file = std::fs::File::open(path).map_err(fail)?;
+    // Non-blocking, so that a FIFO in its place cannot hang the open; then only regular files.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(fail)?;
+    if !file.metadata().map_err(fail)?.is_file() {
+        return Err(MintError::BadMaterial(format!(
+            "the subject token file {path} is not a regular file"
+        )));
+    }
     let mut raw = Zeroizing::new(Vec::with_capacity(http::BODY_LIMIT + 1));
     file.take(http::BODY_LIMIT as u64 + 1)
         .read_to_end(&mut raw)
