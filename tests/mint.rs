@@ -361,6 +361,41 @@ fn without_the_test_ca_tls_is_not_trusted() {
 }
 
 #[test]
+fn an_unusable_ca_file_is_named() {
+    let (dir, server) = server();
+    let key = server.service_account("bot@credd-test.iam.gserviceaccount.com", false);
+    let not_pem = dir.path().join("not-a-ca.pem");
+    std::fs::write(&not_pem, "just text\n").unwrap();
+    for path in [dir.path().join("missing.pem"), not_pem] {
+        let cx = Context {
+            ca_file: Some(path.clone()),
+            deadline: Instant::now() + Duration::from_secs(20),
+        };
+        let error = mint_err(&gcp(&[]), &key, &cx);
+        assert!(matches!(error, MintError::Unreachable { .. }), "{error}");
+        let text = error.to_string();
+        assert!(
+            text.contains(&format!("cannot use the CA file {}", path.display())),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn redirects_are_not_followed_with_credentials() {
+    let (_dir, server) = server();
+    let mut key: serde_json::Value = serde_json::from_str(
+        &server.service_account("bot@credd-test.iam.gserviceaccount.com", false),
+    )
+    .unwrap();
+    key["token_uri"] = format!("{}/moved", server.base_url()).into();
+    let error = mint_err(&gcp(&[]), &key.to_string(), &cx(&server));
+    assert!(matches!(error, MintError::Unreachable { .. }), "{error}");
+    assert!(error.to_string().contains("307"), "{error}");
+    assert!(server.issued().is_empty());
+}
+
+#[test]
 fn a_hung_endpoint_times_out_by_the_deadline() {
     let (_dir, server) = server();
     let key = server.service_account("bot@credd-test.iam.gserviceaccount.com", false);

@@ -6,7 +6,7 @@
 //! the secret, stale `x-amz-date`), issues tokens with a lifetime the test sets, and remembers
 //! them, so that a registry in front can accept only currently valid minted tokens.
 //!
-//! Routes: `POST /token`, `POST /sts`, `POST /iam/{email}:generateAccessToken`,
+//! Routes: `POST /token` (and `POST /moved`, redirecting there), `POST /sts`, `POST /iam/{email}:generateAccessToken`,
 //! `GET /subject`, `POST /v1/authorization-token`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -306,6 +306,13 @@ impl State {
         let (path, query) = request.path.split_once('?').unwrap_or((&request.path, ""));
         let response = match (request.method.as_str(), path) {
             ("POST", "/token") => self.token(&form(&request.body)),
+            ("POST", "/moved") => {
+                let mut moved = Response::text(307, "moved\n");
+                moved
+                    .headers
+                    .push(("Location", format!("{}/token", self.base)));
+                moved
+            }
             ("POST", "/sts") => self.sts(&form(&request.body)),
             ("GET", "/subject") => self.subject(request),
             ("POST", "/v1/authorization-token") => self.codeartifact(request, query),
