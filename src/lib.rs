@@ -21,7 +21,9 @@ pub mod docker;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod git;
+pub mod http;
 pub mod keyring_cli;
+pub mod mint;
 pub mod on_demand;
 pub mod paths;
 pub mod pip;

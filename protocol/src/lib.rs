@@ -10,6 +10,7 @@
 mod frame;
 mod message;
 mod secret;
+mod source;
 
 pub use frame::{FrameBuf, FrameTooLarge, MAX_FRAME_LEN, encode_line};
 pub use message::{
@@ -20,6 +21,7 @@ pub use message::{
     RequestError, SetResult, StatusResult, StoreKind, parse_request,
 };
 pub use secret::Secret;
+pub use source::Source;
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;

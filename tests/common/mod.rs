@@ -520,5 +520,7 @@ pub fn assert_ok(out: &Output, what: &str) {
 
 pub mod dockerreg;
 pub mod githttp;
+pub mod httpserver;
 pub mod pypi;
 pub mod registry;
+pub mod tokenserver;

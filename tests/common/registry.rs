@@ -4,15 +4,13 @@
 //! `Connection: close`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+use super::httpserver::{Reply, Request, Response, Server};
 
 /// One request the registry received.
 #[derive(Debug, Clone)]
@@ -33,17 +31,18 @@ pub struct Logged {
 
 /// A running registry; stopped when dropped.
 pub struct Registry {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    accept: Option<JoinHandle<()>>,
+    _server: Server,
 }
 
+/// Which `Authorization` values a registry accepts.
+pub type TokenCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 struct Shared {
-    token: String,
+    token: TokenCheck,
     /// When set, the only token the web API (publish, yank, unyank) accepts.
     publish_token: Option<String>,
     base: String,
-    stop: AtomicBool,
     log: Mutex<Vec<Logged>>,
     /// Lower-cased crate name → index lines.
     index: Mutex<BTreeMap<String, Vec<Value>>>,
@@ -54,42 +53,38 @@ struct Shared {
 impl Registry {
     /// Starts a registry on 127.0.0.1 that accepts only `token`.
     pub fn start(token: &str) -> Registry {
-        Self::start_with(token, None)
+        Self::start_with(exactly(token), None)
+    }
+
+    /// Starts a registry that accepts whatever `check` passes, e.g. only the currently valid
+    /// tokens of a [`super::tokenserver::TokenServer`].
+    pub fn start_checked(check: TokenCheck) -> Registry {
+        Self::start_with(check, None)
     }
 
     /// Starts a registry whose index and downloads accept only `read` and whose web API accepts
     /// only `publish`: a registry with a read-only and a publish-scoped token.
     pub fn start_split(read: &str, publish: &str) -> Registry {
-        Self::start_with(read, Some(publish))
+        Self::start_with(exactly(read), Some(publish))
     }
 
-    fn start_with(token: &str, publish_token: Option<&str>) -> Registry {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Shared {
-            token: token.to_string(),
-            publish_token: publish_token.map(str::to_string),
-            base: format!("http://{addr}"),
-            stop: AtomicBool::new(false),
-            log: Mutex::new(Vec::new()),
-            index: Mutex::new(BTreeMap::new()),
-            crates: Mutex::new(BTreeMap::new()),
-        });
-        let for_loop = Arc::clone(&shared);
-        let accept = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if for_loop.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let shared = Arc::clone(&for_loop);
-                std::thread::spawn(move || serve(&shared, stream));
-            }
+    fn start_with(token: TokenCheck, publish_token: Option<&str>) -> Registry {
+        let mut shared = None;
+        let server = Server::start(None, |addr| {
+            let made = Arc::new(Shared {
+                token,
+                publish_token: publish_token.map(str::to_string),
+                base: format!("http://{addr}"),
+                log: Mutex::new(Vec::new()),
+                index: Mutex::new(BTreeMap::new()),
+                crates: Mutex::new(BTreeMap::new()),
+            });
+            shared = Some(Arc::clone(&made));
+            Arc::new(move |request: &Request| Reply::Send(route(&made, request)))
         });
         Registry {
-            addr,
-            shared,
-            accept: Some(accept),
+            shared: shared.unwrap(),
+            _server: server,
         }
     }
 
@@ -151,17 +146,6 @@ impl Registry {
     }
 }
 
-impl Drop for Registry {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so that it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
-    }
-}
-
 impl Shared {
     fn add(&self, line: Value, crate_bytes: Vec<u8>) {
         let name = line["name"].as_str().unwrap().to_lowercase();
@@ -189,6 +173,11 @@ impl Shared {
     }
 }
 
+fn exactly(token: &str) -> TokenCheck {
+    let token = token.to_string();
+    Arc::new(move |value| value == token)
+}
+
 /// The lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -208,148 +197,13 @@ pub fn index_path(name: &str) -> String {
     }
 }
 
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-struct Response {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
-        Response {
-            status,
-            headers: vec![("Content-Type", content_type.to_string())],
-            body: body.into(),
-        }
-    }
-
-    fn json(status: u16, value: Value) -> Self {
-        Self::new(status, "application/json", value.to_string())
-    }
-
-    fn text(status: u16, text: &str) -> Self {
-        Self::new(status, "text/plain", text)
-    }
-}
-
-fn serve(shared: &Shared, stream: TcpStream) {
-    if shared.stop.load(Ordering::SeqCst) {
-        return;
-    }
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
-    let mut writer = match stream.try_clone() {
-        Ok(w) => w,
-        Err(_) => return,
-    };
-    let mut reader = BufReader::new(stream);
-    let response = match read_request(&mut reader, &mut writer) {
-        Some(request) => route(shared, &request),
-        None => return,
-    };
-    let reason = match response.status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Status",
-    };
-    let mut head = format!("HTTP/1.1 {} {reason}\r\n", response.status);
-    for (name, value) in &response.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        response.body.len()
-    ));
-    let _ = writer.write_all(head.as_bytes());
-    let _ = writer.write_all(&response.body);
-    let _ = writer.flush();
-    let _ = writer.shutdown(Shutdown::Write);
-}
-
-fn read_request(reader: &mut BufReader<TcpStream>, writer: &mut TcpStream) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let path = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':')?;
-        headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
-    let mut request = Request {
-        method,
-        path,
-        headers,
-        body: Vec::new(),
-    };
-    if request
-        .header("Expect")
-        .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
-    {
-        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").ok()?;
-    }
-    if request
-        .header("Transfer-Encoding")
-        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
-    {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size).ok()?;
-            let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).ok()?;
-            if size == 0 {
-                break;
-            }
-            request.body.extend_from_slice(&chunk[..size]);
-        }
-    } else if let Some(length) = request.header("Content-Length") {
-        let length: usize = length.parse().ok()?;
-        request.body = vec![0; length];
-        reader.read_exact(&mut request.body).ok()?;
-    }
-    Some(request)
-}
-
 fn route(shared: &Shared, request: &Request) -> Response {
     let at = Instant::now();
     let authorization = request.header("Authorization");
-    let accepted = match &shared.publish_token {
-        Some(publish) if request.path.starts_with("/api/") => publish,
-        _ => &shared.token,
-    };
-    let authorized = authorization == Some(accepted.as_str());
+    let authorized = authorization.is_some_and(|value| match &shared.publish_token {
+        Some(publish) if request.path.starts_with("/api/") => value == publish,
+        _ => (shared.token)(value),
+    });
     let response = respond(shared, request, authorized, authorization.is_some());
     shared.log.lock().unwrap().push(Logged {
         method: request.method.clone(),

@@ -1,0 +1,52 @@
+//! Token sources: entries whose secret is long-lived material the agent mints short-lived
+//! tokens from, instead of a token handed out as it is.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a source entry's tokens come from. The entry's `secret` holds the long-lived material
+/// (see each kind); a lookup answers with a minted token, never with that material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Source {
+    /// A Google OAuth access token (username `oauth2accesstoken`). The secret is a Google
+    /// credentials file: `service_account`, `authorized_user` or `external_account`.
+    Gcp {
+        /// OAuth scopes; empty means `https://www.googleapis.com/auth/cloud-platform`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        scopes: Vec<String>,
+    },
+    /// An AWS CodeArtifact authorization token (username `aws`). The secret is JSON:
+    /// `{"access_key_id","secret_access_key","session_token"?}`.
+    AwsCodeartifact {
+        /// The CodeArtifact domain.
+        domain: String,
+        /// The AWS account id that owns the domain.
+        owner: String,
+        /// The AWS region, e.g. `eu-west-1`.
+        region: String,
+        /// The token's lifetime in seconds: 0 (the session's) or 900–43200; absent means 43200.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration: Option<u32>,
+        /// The endpoint, when not `https://codeartifact.REGION.amazonaws.com`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+    },
+    /// A command line run without a shell; its standard output is the token. The secret is
+    /// unused (empty).
+    Command {
+        /// The program and its arguments.
+        argv: Vec<String>,
+        /// Variables set for it, on top of a clean environment.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        env: BTreeMap<String, String>,
+        /// Seconds it may run; absent means the agent's mint deadline.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<u32>,
+    },
+    /// A kind this side does not know.
+    #[serde(other)]
+    Unknown,
+}
