@@ -27,6 +27,12 @@ pub struct Config {
     /// leaving the socket to systemd until the next client. `None` (the default) keeps it running.
     /// Read at start only.
     pub idle_exit: Option<u64>,
+    /// Seconds one mint of a source entry's token may take, network calls and token commands
+    /// included (a command source's own `timeout` may only shorten it).
+    pub mint_timeout: u64,
+    /// A PEM file of CA certificates that minting trusts besides the system's (a company's TLS
+    /// proxy). Read at each mint.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -38,6 +44,8 @@ impl Default for Config {
             read_timeout: 10,
             store: StoreKind::Vault,
             idle_exit: None,
+            mint_timeout: 10,
+            ca_file: None,
         }
     }
 }
@@ -111,7 +119,11 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.idle_timeout == 0 || self.max_unlock == 0 || self.read_timeout == 0 {
+        if self.idle_timeout == 0
+            || self.max_unlock == 0
+            || self.read_timeout == 0
+            || self.mint_timeout == 0
+        {
             return Err("timeouts must be at least 1 second".into());
         }
         if self.idle_exit == Some(0) {
@@ -119,7 +131,7 @@ impl Config {
                 "idle-exit must be at least 1 second; remove it to keep the agent running".into(),
             );
         }
-        if self.store == StoreKind::Unknown {
+        if matches!(self.store, StoreKind::Unknown | StoreKind::Memory) {
             return Err("store must be \"vault\" or \"keyring\"".into());
         }
         if self.max_connections == 0 {
@@ -141,6 +153,11 @@ impl Config {
     /// [`Self::read_timeout`] as a duration.
     pub fn read(&self) -> Duration {
         Duration::from_secs(self.read_timeout)
+    }
+
+    /// [`Self::mint_timeout`] as a duration.
+    pub fn mint(&self) -> Duration {
+        Duration::from_secs(self.mint_timeout)
     }
 
     /// [`Self::idle_exit`] as a duration.

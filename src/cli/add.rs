@@ -59,6 +59,7 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         expires: args.expires,
         note: args.note,
         publish: args.publish,
+        source: None,
     };
     let put: PutResult = match client.call(Operation::Put {
         entry,

@@ -198,6 +198,7 @@ fn with_secret(info: EntryInfo, secret: Secret) -> Entry {
         expires: info.expires,
         note: info.note,
         publish: info.publish,
+        source: info.source,
     }
 }
 
@@ -238,6 +239,7 @@ mod tests {
             expires: Some(1_900_000_000),
             note: None,
             publish: false,
+            source: None,
         }
     }
 
@@ -257,6 +259,10 @@ mod tests {
             expires: Some(1_900_000_000),
             note: Some("rotated monthly".into()),
             publish: false,
+            source: None,
+            minted: None,
+            token_expires: None,
+            source_error: None,
         };
         let pypi = EntryInfo {
             name: "pypi".into(),
@@ -265,6 +271,10 @@ mod tests {
             expires: None,
             note: None,
             publish: false,
+            source: None,
+            minted: None,
+            token_expires: None,
+            source_error: None,
         };
         assert_eq!(file.read().unwrap(), vec![corp, pypi]);
     }

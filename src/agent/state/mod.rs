@@ -533,6 +533,7 @@ impl State {
             expires: None,
             note,
             publish: false,
+            source: None,
         };
         self.modify(move |entries| {
             if let Some(i) = same_pair(entries, &entry.url, entry.username.as_deref(), false) {
@@ -766,6 +767,7 @@ mod tests {
             expires: None,
             note: None,
             publish: false,
+            source: None,
         };
         state.put(entry, false).await.unwrap();
         (state, dir)
@@ -913,6 +915,7 @@ mod tests {
             expires: None,
             note: None,
             publish: false,
+            source: None,
         }
     }
 
@@ -1006,6 +1009,7 @@ mod tests {
             expires: None,
             note: None,
             publish: false,
+            source: None,
         };
         state.put(entry, false).await.unwrap();
         state.lock();
@@ -1033,6 +1037,7 @@ mod tests {
                 expires: None,
                 note: None,
                 publish: false,
+                source: None,
             };
             state.put(entry, false).await.unwrap();
         }

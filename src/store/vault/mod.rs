@@ -522,6 +522,7 @@ mod tests {
                 expires: Some(1_900_000_000),
                 note: Some("rotated monthly".into()),
                 publish: false,
+                source: None,
             },
             Entry {
                 name: "pypi".into(),
@@ -531,6 +532,7 @@ mod tests {
                 expires: None,
                 note: None,
                 publish: false,
+                source: None,
             },
         ]
     }
