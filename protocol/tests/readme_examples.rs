@@ -15,7 +15,7 @@ const README: &str = include_str!("../README.md");
 /// What the last request line was, to know how to read the reply after it.
 enum Pending {
     None,
-    Parsed(Request),
+    Parsed(Box<Request>),
     Rejected(String),
 }
 
@@ -47,7 +47,7 @@ fn check_request(line: &str) -> Pending {
                 line,
                 "request does not round-trip"
             );
-            Pending::Parsed(request)
+            Pending::Parsed(Box::new(request))
         }
         Err(rejected) => {
             let reply = Reply::<Done> {

@@ -40,8 +40,9 @@ pub struct Args {
     /// registry's other credential (without --publish) then serves reads
     #[arg(long)]
     publish: bool,
+    // Boxed: the source options would make every command's arguments as large.
     #[command(flatten)]
-    source: SourceArgs,
+    source: Box<SourceArgs>,
 }
 
 /// The options that make a source entry, whose tokens the agent mints.

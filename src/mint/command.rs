@@ -29,9 +29,6 @@ pub const DEFAULT_LIFETIME: u64 = 300;
 const CLEAN_PATH: &str = "/usr/bin:/bin";
 /// How much of the end of its standard error a failure quotes.
 const STDERR_TAIL: usize = 400;
-/// What a token command's username is when it names none: tokens go as a password, and most
-/// registries take any username with one.
-const DEFAULT_USERNAME: &str = "token";
 
 /// Runs `argv` with `env` on a clean environment; its output is the token.
 pub fn mint(
@@ -191,7 +188,8 @@ struct Printed {
 
 /// Reads a token command's standard output: the token alone on one line (surrounding
 /// whitespace is dropped), or a JSON object `{"token", "expires"?, "expires_in"?,
-/// "username"?}`. Without an expiry the token is taken to live [`DEFAULT_LIFETIME`] seconds.
+/// "username"?}`. Without a username the token has none (it answers as a token entry does);
+/// without an expiry the token is taken to live [`DEFAULT_LIFETIME`] seconds.
 /// The error says what is wrong without quoting the output.
 fn parse_output(stdout: &[u8], now: u64) -> Result<Minted, String> {
     let text = std::str::from_utf8(stdout)
@@ -215,8 +213,9 @@ fn parse_output(stdout: &[u8], now: u64) -> Result<Minted, String> {
     if text.contains(char::is_whitespace) || text.contains(char::is_control) {
         return Err("its output is not one token: print the token alone, or JSON".into());
     }
+    // No username: the token answers as a token entry does (empty, `__token__`).
     Ok(Minted {
-        username: DEFAULT_USERNAME.into(),
+        username: String::new(),
         token: Secret::new(text),
         expires: now + DEFAULT_LIFETIME,
     })
@@ -235,10 +234,7 @@ fn minted(printed: Printed, now: u64) -> Result<Minted, String> {
         return Err("the token it printed has expired already (check the clock)".into());
     }
     Ok(Minted {
-        username: printed
-            .username
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| DEFAULT_USERNAME.into()),
+        username: printed.username.unwrap_or_default(),
         token: printed.token,
         expires,
     })
@@ -296,7 +292,7 @@ mod tests {
     fn a_bare_token_lives_the_default_lifetime() {
         let minted = parse_output(b"  tok-123\n", 1000).unwrap();
         assert_eq!(minted.token.expose(), "tok-123");
-        assert_eq!((minted.expires, minted.username.as_str()), (1300, "token"));
+        assert_eq!((minted.expires, minted.username.as_str()), (1300, ""));
         assert!(parse_output(b"two words\n", 1000).is_err());
         assert!(parse_output(b"\n", 1000).is_err());
     }

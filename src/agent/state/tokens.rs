@@ -277,10 +277,12 @@ impl State {
     }
 }
 
-/// `entry` answering a lookup with `cached` in place of its material.
+/// `entry` answering a lookup with `cached` in place of its material. A username the entry
+/// names wins over the one minted with the token (a registry may want its own).
 fn with_token(entry: Entry, cached: Cached) -> Entry {
+    let minted_username = Some(cached.username).filter(|u| !u.is_empty());
     Entry {
-        username: entry.username.clone().or(Some(cached.username)),
+        username: entry.username.clone().or(minted_username),
         secret: cached.token,
         expires: Some(cached.expires),
         ..entry
