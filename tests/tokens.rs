@@ -342,7 +342,7 @@ fn ci_document(command: &TokenCommand) -> String {
 }
 
 /// The job of the recipe: reads both secrets through credd, and fails if either (or the
-/// document) is in its environment.
+/// document holding them) is in its environment, as the job's shell got it.
 fn ci_job(env: &TestEnv, command: &TokenCommand) -> PathBuf {
     let job = env.dir.path().join("job.sh");
     let credd = env!("CARGO_BIN_EXE_credd");
@@ -352,7 +352,9 @@ fn ci_job(env: &TestEnv, command: &TokenCommand) -> PathBuf {
             "#!/bin/sh\nset -e\n\
              test \"$({credd} get static)\" = ci-static-secret\n\
              test \"$({credd} keyring get https://minted.ci.test/ __token__)\" = {token}\n\
-             if tr '\\0' '\\n' < /proc/self/environ | grep -e ci-static-secret -e {prefix} -e entries; then exit 9; fi\n\
+             tr '\\0' '\\n' < /proc/$$/environ > environ\n\
+             grep -q '^CREDD_SOCKET=' environ\n\
+             if grep -e ci-static-secret -e {prefix} environ; then exit 9; fi\n\
              test -S \"$CREDD_SOCKET\"\n\
              exit 5\n",
             token = command.token(1),
@@ -369,16 +371,24 @@ fn credd_ci_serves_the_job_from_memory_and_passes_its_exit_code_on() {
     let env = TestEnv::new();
     let command = TokenCommand::new(&env, "ci", 3600, "0");
     let job = ci_job(&env, &command);
-    // GitHub Actions: the document in a secret, piped on stdin, the variable removed.
-    let mut ci = env.command();
-    ci.env("CREDD_ENTRIES", ci_document(&command)).args([
-        "ci",
-        "--unset",
-        "CREDD_ENTRIES",
-        "--",
-        job.to_str().unwrap(),
-    ]);
-    let out = run_with_limit(ci, &ci_document(&command));
+    // The README's recipes, with `credd` and `./ci/build.sh` standing for the real paths.
+    let recipe = |line: &str| {
+        line.replace("credd ci", &format!("{} ci", env!("CARGO_BIN_EXE_credd")))
+            .replace("./ci/build.sh", job.to_str().unwrap())
+    };
+    let credd_env = env.command();
+    let shell = |line: String, var: &str| {
+        let mut shell = std::process::Command::new("/bin/sh");
+        shell
+            .args(["-c", &line])
+            .env_clear()
+            .envs(credd_env.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .env("CREDD_ENTRIES", var);
+        run_with_limit(shell, "")
+    };
+    // GitHub Actions: the document in a secret's variable, piped in, the variable removed.
+    let github = recipe("printenv CREDD_ENTRIES | credd ci --unset CREDD_ENTRIES -- ./ci/build.sh");
+    let out = shell(github, &ci_document(&command));
     assert_eq!(out.code(), 5, "{out:?}");
     assert_nothing_left(&env);
 
@@ -387,19 +397,8 @@ fn credd_ci_serves_the_job_from_memory_and_passes_its_exit_code_on() {
     std::fs::remove_file(command.dir.join("count")).unwrap();
     let document = env.dir.path().join("entries.json");
     std::fs::write(&document, ci_document(&command)).unwrap();
-    let line = format!(
-        "{} ci --entries-fd 3 -- {} 3<{}",
-        env!("CARGO_BIN_EXE_credd"),
-        job.display(),
-        document.display()
-    );
-    let credd_env = env.command();
-    let mut shell = std::process::Command::new("/bin/sh");
-    shell
-        .args(["-c", &line])
-        .env_clear()
-        .envs(credd_env.get_envs().filter_map(|(k, v)| Some((k, v?))));
-    let out = run_with_limit(shell, "");
+    let gitlab = recipe(r#"credd ci --entries-fd 3 -- ./ci/build.sh 3<"$CREDD_ENTRIES""#);
+    let out = shell(gitlab, document.to_str().unwrap());
     assert_eq!(out.code(), 5, "{out:?}");
     assert_nothing_left(&env);
 }
