@@ -423,3 +423,114 @@ fn credd_ci_refuses_a_broken_document_without_quoting_it() {
     assert!(out.stderr.contains("credd ci:"), "{out:?}");
     assert!(!out.stderr.contains("hunter2"), "{out:?}");
 }
+
+/// `credd add`'s source options store the `Source` and the material in the formats
+/// `credd_protocol::Source` documents; replacing an entry's source drops its cached token.
+#[test]
+fn add_stores_each_source_and_its_material_as_documented() {
+    let (env, _agent) = agent("");
+    let key_file = env.dir.path().join("key.json");
+    let key =
+        r#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r"}"#;
+    std::fs::write(&key_file, key).unwrap();
+    let out = env.cli(&[
+        "add",
+        "gar",
+        "--url",
+        "https://us-python.pkg.dev/p/r/",
+        "--gcp-key-file",
+        key_file.to_str().unwrap(),
+        "--gcp-scope",
+        "https://www.googleapis.com/auth/cloud-platform.read-only",
+    ]);
+    assert!(out.stderr.contains("delete the plaintext file"), "{out:?}");
+    assert!(key_file.exists(), "kept without --remove-file");
+    env.cli_with_input(
+        &[
+            "add",
+            "ca",
+            "--url",
+            "https://corp-111122223333.d.codeartifact.eu-west-1.amazonaws.com/pypi/r/simple/",
+            "--aws-codeartifact",
+            "corp",
+            "--owner",
+            "111122223333",
+            "--region",
+            "eu-west-1",
+            "--duration",
+            "900",
+            "--session-token",
+            "--secret-stdin",
+        ],
+        "AKIDEXAMPLE\nwJalrXUtnFEMI/K7MDENG\nsession-tok\n",
+    )
+    .ok();
+    env.cli(&[
+        "add",
+        "cmd",
+        "--url",
+        "https://cmd.test/",
+        "--token-command",
+        r#"/usr/bin/tool --flag 'two words' "x\"y""#,
+        "--token-env",
+        "A=1",
+        "--token-timeout",
+        "5",
+    ])
+    .ok();
+    let vault = credd::store::vault::VaultFile::new(env.vault());
+    let (_, entries) = vault
+        .open(&credd_protocol::Secret::new(common::PASSPHRASE))
+        .unwrap();
+    let stored = |name: &str| {
+        let entry = entries.iter().find(|e| e.name == name).unwrap();
+        (
+            serde_json::to_value(&entry.source).unwrap(),
+            entry.secret.expose().to_owned(),
+        )
+    };
+    assert_eq!(
+        stored("gar"),
+        (
+            serde_json::json!({"kind": "gcp", "scopes": ["https://www.googleapis.com/auth/cloud-platform.read-only"]}),
+            key.to_owned()
+        )
+    );
+    assert_eq!(
+        stored("ca"),
+        (
+            serde_json::json!({"kind": "aws-codeartifact", "domain": "corp", "owner": "111122223333",
+                               "region": "eu-west-1", "duration": 900}),
+            r#"{"access_key_id":"AKIDEXAMPLE","secret_access_key":"wJalrXUtnFEMI/K7MDENG","session_token":"session-tok"}"#.to_owned()
+        )
+    );
+    assert_eq!(
+        stored("cmd"),
+        (
+            serde_json::json!({"kind": "command", "argv": ["/usr/bin/tool", "--flag", "two words", "x\"y"],
+                               "env": {"A": "1"}, "timeout": 5}),
+            String::new()
+        )
+    );
+
+    // A replaced source mints from the new command, not from the old token.
+    let first = TokenCommand::new(&env, "first", 3600, "0");
+    first.add(&env, "swap", "https://swap.test/");
+    assert_eq!(get(&env, "swap").ok().trim(), first.token(1));
+    let second = TokenCommand::new(&env, "second", 3600, "0");
+    let script = second.dir.join("mint.sh");
+    let prefix = format!("PREFIX={}", second.prefix);
+    env.cli(&[
+        "add",
+        "swap",
+        "--replace",
+        "--url",
+        "https://swap.test/",
+        "--token-command",
+        script.to_str().unwrap(),
+        "--token-env",
+        &prefix,
+    ])
+    .ok();
+    assert_eq!(get(&env, "swap").ok().trim(), second.token(1));
+}

@@ -266,7 +266,7 @@ impl Handler {
         entry: &mut Option<String>,
     ) -> Result<(GetResult, &'static str), ErrorReply> {
         let query = Query::of(lookup)?;
-        let (found, separate_publish) = self.state.lookup_minted(query).await?;
+        let (found, separate_publish) = self.state.lookup(query)?;
         *entry = Some(found.name.clone());
         let how = if !found.publish {
             "ok"
@@ -278,8 +278,9 @@ impl Handler {
         } else {
             return Err(step_up_required(&found.name));
         };
+        // Only once the step-up passed: a refused request must not make the agent mint.
         let result = GetResult {
-            entry: found,
+            entry: self.state.minted(found).await?,
             separate_publish,
         };
         Ok((result, how))

@@ -126,19 +126,16 @@ impl Cached {
 }
 
 impl State {
-    /// [`Self::lookup`], with a minted token in place of a source entry's material: the
-    /// registry's username unless the entry names its own, and the token's expiry as `expires`.
-    pub async fn lookup_minted(
-        self: &Arc<Self>,
-        query: Query<'_>,
-    ) -> Result<(Entry, bool), ErrorReply> {
-        let (entry, separate) = self.lookup(query)?;
+    /// `entry` as a lookup answers it: a source entry with a minted token in place of its
+    /// material (the registry's username unless the entry names its own, and the token's expiry
+    /// as `expires`), any other entry as it is.
+    pub async fn minted(self: &Arc<Self>, entry: Entry) -> Result<Entry, ErrorReply> {
         if entry.source.is_none() {
-            return Ok((entry, separate));
+            return Ok(entry);
         }
         let slot = self.slot(&entry.name)?;
         let cached = self.token(&slot, &entry).await?;
-        Ok((with_token(entry, cached), separate))
+        Ok(with_token(entry, cached))
     }
 
     /// Mints a new token for the source entry `name` now (the `refresh` operation).
@@ -358,6 +355,42 @@ mod tests {
         let short = cached(100, 110);
         assert!(short.usable(107) && !short.usable(108));
         assert!(short.refresh_due(108));
+    }
+
+    fn source_entry(name: &str, program: &str, material: &str) -> Entry {
+        Entry {
+            name: name.into(),
+            url: format!("https://{name}.test/"),
+            username: None,
+            secret: Secret::new(material),
+            expires: None,
+            note: None,
+            publish: false,
+            source: Some(credd_protocol::Source::Command {
+                argv: vec![program.into()],
+                env: Default::default(),
+                timeout: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_write_drops_the_tokens_of_entries_it_removed_or_whose_source_or_material_changed() {
+        let before = ["kept", "resourced", "rekeyed", "removed"]
+            .map(|name| source_entry(name, "/bin/a", "m"))
+            .to_vec();
+        let after = vec![
+            source_entry("kept", "/bin/a", "m"),
+            source_entry("resourced", "/bin/b", "m"),
+            source_entry("rekeyed", "/bin/a", "m2"),
+        ];
+        let mut tokens = Tokens::default();
+        for entry in &before {
+            tokens.slot(&entry.name);
+        }
+        tokens.forget_changed(&before, &after);
+        let left: Vec<&str> = tokens.slots.keys().map(String::as_str).collect();
+        assert_eq!(left, ["kept"]);
     }
 
     #[test]
