@@ -19,8 +19,8 @@ use credd_protocol::{
 use super::{Query, State};
 use crate::mint::{self, Context, MintError};
 
-/// The least time a token handed out has left: never less than this, nor than a fifth of its
-/// lifetime for tokens minted to live under five minutes.
+/// The least time a token handed out has left: this, or a fifth of its lifetime when that is
+/// shorter (a token minted to live under five minutes).
 const MIN_LEFT: u64 = 60;
 /// How long past the mint timeout a mint's thread is waited for before the caller is told.
 const GRACE: Duration = Duration::from_secs(1);
@@ -42,18 +42,16 @@ impl Tokens {
     /// Drops the tokens of entries that a write removed or whose source or material it changed:
     /// they were minted from what is no longer there.
     pub(super) fn forget_changed(&mut self, before: &[Entry], after: &[Entry]) {
-        let find = |entries: &'_ [Entry], name: &str| -> Option<(String, String)> {
-            let entry = entries.iter().find(|e| e.name == name)?;
-            let source = serde_json::to_string(entry.source.as_ref()?).ok()?;
-            Some((source, entry.secret.expose().to_owned()))
-        };
-        self.slots.retain(|name, _| {
-            let (old, new) = (find(before, name), find(after, name));
-            let same = matches!((&old, &new), (Some(a), Some(b)) if a == b);
-            // The copies of the material compared here are wiped before they are freed.
-            drop((old.map(wipe), new.map(wipe)));
-            same
-        });
+        fn find<'a>(entries: &'a [Entry], name: &str) -> Option<&'a Entry> {
+            entries.iter().find(|e| e.name == name)
+        }
+        self.slots
+            .retain(|name, _| match (find(before, name), find(after, name)) {
+                (Some(old), Some(new)) => {
+                    old.source == new.source && old.secret.expose() == new.secret.expose()
+                }
+                _ => false,
+            });
     }
 
     /// Adds what is known of the entry's token to its `list` metadata.
@@ -68,12 +66,6 @@ impl Tokens {
         }
         info.source_error = state.last_error.as_ref().map(|e| cut(&e.message));
     }
-}
-
-/// Wipes the material copied out for a comparison.
-fn wipe((source, mut material): (String, String)) -> String {
-    zeroize::Zeroize::zeroize(&mut material);
-    source
 }
 
 /// One source entry's token and the lock that makes its mints one at a time.
