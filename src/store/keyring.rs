@@ -287,10 +287,16 @@ mod tests {
         file.create().unwrap();
         assert!(file.read().unwrap().is_empty());
         assert!(matches!(file.create(), Err(StoreError::Exists(_))));
-        let encoded = file.encode(&[entry("a"), entry("b")]).unwrap();
+        // A source entry keeps its source; its material goes to the keychain like any secret.
+        let sourced = Entry {
+            source: Some(credd_protocol::Source::Gcp { scopes: Vec::new() }),
+            ..entry("b")
+        };
+        let encoded = file.encode(&[entry("a"), sourced.clone()]).unwrap();
         file.write(&encoded).unwrap();
         let infos = file.read().unwrap();
-        assert_eq!(infos, vec![entry("a").info(), entry("b").info()]);
+        assert_eq!(infos, vec![entry("a").info(), sourced.info()]);
+        assert!(infos[1].source.is_some());
         let text = fs::read_to_string(file.path()).unwrap();
         assert!(!text.contains("tok-never-on-disk"), "{text}");
         use std::os::unix::fs::PermissionsExt;
