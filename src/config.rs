@@ -191,6 +191,13 @@ mod tests {
         let config = load_text("idle-timeout = 2\nmax-unlock = 5\n").unwrap();
         assert_eq!((config.idle_timeout, config.max_unlock), (2, 5));
         assert_eq!(config.max_connections, 256);
+        assert_eq!(
+            (config.mint(), config.ca_file),
+            (Duration::from_secs(10), None)
+        );
+        let minting = load_text("mint-timeout = 3\nca-file = \"/etc/corp.pem\"\n").unwrap();
+        assert_eq!(minting.mint(), Duration::from_secs(3));
+        assert_eq!(minting.ca_file.as_deref(), Some(Path::new("/etc/corp.pem")));
     }
 
     #[test]
@@ -199,6 +206,8 @@ mod tests {
         assert!(err.contains("unknown field"), "{err}");
         assert!(load_text("idle-timeout = 0\n").is_err());
         assert!(load_text("max-connections = 0\n").is_err());
+        assert!(load_text("mint-timeout = 0\n").is_err());
+        assert!(load_text("store = \"memory\"\n").is_err());
     }
 
     #[test]
