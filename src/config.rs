@@ -31,6 +31,12 @@ pub struct Config {
     /// from the same terminal session are let through without asking again; 0 (the default)
     /// asks every time. At most [`MAX_STEP_UP_GRACE`]. Wiped on lock.
     pub step_up_grace: u64,
+    /// Seconds one mint of a source entry's token may take, network calls and token commands
+    /// included (a command source's own `timeout` may only shorten it).
+    pub mint_timeout: u64,
+    /// A PEM file of CA certificates that minting trusts besides the system's (a company's TLS
+    /// proxy). Read at each mint.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The longest grace window a config may set: a window is meant for one publishing session.
@@ -46,6 +52,8 @@ impl Default for Config {
             store: StoreKind::Vault,
             idle_exit: None,
             step_up_grace: 0,
+            mint_timeout: 10,
+            ca_file: None,
         }
     }
 }
@@ -119,7 +127,11 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.idle_timeout == 0 || self.max_unlock == 0 || self.read_timeout == 0 {
+        if self.idle_timeout == 0
+            || self.max_unlock == 0
+            || self.read_timeout == 0
+            || self.mint_timeout == 0
+        {
             return Err("timeouts must be at least 1 second".into());
         }
         if self.idle_exit == Some(0) {
@@ -127,7 +139,7 @@ impl Config {
                 "idle-exit must be at least 1 second; remove it to keep the agent running".into(),
             );
         }
-        if self.store == StoreKind::Unknown {
+        if matches!(self.store, StoreKind::Unknown | StoreKind::Memory) {
             return Err("store must be \"vault\" or \"keyring\"".into());
         }
         if self.step_up_grace > MAX_STEP_UP_GRACE {
@@ -161,6 +173,11 @@ impl Config {
         (self.step_up_grace > 0).then(|| Duration::from_secs(self.step_up_grace))
     }
 
+    /// [`Self::mint_timeout`] as a duration.
+    pub fn mint(&self) -> Duration {
+        Duration::from_secs(self.mint_timeout)
+    }
+
     /// [`Self::idle_exit`] as a duration.
     pub fn idle_exit_after(&self) -> Option<Duration> {
         self.idle_exit.map(Duration::from_secs)
@@ -192,6 +209,13 @@ mod tests {
         let config = load_text("idle-timeout = 2\nmax-unlock = 5\n").unwrap();
         assert_eq!((config.idle_timeout, config.max_unlock), (2, 5));
         assert_eq!(config.max_connections, 256);
+        assert_eq!(
+            (config.mint(), config.ca_file),
+            (Duration::from_secs(10), None)
+        );
+        let minting = load_text("mint-timeout = 3\nca-file = \"/etc/corp.pem\"\n").unwrap();
+        assert_eq!(minting.mint(), Duration::from_secs(3));
+        assert_eq!(minting.ca_file.as_deref(), Some(Path::new("/etc/corp.pem")));
     }
 
     #[test]
@@ -200,6 +224,8 @@ mod tests {
         assert!(err.contains("unknown field"), "{err}");
         assert!(load_text("idle-timeout = 0\n").is_err());
         assert!(load_text("max-connections = 0\n").is_err());
+        assert!(load_text("mint-timeout = 0\n").is_err());
+        assert!(load_text("store = \"memory\"\n").is_err());
     }
 
     #[test]

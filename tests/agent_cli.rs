@@ -551,6 +551,7 @@ fn numbered_entries(count: usize) -> Vec<credd_protocol::Entry> {
             expires: None,
             note: Some(format!("entry {i}")),
             publish: false,
+            source: None,
         })
         .collect()
 }

@@ -734,6 +734,7 @@ fn python_backend_pages_through_more_entries_than_one_reply_holds() {
             expires: None,
             note: None,
             publish: false,
+            source: None,
         })
         .collect();
     entries.push(credd_protocol::Entry {
@@ -744,6 +745,7 @@ fn python_backend_pages_through_more_entries_than_one_reply_holds() {
         expires: None,
         note: None,
         publish: false,
+        source: None,
     });
     env.init_with_entries(&entries);
     let _agent = env.start_agent();

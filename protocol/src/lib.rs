@@ -17,8 +17,9 @@ pub use message::{
     ALLOW_SECS, Ask, Done, Entry, EntryInfo, ErrorKind, ErrorReply, ForgetResult, Front, GetResult,
     HelloResult, KdfParams, KeychainKind, KeychainState, KeychainStatus, ListResult, LockState,
     LogRecord, LogResult, Lookup, MAX_NAME_LEN, MAX_NOTE_LEN, MAX_OPERATION_LEN, MAX_SECRET_LEN,
-    MAX_URL_LEN, MAX_USERNAME_LEN, Operation, Process, PutResult, RememberResult, Reply, Request,
-    RequestError, SetResult, StatusResult, StoreKind, parse_request,
+    MAX_SOURCE_ERROR_LEN, MAX_SOURCE_LEN, MAX_URL_LEN, MAX_USERNAME_LEN, Operation, Process,
+    PutResult, RefreshResult, RememberResult, Reply, Request, RequestError, SetResult,
+    StatusResult, StoreKind, parse_request,
 };
 pub use secret::Secret;
 pub use source::Source;

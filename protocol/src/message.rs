@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{MAX_FRAME_LEN, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Secret};
+use crate::{MAX_FRAME_LEN, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Secret, Source};
 
 /// One request: the protocol version, an id the reply echoes, and the operation.
 #[derive(Debug, Serialize)]
@@ -133,6 +133,11 @@ pub enum Operation {
         /// At most this many entries (0 counts as 1); the agent may return fewer, to fit a frame.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
+    },
+    /// Mints a new token for the source entry `name` now, whatever the cached one's age.
+    Refresh {
+        /// The source entry.
+        name: String,
     },
     /// Wipes every secret and ends the agent.
     Stop,
@@ -300,6 +305,8 @@ pub enum StoreKind {
     Vault,
     /// The OS keychain (one item per entry); the metadata in a file of credd's.
     Keyring,
+    /// Memory only, nothing on disk: the store of `credd ci`, filled by `put`s, gone at lock.
+    Memory,
     /// A store this side does not know.
     #[serde(other)]
     Unknown,
@@ -380,10 +387,14 @@ pub struct Entry {
     /// A publish credential: handed out only with a step-up, and never for a read.
     #[serde(default, skip_serializing_if = "is_false")]
     pub publish: bool,
+    /// Where the tokens come from, for a source entry: `secret` is then the long-lived material
+    /// the agent mints them from, and a `get` answers with a minted token in its place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
 }
 
 impl Entry {
-    /// The entry without its secret.
+    /// The entry without its secret (and without any minted token).
     pub fn info(&self) -> EntryInfo {
         EntryInfo {
             name: self.name.clone(),
@@ -392,6 +403,10 @@ impl Entry {
             expires: self.expires,
             note: self.note.clone(),
             publish: self.publish,
+            source: self.source.clone(),
+            minted: None,
+            token_expires: None,
+            source_error: None,
         }
     }
 }
@@ -404,8 +419,13 @@ pub const MAX_URL_LEN: usize = 2048;
 pub const MAX_USERNAME_LEN: usize = 256;
 /// The most bytes an entry's note may have.
 pub const MAX_NOTE_LEN: usize = 4096;
-/// The most bytes an entry's secret may have: room for any registry token, JWTs included.
+/// The most bytes an entry's secret may have: room for any registry token, JWTs included, and
+/// for a service-account key file.
 pub const MAX_SECRET_LEN: usize = 16 * 1024;
+/// The most bytes an entry's `source` may take in JSON.
+pub const MAX_SOURCE_LEN: usize = 4096;
+/// The most bytes of an [`EntryInfo::source_error`]; the agent cuts longer messages.
+pub const MAX_SOURCE_ERROR_LEN: usize = 1024;
 
 impl Entry {
     /// Checks every field against its limit (`MAX_NAME_LEN` and the others), which keep one
@@ -426,6 +446,11 @@ impl Entry {
                 MAX_NOTE_LEN,
             ),
             ("secret", self.secret.expose().len(), MAX_SECRET_LEN),
+            (
+                "source",
+                self.source.as_ref().map_or(0, json_len),
+                MAX_SOURCE_LEN,
+            ),
         ];
         match fields.into_iter().find(|(_, len, max)| len > max) {
             Some((field, len, max)) => Err(format!(
@@ -456,6 +481,18 @@ pub struct EntryInfo {
     /// A publish credential (step-up required).
     #[serde(default, skip_serializing_if = "is_false")]
     pub publish: bool,
+    /// A source entry's source (never its material).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// When the cached token of a source entry was minted, in Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minted: Option<u64>,
+    /// When that token expires, in Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires: Option<u64>,
+    /// Why the last mint failed, when it did (cleared by the next good one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_error: Option<String>,
 }
 
 /// The answer to one request: the request's id and a result or an error.
@@ -575,6 +612,9 @@ pub enum ErrorKind {
     KeychainUnavailable,
     /// No vault key is remembered in the OS keychain, or the remembered one no longer fits.
     NotRemembered,
+    /// A source entry's token could not be minted (endpoint refused or unreachable, command
+    /// failed, deadline passed); the message says why and what to do.
+    SourceFailed,
     /// Something failed inside the agent.
     Internal,
     /// A kind this side does not know.
@@ -715,6 +755,15 @@ pub struct Process {
     /// Its executable (`/proc/PID/exe`), when readable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exe: Option<String>,
+}
+
+/// Result of `refresh`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshResult {
+    /// When the new token was minted, in Unix seconds.
+    pub minted: u64,
+    /// When it expires, in Unix seconds.
+    pub token_expires: u64,
 }
 
 /// Result of `put`.
@@ -1110,6 +1159,10 @@ mod tests {
             expires: None,
             note: None,
             publish: false,
+            source: None,
+            minted: None,
+            token_expires: None,
+            source_error: None,
         }
     }
 
@@ -1248,7 +1301,17 @@ mod tests {
             expires: Some(u64::MAX),
             note: Some(worst(MAX_NOTE_LEN)),
             publish: false,
+            // A source at its limit: its JSON length is what the limit counts.
+            source: Some(Source::Command {
+                argv: vec!["x".repeat(MAX_SOURCE_LEN - 64)],
+                env: Default::default(),
+                timeout: Some(u32::MAX),
+            }),
+            minted: Some(u64::MAX),
+            token_expires: Some(u64::MAX),
+            source_error: Some(worst(MAX_SOURCE_ERROR_LEN)),
         };
+        assert!(json_len(largest.source.as_ref().unwrap()) <= MAX_SOURCE_LEN);
         assert!(largest.fits_a_page());
     }
 
@@ -1279,6 +1342,7 @@ mod tests {
             expires: None,
             note: Some("é".repeat(note / 2)),
             publish: false,
+            source: None,
         };
         let at_limits = entry(
             MAX_NAME_LEN,

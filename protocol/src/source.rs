@@ -50,3 +50,15 @@ pub enum Source {
     #[serde(other)]
     Unknown,
 }
+
+impl Source {
+    /// The kind's name as on the wire: `gcp`, `aws-codeartifact`, `command` or `unknown`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Gcp { .. } => "gcp",
+            Self::AwsCodeartifact { .. } => "aws-codeartifact",
+            Self::Command { .. } => "command",
+            Self::Unknown => "unknown",
+        }
+    }
+}

@@ -5,7 +5,7 @@
 
 use credd_protocol::{
     Done, ForgetResult, GetResult, HelloResult, ListResult, LogResult, Operation, PutResult,
-    RememberResult, Reply, Request, SetResult, StatusResult, parse_request,
+    RefreshResult, RememberResult, Reply, Request, SetResult, StatusResult, parse_request,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -15,7 +15,7 @@ const README: &str = include_str!("../README.md");
 /// What the last request line was, to know how to read the reply after it.
 enum Pending {
     None,
-    Parsed(Request),
+    Parsed(Box<Request>),
     Rejected(String),
 }
 
@@ -47,7 +47,7 @@ fn check_request(line: &str) -> Pending {
                 line,
                 "request does not round-trip"
             );
-            Pending::Parsed(request)
+            Pending::Parsed(Box::new(request))
         }
         Err(rejected) => {
             let reply = Reply::<Done> {
@@ -74,6 +74,7 @@ fn check_reply(line: &str, pending: &Pending) {
             Operation::Log { .. } => round_trip::<LogResult>(line),
             Operation::Remember => round_trip::<RememberResult>(line),
             Operation::Forget => round_trip::<ForgetResult>(line),
+            Operation::Refresh { .. } => round_trip::<RefreshResult>(line),
             _ => round_trip::<Done>(line),
         },
         Pending::None => round_trip::<Done>(line),

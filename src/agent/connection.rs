@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use credd_protocol::{
     Ask, Done, ErrorKind, ErrorReply, ForgetResult, FrameBuf, GetResult, HelloResult, ListResult,
-    LogRecord, LogResult, Lookup, MAX_FRAME_LEN, MAX_OPERATION_LEN, Operation, PutResult, Reply,
-    Request, SUPPORTED_VERSIONS, Secret, SetResult, encode_line, parse_request,
+    LogRecord, LogResult, Lookup, MAX_FRAME_LEN, MAX_OPERATION_LEN, Operation, PutResult,
+    RefreshResult, Reply, Request, SUPPORTED_VERSIONS, Secret, SetResult, encode_line,
+    parse_request,
 };
 use interprocess::local_socket::tokio::Stream;
 use serde::Serialize;
@@ -214,6 +215,7 @@ impl Handler {
                     .list(after.as_deref())
                     .map(|sorted| ListResult::page(sorted, limit)),
             ),
+            Operation::Refresh { name } => encode(out, id, self.refresh(name).await),
             Operation::Stop => {
                 encode(out, id, Ok(Done {}));
                 self.stop.notify_one();
@@ -282,11 +284,24 @@ impl Handler {
         } else {
             return Err(step_up_required(&found.name));
         };
+        // Only once the step-up passed: a refused request must not make the agent mint.
         let result = GetResult {
-            entry: found,
+            entry: self.state.minted(found).await?,
             separate_publish,
         };
         Ok((result, how))
+    }
+
+    /// Mints a new token for the source entry `name`; recorded like a lookup (it uses the
+    /// entry's material, though it hands out nothing).
+    async fn refresh(&self, name: String) -> Result<RefreshResult, ErrorReply> {
+        let result = self.state.refresh(&name).await;
+        let outcome = match &result {
+            Ok(_) => "ok".to_owned(),
+            Err(error) => kind_name(error.kind),
+        };
+        self.audit(None, Some(name), "refresh", outcome);
+        result
     }
 
     /// Lets the publish credential `name` through once; recorded like a lookup.

@@ -42,6 +42,9 @@ pub struct AgentOptions {
     /// The pipe of the client that started this agent ([`crate::ready`]): told once the agent
     /// serves.
     pub ready: Option<std::fs::File>,
+    /// Keep entries in memory only, unlocked from the start, and never touch the vault or the OS
+    /// keychain (`credd ci`): `vault` then only names the private directory the agent locks.
+    pub memory: bool,
 }
 
 /// Why the agent could not run.
@@ -69,13 +72,21 @@ pub enum AgentError {
 /// a few thousand clients is told `busy` within the raised descriptor limit.
 const BUSY_REPLIERS: usize = 4096;
 
+/// How long a memory agent stays unlocked, used or not: longer than any CI job runs.
+const MEMORY_UNLOCK_SECS: u64 = 7 * 24 * 60 * 60;
+
 /// Runs the agent until SIGTERM, SIGINT, a `stop` request or, when socket-activated, the idle
 /// exit; then wipes every secret, removes the socket (unless systemd owns it) and returns.
 pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     crate::sys::harden_process();
     // Every connection, served or told `busy`, holds a descriptor.
     crate::sys::raise_open_files_limit();
-    let config = Config::load(options.config.as_deref())?;
+    let mut config = Config::load(options.config.as_deref())?;
+    if options.memory {
+        // Nothing to unlock again: a memory agent stays unlocked for the whole job.
+        config.idle_timeout = MEMORY_UNLOCK_SECS;
+        config.max_unlock = MEMORY_UNLOCK_SECS;
+    }
     let stores = Stores::new(options.vault.clone());
     // Before the socket: a second agent on this vault must leave the first one's socket alone.
     crate::private_dir::ensure(
@@ -99,7 +110,11 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     let (shutdown_complete, mut all_done) = mpsc::channel::<()>(1);
     let stop = Arc::new(Notify::new());
     tokio::spawn(timer::auto_lock(state.clone(), notify_shutdown.subscribe()));
-    tokio::spawn(state.clone().start());
+    if options.memory {
+        state.unlock_memory();
+    } else {
+        tokio::spawn(state.clone().start());
+    }
 
     let listener = listener::Listener {
         listener: bound.listener,

@@ -363,6 +363,7 @@ fn login(
         expires: None,
         note: Some("stored by cargo login".into()),
         publish: false,
+        source: None,
     };
     let stored = with_unlocked_agent(socket, |client| {
         if let Some(name) = same_url_entry(client, &registry.index_url)? {
@@ -552,6 +553,7 @@ mod tests {
             expires,
             note: None,
             publish: false,
+            source: None,
         };
         assert_eq!(cache_control(&entry(None)), ("session", None));
         assert_eq!(

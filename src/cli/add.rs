@@ -1,6 +1,6 @@
 //! `credd add`: store a credential.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use credd_protocol::{Entry, ErrorKind, Operation, PutResult};
@@ -9,8 +9,11 @@ use credd::urlmatch::RegistryUrl;
 
 use super::{connect, date, input};
 
+mod source;
+
 /// Options of `credd add`.
 #[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("source").args(["gcp_key_file", "aws_codeartifact", "token_command"]))]
 pub struct Args {
     /// A unique name for the credential, e.g. the registry's name
     name: String,
@@ -37,6 +40,60 @@ pub struct Args {
     /// registry's other credential (without --publish) then serves reads
     #[arg(long)]
     publish: bool,
+    // Boxed: the source options would make every command's arguments as large.
+    #[command(flatten)]
+    source: Box<SourceArgs>,
+}
+
+/// The options that make a source entry, whose tokens the agent mints.
+#[derive(Debug, clap::Args)]
+struct SourceArgs {
+    /// Mint Google OAuth access tokens (username oauth2accesstoken) from this credentials file:
+    /// a service-account key, a gcloud user login or a workload identity federation file. It is
+    /// read once and kept encrypted; delete it afterwards, or give --remove-file
+    #[arg(long, value_name = "FILE")]
+    gcp_key_file: Option<PathBuf>,
+    /// Delete the --gcp-key-file once it is stored
+    #[arg(long, requires = "gcp_key_file")]
+    remove_file: bool,
+    /// An OAuth scope for --gcp-key-file instead of cloud-platform; may be repeated
+    #[arg(long = "gcp-scope", value_name = "SCOPE", requires = "gcp_key_file")]
+    gcp_scopes: Vec<String>,
+    /// Mint AWS CodeArtifact tokens (username aws) for this domain, with an access key pair
+    /// asked for on the terminal (or read from stdin, one per line, with --secret-stdin)
+    #[arg(long, value_name = "DOMAIN", requires_all = ["owner", "region"])]
+    aws_codeartifact: Option<String>,
+    /// The AWS account id that owns the CodeArtifact domain
+    #[arg(long, value_name = "ACCOUNT", requires = "aws_codeartifact")]
+    owner: Option<String>,
+    /// The CodeArtifact domain's AWS region, e.g. eu-west-1
+    #[arg(long, requires = "aws_codeartifact")]
+    region: Option<String>,
+    /// The CodeArtifact token's lifetime in seconds (900 to 43200; 0: the session's)
+    #[arg(long, value_name = "SECONDS", requires = "aws_codeartifact")]
+    duration: Option<u32>,
+    /// The CodeArtifact endpoint, when not https://codeartifact.REGION.amazonaws.com
+    #[arg(long, value_name = "URL", requires = "aws_codeartifact")]
+    endpoint: Option<String>,
+    /// Also ask for an AWS session token (temporary credentials)
+    #[arg(long, requires = "aws_codeartifact")]
+    session_token: bool,
+    /// Mint tokens by running this command line, split into words as a shell would but with no
+    /// expansions (only quotes and backslashes count), without a shell. Its stdout is the token,
+    /// or JSON {"token", "expires" | "expires_in", "username"}
+    #[arg(long, value_name = "COMMAND LINE")]
+    token_command: Option<String>,
+    /// A variable for --token-command, on top of its clean environment; may be repeated. Not
+    /// for secrets: the command line and its variables show in 'credd list --json'
+    #[arg(
+        long = "token-env",
+        value_name = "NAME=VALUE",
+        requires = "token_command"
+    )]
+    token_env: Vec<String>,
+    /// Seconds --token-command may run (at most the agent's mint-timeout)
+    #[arg(long, value_name = "SECONDS", requires = "token_command")]
+    token_timeout: Option<u32>,
 }
 
 /// Stores the credential through the agent (which must be unlocked).
@@ -45,11 +102,14 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
     // store names that are no URL), but a URL typed here must be one.
     RegistryUrl::parse(&args.url).context("--url")?;
     // Ask first: the agent drops a connection that waits on a person.
-    let secret = input::secret(
-        args.secret_stdin,
-        &format!("Secret for {}: ", args.name),
-        "secret",
-    )?;
+    let (source, secret) = match source::from_args(&args.source, args.secret_stdin)? {
+        Some((source, material)) => (Some(source), material),
+        None => {
+            let prompt = format!("Secret for {}: ", args.name);
+            (None, input::secret(args.secret_stdin, &prompt, "secret")?)
+        }
+    };
+    let kind = source.as_ref().map(|s| s.kind());
     let mut client = connect(socket)?;
     let entry = Entry {
         name: args.name.clone(),
@@ -59,6 +119,7 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         expires: args.expires,
         note: args.note,
         publish: args.publish,
+        source,
     };
     let put: PutResult = match client.call(Operation::Put {
         entry,
@@ -77,6 +138,12 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
     } else {
         ""
     };
-    eprintln!("credd: {verb} {}{what}", args.name);
+    let kind = kind.map_or(String::new(), |k| {
+        format!(" (tokens minted from a {k} source)")
+    });
+    eprintln!("credd: {verb} {}{what}{kind}", args.name);
+    if let Some(file) = &args.source.gcp_key_file {
+        source::after_storing_key_file(file, args.source.remove_file)?;
+    }
     Ok(())
 }

@@ -39,6 +39,7 @@ fn serve(
         config: paths::config_file(),
         activated,
         ready,
+        memory: false,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

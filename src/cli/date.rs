@@ -30,6 +30,18 @@ pub fn format_date(unix: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// Formats Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn format_time(unix: u64) -> String {
+    let secs = unix % DAY;
+    format!(
+        "{} {:02}:{:02}:{:02}",
+        format_date(unix),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 fn days_in_month(year: u32, month: u32) -> u32 {
     let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     match month {

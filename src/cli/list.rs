@@ -15,18 +15,21 @@ pub struct Args {
     json: bool,
 }
 
-/// Prints one line per credential: name, URL, username, expiry (under a header on stderr).
+/// Prints one line per credential: name, URL, username, expiry, use, and when any entry has a
+/// source, its kind and its token's minting and expiry times (under a header on stderr).
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     let entries = connect(socket)?.list_all()?;
     if args.json {
         println!("{}", serde_json::to_string(&entries)?);
         return Ok(());
     }
+    let any_source = entries.iter().any(|e| e.source.is_some());
     if entries.is_empty() {
         eprintln!("credd: no credentials stored; add one with 'credd add NAME --url URL'");
     } else {
         // The header goes to stderr: people see it, `credd list | cut -f1` does not.
-        eprintln!("NAME\tURL\tUSERNAME\tEXPIRES\tUSE");
+        let sources = if any_source { SOURCE_COLUMNS } else { "" };
+        eprintln!("NAME\tURL\tUSERNAME\tEXPIRES\tUSE{sources}");
     }
     for entry in &entries {
         let expires = entry
@@ -35,8 +38,13 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
             .unwrap_or_else(|| "-".into());
         let username = entry.username.as_deref().unwrap_or("-");
         let role = role(entry, &entries);
+        let sources = if any_source {
+            source_columns(entry)
+        } else {
+            String::new()
+        };
         println!(
-            "{}\t{}\t{username}\t{expires}\t{role}",
+            "{}\t{}\t{username}\t{expires}\t{role}{sources}",
             entry.name, entry.url
         );
     }
@@ -52,6 +60,20 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The header of the columns a source entry fills.
+const SOURCE_COLUMNS: &str = "\tSOURCE\tMINTED\tTOKEN EXPIRES";
+
+/// The source columns of `entry`: its kind and its token's times, `-` where there is none.
+fn source_columns(entry: &EntryInfo) -> String {
+    let time = |t: Option<u64>| t.map_or_else(|| "-".into(), date::format_time);
+    let kind = entry.source.as_ref().map_or("-", |s| s.kind());
+    format!(
+        "\t{kind}\t{}\t{}",
+        time(entry.minted),
+        time(entry.token_expires)
+    )
 }
 
 /// What `list` says of an entry that serves both reads and publishing, without a step-up.

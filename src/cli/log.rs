@@ -51,7 +51,7 @@ fn line(record: &LogRecord) -> String {
     let front = record.front.map_or("none", Front::name);
     format!(
         "{} {mark} {parents}{} [{front}] → get {} {}: {}",
-        clock(record.time),
+        super::date::format_time(record.time),
         process(&record.peer),
         record.entry.as_deref().unwrap_or("-"),
         record.operation,
@@ -64,16 +64,4 @@ fn process(process: &Process) -> String {
     let exe = process.exe.as_deref().unwrap_or("?");
     let name = exe.rsplit('/').next().unwrap_or(exe);
     format!("{name} ({})", process.pid)
-}
-
-/// `YYYY-MM-DD HH:MM:SS` (UTC) of Unix seconds.
-fn clock(time: u64) -> String {
-    let day = super::date::format_date(time);
-    let secs = time % 86_400;
-    format!(
-        "{day} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }

@@ -3,6 +3,7 @@
 mod add;
 mod allow;
 pub mod cargo_plugin;
+mod ci;
 mod daemon;
 mod date;
 pub mod docker_credential;
@@ -18,6 +19,7 @@ mod list;
 mod lock;
 mod log;
 mod passwd;
+mod refresh;
 mod remove;
 mod setup;
 mod status;
@@ -85,6 +87,8 @@ enum Command {
     Log(log::Args),
     /// Delete a credential.
     Remove(remove::Args),
+    /// Mint a new token for a source entry now (credd refreshes ahead of expiry by itself).
+    Refresh(refresh::Args),
     /// Change the vault's passphrase.
     Passwd(passwd::Args),
     /// Run the agent in the foreground, logging to stderr, or to journald under systemd (level
@@ -135,6 +139,15 @@ enum Command {
     /// imported from docker. Errors go to stdout with exit 1, as docker expects.
     #[command(name = "docker-credential")]
     DockerCredential(PassedArgs),
+    /// Run one CI job under a memory-only agent: `credd ci [--entries-fd N] -- COMMAND ARGS…`.
+    ///
+    /// Reads `{"entries": [ENTRY, …]}` (each ENTRY as in the protocol's `put`: static secrets and
+    /// sources) from stdin or descriptor N, never from arguments or the environment; keeps
+    /// nothing on disk; runs COMMAND (without a shell) with CREDD_SOCKET naming its agent, so
+    /// every credd front in the job is served from memory; then wipes everything, stops, and
+    /// exits with COMMAND's exit code. `--unset VAR` removes the CI variable that held the
+    /// document from the job's environment. The global --socket is not used.
+    Ci(ci::Args),
 }
 
 /// The arguments of a command that parses its own: git's or docker's helper protocol.
@@ -193,6 +206,8 @@ pub fn main() -> ExitCode {
         Command::DockerCredential(passed) => {
             return docker_credential::run(&socket, &passed.args);
         }
+        Command::Refresh(args) => refresh::run(&socket, args),
+        Command::Ci(args) => return ci::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

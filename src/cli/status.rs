@@ -5,10 +5,11 @@ use std::path::Path;
 use anyhow::Result;
 use credd::store::keychain;
 use credd_protocol::{
-    KeychainKind, KeychainState, KeychainStatus, LockState, Operation, StatusResult, StoreKind,
+    EntryInfo, KeychainKind, KeychainState, KeychainStatus, LockState, Operation, StatusResult,
+    StoreKind,
 };
 
-use super::connect;
+use super::{connect, date};
 
 /// Options of `credd status`.
 #[derive(Debug, clap::Args)]
@@ -29,10 +30,10 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
     println!("agent: pid {} on {}", status.pid, socket.display());
     println!(
         "store: {}",
-        if keyring {
-            "keyring (secrets in the OS keychain)"
-        } else {
-            "vault"
+        match status.store {
+            Some(StoreKind::Keyring) => "keyring (secrets in the OS keychain)",
+            Some(StoreKind::Memory) => "memory ('credd ci': nothing on disk)",
+            _ => "vault",
         }
     );
     match status.state {
@@ -64,6 +65,9 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
             count(n, "entry", "entries")
         );
     }
+    if status.state == LockState::Unlocked {
+        print_sources(&connect(socket)?.list_all()?);
+    }
     if let Some(n) = status.unknown_callers.filter(|&n| n > 0) {
         println!(
             "lookups: {} came from programs that are not a known tool of their front (a build \
@@ -72,6 +76,28 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// One line per source entry: its kind, and its token's times or why the last mint failed.
+fn print_sources(entries: &[EntryInfo]) {
+    for entry in entries {
+        let Some(source) = &entry.source else {
+            continue;
+        };
+        let token = match (entry.minted, entry.token_expires) {
+            (Some(minted), Some(expires)) => format!(
+                "token minted {}, expires {}",
+                date::format_time(minted),
+                date::format_time(expires)
+            ),
+            _ => "no token minted yet".into(),
+        };
+        let error = entry
+            .source_error
+            .as_ref()
+            .map_or(String::new(), |e| format!("; last mint failed: {e}"));
+        println!("source: {} ({}): {token}{error}", entry.name, source.kind());
+    }
 }
 
 /// One line about the OS keychain: whether it answers and, when not, what that means for the

@@ -198,6 +198,7 @@ fn with_secret(info: EntryInfo, secret: Secret) -> Entry {
         expires: info.expires,
         note: info.note,
         publish: info.publish,
+        source: info.source,
     }
 }
 
@@ -238,6 +239,7 @@ mod tests {
             expires: Some(1_900_000_000),
             note: None,
             publish: false,
+            source: None,
         }
     }
 
@@ -257,6 +259,10 @@ mod tests {
             expires: Some(1_900_000_000),
             note: Some("rotated monthly".into()),
             publish: false,
+            source: None,
+            minted: None,
+            token_expires: None,
+            source_error: None,
         };
         let pypi = EntryInfo {
             name: "pypi".into(),
@@ -265,6 +271,10 @@ mod tests {
             expires: None,
             note: None,
             publish: false,
+            source: None,
+            minted: None,
+            token_expires: None,
+            source_error: None,
         };
         assert_eq!(file.read().unwrap(), vec![corp, pypi]);
     }
@@ -277,10 +287,16 @@ mod tests {
         file.create().unwrap();
         assert!(file.read().unwrap().is_empty());
         assert!(matches!(file.create(), Err(StoreError::Exists(_))));
-        let encoded = file.encode(&[entry("a"), entry("b")]).unwrap();
+        // A source entry keeps its source; its material goes to the keychain like any secret.
+        let sourced = Entry {
+            source: Some(credd_protocol::Source::Gcp { scopes: Vec::new() }),
+            ..entry("b")
+        };
+        let encoded = file.encode(&[entry("a"), sourced.clone()]).unwrap();
         file.write(&encoded).unwrap();
         let infos = file.read().unwrap();
-        assert_eq!(infos, vec![entry("a").info(), entry("b").info()]);
+        assert_eq!(infos, vec![entry("a").info(), sourced.info()]);
+        assert!(infos[1].source.is_some());
         let text = fs::read_to_string(file.path()).unwrap();
         assert!(!text.contains("tok-never-on-disk"), "{text}");
         use std::os::unix::fs::PermissionsExt;

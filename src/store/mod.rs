@@ -76,6 +76,8 @@ pub enum Handle {
     Vault(VaultKey),
     /// The keyring store's entry list; the secrets go to the keychain.
     Keyring(KeyringFile),
+    /// Nothing: the entries live in memory only (`credd ci`).
+    Memory,
 }
 
 /// Where one agent keeps its data.

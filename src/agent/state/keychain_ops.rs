@@ -116,6 +116,13 @@ impl State {
                          asks for one",
                     ));
                 }
+                Some(Handle::Memory) => {
+                    return Err(ErrorReply::new(
+                        ErrorKind::BadRequest,
+                        "this agent keeps its entries in memory only ('credd ci'): there is no \
+                         vault key to remember",
+                    ));
+                }
                 Some(Handle::Vault(key)) => key.clone(),
             }
         };

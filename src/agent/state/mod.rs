@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use credd_protocol::{
     Entry, EntryInfo, ErrorKind, ErrorReply, KdfParams, KeychainKind, KeychainStatus, LockState,
-    Lookup, Secret, StatusResult, StoreKind,
+    Lookup, Secret, Source, StatusResult, StoreKind,
 };
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
@@ -29,6 +29,7 @@ use crate::urlmatch;
 mod keychain_ops;
 mod names;
 mod select;
+mod tokens;
 
 pub use select::Query;
 
@@ -73,6 +74,8 @@ struct Unlocked {
     allowances: Vec<(String, Instant)>,
     /// Publish credentials a step-up opened to one terminal session, each until its deadline.
     graces: Vec<(String, Terminal, Instant)>,
+    /// The tokens minted from source entries.
+    tokens: tokens::Tokens,
 }
 
 impl Unlocked {
@@ -85,6 +88,7 @@ impl Unlocked {
             last_used: now,
             allowances: Vec::new(),
             graces: Vec::new(),
+            tokens: tokens::Tokens::default(),
         }
     }
 
@@ -227,8 +231,10 @@ impl State {
     /// Decrypts the vault; wrong passphrases are answered after a growing delay. The keyring
     /// store needs no passphrase: it loads its secrets from the keychain.
     pub async fn unlock(&self, passphrase: Secret) -> Result<(), ErrorReply> {
-        if self.store() == StoreKind::Keyring {
-            return self.unlock_keychain().await;
+        match self.store() {
+            StoreKind::Keyring => return self.unlock_keychain().await,
+            StoreKind::Memory if !self.is_unlocked() => return Err(memory_gone()),
+            _ => {}
         }
         let gate = self.unlock_gate.lock().await;
         if self.inner().unlocked.is_some() {
@@ -292,6 +298,13 @@ impl State {
         .await?;
         tracing::info!(path = %self.stores.vault.path().display(), "created a new vault");
         Ok(Unlocked::new(Handle::Vault(key), Vec::new()))
+    }
+
+    /// Unlocks an agent whose store is memory only (`credd ci`): empty, filled by `put`s, and
+    /// gone for good at lock.
+    pub fn unlock_memory(&self) {
+        self.inner().store = StoreKind::Memory;
+        self.install(Unlocked::new(Handle::Memory, Vec::new()));
     }
 
     /// Re-encrypts the vault under `new` after checking `old`.
@@ -499,7 +512,11 @@ impl State {
                 .entries
                 .iter()
                 .filter(|e| after.is_none_or(|after| e.name.as_str() > after))
-                .map(Entry::info)
+                .map(|entry| {
+                    let mut info = entry.info();
+                    unlocked.tokens.describe(&mut info);
+                    info
+                })
                 .collect()
         };
         // Sorting, like cutting and encoding the page, needs no lock: lookups go on meanwhile.
@@ -570,6 +587,7 @@ impl State {
             expires: None,
             note,
             publish: false,
+            source: None,
         };
         self.modify(move |entries| {
             if let Some(i) = same_pair(entries, &entry.url, entry.username.as_deref(), false) {
@@ -618,11 +636,14 @@ impl State {
         let mut entries = before.clone();
         let outcome = change(&mut entries)?;
         let entries = self
-            .persist(handle, before, entries)
+            .persist(handle, before.clone(), entries)
             .await
             .map_err(store_error)?;
         match self.inner().unlocked.as_mut() {
-            Some(unlocked) => unlocked.entries = entries,
+            Some(unlocked) => {
+                unlocked.tokens.forget_changed(&before, &entries);
+                unlocked.entries = entries;
+            }
             // Locked while writing: the change is on disk, the memory stays wiped.
             None => drop(entries),
         }
@@ -641,6 +662,7 @@ impl State {
     ) -> Result<Vec<Entry>, StoreError> {
         match handle {
             Handle::Vault(key) => run_blocking(move || key.save(&after).map(|()| after)).await,
+            Handle::Memory => Ok(after),
             Handle::Keyring(file) => {
                 let encoded = file.encode(&after)?;
                 let after = self
@@ -674,7 +696,15 @@ fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
             urlmatch::without_userinfo(&entry.url)
         ));
     }
-    Ok(())
+    match &entry.source {
+        Some(Source::Unknown) => {
+            bad("the entry's source is of a kind this agent does not know: upgrade credd".into())
+        }
+        Some(Source::Command { argv, .. }) if argv.first().is_none_or(String::is_empty) => {
+            bad("the entry's command source names no program".into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The entry holding the credential of `username` for `url`, by [`select::same_service`]: its
@@ -709,6 +739,15 @@ fn pair_taken(holder: &Entry) -> ErrorReply {
              one, or remove it first",
             holder.name
         ),
+    )
+}
+
+/// The error for unlocking a memory-only agent after a lock: its entries existed nowhere else.
+fn memory_gone() -> ErrorReply {
+    ErrorReply::new(
+        ErrorKind::NoVault,
+        "this agent keeps its entries in memory only ('credd ci'), and a lock wiped them: run the \
+         job again",
     )
 }
 
@@ -803,6 +842,7 @@ mod tests {
             expires: None,
             note: None,
             publish: false,
+            source: None,
         };
         state.put(entry, false).await.unwrap();
         (state, dir)
@@ -950,6 +990,7 @@ mod tests {
             expires: None,
             note: None,
             publish: false,
+            source: None,
         }
     }
 
@@ -1043,6 +1084,7 @@ mod tests {
             expires: None,
             note: None,
             publish: false,
+            source: None,
         };
         state.put(entry, false).await.unwrap();
         state.lock();
@@ -1070,6 +1112,7 @@ mod tests {
                 expires: None,
                 note: None,
                 publish: false,
+                source: None,
             };
             state.put(entry, false).await.unwrap();
         }

@@ -66,6 +66,7 @@ mod tests {
             expires: None,
             note: None,
             publish: false,
+            source: None,
         }
     }
 

@@ -234,6 +234,7 @@ mod tests {
             expires: None,
             note: None,
             publish: false,
+            source: None,
         }
     }
 

@@ -106,6 +106,7 @@ impl Adapter for Cargo {
                     expires: None,
                     note: Some("imported from Cargo's credentials.toml".to_owned()),
                     publish: false,
+                    source: None,
                 },
             });
         }

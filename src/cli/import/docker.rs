@@ -111,6 +111,7 @@ fn entry_of(registry: &str, fields: &Value) -> Result<Option<Entry>, &'static st
         expires: None,
         note: Some(IMPORTED_NOTE.to_owned()),
         publish: false,
+        source: None,
     }))
 }
 

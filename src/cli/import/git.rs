@@ -125,6 +125,7 @@ fn entry_of(line: &str) -> Option<Entry> {
         expires: None,
         note: Some(IMPORTED_NOTE.to_owned()),
         publish: false,
+        source: None,
     })
 }
 

@@ -196,6 +196,7 @@ fn url_candidate(
             expires: None,
             note: Some("imported from pip's configuration".to_owned()),
             publish: false,
+            source: None,
         },
     })
 }
@@ -244,6 +245,7 @@ fn netrc_candidates(
                 expires: None,
                 note: Some("imported from .netrc".to_owned()),
                 publish: false,
+                source: None,
             },
         });
     }

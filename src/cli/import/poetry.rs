@@ -78,6 +78,7 @@ impl Adapter for Poetry {
                     expires: None,
                     note: Some("imported from Poetry's auth.toml".to_owned()),
                     publish: false,
+                    source: None,
                 },
             });
         }

@@ -13,6 +13,10 @@ use super::kdf::check_kdf;
 pub(super) const MAGIC: &[u8; 8] = b"CREDDVLT";
 /// The format version written: version 1 plus a digest of the header.
 pub(super) const FORMAT_VERSION: u8 = 2;
+/// Version 2's layout, written when an entry has a `source`: a reader that knows only version 2
+/// would ignore the source and hand out the long-lived material as a password, so it must
+/// refuse the file instead.
+pub(super) const FORMAT_VERSION_SOURCES: u8 = 3;
 /// The first version, without the header digest: still read, never written.
 pub(super) const FORMAT_VERSION_1: u8 = 1;
 /// Key-derivation id 1: Argon2id, version 0x13.
@@ -73,12 +77,12 @@ impl Header {
             return Err("it is not a credd vault".into());
         }
         let len = match data[8] {
-            FORMAT_VERSION => HEADER_LEN,
+            FORMAT_VERSION | FORMAT_VERSION_SOURCES => HEADER_LEN,
             FORMAT_VERSION_1 => DIGEST_AT,
             other => {
                 return Err(format!(
                     "format version {other} is not supported by this credd, which reads \
-                     versions {FORMAT_VERSION_1} and {FORMAT_VERSION}"
+                     versions {FORMAT_VERSION_1} to {FORMAT_VERSION_SOURCES}: upgrade credd"
                 ));
             }
         };

@@ -333,7 +333,11 @@ impl VaultKey {
         let cipher = self.cipher();
         let mut header = [0u8; HEADER_LEN];
         header[..8].copy_from_slice(MAGIC);
-        header[8] = FORMAT_VERSION;
+        header[8] = if entries.iter().any(|e| e.source.is_some()) {
+            FORMAT_VERSION_SOURCES
+        } else {
+            FORMAT_VERSION
+        };
         header[9] = KDF_ARGON2ID;
         header[KDF_AT..KDF_AT + 4].copy_from_slice(&self.kdf.memory_kib.to_le_bytes());
         header[KDF_AT + 4..KDF_AT + 8].copy_from_slice(&self.kdf.passes.to_le_bytes());
@@ -497,6 +501,7 @@ pub(crate) mod fuzz_seam {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use credd_protocol::Source;
     use std::fs::Permissions;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
@@ -522,6 +527,7 @@ mod tests {
                 expires: Some(1_900_000_000),
                 note: Some("rotated monthly".into()),
                 publish: false,
+                source: None,
             },
             Entry {
                 name: "pypi".into(),
@@ -531,6 +537,7 @@ mod tests {
                 expires: None,
                 note: None,
                 publish: false,
+                source: None,
             },
         ]
     }
@@ -614,6 +621,82 @@ mod tests {
         let err = vault.open(&pass("wrong horse")).unwrap_err();
         assert!(matches!(err, VaultError::BadPassphrase), "{err:?}");
         assert_eq!(fs::read(vault.path()).unwrap(), FIXTURE_V2);
+    }
+
+    /// Source entries of every kind beside a plain one. The version-3 fixture holds exactly
+    /// these: keep them.
+    fn source_entries() -> Vec<Entry> {
+        let entry = |name: &str, url: &str, secret: &str, source: Option<Source>| Entry {
+            name: name.into(),
+            url: url.into(),
+            username: None,
+            secret: Secret::new(secret),
+            expires: None,
+            note: None,
+            publish: false,
+            source,
+        };
+        let gcp = Entry {
+            note: Some("service account".into()),
+            ..entry(
+                "gar",
+                "https://europe-python.pkg.dev/proj/repo/",
+                r#"{"type":"service_account","client_email":"bot@proj.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n","token_uri":"https://oauth2.googleapis.com/token"}"#,
+                Some(Source::Gcp { scopes: vec![] }),
+            )
+        };
+        let aws = entry(
+            "codeartifact",
+            "https://corp-111122223333.d.codeartifact.eu-west-1.amazonaws.com/pypi/repo/simple/",
+            r#"{"access_key_id":"AKIDEXAMPLE","secret_access_key":"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}"#,
+            Some(Source::AwsCodeartifact {
+                domain: "corp".into(),
+                owner: "111122223333".into(),
+                region: "eu-west-1".into(),
+                duration: Some(3600),
+                endpoint: None,
+            }),
+        );
+        let command = Entry {
+            username: Some("az".into()),
+            ..entry(
+                "az",
+                "https://pkgs.dev.azure.com/org/_packaging/feed/pypi/simple/",
+                "",
+                Some(Source::Command {
+                    argv: vec!["az".into(), "account".into(), "get-access-token".into()],
+                    env: [("AZURE_CONFIG_DIR".to_owned(), "/home/me/.azure".to_owned())].into(),
+                    timeout: Some(20),
+                }),
+            )
+        };
+        let plain = entry(
+            "pypi",
+            "https://pypi.example.com/simple/",
+            "plain-token",
+            None,
+        );
+        vec![gcp, aws, command, plain]
+    }
+
+    /// A version-3 vault (entries with sources) made once by its writer, like [`FIXTURE_V1`].
+    /// Never regenerate it.
+    const FIXTURE_V3: &[u8] = include_bytes!("../../../tests/fixtures/vault-v3-sources");
+
+    #[test]
+    fn a_vault_with_sources_is_version_3_and_the_committed_one_opens_with_its_exact_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        fs::write(vault.path(), FIXTURE_V3).unwrap();
+        assert_eq!(FIXTURE_V3[8], FORMAT_VERSION_SOURCES);
+        let (key, entries) = vault.open(&pass("correct horse")).unwrap();
+        assert_same(&entries, &source_entries());
+        assert_eq!(key.kdf, FAST);
+        // A write keeps version 3 while a source is left, and goes back to 2 without one.
+        key.save(&entries).unwrap();
+        assert_eq!(fs::read(vault.path()).unwrap()[8], FORMAT_VERSION_SOURCES);
+        key.save(&sample_entries()).unwrap();
+        assert_eq!(fs::read(vault.path()).unwrap()[8], FORMAT_VERSION);
     }
 
     #[test]
@@ -858,10 +941,10 @@ mod tests {
 
         let (_dir, vault) = sample_vault();
         let mut data = fs::read(vault.path()).unwrap();
-        data[8] = 3;
+        data[8] = 4;
         fs::write(vault.path(), &data).unwrap();
         let err = vault.open(&pass("right")).unwrap_err();
-        assert!(err.to_string().contains("format version 3"), "{err}");
+        assert!(err.to_string().contains("format version 4"), "{err}");
     }
 
     #[test]

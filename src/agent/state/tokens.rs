@@ -1,0 +1,394 @@
+//! Minted tokens of source entries: cached while unlocked, minted once however many clients ask,
+//! refreshed ahead of expiry.
+//!
+//! Each source entry has a [`Slot`]. A lookup with a usable cached token answers from it at
+//! once; past 80% of the token's lifetime it also starts a refresh in the background. Without a
+//! usable token the lookup waits on the slot's flight lock: the first waiter mints, on a
+//! blocking thread and outside the state lock, bounded by the mint timeout; the others take its
+//! outcome, token or error, when it is done. Other entries' lookups never wait on a slot. The
+//! slots live in [`super::Unlocked`], so a lock wipes every token and the material with it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use credd_protocol::{
+    Entry, EntryInfo, ErrorKind, ErrorReply, MAX_SOURCE_ERROR_LEN, RefreshResult, Secret,
+};
+
+use super::{Query, State};
+use crate::mint::{self, Context, MintError};
+
+/// The least time a token handed out has left: this, or a fifth of its lifetime when that is
+/// shorter (a token minted to live under five minutes).
+const MIN_LEFT: u64 = 60;
+/// How long past the mint timeout a mint's thread is waited for before the caller is told.
+const GRACE: Duration = Duration::from_secs(1);
+/// After a failed background refresh, seconds before a lookup starts another.
+const RETRY_AFTER: u64 = 10;
+
+/// The minted tokens of an unlocked agent, by entry name.
+#[derive(Default)]
+pub(super) struct Tokens {
+    slots: HashMap<String, Arc<Slot>>,
+}
+
+impl Tokens {
+    /// The slot of the entry `name`, made on first use.
+    fn slot(&mut self, name: &str) -> Arc<Slot> {
+        self.slots.entry(name.to_owned()).or_default().clone()
+    }
+
+    /// Drops the tokens of entries that a write removed or whose source or material it changed:
+    /// they were minted from what is no longer there.
+    pub(super) fn forget_changed(&mut self, before: &[Entry], after: &[Entry]) {
+        fn find<'a>(entries: &'a [Entry], name: &str) -> Option<&'a Entry> {
+            entries.iter().find(|e| e.name == name)
+        }
+        self.slots
+            .retain(|name, _| match (find(before, name), find(after, name)) {
+                (Some(old), Some(new)) => {
+                    old.source == new.source && old.secret.expose() == new.secret.expose()
+                }
+                _ => false,
+            });
+    }
+
+    /// Adds what is known of the entry's token to its `list` metadata.
+    pub(super) fn describe(&self, info: &mut EntryInfo) {
+        let Some(slot) = self.slots.get(&info.name) else {
+            return;
+        };
+        let state = slot.state();
+        if let Some(cached) = &state.token {
+            info.minted = Some(cached.minted);
+            info.token_expires = Some(cached.expires);
+        }
+        info.source_error = state.last_error.as_ref().map(|e| cut(&e.message));
+    }
+}
+
+/// One source entry's token and the lock that makes its mints one at a time.
+#[derive(Default)]
+struct Slot {
+    flight: tokio::sync::Mutex<()>,
+    state: Mutex<SlotState>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    token: Option<Cached>,
+    /// Mints finished so far, good or failed: a waiter that sees it grow takes that outcome.
+    attempts: u64,
+    /// Why the last mint failed; `None` after a good one.
+    last_error: Option<ErrorReply>,
+    /// A background refresh is running.
+    refreshing: bool,
+    /// No background refresh before this Unix second (after a failed one).
+    retry_at: u64,
+}
+
+impl Slot {
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A minted token as cached.
+#[derive(Clone)]
+struct Cached {
+    username: String,
+    token: Secret,
+    minted: u64,
+    expires: u64,
+}
+
+impl Cached {
+    /// True when it has enough time left to hand out.
+    fn usable(&self, now: u64) -> bool {
+        let lifetime = self.expires.saturating_sub(self.minted);
+        now + MIN_LEFT.min(lifetime.div_ceil(5)) < self.expires
+    }
+
+    /// True once 80% of its lifetime has passed.
+    fn refresh_due(&self, now: u64) -> bool {
+        let lifetime = self.expires.saturating_sub(self.minted);
+        now >= self.minted + lifetime * 4 / 5
+    }
+}
+
+impl State {
+    /// `entry` as a lookup answers it: a source entry with a minted token in place of its
+    /// material (the registry's username unless the entry names its own, and the token's expiry
+    /// as `expires`), any other entry as it is.
+    pub async fn minted(self: &Arc<Self>, entry: Entry) -> Result<Entry, ErrorReply> {
+        if entry.source.is_none() {
+            return Ok(entry);
+        }
+        let slot = self.slot(&entry.name)?;
+        let cached = self.token(&slot, &entry).await?;
+        Ok(with_token(entry, cached))
+    }
+
+    /// Mints a new token for the source entry `name` now (the `refresh` operation).
+    pub async fn refresh(self: &Arc<Self>, name: &str) -> Result<RefreshResult, ErrorReply> {
+        let (entry, _) = self.lookup(Query::Name(name))?;
+        if entry.source.is_none() {
+            return Err(ErrorReply::new(
+                ErrorKind::BadRequest,
+                format!("{name:?} has no source: its secret is stored as it is, nothing to mint"),
+            ));
+        }
+        let slot = self.slot(name)?;
+        let seen = slot.state().attempts;
+        let cached = self.mint_once(&slot, &entry, seen).await?;
+        Ok(RefreshResult {
+            minted: cached.minted,
+            token_expires: cached.expires,
+        })
+    }
+
+    fn slot(&self, name: &str) -> Result<Arc<Slot>, ErrorReply> {
+        let mut inner = self.inner();
+        let unlocked = inner.unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
+        Ok(unlocked.tokens.slot(name))
+    }
+
+    /// The cached token when usable (starting a refresh when one is due), else a new one.
+    async fn token(
+        self: &Arc<Self>,
+        slot: &Arc<Slot>,
+        entry: &Entry,
+    ) -> Result<Cached, ErrorReply> {
+        let now = unix_now();
+        let seen = {
+            let mut state = slot.state();
+            if let Some(cached) = state.token.clone().filter(|c| c.usable(now)) {
+                if cached.refresh_due(now) && !state.refreshing && now >= state.retry_at {
+                    state.refreshing = true;
+                    self.refresh_in_background(slot, entry);
+                }
+                return Ok(cached);
+            }
+            state.attempts
+        };
+        self.mint_once(slot, entry, seen).await
+    }
+
+    fn refresh_in_background(self: &Arc<Self>, slot: &Arc<Slot>, entry: &Entry) {
+        let (state, slot, entry) = (self.clone(), slot.clone(), entry.clone());
+        tokio::spawn(async move {
+            let seen = slot.state().attempts;
+            if let Err(error) = state.mint_once(&slot, &entry, seen).await {
+                tracing::warn!(entry = entry.name, %error, "refreshing a token failed; the cached one is served while it lasts");
+            }
+            slot.state().refreshing = false;
+        });
+    }
+
+    /// Mints under the slot's flight lock, unless a mint finished since the caller saw
+    /// `seen` attempts: then that one's outcome is the caller's too.
+    async fn mint_once(&self, slot: &Slot, entry: &Entry, seen: u64) -> Result<Cached, ErrorReply> {
+        let _flight = slot.flight.lock().await;
+        {
+            let state = slot.state();
+            if state.attempts != seen {
+                return match (&state.last_error, &state.token) {
+                    (Some(error), _) => Err(error.clone()),
+                    (None, Some(cached)) => Ok(cached.clone()),
+                    (None, None) => Err(internal("a mint left no token")),
+                };
+            }
+        }
+        let outcome = self.mint(entry).await;
+        let mut state = slot.state();
+        state.attempts += 1;
+        match &outcome {
+            Ok(cached) => {
+                state.token = Some(cached.clone());
+                state.last_error = None;
+                tracing::info!(
+                    entry = entry.name,
+                    expires = cached.expires,
+                    "minted a token"
+                );
+            }
+            Err(error) => {
+                state.last_error = Some(error.clone());
+                state.retry_at = unix_now() + RETRY_AFTER;
+            }
+        }
+        outcome
+    }
+
+    /// One mint of `entry`'s source on a blocking thread, bounded by the mint timeout.
+    async fn mint(&self, entry: &Entry) -> Result<Cached, ErrorReply> {
+        let config = self.config();
+        let timeout = config.mint();
+        let source = entry.source.clone().ok_or_else(|| internal("no source"))?;
+        let material = entry.secret.clone();
+        let cx = Context {
+            ca_file: config.ca_file,
+            deadline: std::time::Instant::now() + timeout,
+        };
+        let task = tokio::task::spawn_blocking(move || mint::mint(&source, &material, &cx));
+        let name = &entry.name;
+        let minted = match tokio::time::timeout(timeout + GRACE, task).await {
+            Ok(Ok(Ok(minted))) => minted,
+            Ok(Ok(Err(error))) => return Err(failed(name, &error)),
+            Ok(Err(join)) => return Err(internal(&format!("the mint task failed: {join}"))),
+            Err(_) => {
+                let error = MintError::Timeout(format!(
+                    "minting took longer than mint-timeout ({} s, config.toml)",
+                    timeout.as_secs()
+                ));
+                return Err(failed(name, &error));
+            }
+        };
+        let now = unix_now();
+        let cached = Cached {
+            username: minted.username,
+            token: minted.token,
+            minted: now,
+            expires: minted.expires,
+        };
+        if !cached.usable(now) {
+            return Err(ErrorReply::new(
+                ErrorKind::SourceFailed,
+                format!(
+                    "the token minted for {name:?} expires too soon to hand out (at {}, now {now}): \
+                     check this machine's clock, or the source's token lifetime",
+                    cached.expires
+                ),
+            ));
+        }
+        Ok(cached)
+    }
+}
+
+/// `entry` answering a lookup with `cached` in place of its material. A username the entry
+/// names wins over the one minted with the token (a registry may want its own).
+fn with_token(entry: Entry, cached: Cached) -> Entry {
+    let minted_username = Some(cached.username).filter(|u| !u.is_empty());
+    Entry {
+        username: entry.username.clone().or(minted_username),
+        secret: cached.token,
+        expires: Some(cached.expires),
+        ..entry
+    }
+}
+
+/// The `source-failed` reply for a failed mint: what happened and what to do.
+fn failed(name: &str, error: &MintError) -> ErrorReply {
+    let fix = match error {
+        MintError::BadMaterial(_) => {
+            format!("store a usable key: 'credd add {name} --replace …' with the source's options")
+        }
+        MintError::Rejected { .. } => format!(
+            "the key may be revoked or disabled: check it with its issuer, then 'credd add {name} \
+             --replace …'"
+        ),
+        MintError::Unreachable { .. } => format!(
+            "check the network and any TLS proxy (ca-file in config.toml), then 'credd refresh \
+             {name}'"
+        ),
+        MintError::CommandFailed { .. } => {
+            format!("fix the command (try it in a shell), then 'credd refresh {name}'")
+        }
+        MintError::ClockSkew { .. } | MintError::Timeout(_) | MintError::Unsupported => {
+            format!("then 'credd refresh {name}'")
+        }
+    };
+    let message = format!("cannot get a token for {name:?}: {error}; {fix}");
+    ErrorReply::new(ErrorKind::SourceFailed, cut(&message))
+}
+
+fn internal(what: &str) -> ErrorReply {
+    ErrorReply::new(
+        ErrorKind::Internal,
+        format!("minting failed inside the agent: {what}"),
+    )
+}
+
+/// `message` cut to [`MAX_SOURCE_ERROR_LEN`] bytes, at a character boundary.
+fn cut(message: &str) -> String {
+    let mut end = message.len().min(MAX_SOURCE_ERROR_LEN);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message[..end].to_owned()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(minted: u64, expires: u64) -> Cached {
+        Cached {
+            username: "u".into(),
+            token: Secret::new("t"),
+            minted,
+            expires,
+        }
+    }
+
+    #[test]
+    fn a_token_is_handed_out_until_a_minute_before_expiry_and_refreshed_at_80_percent() {
+        let hour = cached(0, 3600);
+        assert!(hour.usable(3539) && !hour.usable(3540));
+        assert!(!hour.refresh_due(2879) && hour.refresh_due(2880));
+        // A short-lived token keeps a fifth of its lifetime instead.
+        let short = cached(100, 110);
+        assert!(short.usable(107) && !short.usable(108));
+        assert!(short.refresh_due(108));
+    }
+
+    fn source_entry(name: &str, program: &str, material: &str) -> Entry {
+        Entry {
+            name: name.into(),
+            url: format!("https://{name}.test/"),
+            username: None,
+            secret: Secret::new(material),
+            expires: None,
+            note: None,
+            publish: false,
+            source: Some(credd_protocol::Source::Command {
+                argv: vec![program.into()],
+                env: Default::default(),
+                timeout: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_write_drops_the_tokens_of_entries_it_removed_or_whose_source_or_material_changed() {
+        let before = ["kept", "resourced", "rekeyed", "removed"]
+            .map(|name| source_entry(name, "/bin/a", "m"))
+            .to_vec();
+        let after = vec![
+            source_entry("kept", "/bin/a", "m"),
+            source_entry("resourced", "/bin/b", "m"),
+            source_entry("rekeyed", "/bin/a", "m2"),
+        ];
+        let mut tokens = Tokens::default();
+        for entry in &before {
+            tokens.slot(&entry.name);
+        }
+        tokens.forget_changed(&before, &after);
+        let left: Vec<&str> = tokens.slots.keys().map(String::as_str).collect();
+        assert_eq!(left, ["kept"]);
+    }
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(MAX_SOURCE_ERROR_LEN);
+        let short = cut(&long);
+        assert!(short.len() <= MAX_SOURCE_ERROR_LEN && short.len() > MAX_SOURCE_ERROR_LEN - 2);
+    }
+}

@@ -1,0 +1,30 @@
+//! `credd refresh`: mint a new token for a source entry now.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use credd_protocol::{Operation, RefreshResult};
+
+use super::{connect, date};
+
+/// Options of `credd refresh`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The source entry
+    name: String,
+}
+
+/// Asks the agent for a new token and says until when it lasts; never prints the token.
+pub fn run(socket: &Path, args: Args) -> Result<()> {
+    let refreshed: RefreshResult = connect(socket)?
+        .call(Operation::Refresh {
+            name: args.name.clone(),
+        })
+        .with_context(|| format!("cannot refresh {:?}", args.name))?;
+    eprintln!(
+        "credd: minted a new token for {}, valid until {}",
+        args.name,
+        date::format_time(refreshed.token_expires)
+    );
+    Ok(())
+}
