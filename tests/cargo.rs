@@ -1716,6 +1716,14 @@ fn cargo_publish_of_two_crates_asks_once_within_the_grace_window() {
     let env = TestEnv::new();
     env.write_config("step-up-grace = 300\n");
     let (_agent, registry, cargo) = split_registry(&env);
+    let status = env.cli(&["status"]);
+    assert!(
+        status.ok().contains(
+            "step-up: one passphrase step-up allows publishing from the same terminal for \
+             0h05m00s (step-up-grace in config.toml)\n"
+        ),
+        "{status:?}"
+    );
     let publish = "publish --registry corp --allow-dirty --no-verify";
     let first = cargo_line(&cargo, &cargo.lib_project("corp-lib", "0.1.0"), publish);
     let second = cargo_line(&cargo, &cargo.lib_project("corp-other", "0.1.0"), publish);

@@ -65,6 +65,13 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
             count(n, "entry", "entries")
         );
     }
+    if let Some(grace) = status.step_up_grace {
+        println!(
+            "step-up: one passphrase step-up allows publishing from the same terminal for {} \
+             (step-up-grace in config.toml)",
+            duration(Some(grace))
+        );
+    }
     if status.state == LockState::Unlocked {
         print_sources(&connect(socket)?.list_all()?);
     }
