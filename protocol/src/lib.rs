@@ -22,7 +22,7 @@ pub use message::{
     StatusResult, StoreKind, parse_request,
 };
 pub use secret::Secret;
-pub use source::Source;
+pub use source::{AWS_USERNAME, GCP_USERNAME, Source};
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;

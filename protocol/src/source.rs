@@ -51,7 +51,22 @@ pub enum Source {
     Unknown,
 }
 
+/// The username Google Artifact Registry expects with an access token.
+pub const GCP_USERNAME: &str = "oauth2accesstoken";
+/// The username CodeArtifact's Python and other Basic-auth repositories expect with its token.
+pub const AWS_USERNAME: &str = "aws";
+
 impl Source {
+    /// The username the kind's registries expect with its tokens (`None` for a command, whose
+    /// output may name one). An entry without a username of its own answers lookups for it.
+    pub fn username(&self) -> Option<&'static str> {
+        match self {
+            Self::Gcp { .. } => Some(GCP_USERNAME),
+            Self::AwsCodeartifact { .. } => Some(AWS_USERNAME),
+            Self::Command { .. } | Self::Unknown => None,
+        }
+    }
+
     /// The kind's name as on the wire: `gcp`, `aws-codeartifact`, `command` or `unknown`.
     pub fn kind(&self) -> &'static str {
         match self {

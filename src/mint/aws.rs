@@ -138,7 +138,7 @@ fn answer(url: &str, response: crate::http::Response) -> Result<Minted, MintErro
             reason: "its expiration is neither Unix seconds nor an RFC 3339 time".into(),
         })?;
     Ok(Minted {
-        username: "aws".into(),
+        username: credd_protocol::AWS_USERNAME.into(),
         token: answer.authorization_token,
         expires,
     })

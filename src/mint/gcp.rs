@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use credd_protocol::Secret;
+use credd_protocol::{GCP_USERNAME as USERNAME, Secret};
 use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -19,8 +19,6 @@ const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 /// The longest lifetime Google grants a JWT assertion or an impersonated token.
 const LIFETIME: u64 = 3600;
-/// The username Artifact Registry expects with an access token.
-const USERNAME: &str = "oauth2accesstoken";
 
 /// Mints an access token for `scopes` from the credentials file in `material`.
 pub fn mint(scopes: &[String], material: &Secret, cx: &Context) -> Result<Minted, MintError> {

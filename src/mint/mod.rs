@@ -173,7 +173,10 @@ fn json_error(error: &serde_json::Error) -> String {
 fn unreachable_error(url: &str, error: HttpError) -> MintError {
     let endpoint = endpoint_name(url);
     match error {
-        HttpError::Timeout => MintError::Timeout(format!("{endpoint} did not answer in time")),
+        HttpError::Timeout => MintError::Timeout(format!(
+            "{endpoint} did not answer in time: check the network, or give a slow endpoint a \
+             larger mint-timeout in config.toml"
+        )),
         HttpError::NotHttps(_) => MintError::BadMaterial(error.to_string()),
         other => MintError::Unreachable {
             endpoint,

@@ -129,9 +129,10 @@ fn select_among(
     publish: bool,
 ) -> Result<Option<usize>, ErrorReply> {
     let candidates = || {
-        entries.iter().enumerate().filter(move |(_, e)| {
-            e.publish == publish && username_fits(e.username.as_deref(), username)
-        })
+        entries
+            .iter()
+            .enumerate()
+            .filter(move |(_, e)| e.publish == publish && username_fits(own_username(e), username))
     };
     let same_string: Vec<usize> = candidates()
         .filter(|(_, e)| e.url == url)
@@ -161,6 +162,11 @@ pub fn same_service(a: &str, b: &str) -> bool {
             (RegistryUrl::parse(a), RegistryUrl::parse(b)),
             (Ok(a), Ok(b)) if a == b
         )
+}
+
+/// The entry's username: its own, else the one its source's registries expect.
+fn own_username(entry: &Entry) -> Option<&str> {
+    (entry.username.as_deref()).or_else(|| entry.source.as_ref()?.username())
 }
 
 /// True when an entry with username `own` answers a query for `asked` (None: any username).
@@ -369,6 +375,23 @@ mod tests {
             );
         }
         assert_eq!(pick(&entries, service("https://h/x", Some("ci"))), Ok(None));
+    }
+
+    #[test]
+    fn a_source_entry_without_username_answers_its_sources_username() {
+        let mut gar = entry("gar", "https://h/", None);
+        gar.source = Some(credd_protocol::Source::Gcp { scopes: Vec::new() });
+        let entries = vec![gar];
+        for asked in [None, Some("oauth2accesstoken")] {
+            assert_eq!(
+                pick(&entries, service("https://h/x", asked)),
+                Ok(Some("gar"))
+            );
+        }
+        assert_eq!(
+            pick(&entries, service("https://h/x", Some("aws"))),
+            Ok(None)
+        );
     }
 
     #[test]
