@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::pypi::{POETRY_VERSION, PypiServer, library_project, tiny_package, venv_bin};
+use common::tokenfront::TokenIndex;
 use common::{Output, PASSPHRASE, TestEnv, assert_ok, run_with_limit, without_tty};
 
 const CREDD: &str = env!("CARGO_BIN_EXE_credd");
@@ -1089,4 +1090,74 @@ fn poetry_publish_needs_the_step_up_for_a_publish_credential() {
         "{shown}"
     );
     assert_eq!(server.files().len(), 4, "{shown}");
+}
+
+/// The wrapper and the keyring backend with a gcp source, against an index that takes only
+/// currently valid tokens (username `oauth2accesstoken`): `poetry lock` and `poetry install`,
+/// then, once that token has expired, a fresh `poetry install` into a new environment, served a
+/// new token.
+#[test]
+fn wrapper_installs_through_a_gcp_source_while_its_tokens_expire() {
+    let env = TestEnv::new();
+    // 30 s tokens: handed out for 24 s, so a lock or an install that starts cold has plenty.
+    let index = TokenIndex::start(env.dir.path(), 30, tiny_package());
+    env.write_config(&format!(
+        "ca-file = \"{}\"\n",
+        index.server.ca_file.display()
+    ));
+    let _agent = agent(&env);
+    let key = env.dir.path().join("sa.json");
+    let account = "poetry@corp.iam.gserviceaccount.com";
+    std::fs::write(&key, index.server.service_account(account, false)).unwrap();
+    let url = index.front.base_url();
+    env.cli(&[
+        "add",
+        "gar",
+        "--url",
+        &url,
+        "--gcp-key-file",
+        key.to_str().unwrap(),
+        "--remove-file",
+    ])
+    .ok();
+    let poetry = Poetry::new(&env);
+    assert_ok(&poetry.setup(), "credd setup poetry");
+    let app = poetry.consumer(&index.front.simple_url(), "");
+    assert_ok(
+        &run_with_limit(poetry.wrapped(&app, &["lock"]), ""),
+        "poetry lock",
+    );
+    assert_ok(
+        &run_with_limit(poetry.wrapped(&app, &["install"]), ""),
+        "poetry install",
+    );
+    assert_installed(&app);
+    let first = index.front.accepted_tokens();
+    assert!(!first.is_empty(), "{:?}", index.front.seen());
+
+    index.wait_expired(first.last().unwrap());
+    std::fs::remove_dir_all(app.join(".venv")).unwrap();
+    std::fs::remove_dir_all(poetry.root.join("poetry-cache")).unwrap();
+    let again = run_with_limit(poetry.wrapped(&app, &["install"]), "");
+    assert_ok(&again, "poetry install after the token expired");
+    assert!(
+        again.stdout.contains("Installing corp-tiny (0.1.0)"),
+        "{again:?}"
+    );
+    assert_installed(&app);
+    let tokens = index.front.accepted_tokens();
+    assert!(
+        tokens.len() > first.len(),
+        "the second install used a new token: {tokens:?}"
+    );
+    let issued: Vec<String> = index.server.issued().into_iter().map(|i| i.token).collect();
+    assert!(tokens.iter().all(|t| issued.contains(t)), "{tokens:?}");
+    let refused = index.front.seen().into_iter();
+    assert_eq!(
+        refused
+            .filter(|s| s.token.is_some() && s.status == 401)
+            .count(),
+        0,
+        "credd handed out a token the index refused"
+    );
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use common::pypi::{
     IndexFront, PIP_CURRENT, PIP_PREVIOUS, UV_VERSION, built_package, pip_bin, venv_bin,
 };
+use common::tokenfront::TokenIndex;
 use common::{Agent, Output, SYSTEM_PYTHON, TestEnv, assert_ok, run_with_limit, without_tty};
 
 const CREDD: &str = env!("CARGO_BIN_EXE_credd");
@@ -94,35 +95,9 @@ impl Case {
         self.env.dir.path()
     }
 
-    /// `program ARGS` in `dir` with only the test's variables: HOME and every XDG dir in the
-    /// test's temp dir, no pip or uv config, caches of their own, no prompts, and PATH holding
-    /// only `keyring` (-> credd) and the system's /usr/bin and /bin.
+    /// [`tool`] in this case's environment.
     fn tool(&self, program: &Path, dir: &Path, args: &[&str]) -> Command {
-        let root = self.root();
-        let bin = root.join("keyring-bin");
-        if !bin.exists() {
-            std::fs::create_dir(&bin).unwrap();
-            std::os::unix::fs::symlink(CREDD, bin.join("keyring")).unwrap();
-        }
-        let mut command = Command::new(program);
-        command
-            .env_clear()
-            .envs(
-                self.env
-                    .command()
-                    .get_envs()
-                    .filter_map(|(k, v)| Some((k, v?))),
-            )
-            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-            .env("XDG_CACHE_HOME", root.join("cache"))
-            .env("PIP_CONFIG_FILE", "/dev/null")
-            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-            .env("UV_CACHE_DIR", root.join("uv-cache"))
-            .env("UV_PYTHON_DOWNLOADS", "never")
-            .env("UV_PYTHON", SYSTEM_PYTHON)
-            .current_dir(dir)
-            .args(args);
-        command
+        tool(&self.env, program, dir, args)
     }
 
     /// The backend's variables for a Python that imports keyring (pip's import mode, twine).
@@ -229,6 +204,32 @@ impl Case {
             assert!(init.exists(), "{} missing after {out:?}", init.display());
         }
     }
+}
+
+/// `program ARGS` in `dir` with only the test's variables: HOME and every XDG dir in the
+/// test's temp dir, no pip or uv config, caches of their own, no prompts, and PATH holding
+/// only `keyring` (-> credd) and the system's /usr/bin and /bin.
+fn tool(env: &TestEnv, program: &Path, dir: &Path, args: &[&str]) -> Command {
+    let root = env.dir.path();
+    let bin = root.join("keyring-bin");
+    if !bin.exists() {
+        std::fs::create_dir(&bin).unwrap();
+        std::os::unix::fs::symlink(CREDD, bin.join("keyring")).unwrap();
+    }
+    let mut command = Command::new(program);
+    command
+        .env_clear()
+        .envs(env.command().get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("XDG_CACHE_HOME", root.join("cache"))
+        .env("PIP_CONFIG_FILE", "/dev/null")
+        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .env("UV_CACHE_DIR", root.join("uv-cache"))
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .env("UV_PYTHON", SYSTEM_PYTHON)
+        .current_dir(dir)
+        .args(args);
+    command
 }
 
 /// The installed `modules` import in the uv project's own virtual environment.
@@ -623,4 +624,162 @@ fn uv_publish_needs_the_step_up_for_a_publish_credential() {
     );
     let log = case.env.cli(&["log"]).ok().to_owned();
     assert!(log.contains("uv publish: ok (step-up)"), "{log}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Minted tokens: a gcp source whose tokens the index takes only while they are valid.
+// ---------------------------------------------------------------------------------------------
+
+/// `ca-file` for the token endpoint's test CA.
+fn trust(env: &TestEnv, index: &TokenIndex) {
+    env.write_config(&format!(
+        "ca-file = \"{}\"\n",
+        index.server.ca_file.display()
+    ));
+}
+
+/// `pip install --keyring-provider subprocess corp-a` from the token index, with no username in
+/// the index URL, into ROOT/`site`.
+fn pip_from(env: &TestEnv, index: &TokenIndex, site: &str) -> Command {
+    let site = env.dir.path().join(site);
+    tool(
+        env,
+        &pip_bin(PIP_CURRENT, "pip"),
+        env.dir.path(),
+        &[
+            "install",
+            "--no-cache-dir",
+            "--no-input",
+            "--keyring-provider",
+            "subprocess",
+            "--index-url",
+            &index.front.simple_url(),
+            "--target",
+            site.to_str().unwrap(),
+            "corp-a",
+        ],
+    )
+}
+
+#[track_caller]
+fn assert_site_has_corp_a(env: &TestEnv, site: &str, out: &Output) {
+    assert_ok(out, "pip install");
+    let init = env.dir.path().join(site).join("corp_a/__init__.py");
+    assert!(init.exists(), "{} missing after {out:?}", init.display());
+}
+
+#[test]
+fn pip_installs_through_a_gcp_source_while_its_tokens_expire() {
+    let env = TestEnv::new();
+    // 20 s tokens: handed out for 16 s, so an install that starts cold has plenty.
+    let index = TokenIndex::start(env.dir.path(), 20, built_package("corp-a"));
+    trust(&env, &index);
+    let _agent = env.start_agent();
+    env.init();
+    let key = env.dir.path().join("sa.json");
+    std::fs::write(
+        &key,
+        index
+            .server
+            .service_account("pip@corp.iam.gserviceaccount.com", false),
+    )
+    .unwrap();
+    let url = index.front.base_url();
+    let args = ["add", "gar", "--url", &url, "--gcp-key-file"];
+    let mut args = args.to_vec();
+    args.extend([key.to_str().unwrap(), "--remove-file"]);
+    env.cli(&args).ok();
+
+    assert_site_has_corp_a(
+        &env,
+        "site-1",
+        &run_with_limit(pip_from(&env, &index, "site-1"), ""),
+    );
+    let first = index.front.accepted_tokens();
+    assert_eq!(first.len(), 1, "{:?}", index.front.seen());
+    index.wait_expired(&first[0]);
+    assert_site_has_corp_a(
+        &env,
+        "site-2",
+        &run_with_limit(pip_from(&env, &index, "site-2"), ""),
+    );
+    let tokens = index.front.accepted_tokens();
+    assert_eq!(
+        tokens.len(),
+        2,
+        "a new token for the second install: {tokens:?}"
+    );
+    let issued: Vec<String> = index.server.issued().into_iter().map(|i| i.token).collect();
+    assert!(tokens.iter().all(|t| issued.contains(t)), "{tokens:?}");
+    let rejected = index
+        .front
+        .seen()
+        .into_iter()
+        .filter(|s| s.token.is_some() && s.status == 401)
+        .count();
+    assert_eq!(rejected, 0, "credd handed out a token the index refused");
+}
+
+/// The README's GitHub Actions recipe with a service-account key in the CI document: the job
+/// runs pip against the token index, and pip's own environment (read by the `keyring` command
+/// pip runs, from `/proc/PPID/environ`) holds neither the key nor the token.
+#[test]
+fn credd_ci_job_installs_with_a_service_account_key_and_no_secret_in_pips_environment() {
+    let env = TestEnv::new();
+    let index = TokenIndex::start(env.dir.path(), 3600, built_package("corp-a"));
+    trust(&env, &index);
+    let key = index
+        .server
+        .service_account("ci@corp.iam.gserviceaccount.com", false);
+    let key_id = serde_json::from_str::<serde_json::Value>(&key).unwrap()["private_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let document = serde_json::json!({"entries": [{
+        "name": "gar", "url": index.front.base_url(), "secret": key, "source": {"kind": "gcp"}
+    }]});
+    // `keyring` first on PATH: saves its parent's (pip's) environment, then is credd.
+    let root = env.dir.path();
+    let bin = root.join("keyring-bin");
+    std::fs::create_dir(&bin).unwrap();
+    let pip_environ = root.join("pip-environ");
+    let script = format!(
+        "#!/bin/sh\ntr '\\0' '\\n' < /proc/$PPID/environ > {}\nexec {CREDD} keyring \"$@\"\n",
+        pip_environ.display()
+    );
+    std::fs::write(bin.join("keyring"), script).unwrap();
+    make_executable(&bin.join("keyring"));
+    let job = root.join("build.sh");
+    let pip = pip_from(&env, &index, "site");
+    let mut line = vec![pip.get_program().to_str().unwrap().to_owned()];
+    line.extend(pip.get_args().map(|a| a.to_str().unwrap().to_owned()));
+    std::fs::write(&job, format!("#!/bin/sh\nexec {}\n", line.join(" "))).unwrap();
+    make_executable(&job);
+
+    let recipe = format!(
+        "printenv CREDD_ENTRIES | {CREDD} ci --unset CREDD_ENTRIES -- {}",
+        job.display()
+    );
+    let mut shell = tool(&env, Path::new("/bin/sh"), root, &["-c", &recipe]);
+    shell.env("CREDD_ENTRIES", document.to_string());
+    let out = run_with_limit(shell, "");
+    assert_site_has_corp_a(&env, "site", &out);
+    let tokens = index.front.accepted_tokens();
+    assert_eq!(tokens.len(), 1, "{:?}", index.front.seen());
+    let environ = std::fs::read_to_string(&pip_environ).expect("pip ran the keyring command");
+    assert!(environ.contains("CREDD_SOCKET="), "{environ}");
+    for secret in [
+        &tokens[0][tokens[0].len() - 24..],
+        &key_id,
+        "PRIVATE KEY",
+        "CREDD_ENTRIES",
+    ] {
+        assert!(!environ.contains(secret), "{secret:?} in pip's environment");
+    }
+    assert!(!env.vault().exists(), "credd ci wrote a vault");
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }

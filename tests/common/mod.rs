@@ -523,4 +523,5 @@ pub mod githttp;
 pub mod httpserver;
 pub mod pypi;
 pub mod registry;
+pub mod tokenfront;
 pub mod tokenserver;
