@@ -14,6 +14,7 @@ use cargo_credential::{
     RegistryInfo, Secret,
 };
 use common::registry::{Registry, index_path, sha256_hex};
+use common::tokenserver::TokenServer;
 use common::{Output, TestEnv, assert_ok, run_with_limit, without_tty};
 
 const CREDD: &str = env!("CARGO_BIN_EXE_credd");
@@ -1823,4 +1824,104 @@ fn raw_plugin(env: &TestEnv, line: &str) -> String {
     let out = run_with_limit(common::without_tty(command), &format!("{line}\n"));
     assert!(out.status.success(), "{out:?}");
     out.stdout
+}
+
+/// The real cargo fetching from a registry that takes only currently valid CodeArtifact tokens
+/// of the suite's endpoint, minted by the agent from an access key (`credd add
+/// --aws-codeartifact`): the provider answers `cache: "expires"` with an hour-long token's
+/// expiry and `cache: "never"` for one with under a minute left; once a token has expired, a
+/// fresh fetch is served a new one.
+#[test]
+fn cargo_fetches_with_minted_codeartifact_tokens_while_they_expire() {
+    let env = TestEnv::new();
+    let server = TokenServer::start(env.dir.path());
+    env.write_config(&format!("ca-file = \"{}\"\n", server.ca_file.display()));
+    let _agent = agent(&env);
+    let registry = Registry::start_checked(server.validator());
+    let key: serde_json::Value = serde_json::from_str(&server.aws_key(true)).unwrap();
+    let field = |name: &str| key[name].as_str().unwrap().to_owned();
+    env.cli_with_input(
+        &[
+            "add",
+            "corp",
+            "--url",
+            &registry.index_url(),
+            "--aws-codeartifact",
+            "corp",
+            "--owner",
+            "111122223333",
+            "--region",
+            "eu-west-1",
+            "--endpoint",
+            server.base_url(),
+            "--session-token",
+            "--secret-stdin",
+        ],
+        &format!(
+            "{}\n{}\n{}\n",
+            field("access_key_id"),
+            field("secret_access_key"),
+            field("session_token")
+        ),
+    )
+    .ok();
+    let cargo = Cargo::new(&env);
+    cargo.config(&corp_config(&env, &registry));
+    cargo.seed(&registry, "corp-lib", "0.1.0");
+    let app = cargo.app_project("corp-lib = { version = \"0.1\", registry = \"corp\" }");
+    // A fetch from a cold cache: every request of it carries a token the registry takes.
+    let fetch = |what: &str| {
+        registry.clear_requests();
+        let _ = std::fs::remove_dir_all(cargo.home.join("registry"));
+        let _ = std::fs::remove_file(app.join("Cargo.lock"));
+        assert_ok(&cargo.run(&app, &["fetch"]), what);
+        assert_authorized(
+            &registry,
+            &[
+                ("GET", "/index/config.json"),
+                ("GET", "/index/co/rp/corp-lib"),
+                ("GET", "/dl/corp-lib/0.1.0/download"),
+            ],
+        );
+    };
+    let line = format!(
+        r#"{{"v":1,"registry":{{"index-url":"{}","name":"corp"}},"kind":"get","operation":"read","args":["--socket","{}"]}}"#,
+        registry.index_url(),
+        env.socket_str()
+    );
+    let token_expires = || {
+        let listed: serde_json::Value =
+            serde_json::from_str(env.cli(&["list", "--json"]).ok()).unwrap();
+        listed[0]["token_expires"].as_u64().unwrap()
+    };
+
+    fetch("cargo fetch");
+    let issued = server.issued();
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    assert_eq!(issued[0].grant, "codeartifact");
+    let reply = raw_plugin(&env, &line);
+    assert!(
+        reply.contains(&format!(
+            "\"token\":\"{}\",\"cache\":\"expires\",\"expiration\":{},",
+            issued[0].token,
+            token_expires()
+        )),
+        "{reply}"
+    );
+
+    // 20 s tokens from now on: handed out for 16 s, never cached by cargo.
+    server.set_expires_in(20);
+    env.cli(&["refresh", "corp"]).ok();
+    let short = server.issued()[1].token.clone();
+    let reply = raw_plugin(&env, &line);
+    assert!(
+        reply.contains(&format!("\"token\":\"{short}\",\"cache\":\"never\"")),
+        "{reply}"
+    );
+    fetch("cargo fetch with a short-lived token");
+    common::wait_until_within("the short token expires", Duration::from_secs(60), || {
+        !server.is_valid(&short)
+    });
+    fetch("cargo fetch after the token expired");
+    assert_eq!(server.issued().len(), 3, "a new token for the last fetch");
 }

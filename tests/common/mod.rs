@@ -303,8 +303,13 @@ impl RawClient {
 }
 
 /// Polls `ready` until it holds, failing the test after 10 s.
-pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+pub fn wait_until(what: &str, ready: impl FnMut() -> bool) {
+    wait_until_within(what, Duration::from_secs(10), ready);
+}
+
+/// Polls `ready` until it holds, failing the test after `limit`.
+pub fn wait_until_within(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
     while !ready() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(20));

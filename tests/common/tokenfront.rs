@@ -214,13 +214,8 @@ impl TokenIndex {
     /// Waits until `token` is no longer valid at the endpoint: past its lifetime, so that a tool
     /// run from now on must be served a new one. Fails the test after a minute.
     pub fn wait_expired(&self, token: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while self.server.is_valid(token) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the token never expired"
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        super::wait_until_within("the token expires", Duration::from_secs(60), || {
+            !self.server.is_valid(token)
+        });
     }
 }
