@@ -453,7 +453,38 @@ fn keyring_store_core_scenario() {
     }
     let entries = std::fs::read_to_string(data.join("keyring-entries.json")).unwrap();
     assert!(entries.contains("https://corp.test/"), "{entries}");
+    assert!(
+        entries.starts_with("{\n  \"store\": \"keyring\","),
+        "{entries}"
+    );
     assert!(!env.vault().exists());
+
+    // A source entry marks the list so that a credd without sources refuses it; it survives a
+    // lock, and once it is gone the list is readable by such a credd again.
+    env.cli(&[
+        "add",
+        "cmd",
+        "--url",
+        "https://cmd.test/",
+        "--token-command",
+        "/bin/echo tok",
+    ])
+    .ok();
+    let list = || std::fs::read_to_string(data.join("keyring-entries.json")).unwrap();
+    assert!(
+        list().starts_with("{\n  \"store\": \"keyring+sources\","),
+        "{}",
+        list()
+    );
+    env.cli(&["lock"]).ok();
+    env.cli(&["unlock"]).ok();
+    assert_eq!(env.cli(&["get", "cmd"]).ok(), "tok\n");
+    env.cli(&["remove", "cmd"]).ok();
+    assert!(
+        list().starts_with("{\n  \"store\": \"keyring\","),
+        "{}",
+        list()
+    );
 
     // What does not apply to the keyring store says so.
     let passwd = env.cli_with_input(&["passwd", "--passphrase-stdin"], "a\nb\n");

@@ -32,7 +32,15 @@ pub struct KeyringFile {
     max_len: u64,
 }
 
-/// The file's contents: `{"store":"keyring","entries":[…]}`.
+/// The `store` of an entry list without source entries, which every credd with the keyring store
+/// reads.
+const STORE: &str = "keyring";
+/// The `store` of an entry list holding a source entry. A credd that knows no sources reads only
+/// [`STORE`] and refuses this one, instead of serving a source's long-lived material (a private
+/// key) from the keychain as if it were a token.
+const STORE_SOURCES: &str = "keyring+sources";
+
+/// The file's contents: `{"store":"keyring","entries":[…]}` (or [`STORE_SOURCES`]).
 #[derive(Serialize, Deserialize)]
 struct Contents {
     store: String,
@@ -97,7 +105,7 @@ impl KeyringFile {
                 let why = super::json_error::describe(&e);
                 self.damaged(format!("it is not a credd entry list ({why})"))
             })?;
-        if contents.store != "keyring" {
+        if contents.store != STORE && contents.store != STORE_SOURCES {
             return Err(self.damaged("it is not a keyring store's entry list".into()));
         }
         Ok(contents.entries)
@@ -108,8 +116,9 @@ impl KeyringFile {
     /// large to write changes nothing.
     pub fn encode(&self, entries: &[Entry]) -> Result<Encoded, StoreError> {
         let infos: Vec<EntryInfo> = entries.iter().map(Entry::info).collect();
+        let sources = infos.iter().any(|info| info.source.is_some());
         let contents = Contents {
-            store: "keyring".into(),
+            store: if sources { STORE_SOURCES } else { STORE }.into(),
             entries: infos,
         };
         let bytes = serde_json::to_vec_pretty(&contents).map_err(|e| StoreError::Io {
@@ -277,6 +286,40 @@ mod tests {
             source_error: None,
         };
         assert_eq!(file.read().unwrap(), vec![corp, pypi]);
+    }
+
+    /// The entry list holding a source entry, as written once by this format's writer. Never
+    /// regenerate it.
+    const FIXTURE_SOURCES: &[u8] =
+        include_bytes!("../../tests/fixtures/keyring-entries-sources.json");
+
+    #[test]
+    fn a_list_with_a_source_entry_is_marked_so_that_older_readers_refuse_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = KeyringFile::new(dir.path().join("keyring-entries.json"));
+        let sourced = Entry {
+            name: "gar".into(),
+            url: "https://europe-python.pkg.dev/corp/py/".into(),
+            username: None,
+            expires: None,
+            source: Some(credd_protocol::Source::Gcp { scopes: Vec::new() }),
+            ..entry("gar")
+        };
+        assert_eq!(
+            file.encode(std::slice::from_ref(&sourced)).unwrap().0,
+            FIXTURE_SOURCES
+        );
+        fs::write(file.path(), FIXTURE_SOURCES).unwrap();
+        assert_eq!(file.read().unwrap(), vec![sourced.info()]);
+        // What a credd without sources checks: the store must be exactly "keyring".
+        let contents: Contents = serde_json::from_slice(FIXTURE_SOURCES).unwrap();
+        assert_ne!(contents.store, "keyring");
+        // Without a source entry, the list stays readable by those older credds.
+        let plain = String::from_utf8(file.encode(&[entry("a")]).unwrap().0).unwrap();
+        assert!(
+            plain.starts_with("{\n  \"store\": \"keyring\",\n"),
+            "{plain}"
+        );
     }
 
     #[test]
