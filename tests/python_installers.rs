@@ -676,19 +676,7 @@ fn pip_installs_through_a_gcp_source_while_its_tokens_expire() {
     trust(&env, &index);
     let _agent = env.start_agent();
     env.init();
-    let key = env.dir.path().join("sa.json");
-    std::fs::write(
-        &key,
-        index
-            .server
-            .service_account("pip@corp.iam.gserviceaccount.com", false),
-    )
-    .unwrap();
-    let url = index.front.base_url();
-    let args = ["add", "gar", "--url", &url, "--gcp-key-file"];
-    let mut args = args.to_vec();
-    args.extend([key.to_str().unwrap(), "--remove-file"]);
-    env.cli(&args).ok();
+    add_gcp_entry(&env, &index);
 
     assert_site_has_corp_a(
         &env,
@@ -718,6 +706,56 @@ fn pip_installs_through_a_gcp_source_while_its_tokens_expire() {
         .filter(|s| s.token.is_some() && s.status == 401)
         .count();
     assert_eq!(rejected, 0, "credd handed out a token the index refused");
+}
+
+/// uv asks the `keyring` command only with a username: the one in the index URL,
+/// `oauth2accesstoken`, finds the gcp entry, which has no username of its own.
+#[test]
+fn uv_installs_through_a_gcp_source_with_its_username_in_the_url() {
+    let env = TestEnv::new();
+    let index = TokenIndex::start(env.dir.path(), 3600, built_package("corp-a"));
+    trust(&env, &index);
+    let _agent = env.start_agent();
+    env.init();
+    add_gcp_entry(&env, &index);
+    let url = index
+        .front
+        .simple_url()
+        .replace("http://", "http://oauth2accesstoken@");
+    let args = [
+        "pip",
+        "install",
+        "--keyring-provider",
+        "subprocess",
+        "--target",
+        "site",
+        "--index-url",
+        &url,
+        "corp-a",
+    ];
+    let mut uv = tool(&env, &venv_bin("uv"), env.dir.path(), &args);
+    uv.env("UV_NO_CONFIG", "1");
+    assert_site_has_corp_a(&env, "site", &run_with_limit(uv, ""));
+    assert_eq!(index.front.accepted_tokens().len(), 1);
+}
+
+/// `credd add gar --url INDEX --gcp-key-file KEY --remove-file` with a new service account.
+fn add_gcp_entry(env: &TestEnv, index: &TokenIndex) {
+    let key = env.dir.path().join("sa.json");
+    let account = "bot@corp.iam.gserviceaccount.com";
+    std::fs::write(&key, index.server.service_account(account, false)).unwrap();
+    let url = index.front.base_url();
+    let key = key.to_str().unwrap();
+    let args = [
+        "add",
+        "gar",
+        "--url",
+        &url,
+        "--gcp-key-file",
+        key,
+        "--remove-file",
+    ];
+    env.cli(&args).ok();
 }
 
 /// The README's GitHub Actions recipe with a service-account key in the CI document: the job
