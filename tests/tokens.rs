@@ -352,13 +352,14 @@ fn ci_job(env: &TestEnv, command: &TokenCommand) -> PathBuf {
             "#!/bin/sh\nset -e\n\
              test \"$({credd} get static)\" = ci-static-secret\n\
              test \"$({credd} keyring get https://minted.ci.test/ __token__)\" = {token}\n\
-             tr '\\0' '\\n' < /proc/$$/environ > environ\n\
-             grep -q '^CREDD_SOCKET=' environ\n\
-             if grep -e ci-static-secret -e {prefix} environ; then exit 9; fi\n\
+             tr '\\0' '\\n' < /proc/$$/environ > {environ}\n\
+             grep -q '^CREDD_SOCKET=' {environ}\n\
+             if grep -e ci-static-secret -e {prefix} {environ}; then exit 9; fi\n\
              test -S \"$CREDD_SOCKET\"\n\
              exit 5\n",
             token = command.token(1),
             prefix = command.prefix,
+            environ = env.dir.path().join("environ").display(),
         ),
     )
     .unwrap();
