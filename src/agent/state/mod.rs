@@ -30,6 +30,7 @@ mod keychain_ops;
 mod names;
 mod select;
 
+use select::Entries;
 pub use select::Query;
 
 /// The agent's shared state.
@@ -66,7 +67,7 @@ struct Inner {
 /// Everything that exists only while unlocked; dropping it wipes the key and every secret.
 struct Unlocked {
     handle: Handle,
-    entries: Vec<Entry>,
+    entries: Entries,
     unlocked_at: Instant,
     last_used: Instant,
     /// Publish credentials `allow` let through once, each until its deadline.
@@ -78,7 +79,7 @@ impl Unlocked {
         let now = Instant::now();
         Self {
             handle,
-            entries,
+            entries: entries.into(),
             unlocked_at: now,
             last_used: now,
             allowances: Vec::new(),
@@ -363,11 +364,11 @@ impl State {
     pub fn lookup(&self, query: Query<'_>) -> Result<(Entry, bool), ErrorReply> {
         let mut inner = self.inner();
         let unlocked = inner.unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
-        let index = select::select(&unlocked.entries, query)?;
+        let index = unlocked.entries.select(query)?;
         unlocked.last_used = Instant::now();
         let entry = index.map(|i| unlocked.entries[i].clone());
         let entry = entry.ok_or_else(|| not_found(query))?;
-        let separate = !entry.publish && select::has_publish_credential(&unlocked.entries, query);
+        let separate = !entry.publish && unlocked.entries.has_publish_credential(query);
         Ok((entry, separate))
     }
 
@@ -439,7 +440,8 @@ impl State {
     fn publish_entry(&self, name: &str) -> Result<(), ErrorReply> {
         let inner = self.inner();
         let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
-        match unlocked.entries.iter().find(|e| e.name == name) {
+        let found = unlocked.entries.position_of_name(name);
+        match found.map(|i| &unlocked.entries[i]) {
             Some(entry) if entry.publish => Ok(()),
             Some(_) => Err(ErrorReply::new(
                 ErrorKind::BadRequest,
@@ -484,16 +486,11 @@ impl State {
             ));
         }
         self.modify(move |entries| {
-            let pair = same_pair(
-                entries,
-                &entry.url,
-                entry.username.as_deref(),
-                entry.publish,
-            );
+            let pair = entries.same_pair(&entry.url, entry.username.as_deref(), entry.publish);
             if let Some(other) = pair.filter(|&i| entries[i].name != entry.name) {
                 return Err(pair_taken(&entries[other]));
             }
-            match entries.iter().position(|e| e.name == entry.name) {
+            match entries.position_of_name(&entry.name) {
                 Some(_) if !replace => Err(ErrorReply::new(
                     ErrorKind::Exists,
                     format!(
@@ -502,7 +499,7 @@ impl State {
                     ),
                 )),
                 Some(i) => {
-                    entries[i] = entry;
+                    entries.replace(i, entry);
                     Ok(true)
                 }
                 None => {
@@ -535,13 +532,13 @@ impl State {
             publish: false,
         };
         self.modify(move |entries| {
-            if let Some(i) = same_pair(entries, &entry.url, entry.username.as_deref(), false) {
+            if let Some(i) = entries.same_pair(&entry.url, entry.username.as_deref(), false) {
                 entry.name = entries[i].name.clone();
                 entry.expires = entries[i].expires;
                 entry.note = entries[i].note.clone().or(entry.note.take());
                 validate_entry(&entry)?;
                 let name = entry.name.clone();
-                entries[i] = entry;
+                entries.replace(i, entry);
                 return Ok((name, true));
             }
             entry.name = names::unused(entries, &entry.url, entry.username.as_deref());
@@ -559,7 +556,7 @@ impl State {
         // Selected inside the write, so that what another write changed meanwhile counts.
         self.modify(move |entries| {
             let query = Query::of(&lookup)?;
-            let i = select::select(entries, query)?.ok_or_else(|| not_found(query))?;
+            let i = entries.select(query)?.ok_or_else(|| not_found(query))?;
             entries.remove(i);
             Ok(())
         })
@@ -570,15 +567,20 @@ impl State {
     /// threads, and only then makes it the agent's view: a failed write changes nothing.
     async fn modify<T: Send + 'static>(
         &self,
-        change: impl FnOnce(&mut Vec<Entry>) -> Result<T, ErrorReply>,
+        change: impl FnOnce(&mut Entries) -> Result<T, ErrorReply>,
     ) -> Result<T, ErrorReply> {
         let _write = self.write_gate.lock().await;
-        let (handle, before) = {
+        let (handle, mut entries) = {
             let inner = self.inner();
             let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
             (unlocked.handle.clone(), unlocked.entries.clone())
         };
-        let mut entries = before.clone();
+        // Only the keyring store compares the old list with the new one: a vault is rewritten
+        // whole, so a put costs no second copy of every entry there.
+        let before = match handle {
+            Handle::Keyring(_) => entries.to_vec(),
+            Handle::Vault(_) => Vec::new(),
+        };
         let outcome = change(&mut entries)?;
         let entries = self
             .persist(handle, before, entries)
@@ -600,8 +602,8 @@ impl State {
         &self,
         handle: Handle,
         before: Vec<Entry>,
-        after: Vec<Entry>,
-    ) -> Result<Vec<Entry>, StoreError> {
+        after: Entries,
+    ) -> Result<Entries, StoreError> {
         match handle {
             Handle::Vault(key) => run_blocking(move || key.save(&after).map(|()| after)).await,
             Handle::Keyring(file) => {
@@ -640,22 +642,12 @@ fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
     Ok(())
 }
 
-/// The entry holding the credential of `username` for `url`, by [`select::same_service`]: its
-/// publish credential with `publish`, else its other one.
-fn same_pair(entries: &[Entry], url: &str, username: Option<&str>, publish: bool) -> Option<usize> {
-    entries.iter().position(|e| {
-        e.publish == publish
-            && e.username.as_deref() == username
-            && select::same_service(&e.url, url)
-    })
-}
-
 /// How many entries serve publishing without a step-up: those no publish credential stands
 /// beside.
-fn unprotected(entries: &[Entry]) -> usize {
+fn unprotected(entries: &Entries) -> usize {
     entries
         .iter()
-        .filter(|e| !e.publish && !select::has_publish_credential(entries, select::service_of(e)))
+        .filter(|e| !e.publish && !entries.has_publish_credential(select::service_of(e)))
         .count()
 }
 
