@@ -58,7 +58,7 @@ impl Handler {
     /// Answers requests until the connection ends.
     pub async fn run(mut self) {
         let mut frames = FrameBuf::new();
-        let mut out = Zeroizing::new(Vec::with_capacity(MAX_FRAME_LEN + 1));
+        let mut out = Zeroizing::new(Vec::new());
         let read_timeout = self.state.config().read();
         // One deadline per request, not per read: a client trickling bytes must not keep its
         // connection (and its slot under the cap) forever.
