@@ -691,14 +691,19 @@ fn backoff(failures: u32) -> Duration {
 async fn run_blocking<T: Send + 'static, E: Into<StoreError> + Send + 'static>(
     work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(move || work().map_err(Into::into))
-        .await
-        .unwrap_or_else(|join_error| {
-            Err(StoreError::Io {
-                context: "a store task failed".into(),
-                source: std::io::Error::other(join_error.to_string()),
-            })
+    tokio::task::spawn_blocking(move || {
+        let result = work().map_err(Into::into);
+        // The store's work freed a copy of every entry: give those pages back.
+        crate::sys::release_free_memory();
+        result
+    })
+    .await
+    .unwrap_or_else(|join_error| {
+        Err(StoreError::Io {
+            context: "a store task failed".into(),
+            source: std::io::Error::other(join_error.to_string()),
         })
+    })
 }
 
 /// The reply for a store error; its message already says what to do.
