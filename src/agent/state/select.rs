@@ -6,8 +6,6 @@
 //! that host and port with the shortest path. Only entries with the asked username take part.
 //! Several entries left at the end is an `ambiguous` error that lists them: never a guess.
 
-use std::collections::HashMap;
-
 use credd_protocol::{Entry, ErrorKind, ErrorReply, Lookup};
 
 use crate::urlmatch::{self, HostQuery, RegistryUrl};
@@ -70,57 +68,72 @@ impl<'a> Query<'a> {
 }
 
 /// The entries in their stored order, with an index that answers every lookup from the few
-/// entries that can match: by name, by the very `url` string, and by parsed URL per host. Each
-/// entry's URL is parsed once, when it arrives (unlock, put, set), never per lookup, so a
-/// lookup costs the same with ten entries or ten thousand and holds the state lock for
-/// microseconds. Read access is the slice; changes go through [`Entries::push`],
-/// [`Entries::replace`] and [`Entries::remove`], which keep the index in step.
+/// entries that can match: by name, by the very `url` string, and by host. A lookup parses only
+/// the URLs of the entries on the asked host, never every entry's, so it costs the same with ten
+/// entries or ten thousand and holds the state lock for microseconds. Read access is the slice;
+/// changes go through [`Entries::push`], [`Entries::replace`] and [`Entries::remove`], which keep
+/// the index in step.
+///
+/// Each index is one sorted vector of (hash of the key, position): a handful of allocations
+/// whatever the number of entries, so that the copy every write makes (see `State::modify`) is
+/// a few `memcpy`s beside the entries themselves, and the agent stays small. A hash only narrows
+/// the candidates: every candidate's own name, URL or host is compared.
 #[derive(Clone, Default)]
 pub struct Entries {
     list: Vec<Entry>,
-    /// `list[i]`'s URL as the matching rules compare it; None when it is no absolute URL.
-    parsed: Vec<Option<RegistryUrl>>,
-    by_name: Buckets,
+    by_name: Keys,
     /// By exact `url` string, the read credentials at `[0]` and the publish ones at `[1]`.
-    by_url: [Buckets; 2],
-    /// By the parsed URL's host, split like `by_url`.
-    by_host: [Buckets; 2],
+    by_url: [Keys; 2],
+    /// By the parsed URL's host (entries whose URL parses), split like `by_url`.
+    by_host: [Keys; 2],
 }
 
-/// Positions in the list by key, each bucket ascending: the list's order decides the order of
-/// an `ambiguous` message's candidates, as it did before there was an index.
+/// Positions in the list by the hash of a key, sorted, so that the positions of one key come out
+/// ascending: the list's order decides the order of an `ambiguous` message's candidates, as it
+/// did before there was an index.
 #[derive(Clone, Default)]
-struct Buckets(HashMap<String, Vec<usize>>);
+struct Keys(Vec<(u64, usize)>);
 
-impl Buckets {
-    fn get(&self, key: &str) -> &[usize] {
-        self.0.get(key).map_or(&[], Vec::as_slice)
+impl Keys {
+    /// The positions whose key hashes as `key` does, ascending.
+    fn get(&self, key: &str) -> impl Iterator<Item = usize> + '_ {
+        let hash = hash(key);
+        let from = self.0.partition_point(|&(h, _)| h < hash);
+        self.0[from..]
+            .iter()
+            .take_while(move |&&(h, _)| h == hash)
+            .map(|&(_, i)| i)
     }
 
     fn insert(&mut self, key: &str, i: usize) {
-        let bucket = self.0.entry(key.to_owned()).or_default();
-        if let Err(at) = bucket.binary_search(&i) {
-            bucket.insert(at, i);
+        let pair = (hash(key), i);
+        if let Err(at) = self.0.binary_search(&pair) {
+            self.0.insert(at, pair);
         }
     }
 
     fn remove(&mut self, key: &str, i: usize) {
-        if let Some(bucket) = self.0.get_mut(key) {
-            bucket.retain(|&j| j != i);
-            if bucket.is_empty() {
-                self.0.remove(key);
-            }
+        if let Ok(at) = self.0.binary_search(&(hash(key), i)) {
+            self.0.remove(at);
         }
     }
 
-    /// Renumbers the positions after `removed`, which left the list.
+    /// Renumbers the positions after `removed`, which left the list (their order stays).
     fn shift_after(&mut self, removed: usize) {
-        for j in self.0.values_mut().flatten() {
+        for (_, j) in &mut self.0 {
             if *j > removed {
                 *j -= 1;
             }
         }
     }
+}
+
+/// A key's hash for [`Keys`]: fixed keys, so it is the same in every run and every copy.
+fn hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl From<Vec<Entry>> for Entries {
@@ -145,16 +158,13 @@ impl std::ops::Deref for Entries {
 impl Entries {
     /// Appends `entry`.
     pub fn push(&mut self, entry: Entry) {
-        let i = self.list.len();
-        self.parsed.push(RegistryUrl::parse(&entry.url).ok());
         self.list.push(entry);
-        self.index(i);
+        self.index(self.list.len() - 1);
     }
 
     /// Puts `entry` in the place of the entry at `i`.
     pub fn replace(&mut self, i: usize, entry: Entry) {
         self.unindex(i);
-        self.parsed[i] = RegistryUrl::parse(&entry.url).ok();
         self.list[i] = entry;
         self.index(i);
     }
@@ -162,37 +172,34 @@ impl Entries {
     /// Takes the entry at `i` out; the ones after it move up.
     pub fn remove(&mut self, i: usize) -> Entry {
         self.unindex(i);
-        self.parsed.remove(i);
-        for buckets in self.all_buckets() {
-            buckets.shift_after(i);
+        for keys in self.all_keys() {
+            keys.shift_after(i);
         }
         self.list.remove(i)
     }
 
     /// The position of the entry named `name`.
     pub fn position_of_name(&self, name: &str) -> Option<usize> {
-        self.by_name.get(name).first().copied()
+        self.by_name.get(name).find(|&i| self.list[i].name == name)
     }
 
     /// The position of the entry holding `username`'s credential for `url` (the publish one with
     /// `publish`) by [`same_service`]: the first in the list, as a scan would find it.
     pub fn same_pair(&self, url: &str, username: Option<&str>, publish: bool) -> Option<usize> {
         let side = usize::from(publish);
-        let parsed = RegistryUrl::parse(url).ok();
-        let by_host = parsed
-            .as_ref()
-            .map_or(&[][..], |p| self.by_host[side].get(p.host()));
-        self.by_url[side]
+        let fits = |i: &usize| self.list[*i].username.as_deref() == username;
+        let same_string = self.by_url[side]
             .get(url)
-            .iter()
-            .chain(by_host)
-            .copied()
-            .filter(|&i| self.list[i].username.as_deref() == username)
-            .filter(|&i| {
-                let entry = (self.list[i].url.as_str(), self.parsed[i].as_ref());
-                same_parsed_service(entry, (url, parsed.as_ref()))
-            })
-            .min()
+            .filter(fits)
+            .find(|&i| self.list[i].url == url);
+        let parsed = RegistryUrl::parse(url).ok();
+        let same_url = parsed.as_ref().and_then(|parsed| {
+            self.by_host[side]
+                .get(parsed.host())
+                .filter(fits)
+                .find(|&i| RegistryUrl::parse(&self.list[i].url).ok().as_ref() == Some(parsed))
+        });
+        same_string.into_iter().chain(same_url).min()
     }
 
     fn index(&mut self, i: usize) {
@@ -200,7 +207,7 @@ impl Entries {
         let side = usize::from(entry.publish);
         self.by_name.insert(&entry.name, i);
         self.by_url[side].insert(&entry.url, i);
-        if let Some(parsed) = &self.parsed[i] {
+        if let Ok(parsed) = RegistryUrl::parse(&entry.url) {
             self.by_host[side].insert(parsed.host(), i);
         }
     }
@@ -210,12 +217,12 @@ impl Entries {
         let side = usize::from(entry.publish);
         self.by_name.remove(&entry.name, i);
         self.by_url[side].remove(&entry.url, i);
-        if let Some(parsed) = &self.parsed[i] {
+        if let Ok(parsed) = RegistryUrl::parse(&entry.url) {
             self.by_host[side].remove(parsed.host(), i);
         }
     }
 
-    fn all_buckets(&mut self) -> impl Iterator<Item = &mut Buckets> {
+    fn all_keys(&mut self) -> impl Iterator<Item = &mut Keys> {
         std::iter::once(&mut self.by_name)
             .chain(&mut self.by_url)
             .chain(&mut self.by_host)
@@ -223,15 +230,17 @@ impl Entries {
 
     /// The candidates on `host` among the publish credentials (`publish`) or the others, with
     /// their parsed URLs.
-    fn on_host(
-        &self,
-        host: &str,
+    fn on_host<'s>(
+        &'s self,
+        host: &'s str,
         publish: bool,
-    ) -> impl Iterator<Item = (usize, &RegistryUrl)> + '_ {
+    ) -> impl Iterator<Item = (usize, RegistryUrl)> + 's {
         self.by_host[usize::from(publish)]
             .get(host)
-            .iter()
-            .filter_map(|&i| Some((i, self.parsed[i].as_ref()?)))
+            .filter_map(move |i| {
+                let parsed = RegistryUrl::parse(&self.list[i].url).ok()?;
+                (parsed.host() == host).then_some((i, parsed))
+            })
     }
 }
 
@@ -294,9 +303,7 @@ impl Entries {
         let fits = |i: usize| username_fits(self.list[i].username.as_deref(), username);
         let same_string: Vec<usize> = self.by_url[usize::from(publish)]
             .get(url)
-            .iter()
-            .copied()
-            .filter(|&i| fits(i))
+            .filter(|&i| fits(i) && self.list[i].url == url)
             .collect();
         let found = if !same_string.is_empty() || exact {
             same_string
@@ -332,16 +339,15 @@ pub fn service_of(entry: &Entry) -> Query<'_> {
 }
 
 /// True when two stored services name the same thing: the same string, or URLs that the URL
-/// rules cannot tell apart (`sparse+https://h/index` and `https://h/index/`).
+/// rules cannot tell apart (`sparse+https://h/index` and `https://h/index/`). The rule
+/// [`Entries::same_pair`] applies through the index.
 #[cfg(test)]
 pub fn same_service(a: &str, b: &str) -> bool {
-    let parse = |s| RegistryUrl::parse(s).ok();
-    same_parsed_service((a, parse(a).as_ref()), (b, parse(b).as_ref()))
-}
-
-/// [`same_service`] of two services given with their parsed URLs.
-fn same_parsed_service(a: (&str, Option<&RegistryUrl>), b: (&str, Option<&RegistryUrl>)) -> bool {
-    a.0 == b.0 || matches!((a.1, b.1), (Some(a), Some(b)) if a == b)
+    a == b
+        || matches!(
+            (RegistryUrl::parse(a), RegistryUrl::parse(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
 }
 
 /// True when an entry with username `own` answers a query for `asked` (None: any username).
@@ -356,13 +362,13 @@ pub fn username_fits(own: Option<&str>, asked: Option<&str>) -> bool {
 
 /// The candidates whose parsed URL scores best by `score` (None: does not serve the query),
 /// where `better` picks the winning score of two.
-fn best_by<'e>(
-    candidates: impl Iterator<Item = (usize, &'e RegistryUrl)>,
+fn best_by(
+    candidates: impl Iterator<Item = (usize, RegistryUrl)>,
     score: impl Fn(&RegistryUrl) -> Option<usize>,
     better: fn(usize, usize) -> usize,
 ) -> Vec<usize> {
     let scored: Vec<(usize, usize)> = candidates
-        .filter_map(|(i, parsed)| Some((i, score(parsed)?)))
+        .filter_map(|(i, parsed)| Some((i, score(&parsed)?)))
         .collect();
     let Some(best) = scored.iter().map(|&(_, s)| s).reduce(better) else {
         return Vec::new();
