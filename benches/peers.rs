@@ -66,6 +66,18 @@ fn rounds(n: usize) -> usize {
     }
 }
 
+/// The sections of the report.
+const SECTIONS: [&str; 5] = ["socket", "spawn", "keyring", "scaling", "cold"];
+
+/// True when `section` is to run: every section, unless some are named on the command line
+/// (`cargo bench --bench peers -- scaling cold`).
+fn wanted(section: &str) -> bool {
+    let named: Vec<String> = std::env::args()
+        .filter(|arg| SECTIONS.contains(&arg.as_str()))
+        .collect();
+    named.is_empty() || named.iter().any(|arg| arg == section)
+}
+
 fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
         println!("peers: a benchmark; run it with `cargo bench --bench peers`");
@@ -82,7 +94,28 @@ fn main() {
         }
     };
     print_header();
-    let socket = socket_round_trips(&home, git.as_ref());
+    if wanted("socket") {
+        socket_section(&home, git.as_ref());
+    }
+    if wanted("spawn") {
+        spawn_section(&home, git.as_ref());
+    }
+    if wanted("keyring") {
+        keyring_section(&home);
+    }
+    drop(git);
+    drop(credd);
+    if wanted("scaling") {
+        scaling();
+    }
+    if wanted("cold") {
+        cold_start();
+    }
+    println!("\ntotal time: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+fn socket_section(home: &Home, git: Option<&Daemon>) {
+    let socket = socket_round_trips(home, git);
     report(
         &format!("Socket round trips ({SOCKET_ROUNDS} each, interleaved, {SOCKET_WARMUP} warm-up)"),
         &socket,
@@ -92,7 +125,10 @@ fn main() {
         ],
         None,
     );
-    let spawn = process_spawns(&home, git.as_ref());
+}
+
+fn spawn_section(home: &Home, git: Option<&Daemon>) {
+    let spawn = process_spawns(home, git);
     report(
         &format!(
             "Whole client processes ({SPAWN_ROUNDS} each, interleaved, {SPAWN_WARMUP} warm-up)"
@@ -114,7 +150,10 @@ fn main() {
         ],
         Some("/bin/true"),
     );
-    match keyring_commands(&home) {
+}
+
+fn keyring_section(home: &Home) {
+    match keyring_commands(home) {
         Ok(keyring) => report(
             &format!(
                 "keyring get URL USER ({KEYRING_ROUNDS} each, interleaved, {KEYRING_WARMUP} warm-up)"
@@ -129,11 +168,6 @@ fn main() {
         ),
         Err(why) => println!("\nkeyring commands are not measured: {why}"),
     }
-    drop(git);
-    drop(credd);
-    scaling();
-    cold_start();
-    println!("\ntotal time: {:.1} s", started.elapsed().as_secs_f64());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -721,15 +755,24 @@ fn scaling() {
         "\nAgent scaling ({SCALING_LOOKUPS} lookups of each kind, {SCALING_PUTS} puts, per size)"
     );
     println!(
-        "  {:>7} {:>11} {:>11} {:>11} {:>11} {:>10} {:>10} {:>9}",
-        "entries", "name p50", "name p99", "URL p50", "URL p99", "put p50", "unlock", "VmRSS"
+        "  {:>7} {:>11} {:>11} {:>11} {:>11} {:>10} {:>12} {:>10} {:>9} {:>9}",
+        "entries",
+        "name p50",
+        "name p99",
+        "URL p50",
+        "URL p99",
+        "put p50",
+        "vault write",
+        "unlock",
+        "VmRSS",
+        "RssAnon"
     );
     let mut first: Option<[Duration; 5]> = None;
     for size in SIZES {
         let home = Home::new();
         let daemon = start_credd(&home);
         check(run(home.credd().arg("lock"), ""), "credd lock");
-        fill_vault(&home, size);
+        let vault_write = fill_vault(&home, size);
         let start = Instant::now();
         let unlock = ["unlock", "--passphrase-stdin"];
         check(
@@ -739,7 +782,8 @@ fn scaling() {
         let unlock = start.elapsed();
         let (by_name, by_url) = timed_lookups(&home, size);
         let puts = timed_puts(&home);
-        let rss = resident_kib(daemon.child.id());
+        let rss = resident_kib(daemon.child.id(), "VmRSS:");
+        let anon = resident_kib(daemon.child.id(), "RssAnon:");
         let row = [
             percentile_of(&by_name, 0.5),
             percentile_of(&by_name, 0.99),
@@ -748,14 +792,16 @@ fn scaling() {
             percentile_of(&puts, 0.5),
         ];
         println!(
-            "  {size:>7} {:>11} {:>11} {:>11} {:>11} {:>10} {:>10} {:>5} KiB",
+            "  {size:>7} {:>11} {:>11} {:>11} {:>11} {:>10} {:>12} {:>10} {:>5} KiB {:>5} KiB",
             show(row[0]),
             show(row[1]),
             show(row[2]),
             show(row[3]),
             show(row[4]),
+            show(vault_write),
             show(unlock),
             rss.map_or("?".into(), |kib| kib.to_string()),
+            anon.map_or("?".into(), |kib| kib.to_string()),
         );
         if let Some(base) = first {
             let ratios: Vec<String> = row
@@ -775,8 +821,9 @@ fn scaling() {
 }
 
 /// Adds `size - 1` entries, `e1` … on hosts `reg1.example.com` …, to the locked agent's vault
-/// (beside the one [`start_credd`] stored), written at once through credd's own vault code.
-fn fill_vault(home: &Home, size: usize) {
+/// (beside the one [`start_credd`] stored), written at once through credd's own vault code;
+/// returns how long that write took: what any put of that many entries must pay.
+fn fill_vault(home: &Home, size: usize) -> Duration {
     let vault = credd::store::vault::VaultFile::new(home.dir.path().join("data/credd/vault"));
     let (key, mut entries) = vault
         .open(&credd_protocol::Secret::new(PASSPHRASE))
@@ -789,7 +836,9 @@ fn fill_vault(home: &Home, size: usize) {
         });
         entries.push(serde_json::from_value(entry).expect("an entry"));
     }
+    let start = Instant::now();
     key.save(&entries).expect("write the bench vault");
+    start.elapsed()
 }
 
 /// Interleaved `get`s by name and by URL of the entries [`fill_vault`] added, on one open
@@ -860,10 +909,11 @@ fn timed_puts(home: &Home) -> Vec<Duration> {
         .collect()
 }
 
-/// A process's resident memory (VmRSS) in KiB.
-fn resident_kib(pid: u32) -> Option<u64> {
+/// A process's resident memory in KiB: `field` of `/proc/PID/status`, `VmRSS:` (all of it, the
+/// mapped binary included) or `RssAnon:` (its own heap and stacks).
+fn resident_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
