@@ -10,7 +10,13 @@
 //!    `credd --version`, credd's start-up alone, to split its cost (not a peer);
 //! 3. keyring commands, as uv and pip run them (`keyring get URL USER`): credd's native `keyring`
 //!    (a symlink to credd) against the Python `keyring` command of `target/test-venv` with credd's
-//!    backend and with a plaintext one (keyrings.alt), on the same service and username.
+//!    backend and with a plaintext one (keyrings.alt), on the same service and username;
+//! 4. the agent's scaling: lookups by name and by URL (p50, p99) and puts with 10, 1000 and
+//!    10 000 entries, and the agent's resident memory at each size;
+//! 5. a cold start: `credd get NAME` with no agent running (the client starts one).
+//!
+//! `CREDD_BENCH_BIN=PATH` measures another credd binary (another build of it) in place of the
+//! one `cargo bench` built, so that builds can be compared in one harness.
 //!
 //! Prints the median and p90 of each, and the ratios credd / peer. Performance is judged here,
 //! against peers, never by timed tests. `cargo test --all-targets` builds and runs this target
@@ -50,6 +56,28 @@ const KEYRING_PASSWORD: &str = "bench-keyring-password-0123456789";
 const KEYRING_ROUNDS: usize = 100;
 const KEYRING_WARMUP: usize = 5;
 
+/// The number of rounds to run for `n`: a tenth with `--quick` (`cargo bench --bench peers --
+/// --quick`), which tries the whole benchmark out in a fraction of its time.
+fn rounds(n: usize) -> usize {
+    if std::env::args().any(|arg| arg == "--quick") {
+        (n / 10).max(1)
+    } else {
+        n
+    }
+}
+
+/// The sections of the report.
+const SECTIONS: [&str; 5] = ["socket", "spawn", "keyring", "scaling", "cold"];
+
+/// True when `section` is to run: every section, unless some are named on the command line
+/// (`cargo bench --bench peers -- scaling cold`).
+fn wanted(section: &str) -> bool {
+    let named: Vec<String> = std::env::args()
+        .filter(|arg| SECTIONS.contains(&arg.as_str()))
+        .collect();
+    named.is_empty() || named.iter().any(|arg| arg == section)
+}
+
 fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
         println!("peers: a benchmark; run it with `cargo bench --bench peers`");
@@ -66,7 +94,28 @@ fn main() {
         }
     };
     print_header();
-    let socket = socket_round_trips(&home, git.as_ref());
+    if wanted("socket") {
+        socket_section(&home, git.as_ref());
+    }
+    if wanted("spawn") {
+        spawn_section(&home, git.as_ref());
+    }
+    if wanted("keyring") {
+        keyring_section(&home);
+    }
+    drop(git);
+    drop(credd);
+    if wanted("scaling") {
+        scaling();
+    }
+    if wanted("cold") {
+        cold_start();
+    }
+    println!("\ntotal time: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+fn socket_section(home: &Home, git: Option<&Daemon>) {
+    let socket = socket_round_trips(home, git);
     report(
         &format!("Socket round trips ({SOCKET_ROUNDS} each, interleaved, {SOCKET_WARMUP} warm-up)"),
         &socket,
@@ -76,7 +125,10 @@ fn main() {
         ],
         None,
     );
-    let spawn = process_spawns(&home, git.as_ref());
+}
+
+fn spawn_section(home: &Home, git: Option<&Daemon>) {
+    let spawn = process_spawns(home, git);
     report(
         &format!(
             "Whole client processes ({SPAWN_ROUNDS} each, interleaved, {SPAWN_WARMUP} warm-up)"
@@ -85,14 +137,23 @@ fn main() {
         &[
             ("credd --cargo-plugin get", "git credential-cache get"),
             ("credd get NAME", "git credential-cache get"),
+            ("credd token URL", "git credential-cache get"),
+            ("git-credential-credd get", "git credential-cache get"),
+            ("docker-credential-credd get", "git credential-cache get"),
             ("credd --cargo-plugin get", "/bin/true"),
             ("credd get NAME", "/bin/true"),
+            ("credd token URL", "/bin/true"),
+            ("git-credential-credd get", "/bin/true"),
+            ("docker-credential-credd get", "/bin/true"),
             ("git credential-cache get", "/bin/true"),
             ("credd --version", "/bin/true"),
         ],
         Some("/bin/true"),
     );
-    match keyring_commands(&home) {
+}
+
+fn keyring_section(home: &Home) {
+    match keyring_commands(home) {
         Ok(keyring) => report(
             &format!(
                 "keyring get URL USER ({KEYRING_ROUNDS} each, interleaved, {KEYRING_WARMUP} warm-up)"
@@ -107,9 +168,6 @@ fn main() {
         ),
         Err(why) => println!("\nkeyring commands are not measured: {why}"),
     }
-    drop(git);
-    drop(credd);
-    println!("\ntotal time: {:.1} s", started.elapsed().as_secs_f64());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -161,8 +219,14 @@ impl Home {
     }
 
     fn credd(&self) -> Command {
-        self.command(env!("CARGO_BIN_EXE_credd"))
+        self.command(credd_bin())
     }
+}
+
+/// The credd binary measured: `CREDD_BENCH_BIN`, else the one `cargo bench` built.
+fn credd_bin() -> PathBuf {
+    std::env::var_os("CREDD_BENCH_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_credd")), PathBuf::from)
 }
 
 /// A daemon this benchmark started: killed when dropped, also when the benchmark panics. On
@@ -302,8 +366,9 @@ fn print_header() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|| "no git".into());
     println!(
-        "credd {} (this build) vs {git}; {cpus} CPUs, load average {load}",
-        env!("CARGO_PKG_VERSION")
+        "credd {} ({}) vs {git}; {cpus} CPUs, load average {load}",
+        env!("CARGO_PKG_VERSION"),
+        credd_bin().display()
     );
 }
 
@@ -408,7 +473,7 @@ fn socket_round_trips(home: &Home, git: Option<&Daemon>) -> Vec<Series> {
             }),
         ));
     }
-    interleaved(SOCKET_ROUNDS, SOCKET_WARMUP, &mut subjects)
+    interleaved(rounds(SOCKET_ROUNDS), SOCKET_WARMUP, &mut subjects)
 }
 
 /// Spawns `command` with `stdin`, waits for it, checks that it succeeded and that its output
@@ -447,10 +512,18 @@ fn process_spawns(home: &Home, git: Option<&Daemon>) -> Vec<Series> {
         args: Vec::new(),
     };
     let cargo_line = format!("{}\n", serde_json::to_string(&request).unwrap());
+    let git_input = format!("protocol=https\nhost={GIT_HOST}\n\n");
     let mut plugin = piped(home.credd());
     plugin.arg("--cargo-plugin");
     let mut get = piped(home.credd());
     get.args(["get", NAME]);
+    let mut token = piped(home.credd());
+    token.args(["token", INDEX_URL]);
+    let links = front_links(home);
+    let mut git_helper = piped(home.command(links.join("git-credential-credd")));
+    git_helper.arg("get");
+    let mut docker_helper = piped(home.command(links.join("docker-credential-credd")));
+    docker_helper.arg("get");
     // Not a peer: credd's own start-up without touching the socket, to split its cost.
     let mut version = piped(home.credd());
     version.arg("--version");
@@ -459,7 +532,6 @@ fn process_spawns(home: &Home, git: Option<&Daemon>) -> Vec<Series> {
         .args(["credential-cache", "--socket"])
         .arg(home.git_socket())
         .arg("get");
-    let git_input = format!("protocol=https\nhost={GIT_HOST}\n\n");
     let mut true_ = piped(home.command("/bin/true"));
     let mut subjects: Vec<Subject<'_>> = vec![
         ("/bin/true", Box::new(|| spawn_once(&mut true_, b"", ""))),
@@ -472,6 +544,18 @@ fn process_spawns(home: &Home, git: Option<&Daemon>) -> Vec<Series> {
             Box::new(|| spawn_once(&mut get, b"", TOKEN)),
         ),
         (
+            "credd token URL",
+            Box::new(|| spawn_once(&mut token, b"", TOKEN)),
+        ),
+        (
+            "git-credential-credd get",
+            Box::new(|| spawn_once(&mut git_helper, git_input.as_bytes(), TOKEN)),
+        ),
+        (
+            "docker-credential-credd get",
+            Box::new(|| spawn_once(&mut docker_helper, GIT_HOST.as_bytes(), TOKEN)),
+        ),
+        (
             "credd --version",
             Box::new(|| spawn_once(&mut version, b"", "credd")),
         ),
@@ -482,7 +566,20 @@ fn process_spawns(home: &Home, git: Option<&Daemon>) -> Vec<Series> {
             Box::new(|| spawn_once(&mut git_get, git_input.as_bytes(), GIT_PASSWORD)),
         ));
     }
-    interleaved(SPAWN_ROUNDS, SPAWN_WARMUP, &mut subjects)
+    interleaved(rounds(SPAWN_ROUNDS), SPAWN_WARMUP, &mut subjects)
+}
+
+/// A directory of links to credd named as git's and docker's helpers, which credd answers as.
+fn front_links(home: &Home) -> PathBuf {
+    let links = home.dir.path().join("links");
+    std::fs::create_dir_all(&links).expect("create the links dir");
+    for name in ["git-credential-credd", "docker-credential-credd"] {
+        let link = links.join(name);
+        if !link.exists() {
+            std::os::unix::fs::symlink(credd_bin(), &link).expect("link a front");
+        }
+    }
+    links
 }
 
 /// `target/test-venv/bin/NAME` (scripts/install-test-deps makes it), or why it cannot be used.
@@ -510,7 +607,7 @@ fn keyring_commands(home: &Home) -> Result<Vec<Series>, String> {
         .create(&bin)
         .map_err(|e| format!("cannot make {}: {e}", bin.display()))?;
     let native = bin.join("keyring");
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_credd"), &native)
+    std::os::unix::fs::symlink(credd_bin(), &native)
         .map_err(|e| format!("cannot link {}: {e}", native.display()))?;
     let integrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/python");
     let with_backend = |program: &Path, backend: &str| {
@@ -551,7 +648,11 @@ fn keyring_commands(home: &Home) -> Result<Vec<Series>, String> {
             Box::new(|| spawn_once(&mut plain, b"", KEYRING_PASSWORD)),
         ),
     ];
-    Ok(interleaved(KEYRING_ROUNDS, KEYRING_WARMUP, &mut subjects))
+    Ok(interleaved(
+        rounds(KEYRING_ROUNDS),
+        KEYRING_WARMUP,
+        &mut subjects,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -629,5 +730,265 @@ fn report(title: &str, all: &[Series], pairs: &[(&str, &str)], floor: Option<&st
             ),
             _ => println!(),
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The agent's scaling and a cold start.
+// ---------------------------------------------------------------------------------------------
+
+/// The vault sizes the scaling section measures.
+const SIZES: [usize; 3] = [10, 1000, 10_000];
+/// Lookups of each kind per size, after [`SOCKET_WARMUP`] unmeasured rounds.
+const SCALING_LOOKUPS: usize = 3000;
+/// Puts per size (each rewrites the whole vault).
+const SCALING_PUTS: usize = 20;
+/// Cold starts measured, after one unmeasured.
+const COLD_ROUNDS: usize = 10;
+const PASSPHRASE: &str = "bench passphrase";
+
+/// For each of [`SIZES`]: an agent on a vault of that many entries, each on its own host, timed
+/// for `get` by name and by URL on an open connection (interleaved), for `put` of a new entry,
+/// and for `unlock` (cheapest KDF); then its resident memory.
+fn scaling() {
+    println!(
+        "\nAgent scaling ({SCALING_LOOKUPS} lookups of each kind, {SCALING_PUTS} puts, per size)"
+    );
+    println!(
+        "  {:>7} {:>11} {:>11} {:>11} {:>11} {:>10} {:>12} {:>10} {:>9} {:>9}",
+        "entries",
+        "name p50",
+        "name p99",
+        "URL p50",
+        "URL p99",
+        "put p50",
+        "vault write",
+        "unlock",
+        "VmRSS",
+        "RssAnon"
+    );
+    let mut first: Option<[Duration; 5]> = None;
+    for size in SIZES {
+        let home = Home::new();
+        let daemon = start_credd(&home);
+        check(run(home.credd().arg("lock"), ""), "credd lock");
+        let vault_write = fill_vault(&home, size);
+        let start = Instant::now();
+        let unlock = ["unlock", "--passphrase-stdin"];
+        check(
+            run(home.credd().args(unlock), &format!("{PASSPHRASE}\n")),
+            "credd unlock",
+        );
+        let unlock = start.elapsed();
+        let (by_name, by_url) = timed_lookups(&home, size);
+        let puts = timed_puts(&home);
+        let rss = resident_kib(daemon.child.id(), "VmRSS:");
+        let anon = resident_kib(daemon.child.id(), "RssAnon:");
+        let row = [
+            percentile_of(&by_name, 0.5),
+            percentile_of(&by_name, 0.99),
+            percentile_of(&by_url, 0.5),
+            percentile_of(&by_url, 0.99),
+            percentile_of(&puts, 0.5),
+        ];
+        println!(
+            "  {size:>7} {:>11} {:>11} {:>11} {:>11} {:>10} {:>12} {:>10} {:>5} KiB {:>5} KiB",
+            show(row[0]),
+            show(row[1]),
+            show(row[2]),
+            show(row[3]),
+            show(row[4]),
+            show(vault_write),
+            show(unlock),
+            rss.map_or("?".into(), |kib| kib.to_string()),
+            anon.map_or("?".into(), |kib| kib.to_string()),
+        );
+        if let Some(base) = first {
+            let ratios: Vec<String> = row
+                .iter()
+                .zip(base)
+                .map(|(now, then)| format!("{:.2}x", now.as_secs_f64() / then.as_secs_f64()))
+                .collect();
+            println!(
+                "  {:>7} {:>11} {:>11} {:>11} {:>11} {:>10}  (against {} entries)",
+                "", ratios[0], ratios[1], ratios[2], ratios[3], ratios[4], SIZES[0]
+            );
+        } else {
+            first = Some(row);
+        }
+        drop(daemon);
+    }
+}
+
+/// Adds `size - 1` entries, `e1` … on hosts `reg1.example.com` …, to the locked agent's vault
+/// (beside the one [`start_credd`] stored), written at once through credd's own vault code;
+/// returns how long that write took: what any put of that many entries must pay.
+fn fill_vault(home: &Home, size: usize) -> Duration {
+    let vault = credd::store::vault::VaultFile::new(home.dir.path().join("data/credd/vault"));
+    let (key, mut entries) = vault
+        .open(&credd_protocol::Secret::new(PASSPHRASE))
+        .expect("open the bench vault");
+    for i in 1..size {
+        let entry = serde_json::json!({
+            "name": format!("e{i}"),
+            "url": format!("https://reg{i}.example.com/index/"),
+            "secret": format!("token-{i}"),
+        });
+        entries.push(serde_json::from_value(entry).expect("an entry"));
+    }
+    let start = Instant::now();
+    key.save(&entries).expect("write the bench vault");
+    start.elapsed()
+}
+
+/// Interleaved `get`s by name and by URL of the entries [`fill_vault`] added, on one open
+/// connection.
+fn timed_lookups(home: &Home, size: usize) -> (Vec<Duration>, Vec<Duration>) {
+    let stream = UnixStream::connect(home.credd_socket()).expect("connect to credd");
+    let mut reader = BufReader::new(stream);
+    let mut reply = String::new();
+    let mut id = 0u64;
+    let mut ask = |lookup: String, expect: String| {
+        id += 1;
+        let line = format!("{{\"v\":1,\"id\":{id},\"op\":\"get\",{lookup}}}\n");
+        let start = Instant::now();
+        reader.get_mut().write_all(line.as_bytes()).expect("write");
+        reply.clear();
+        reader.read_line(&mut reply).expect("read");
+        let took = start.elapsed();
+        assert!(reply.contains(&expect), "credd answered {reply:?}");
+        took
+    };
+    let (mut by_name, mut by_url) = (Vec::new(), Vec::new());
+    let others = (size - 1).max(1);
+    for round in 0..SOCKET_WARMUP + rounds(SCALING_LOOKUPS) {
+        // Spread over the vault, not one hot entry.
+        let i = 1 + (round * 7919) % others;
+        let (name, url) = if size > 1 {
+            (
+                format!("e{i}"),
+                format!("https://reg{i}.example.com/index/config.json"),
+            )
+        } else {
+            (NAME.into(), QUERY_URL.into())
+        };
+        let secret = if size > 1 {
+            format!("token-{i}\"")
+        } else {
+            TOKEN.into()
+        };
+        let a = ask(format!("\"name\":\"{name}\""), secret.clone());
+        let b = ask(format!("\"url\":\"{url}\""), secret);
+        if round >= SOCKET_WARMUP {
+            by_name.push(a);
+            by_url.push(b);
+        }
+    }
+    (by_name, by_url)
+}
+
+/// `put`s of new entries on one connection, each answered after the vault is written.
+fn timed_puts(home: &Home) -> Vec<Duration> {
+    let stream = UnixStream::connect(home.credd_socket()).expect("connect to credd");
+    let mut reader = BufReader::new(stream);
+    let mut reply = String::new();
+    (0..SCALING_PUTS)
+        .map(|j| {
+            let line = format!(
+                "{{\"v\":1,\"id\":{j},\"op\":\"put\",\"entry\":{{\"name\":\"new{j}\",\
+                 \"url\":\"https://new{j}.example.com/\",\"secret\":\"s{j}\"}}}}\n"
+            );
+            let start = Instant::now();
+            reader.get_mut().write_all(line.as_bytes()).expect("write");
+            reply.clear();
+            reader.read_line(&mut reply).expect("read");
+            let took = start.elapsed();
+            assert!(reply.contains("\"ok\""), "credd answered {reply:?}");
+            took
+        })
+        .collect()
+}
+
+/// A process's resident memory in KiB: `field` of `/proc/PID/status`, `VmRSS:` (all of it, the
+/// mapped binary included) or `RssAnon:` (its own heap and stacks).
+fn resident_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn percentile_of(samples: &[Duration], p: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    percentile(&sorted, p)
+}
+
+/// Stops the agent a client started, when dropped.
+struct StopAgent<'a>(&'a Home);
+
+impl Drop for StopAgent<'_> {
+    fn drop(&mut self) {
+        let _ = run(self.0.credd().arg("stop"), "");
+    }
+}
+
+/// `credd get NAME` and `credd unlock` with no agent running: the client starts the agent
+/// (detached, as in use) and waits for its answer: `locked` (exit 3) for the get, and for the
+/// unlock the vault opened with the cheapest KDF. The agent is stopped after each, unmeasured.
+fn cold_start() {
+    let home = Home::new();
+    drop(start_credd(&home));
+    let _stop = StopAgent(&home);
+    let mut get = piped(home.credd());
+    get.args(["get", NAME]);
+    let mut unlock = piped(home.credd());
+    unlock.args(["unlock", "--passphrase-stdin"]);
+    let passphrase = format!("{PASSPHRASE}\n");
+    let cold = |command: &mut Command, stdin: &[u8], code: i32| {
+        wait_until_gone(&home.credd_socket());
+        let start = Instant::now();
+        let mut child = command.spawn().expect("spawn");
+        child.stdin.take().unwrap().write_all(stdin).expect("stdin");
+        let output = child.wait_with_output().expect("wait");
+        let took = start.elapsed();
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{command:?} gave {output:?}"
+        );
+        check(run(home.credd().arg("stop"), ""), "credd stop");
+        took
+    };
+    let (mut gets, mut unlocks) = (Vec::new(), Vec::new());
+    for round in 0..=rounds(COLD_ROUNDS) {
+        let a = cold(&mut get, b"", 3);
+        let b = cold(&mut unlock, passphrase.as_bytes(), 0);
+        if round > 0 {
+            gets.push(a);
+            unlocks.push(b);
+        }
+    }
+    println!("\nCold start, no agent running ({COLD_ROUNDS} each, after 1 warm-up)");
+    for (what, samples) in [
+        ("credd get NAME (answered: locked)", &gets),
+        ("credd unlock (cheapest KDF)", &unlocks),
+    ] {
+        println!(
+            "  {what:<36} median {:>9}, max {:>9}",
+            show(percentile_of(samples, 0.5)),
+            show(percentile_of(samples, 1.0))
+        );
+    }
+}
+
+/// Waits until nothing listens on `socket` (an agent that was told to stop has exited).
+fn wait_until_gone(socket: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(socket).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not stop within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
     }
 }

@@ -16,9 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use credd_protocol::{
-    Done, ErrorReply, FrameBuf, MAX_FRAME_LEN, Operation, Reply, Request, encode_line,
-};
+use credd_protocol::{Done, ErrorReply, FrameBuf, Operation, Reply, Request, encode_line};
 use interprocess::ConnectWaitMode;
 use interprocess::local_socket::traits::{Stream as _, StreamCommon as _};
 use interprocess::local_socket::{ConnectOptions, GenericFilePath, Stream, ToFsName};
@@ -124,7 +122,7 @@ impl Client {
             socket: socket.into(),
             stream,
             frames: FrameBuf::new(),
-            out: Zeroizing::new(Vec::with_capacity(MAX_FRAME_LEN + 1)),
+            out: Zeroizing::new(Vec::new()),
             next_id: 1,
         })
     }

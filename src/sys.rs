@@ -4,7 +4,8 @@
 //! its Unix API (file modes, Unix sockets, `pre_exec`).
 //!
 //! The calls go through `rustix`, which makes them safe to call; `libc` only for `close_range`,
-//! which rustix lacks, and its fallback over descriptors that may not be open.
+//! which rustix lacks, and its fallback over descriptors that may not be open, and for glibc's
+//! malloc tunables.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
@@ -51,6 +52,29 @@ pub fn harden_process() {
     }
     if let Err(error) = rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable) {
         tracing::warn!(error = %io::Error::from(error), "cannot mark the process non-dumpable");
+    }
+}
+
+/// Caps glibc's malloc at two arenas for the agent. By default every thread that meets
+/// contention gets its own arena (up to eight per core), and each keeps the pages of the vault's
+/// plaintext and JSON that a store task freed there: with the wiping allocator writing over
+/// every freed block, all of them stay resident.
+pub fn limit_malloc_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets a tunable of the allocator.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// Gives the free pages of the heap back to the kernel (glibc keeps them otherwise): called
+/// after store work, which frees a copy of every entry at once. The pages were wiped when their
+/// blocks were freed.
+pub fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns unused memory of the allocator to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -70,6 +70,12 @@ impl RegistryUrl {
         &self.scheme
     }
 
+    /// The host, lowercase: entries are indexed by it.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     /// How many path segments of `query` this URL covers when it serves `query`, else None.
     ///
     /// `Some(0)` means this URL's path is `/`, which serves every path on its
@@ -119,6 +125,12 @@ pub struct HostQuery {
 }
 
 impl HostQuery {
+    /// The host, lowercase.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     /// Parses `host`, `host:port` or `[ipv6]:port`; None for anything else (a URL included).
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {

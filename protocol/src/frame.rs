@@ -1,9 +1,11 @@
 //! Line framing: one JSON object per line, at most [`MAX_FRAME_LEN`] bytes before the newline.
 //!
-//! [`FrameBuf`] is sans-IO so the async agent and the blocking clients share it. It owns one
-//! fixed allocation for the life of a connection and wipes every frame's bytes as soon as the
-//! frame is consumed, because frames carry passphrases and tokens: a growing buffer would leave
-//! copies behind in freed memory.
+//! [`FrameBuf`] is sans-IO so the async agent and the blocking clients share it. It wipes every
+//! frame's bytes as soon as the frame is consumed, because frames carry passphrases and tokens.
+//! Buffers start small and grow, up to the frame cap, by moving into a new allocation and
+//! wiping the old one, never by `realloc`, which would leave a copy behind in freed memory: most
+//! lines are a few hundred bytes, and a connection or a client process that allocated, zeroed
+//! and wiped 64 KiB buffers for them spent more on that than on its request.
 
 use serde::Serialize;
 use zeroize::{Zeroize, Zeroizing};
@@ -16,7 +18,11 @@ pub const MAX_FRAME_LEN: usize = 64 * 1024;
 #[error("a request line is longer than {MAX_FRAME_LEN} bytes")]
 pub struct FrameTooLarge;
 
-/// A fixed-size, self-wiping receive buffer that splits a byte stream into lines.
+/// What a buffer holds at first: a lookup's request and reply, with room to spare.
+const INITIAL_LEN: usize = 4096;
+
+/// A self-wiping receive buffer, growing up to one maximal frame, that splits a byte stream
+/// into lines.
 pub struct FrameBuf {
     buf: Zeroizing<Vec<u8>>,
     start: usize,
@@ -30,19 +36,36 @@ impl Default for FrameBuf {
 }
 
 impl FrameBuf {
-    /// Allocates the buffer once: room for one maximal frame and its newline.
+    /// An empty buffer of [`INITIAL_LEN`] bytes; it grows up to one maximal frame and its
+    /// newline.
     pub fn new() -> Self {
         Self {
-            buf: Zeroizing::new(vec![0; MAX_FRAME_LEN + 1]),
+            buf: Zeroizing::new(vec![0; INITIAL_LEN]),
             start: 0,
             end: 0,
         }
     }
 
     /// The free space to read into; bytes read there must be reported with [`Self::filled`].
+    /// Empty only when a maximal frame's worth is pending (which [`Self::frame_len`] refuses).
     pub fn unfilled(&mut self) -> &mut [u8] {
         self.compact();
+        if self.end == self.buf.len() {
+            self.grow();
+        }
         &mut self.buf[self.end..]
+    }
+
+    /// Doubles the buffer, up to the cap: the pending bytes move into a new zeroed block and
+    /// the old one is wiped as it is dropped.
+    fn grow(&mut self) {
+        let len = (self.buf.len() * 2).min(MAX_FRAME_LEN + 1);
+        if len == self.buf.len() {
+            return;
+        }
+        let mut bigger = Zeroizing::new(vec![0; len]);
+        bigger[..self.end].copy_from_slice(&self.buf[..self.end]);
+        self.buf = bigger;
     }
 
     /// Records that `n` bytes were written at the start of [`Self::unfilled`].
@@ -90,26 +113,75 @@ impl FrameBuf {
 
 /// Serializes `value` as one line (JSON and `\n`) into `out`, replacing its contents.
 ///
-/// `out` is wiped first and given room for a maximal frame, so writing a secret into it does not
-/// reallocate (and leave a copy behind) unless the line is over the cap.
+/// `out`'s old contents are wiped first. It grows as the line needs, by moving into a new
+/// allocation and wiping the old one (never `realloc`, which would leave a copy of a secret in
+/// freed memory), and never past one maximal frame and its newline: a longer line is an error.
 pub fn encode_line<T: Serialize>(
     value: &T,
     out: &mut Zeroizing<Vec<u8>>,
 ) -> serde_json::Result<()> {
-    out.zeroize();
-    out.reserve(MAX_FRAME_LEN + 1);
-    serde_json::to_writer(&mut **out, value)?;
-    out.push(b'\n');
-    Ok(())
+    out.as_mut_slice().zeroize();
+    out.clear();
+    let mut line = CappedLine(out);
+    let written = serde_json::to_writer(&mut line, value)
+        .and_then(|()| line.append(b"\n").map_err(serde_json::Error::io));
+    if written.is_err() {
+        // What was written of a refused line may hold a secret.
+        out.as_mut_slice().zeroize();
+        out.clear();
+    }
+    written
+}
+
+/// A line being written into a wiped-on-growth buffer, refused past the frame cap.
+struct CappedLine<'a>(&'a mut Zeroizing<Vec<u8>>);
+
+impl CappedLine<'_> {
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let needed = self.0.len() + bytes.len();
+        if needed > MAX_FRAME_LEN + 1 {
+            return Err(std::io::Error::other(format!(
+                "the line is longer than {MAX_FRAME_LEN} bytes"
+            )));
+        }
+        if needed > self.0.capacity() {
+            let room = needed
+                .max(self.0.capacity() * 2)
+                .clamp(256, MAX_FRAME_LEN + 1);
+            let mut bigger = Zeroizing::new(Vec::with_capacity(room));
+            bigger.extend_from_slice(self.0);
+            // The old block is wiped as it is dropped.
+            *self.0 = bigger;
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+impl std::io::Write for CappedLine<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.append(bytes).map(|()| bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn feed(buf: &mut FrameBuf, bytes: &[u8]) {
-        buf.unfilled()[..bytes.len()].copy_from_slice(bytes);
-        buf.filled(bytes.len());
+    /// Writes `bytes` as reads would: as much as the buffer offers each time.
+    fn feed(buf: &mut FrameBuf, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let room = buf.unfilled();
+            let n = room.len().min(bytes.len());
+            assert!(n > 0, "the buffer is full");
+            room[..n].copy_from_slice(&bytes[..n]);
+            buf.filled(n);
+            bytes = &bytes[n..];
+        }
     }
 
     #[test]
@@ -140,6 +212,27 @@ mod tests {
         feed(&mut buf, &vec![b'x'; MAX_FRAME_LEN + 1]);
         assert_eq!(buf.frame_len(), Err(FrameTooLarge));
         assert!(buf.unfilled().is_empty());
+    }
+
+    #[test]
+    fn grows_keeping_pending_bytes_and_starts_small() {
+        let mut buf = FrameBuf::new();
+        assert_eq!(buf.unfilled().len(), INITIAL_LEN);
+        let line = vec![b'y'; 3 * INITIAL_LEN];
+        feed(&mut buf, &line);
+        feed(&mut buf, b"\n");
+        assert_eq!(buf.frame_len(), Ok(Some(line.len())));
+        assert_eq!(buf.frame(line.len()), line.as_slice());
+    }
+
+    #[test]
+    fn encode_line_refuses_a_line_over_the_cap() {
+        let mut out = Zeroizing::new(Vec::new());
+        let long = "x".repeat(MAX_FRAME_LEN);
+        assert!(encode_line(&long, &mut out).is_err());
+        let fits = "x".repeat(MAX_FRAME_LEN - 2);
+        encode_line(&fits, &mut out).unwrap();
+        assert_eq!(out.len(), MAX_FRAME_LEN + 1);
     }
 
     #[test]

@@ -177,7 +177,15 @@ struct Stat {
 
 /// The parent pid, session id and controlling terminal of `pid`, from `/proc/PID/stat`.
 fn stat_of(pid: u32) -> Option<Stat> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // One read into a buffer that holds any stat line (a few hundred bytes): read_to_string,
+    // which cannot know a /proc file's size, took six reads and a statx, on every connection.
+    let mut buf = [0u8; 4096];
+    let len = std::io::Read::read(
+        &mut std::fs::File::open(format!("/proc/{pid}/stat")).ok()?,
+        &mut buf,
+    )
+    .ok()?;
+    let stat = std::str::from_utf8(&buf[..len]).ok()?;
     // The command name (in parentheses) may hold spaces and parentheses: fields follow the last.
     let after = &stat[stat.rfind(')')? + 1..];
     // state ppid pgrp session tty_nr

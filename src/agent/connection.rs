@@ -1,8 +1,9 @@
 //! One client connection: read a line, answer it, repeat.
 //!
-//! The bytes of every request and reply pass through exactly two buffers, both allocated once
-//! per connection at full size and wiped after every frame: [`FrameBuf`] for what arrives and a
-//! zeroizing reply buffer for what leaves. No reader or codec of a library keeps its own copy.
+//! The bytes of every request and reply pass through exactly two buffers per connection, wiped
+//! after every frame: [`FrameBuf`] for what arrives and a zeroizing reply buffer for what
+//! leaves. Both start small and grow to the frame cap only as a line needs, moving into a new
+//! block and wiping the old one. No reader or codec of a library keeps its own copy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,7 +60,7 @@ impl Handler {
     /// Answers requests until the connection ends.
     pub async fn run(mut self) {
         let mut frames = FrameBuf::new();
-        let mut out = Zeroizing::new(Vec::with_capacity(MAX_FRAME_LEN + 1));
+        let mut out = Zeroizing::new(Vec::new());
         let read_timeout = self.state.config().read();
         // One deadline per request, not per read: a client trickling bytes must not keep its
         // connection (and its slot under the cap) forever.

@@ -81,6 +81,7 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     crate::sys::harden_process();
     // Every connection, served or told `busy`, holds a descriptor.
     crate::sys::raise_open_files_limit();
+    crate::sys::limit_malloc_arenas();
     let mut config = Config::load(options.config.as_deref())?;
     if options.memory {
         // Nothing to unlock again: a memory agent stays unlocked for the whole job.

@@ -169,7 +169,9 @@ pub fn run() -> std::process::ExitCode {
 }
 
 fn read_request() -> Result<Zeroizing<Vec<u8>>, Failure> {
-    let mut line = Zeroizing::new(Vec::with_capacity(64 * 1024));
+    // Cargo's requests are a few hundred bytes; a longer one grows the buffer, and the wiping
+    // allocator wipes each block the growth leaves.
+    let mut line = Zeroizing::new(Vec::with_capacity(4096));
     let read = std::io::stdin()
         .lock()
         .take(MAX_REQUEST)

@@ -33,6 +33,19 @@ pub struct Args {
     json: bool,
 }
 
+impl Args {
+    /// `credd get NAME`, without options.
+    pub fn by_name(name: String) -> Self {
+        Self {
+            name: Some(name),
+            url: None,
+            username: None,
+            publish: false,
+            json: false,
+        }
+    }
+}
+
 /// Prints the secret alone on stdout, or the entry as JSON.
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     let what = match (&args.name, &args.url) {

@@ -168,6 +168,9 @@ struct KeyringArgs {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    if let Some(command) = hot_command() {
+        return run(&keyring::socket_from_env(), command);
+    }
     let cli = Cli::parse();
     let socket = cli
         .socket
@@ -181,6 +184,39 @@ pub fn main() -> ExitCode {
         eprint!("{}", Cli::command().render_help());
         return ExitCode::from(2);
     };
+    run(&socket, command)
+}
+
+/// The lookups tools run for every command, when given in their one plain form: `get NAME` and
+/// `token URL` (or `token` with `CARGO_REGISTRY_INDEX_URL`). They skip building the parser of
+/// the whole command line, a good part of a client's start-up; the socket then comes from
+/// `CREDD_SOCKET`, as it would through the parser. Anything else (an option, `--socket`, a
+/// name starting with `-`) goes through the parser.
+fn hot_command() -> Option<Command> {
+    let plain = |arg: std::ffi::OsString| {
+        arg.into_string()
+            .ok()
+            .filter(|arg| !arg.is_empty() && !arg.starts_with('-'))
+    };
+    let mut args = std::env::args_os().skip(1);
+    let (command, operand, rest) = (args.next()?, args.next(), args.next());
+    if rest.is_some() {
+        return None;
+    }
+    match (command.to_str()?, operand) {
+        ("get", Some(name)) => Some(Command::Get(get::Args::by_name(plain(name)?))),
+        ("token", Some(url)) => Some(Command::Token(token::Args::for_url(plain(url)?))),
+        ("token", None) => {
+            let url = std::env::var_os("CARGO_REGISTRY_INDEX_URL")?;
+            Some(Command::Token(token::Args::for_url(plain(url)?)))
+        }
+        _ => None,
+    }
+}
+
+/// Carries out one command and returns the process exit code.
+fn run(socket: &std::path::Path, command: Command) -> ExitCode {
+    let socket = socket.to_path_buf();
     let result = match command {
         Command::Init(args) => init::run(&socket, args),
         Command::Unlock(args) => unlock::run(&socket, args),

@@ -15,6 +15,13 @@ pub struct Args {
     url: String,
 }
 
+impl Args {
+    /// `credd token URL`.
+    pub fn for_url(url: String) -> Self {
+        Self { url }
+    }
+}
+
 /// Prints the secret of the entry serving the URL, alone on one line (the
 /// `cargo:token-from-stdout` contract).
 pub fn run(socket: &Path, args: Args) -> Result<()> {

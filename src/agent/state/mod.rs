@@ -31,6 +31,7 @@ mod names;
 mod select;
 mod tokens;
 
+use select::Entries;
 pub use select::Query;
 
 /// The agent's shared state.
@@ -67,7 +68,7 @@ struct Inner {
 /// Everything that exists only while unlocked; dropping it wipes the key and every secret.
 struct Unlocked {
     handle: Handle,
-    entries: Vec<Entry>,
+    entries: Entries,
     unlocked_at: Instant,
     last_used: Instant,
     /// Publish credentials `allow` let through once, each until its deadline.
@@ -83,7 +84,7 @@ impl Unlocked {
         let now = Instant::now();
         Self {
             handle,
-            entries,
+            entries: entries.into(),
             unlocked_at: now,
             last_used: now,
             allowances: Vec::new(),
@@ -380,11 +381,11 @@ impl State {
     pub fn lookup(&self, query: Query<'_>) -> Result<(Entry, bool), ErrorReply> {
         let mut inner = self.inner();
         let unlocked = inner.unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
-        let index = select::select(&unlocked.entries, query)?;
+        let index = unlocked.entries.select(query)?;
         unlocked.last_used = Instant::now();
         let entry = index.map(|i| unlocked.entries[i].clone());
         let entry = entry.ok_or_else(|| not_found(query))?;
-        let separate = !entry.publish && select::has_publish_credential(&unlocked.entries, query);
+        let separate = !entry.publish && unlocked.entries.has_publish_credential(query);
         Ok((entry, separate))
     }
 
@@ -489,7 +490,8 @@ impl State {
     fn publish_entry(&self, name: &str) -> Result<(), ErrorReply> {
         let inner = self.inner();
         let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
-        match unlocked.entries.iter().find(|e| e.name == name) {
+        let found = unlocked.entries.position_of_name(name);
+        match found.map(|i| &unlocked.entries[i]) {
             Some(entry) if entry.publish => Ok(()),
             Some(_) => Err(ErrorReply::new(
                 ErrorKind::BadRequest,
@@ -538,16 +540,11 @@ impl State {
             ));
         }
         self.modify(move |entries| {
-            let pair = same_pair(
-                entries,
-                &entry.url,
-                entry.username.as_deref(),
-                entry.publish,
-            );
+            let pair = entries.same_pair(&entry.url, entry.username.as_deref(), entry.publish);
             if let Some(other) = pair.filter(|&i| entries[i].name != entry.name) {
                 return Err(pair_taken(&entries[other]));
             }
-            match entries.iter().position(|e| e.name == entry.name) {
+            match entries.position_of_name(&entry.name) {
                 Some(_) if !replace => Err(ErrorReply::new(
                     ErrorKind::Exists,
                     format!(
@@ -556,7 +553,7 @@ impl State {
                     ),
                 )),
                 Some(i) => {
-                    entries[i] = entry;
+                    entries.replace(i, entry);
                     Ok(true)
                 }
                 None => {
@@ -590,13 +587,13 @@ impl State {
             source: None,
         };
         self.modify(move |entries| {
-            if let Some(i) = same_pair(entries, &entry.url, entry.username.as_deref(), false) {
+            if let Some(i) = entries.same_pair(&entry.url, entry.username.as_deref(), false) {
                 entry.name = entries[i].name.clone();
                 entry.expires = entries[i].expires;
                 entry.note = entries[i].note.clone().or(entry.note.take());
                 validate_entry(&entry)?;
                 let name = entry.name.clone();
-                entries[i] = entry;
+                entries.replace(i, entry);
                 return Ok((name, true));
             }
             entry.name = names::unused(entries, &entry.url, entry.username.as_deref());
@@ -614,7 +611,7 @@ impl State {
         // Selected inside the write, so that what another write changed meanwhile counts.
         self.modify(move |entries| {
             let query = Query::of(&lookup)?;
-            let i = select::select(entries, query)?.ok_or_else(|| not_found(query))?;
+            let i = entries.select(query)?.ok_or_else(|| not_found(query))?;
             entries.remove(i);
             Ok(())
         })
@@ -625,23 +622,29 @@ impl State {
     /// threads, and only then makes it the agent's view: a failed write changes nothing.
     async fn modify<T: Send + 'static>(
         &self,
-        change: impl FnOnce(&mut Vec<Entry>) -> Result<T, ErrorReply>,
+        change: impl FnOnce(&mut Entries) -> Result<T, ErrorReply>,
     ) -> Result<T, ErrorReply> {
         let _write = self.write_gate.lock().await;
-        let (handle, before) = {
+        let (handle, mut entries) = {
             let inner = self.inner();
             let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
             (unlocked.handle.clone(), unlocked.entries.clone())
         };
-        let mut entries = before.clone();
+        // Only the keyring store compares the old list with the new one: a vault is rewritten
+        // whole (and a memory store not at all), so a put costs no second copy of every entry.
+        let before = match handle {
+            Handle::Keyring(_) => entries.to_vec(),
+            Handle::Vault(_) | Handle::Memory => Vec::new(),
+        };
         let outcome = change(&mut entries)?;
         let entries = self
-            .persist(handle, before.clone(), entries)
+            .persist(handle, before, entries)
             .await
             .map_err(store_error)?;
         match self.inner().unlocked.as_mut() {
             Some(unlocked) => {
-                unlocked.tokens.forget_changed(&before, &entries);
+                // The write gate makes the agent's view the list this write started from.
+                unlocked.tokens.forget_changed(&unlocked.entries, &entries);
                 unlocked.entries = entries;
             }
             // Locked while writing: the change is on disk, the memory stays wiped.
@@ -658,8 +661,8 @@ impl State {
         &self,
         handle: Handle,
         before: Vec<Entry>,
-        after: Vec<Entry>,
-    ) -> Result<Vec<Entry>, StoreError> {
+        after: Entries,
+    ) -> Result<Entries, StoreError> {
         match handle {
             Handle::Vault(key) => run_blocking(move || key.save(&after).map(|()| after)).await,
             Handle::Memory => Ok(after),
@@ -707,22 +710,12 @@ fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
     }
 }
 
-/// The entry holding the credential of `username` for `url`, by [`select::same_service`]: its
-/// publish credential with `publish`, else its other one.
-fn same_pair(entries: &[Entry], url: &str, username: Option<&str>, publish: bool) -> Option<usize> {
-    entries.iter().position(|e| {
-        e.publish == publish
-            && e.username.as_deref() == username
-            && select::same_service(&e.url, url)
-    })
-}
-
 /// How many entries serve publishing without a step-up: those no publish credential stands
 /// beside.
-fn unprotected(entries: &[Entry]) -> usize {
+fn unprotected(entries: &Entries) -> usize {
     entries
         .iter()
-        .filter(|e| !e.publish && !select::has_publish_credential(entries, select::service_of(e)))
+        .filter(|e| !e.publish && !entries.has_publish_credential(select::service_of(e)))
         .count()
 }
 
@@ -775,14 +768,19 @@ fn backoff(failures: u32) -> Duration {
 async fn run_blocking<T: Send + 'static, E: Into<StoreError> + Send + 'static>(
     work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(move || work().map_err(Into::into))
-        .await
-        .unwrap_or_else(|join_error| {
-            Err(StoreError::Io {
-                context: "a store task failed".into(),
-                source: std::io::Error::other(join_error.to_string()),
-            })
+    tokio::task::spawn_blocking(move || {
+        let result = work().map_err(Into::into);
+        // The store's work freed a copy of every entry: give those pages back.
+        crate::sys::release_free_memory();
+        result
+    })
+    .await
+    .unwrap_or_else(|join_error| {
+        Err(StoreError::Io {
+            context: "a store task failed".into(),
+            source: std::io::Error::other(join_error.to_string()),
         })
+    })
 }
 
 /// The reply for a store error; its message already says what to do.

@@ -67,46 +67,264 @@ impl<'a> Query<'a> {
     }
 }
 
-/// The index of the entry `query` selects, None when none does. A service query sees publish
-/// credentials only when it asks for one; then it falls back to the service's other credential
-/// (one credential for both, which needs no step-up).
+/// The entries in their stored order, with an index that answers every lookup from the few
+/// entries that can match: by name, by the very `url` string, and by host. A lookup parses only
+/// the URLs of the entries on the asked host, never every entry's, so it costs the same with ten
+/// entries or ten thousand and holds the state lock for microseconds. Read access is the slice;
+/// changes go through [`Entries::push`], [`Entries::replace`] and [`Entries::remove`], which keep
+/// the index in step.
 ///
-/// # Errors
-///
-/// `ambiguous` when several entries serve it equally well.
-pub fn select(entries: &[Entry], query: Query<'_>) -> Result<Option<usize>, ErrorReply> {
-    let (url, username, exact, publish) = match query {
-        Query::Name(name) => return Ok(entries.iter().position(|e| e.name == name)),
-        Query::Service {
-            url,
-            username,
-            exact,
-            publish,
-        } => (url, username, exact, publish),
-    };
-    if publish && let Some(found) = select_among(entries, url, username, exact, true)? {
-        return Ok(Some(found));
-    }
-    select_among(entries, url, username, exact, false)
+/// Each index is one sorted vector of (hash of the key, position): a handful of allocations
+/// whatever the number of entries, so that the copy every write makes (see `State::modify`) is
+/// a few `memcpy`s beside the entries themselves, and the agent stays small. A hash only narrows
+/// the candidates: every candidate's own name, URL or host is compared.
+#[derive(Clone, Default)]
+pub struct Entries {
+    list: Vec<Entry>,
+    by_name: Keys,
+    /// By exact `url` string, the read credentials at `[0]` and the publish ones at `[1]`.
+    by_url: [Keys; 2],
+    /// By the parsed URL's host (entries whose URL parses), split like `by_url`.
+    by_host: [Keys; 2],
 }
 
-/// True when a publish credential serves `query`'s service: a read credential found for it
-/// must not be used to publish.
-pub fn has_publish_credential(entries: &[Entry], query: Query<'_>) -> bool {
-    match query {
-        Query::Name(name) => entries
+/// Positions in the list by the hash of a key, sorted, so that the positions of one key come out
+/// ascending: the list's order decides the order of an `ambiguous` message's candidates, as it
+/// did before there was an index.
+#[derive(Clone, Default)]
+struct Keys(Vec<(u64, usize)>);
+
+impl Keys {
+    /// The positions whose key hashes as `key` does, ascending.
+    fn get(&self, key: &str) -> impl Iterator<Item = usize> + '_ {
+        let hash = hash(key);
+        let from = self.0.partition_point(|&(h, _)| h < hash);
+        self.0[from..]
             .iter()
-            .find(|e| e.name == name && !e.publish)
-            .is_some_and(|e| has_publish_credential(entries, service_of(e))),
-        Query::Service {
-            url,
-            username,
-            exact,
-            ..
-        } => matches!(
-            select_among(entries, url, username, exact, true),
-            Ok(Some(_))
-        ),
+            .take_while(move |&&(h, _)| h == hash)
+            .map(|&(_, i)| i)
+    }
+
+    fn insert(&mut self, key: &str, i: usize) {
+        let pair = (hash(key), i);
+        if let Err(at) = self.0.binary_search(&pair) {
+            self.0.insert(at, pair);
+        }
+    }
+
+    fn remove(&mut self, key: &str, i: usize) {
+        if let Ok(at) = self.0.binary_search(&(hash(key), i)) {
+            self.0.remove(at);
+        }
+    }
+
+    /// Renumbers the positions after `removed`, which left the list (their order stays).
+    fn shift_after(&mut self, removed: usize) {
+        for (_, j) in &mut self.0 {
+            if *j > removed {
+                *j -= 1;
+            }
+        }
+    }
+}
+
+/// A key's hash for [`Keys`]: fixed keys, so it is the same in every run and every copy.
+fn hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl From<Vec<Entry>> for Entries {
+    fn from(list: Vec<Entry>) -> Self {
+        let mut entries = Self::default();
+        entries.list.reserve_exact(list.len());
+        for entry in list {
+            entries.push(entry);
+        }
+        entries
+    }
+}
+
+impl std::ops::Deref for Entries {
+    type Target = [Entry];
+
+    fn deref(&self) -> &[Entry] {
+        &self.list
+    }
+}
+
+impl Entries {
+    /// Appends `entry`.
+    pub fn push(&mut self, entry: Entry) {
+        self.list.push(entry);
+        self.index(self.list.len() - 1);
+    }
+
+    /// Puts `entry` in the place of the entry at `i`.
+    pub fn replace(&mut self, i: usize, entry: Entry) {
+        self.unindex(i);
+        self.list[i] = entry;
+        self.index(i);
+    }
+
+    /// Takes the entry at `i` out; the ones after it move up.
+    pub fn remove(&mut self, i: usize) -> Entry {
+        self.unindex(i);
+        for keys in self.all_keys() {
+            keys.shift_after(i);
+        }
+        self.list.remove(i)
+    }
+
+    /// The position of the entry named `name`.
+    pub fn position_of_name(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).find(|&i| self.list[i].name == name)
+    }
+
+    /// The position of the entry holding `username`'s credential for `url` (the publish one with
+    /// `publish`) by [`same_service`]: the first in the list, as a scan would find it.
+    pub fn same_pair(&self, url: &str, username: Option<&str>, publish: bool) -> Option<usize> {
+        let side = usize::from(publish);
+        let fits = |i: &usize| self.list[*i].username.as_deref() == username;
+        let same_string = self.by_url[side]
+            .get(url)
+            .filter(fits)
+            .find(|&i| self.list[i].url == url);
+        let parsed = RegistryUrl::parse(url).ok();
+        let same_url = parsed.as_ref().and_then(|parsed| {
+            self.by_host[side]
+                .get(parsed.host())
+                .filter(fits)
+                .find(|&i| RegistryUrl::parse(&self.list[i].url).ok().as_ref() == Some(parsed))
+        });
+        same_string.into_iter().chain(same_url).min()
+    }
+
+    fn index(&mut self, i: usize) {
+        let entry = &self.list[i];
+        let side = usize::from(entry.publish);
+        self.by_name.insert(&entry.name, i);
+        self.by_url[side].insert(&entry.url, i);
+        if let Ok(parsed) = RegistryUrl::parse(&entry.url) {
+            self.by_host[side].insert(parsed.host(), i);
+        }
+    }
+
+    fn unindex(&mut self, i: usize) {
+        let entry = &self.list[i];
+        let side = usize::from(entry.publish);
+        self.by_name.remove(&entry.name, i);
+        self.by_url[side].remove(&entry.url, i);
+        if let Ok(parsed) = RegistryUrl::parse(&entry.url) {
+            self.by_host[side].remove(parsed.host(), i);
+        }
+    }
+
+    fn all_keys(&mut self) -> impl Iterator<Item = &mut Keys> {
+        std::iter::once(&mut self.by_name)
+            .chain(&mut self.by_url)
+            .chain(&mut self.by_host)
+    }
+
+    /// The candidates on `host` among the publish credentials (`publish`) or the others, with
+    /// their parsed URLs.
+    fn on_host<'s>(
+        &'s self,
+        host: &'s str,
+        publish: bool,
+    ) -> impl Iterator<Item = (usize, RegistryUrl)> + 's {
+        self.by_host[usize::from(publish)]
+            .get(host)
+            .filter_map(move |i| {
+                let parsed = RegistryUrl::parse(&self.list[i].url).ok()?;
+                (parsed.host() == host).then_some((i, parsed))
+            })
+    }
+}
+
+/// [`select`] on a plain list, indexing it first: what the tests ask.
+#[cfg(test)]
+pub fn select(entries: &[Entry], query: Query<'_>) -> Result<Option<usize>, ErrorReply> {
+    Entries::from(entries.to_vec()).select(query)
+}
+
+impl Entries {
+    /// The index of the entry `query` selects, None when none does. A service query sees
+    /// publish credentials only when it asks for one; then it falls back to the service's other
+    /// credential (one credential for both, which needs no step-up).
+    ///
+    /// # Errors
+    ///
+    /// `ambiguous` when several entries serve it equally well.
+    pub fn select(&self, query: Query<'_>) -> Result<Option<usize>, ErrorReply> {
+        let (url, username, exact, publish) = match query {
+            Query::Name(name) => return Ok(self.position_of_name(name)),
+            Query::Service {
+                url,
+                username,
+                exact,
+                publish,
+            } => (url, username, exact, publish),
+        };
+        if publish && let Some(found) = self.select_among(url, username, exact, true)? {
+            return Ok(Some(found));
+        }
+        self.select_among(url, username, exact, false)
+    }
+
+    /// True when a publish credential serves `query`'s service: a read credential found for it
+    /// must not be used to publish.
+    pub fn has_publish_credential(&self, query: Query<'_>) -> bool {
+        match query {
+            Query::Name(name) => self
+                .position_of_name(name)
+                .map(|i| &self.list[i])
+                .filter(|e| !e.publish)
+                .is_some_and(|e| self.has_publish_credential(service_of(e))),
+            Query::Service {
+                url,
+                username,
+                exact,
+                ..
+            } => matches!(self.select_among(url, username, exact, true), Ok(Some(_))),
+        }
+    }
+
+    /// [`Self::select`] among the publish credentials (`publish`) or among the others.
+    fn select_among(
+        &self,
+        url: &str,
+        username: Option<&str>,
+        exact: bool,
+        publish: bool,
+    ) -> Result<Option<usize>, ErrorReply> {
+        let fits = |i: usize| username_fits(own_username(&self.list[i]), username);
+        let same_string: Vec<usize> = self.by_url[usize::from(publish)]
+            .get(url)
+            .filter(|&i| fits(i) && self.list[i].url == url)
+            .collect();
+        let found = if !same_string.is_empty() || exact {
+            same_string
+        } else if let Ok(query) = RegistryUrl::parse(url) {
+            let candidates = self
+                .on_host(query.host(), publish)
+                .filter(|&(i, _)| fits(i));
+            best_by(candidates, |entry| entry.covers(&query), usize::max)
+        } else if let Some(query) = HostQuery::parse(url) {
+            let candidates = self
+                .on_host(query.host(), publish)
+                .filter(|&(i, _)| fits(i));
+            best_by(candidates, |entry| entry.on_host(&query), usize::min)
+        } else {
+            Vec::new()
+        };
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(*one)),
+            several => Err(ambiguous(&self.list, several, url)),
+        }
     }
 }
 
@@ -120,42 +338,10 @@ pub fn service_of(entry: &Entry) -> Query<'_> {
     }
 }
 
-/// [`select`] among the publish credentials (`publish`) or among the others.
-fn select_among(
-    entries: &[Entry],
-    url: &str,
-    username: Option<&str>,
-    exact: bool,
-    publish: bool,
-) -> Result<Option<usize>, ErrorReply> {
-    let candidates = || {
-        entries
-            .iter()
-            .enumerate()
-            .filter(move |(_, e)| e.publish == publish && username_fits(own_username(e), username))
-    };
-    let same_string: Vec<usize> = candidates()
-        .filter(|(_, e)| e.url == url)
-        .map(|(i, _)| i)
-        .collect();
-    let found = if !same_string.is_empty() || exact {
-        same_string
-    } else if let Ok(query) = RegistryUrl::parse(url) {
-        best_by(candidates(), |entry| entry.covers(&query), usize::max)
-    } else if let Some(query) = HostQuery::parse(url) {
-        best_by(candidates(), |entry| entry.on_host(&query), usize::min)
-    } else {
-        Vec::new()
-    };
-    match found.as_slice() {
-        [] => Ok(None),
-        [one] => Ok(Some(*one)),
-        several => Err(ambiguous(entries, several, url)),
-    }
-}
-
 /// True when two stored services name the same thing: the same string, or URLs that the URL
-/// rules cannot tell apart (`sparse+https://h/index` and `https://h/index/`).
+/// rules cannot tell apart (`sparse+https://h/index` and `https://h/index/`). The rule
+/// [`Entries::same_pair`] applies through the index.
+#[cfg(test)]
 pub fn same_service(a: &str, b: &str) -> bool {
     a == b
         || matches!(
@@ -181,13 +367,13 @@ pub fn username_fits(own: Option<&str>, asked: Option<&str>) -> bool {
 
 /// The candidates whose parsed URL scores best by `score` (None: does not serve the query),
 /// where `better` picks the winning score of two.
-fn best_by<'e>(
-    candidates: impl Iterator<Item = (usize, &'e Entry)>,
+fn best_by(
+    candidates: impl Iterator<Item = (usize, RegistryUrl)>,
     score: impl Fn(&RegistryUrl) -> Option<usize>,
     better: fn(usize, usize) -> usize,
 ) -> Vec<usize> {
     let scored: Vec<(usize, usize)> = candidates
-        .filter_map(|(i, e)| Some((i, score(&RegistryUrl::parse(&e.url).ok()?)?)))
+        .filter_map(|(i, parsed)| Some((i, score(&parsed)?)))
         .collect();
     let Some(best) = scored.iter().map(|&(_, s)| s).reduce(better) else {
         return Vec::new();
@@ -419,5 +605,28 @@ mod tests {
             .collect();
         let error = select(&entries, service("https://h/", None)).unwrap_err();
         assert!(error.message.contains("12 more"), "{error}");
+    }
+
+    #[test]
+    fn the_index_follows_replace_and_remove() {
+        let mut entries = Entries::from(vec![
+            entry("a", "https://a/", None),
+            entry("b", "https://b/", None),
+            entry("c", "https://c/", None),
+        ]);
+        entries.remove(0);
+        entries.replace(0, entry("b2", "https://b2/", None));
+        let name = |query| {
+            entries
+                .select(query)
+                .unwrap()
+                .map(|i| entries[i].name.clone())
+        };
+        assert_eq!(name(Query::Name("c")), Some("c".into()));
+        assert_eq!(name(service("https://c/x", None)), Some("c".into()));
+        assert_eq!(name(service("https://b2/x", None)), Some("b2".into()));
+        assert_eq!(name(service("https://b/x", None)), None);
+        assert_eq!(name(Query::Name("a")), None);
+        assert_eq!(entries.same_pair("https://c", None, false), Some(1));
     }
 }

@@ -16,7 +16,7 @@ use credd_protocol::{
     Entry, EntryInfo, ErrorKind, ErrorReply, MAX_SOURCE_ERROR_LEN, RefreshResult, Secret,
 };
 
-use super::{Query, State};
+use super::{Entries, Query, State};
 use crate::mint::{self, Context, MintError};
 
 /// The least time a token handed out has left: this, or a fifth of its lifetime when that is
@@ -41,17 +41,16 @@ impl Tokens {
 
     /// Drops the tokens of entries that a write removed or whose source or material it changed:
     /// they were minted from what is no longer there.
-    pub(super) fn forget_changed(&mut self, before: &[Entry], after: &[Entry]) {
-        fn find<'a>(entries: &'a [Entry], name: &str) -> Option<&'a Entry> {
-            entries.iter().find(|e| e.name == name)
-        }
-        self.slots
-            .retain(|name, _| match (find(before, name), find(after, name)) {
-                (Some(old), Some(new)) => {
-                    old.source == new.source && old.secret.expose() == new.secret.expose()
-                }
-                _ => false,
-            });
+    pub(super) fn forget_changed(&mut self, before: &Entries, after: &Entries) {
+        self.slots.retain(|name, _| {
+            let (Some(old), Some(new)) = (
+                before.position_of_name(name).map(|i| &before[i]),
+                after.position_of_name(name).map(|i| &after[i]),
+            ) else {
+                return false;
+            };
+            old.source == new.source && old.secret.expose() == new.secret.expose()
+        });
     }
 
     /// Adds what is known of the entry's token to its `list` metadata.
@@ -380,7 +379,7 @@ mod tests {
         for entry in &before {
             tokens.slot(&entry.name);
         }
-        tokens.forget_changed(&before, &after);
+        tokens.forget_changed(&Entries::from(before), &Entries::from(after));
         let left: Vec<&str> = tokens.slots.keys().map(String::as_str).collect();
         assert_eq!(left, ["kept"]);
     }
