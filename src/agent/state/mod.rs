@@ -24,11 +24,13 @@ use crate::config::Config;
 use crate::store::keychain::{self, Keychain};
 use crate::store::vault::{DEFAULT_KDF, VaultError};
 use crate::store::{Handle, StoreError, Stores, keyring};
+use crate::team::LOGIN_PREFIX;
 use crate::urlmatch;
 
 mod keychain_ops;
 mod names;
 mod select;
+mod team;
 mod tokens;
 
 pub use select::Query;
@@ -76,6 +78,8 @@ struct Unlocked {
     graces: Vec<(String, Terminal, Instant)>,
     /// The tokens minted from source entries.
     tokens: tokens::Tokens,
+    /// The teams' server tokens and how their reads went.
+    teams: team::Teams,
 }
 
 impl Unlocked {
@@ -89,6 +93,7 @@ impl Unlocked {
             allowances: Vec::new(),
             graces: Vec::new(),
             tokens: tokens::Tokens::default(),
+            teams: team::Teams::default(),
         }
     }
 
@@ -197,6 +202,7 @@ impl State {
             unprotected: unlocked.map(|u| unprotected(&u.entries)),
             unknown_callers: Some(self.audit.unknown_callers()),
             step_up_grace: inner.config.grace().map(|g| g.as_secs()),
+            teams: unlocked.map_or_else(Vec::new, |u| u.teams.status(&inner.config, &u.entries)),
         }
     }
 
@@ -512,6 +518,7 @@ impl State {
                 .entries
                 .iter()
                 .filter(|e| after.is_none_or(|after| e.name.as_str() > after))
+                .filter(|e| !matches!(e.source, Some(Source::TeamLogin { .. })))
                 .map(|entry| {
                     let mut info = entry.info();
                     unlocked.tokens.describe(&mut info);
@@ -678,6 +685,27 @@ impl State {
 }
 
 fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
+    validate_fields(entry)?;
+    let bad = |what: String| Err(ErrorReply::new(ErrorKind::BadRequest, what));
+    match &entry.source {
+        Some(Source::Unknown) => {
+            bad("the entry's source is of a kind this agent does not know: upgrade credd".into())
+        }
+        Some(Source::Command { argv, .. }) if argv.first().is_none_or(String::is_empty) => {
+            bad("the entry's command source names no program".into())
+        }
+        Some(Source::Team { team, .. }) => bad(format!(
+            "team entries are read from team {team:?}'s server, not stored: change them there"
+        )),
+        Some(Source::TeamLogin { team, .. }) if entry.name != format!("{LOGIN_PREFIX}{team}") => {
+            bad(format!("a team login must be named {LOGIN_PREFIX}{team}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The checks every entry passes, whoever wrote it.
+fn validate_fields(entry: &Entry) -> Result<(), ErrorReply> {
     let bad = |what: String| Err(ErrorReply::new(ErrorKind::BadRequest, what));
     entry.check_lengths().or_else(bad)?;
     if entry.name.trim().is_empty() {
@@ -696,15 +724,7 @@ fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
             urlmatch::without_userinfo(&entry.url)
         ));
     }
-    match &entry.source {
-        Some(Source::Unknown) => {
-            bad("the entry's source is of a kind this agent does not know: upgrade credd".into())
-        }
-        Some(Source::Command { argv, .. }) if argv.first().is_none_or(String::is_empty) => {
-            bad("the entry's command source names no program".into())
-        }
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// The entry holding the credential of `username` for `url`, by [`select::same_service`]: its

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use credd_protocol::{
-    Entry, EntryInfo, ErrorKind, ErrorReply, MAX_SOURCE_ERROR_LEN, RefreshResult, Secret,
+    Entry, EntryInfo, ErrorKind, ErrorReply, MAX_SOURCE_ERROR_LEN, RefreshResult, Secret, Source,
 };
 
 use super::{Query, State};
@@ -23,9 +23,9 @@ use crate::mint::{self, Context, MintError};
 /// shorter (a token minted to live under five minutes).
 const MIN_LEFT: u64 = 60;
 /// How long past the mint timeout a mint's thread is waited for before the caller is told.
-const GRACE: Duration = Duration::from_secs(1);
+pub(super) const GRACE: Duration = Duration::from_secs(1);
 /// After a failed background refresh, seconds before a lookup starts another.
-const RETRY_AFTER: u64 = 10;
+pub(super) const RETRY_AFTER: u64 = 10;
 
 /// The minted tokens of an unlocked agent, by entry name.
 #[derive(Default)]
@@ -122,8 +122,11 @@ impl State {
     /// material (the registry's username unless the entry names its own, and the token's expiry
     /// as `expires`), any other entry as it is.
     pub async fn minted(self: &Arc<Self>, entry: Entry) -> Result<Entry, ErrorReply> {
-        if entry.source.is_none() {
-            return Ok(entry);
+        match &entry.source {
+            None => return Ok(entry),
+            Some(Source::Team { .. }) => return self.fresh_team_entry(entry),
+            Some(Source::TeamLogin { team, .. }) => return Err(team_login(&entry.name, team)),
+            Some(_) => {}
         }
         let slot = self.slot(&entry.name)?;
         let cached = self.token(&slot, &entry).await?;
@@ -131,8 +134,17 @@ impl State {
     }
 
     /// Mints a new token for the source entry `name` now (the `refresh` operation).
+    /// For a team's name, or one of its entries, reads the team now instead.
     pub async fn refresh(self: &Arc<Self>, name: &str) -> Result<RefreshResult, ErrorReply> {
+        if self.config().team(name).is_some() {
+            return self.refresh_team(name).await;
+        }
         let (entry, _) = self.lookup(Query::Name(name))?;
+        match &entry.source {
+            Some(Source::Team { team, .. }) => return self.refresh_team(team).await,
+            Some(Source::TeamLogin { team, .. }) => return self.refresh_team(team).await,
+            _ => {}
+        }
         if entry.source.is_none() {
             return Err(ErrorReply::new(
                 ErrorKind::BadRequest,
@@ -145,6 +157,7 @@ impl State {
         Ok(RefreshResult {
             minted: cached.minted,
             token_expires: cached.expires,
+            entries: None,
         })
     }
 
@@ -303,6 +316,16 @@ fn failed(name: &str, error: &MintError) -> ErrorReply {
     ErrorReply::new(ErrorKind::SourceFailed, cut(&message))
 }
 
+/// The reply for a lookup that selects a team's login entry: it is never handed out.
+fn team_login(name: &str, team: &str) -> ErrorReply {
+    ErrorReply::new(
+        ErrorKind::BadRequest,
+        format!(
+            "{name:?} is the agent's login to team {team:?}'s server: it is never handed out;              'credd team login {team}' replaces it"
+        ),
+    )
+}
+
 fn internal(what: &str) -> ErrorReply {
     ErrorReply::new(
         ErrorKind::Internal,
@@ -311,7 +334,7 @@ fn internal(what: &str) -> ErrorReply {
 }
 
 /// `message` cut to [`MAX_SOURCE_ERROR_LEN`] bytes, at a character boundary.
-fn cut(message: &str) -> String {
+pub(super) fn cut(message: &str) -> String {
     let mut end = message.len().min(MAX_SOURCE_ERROR_LEN);
     while !message.is_char_boundary(end) {
         end -= 1;
@@ -319,7 +342,7 @@ fn cut(message: &str) -> String {
     message[..end].to_owned()
 }
 
-fn unix_now() -> u64 {
+pub(super) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -1,0 +1,398 @@
+//! Team entries: registry credentials read from a team's OpenBao server ([`crate::team`]).
+//!
+//! A team's entries are ordinary entries of the store with a `team` source, written by the
+//! agent: so the last good copy is encrypted and written atomically like every entry, served
+//! from memory by the same lookups, and kept across restarts for the offline case. A read
+//! replaces the team's entries as a whole: a rotated password is served after it, a deleted
+//! secret is gone, and a 403 on the team's folder removes them all at once.
+//!
+//! Reads follow the token sources' rules ([`super::tokens`]): one at a time per team (a
+//! `refresh` that comes while one runs takes its outcome), on a blocking thread outside the
+//! state lock, bounded by [`team::SYNC_TIMEOUT`]. Lookups never wait for one. The server token
+//! (from an AppRole login, or the given one with its lifetime) lives in [`super::Unlocked`], so
+//! a lock wipes it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use credd_protocol::{Entry, ErrorKind, ErrorReply, RefreshResult, Source, TeamStatus};
+use tokio::sync::broadcast;
+
+use super::State;
+use super::tokens::{GRACE, RETRY_AFTER, cut, unix_now};
+use crate::config::{Config, Precedence, Team};
+use crate::team::{self, Login, Read, Server, TeamError};
+
+/// How often the background task looks for a team whose read is due.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The server tokens and read outcomes of an unlocked agent's teams, by team name.
+#[derive(Default)]
+pub(super) struct Teams {
+    slots: HashMap<String, Arc<Slot>>,
+}
+
+impl Teams {
+    fn slot(&mut self, name: &str) -> Arc<Slot> {
+        self.slots.entry(name.to_owned()).or_default().clone()
+    }
+
+    /// What `status` says of each configured team.
+    pub(super) fn status(&self, config: &Config, entries: &[Entry]) -> Vec<TeamStatus> {
+        config
+            .team
+            .iter()
+            .map(|team| {
+                let state = self.slots.get(&team.name).map(|s| s.state());
+                let logged_in = entries.iter().any(|e| login_of(e, &team.name));
+                let error = state.as_ref().and_then(|s| s.problem.clone());
+                TeamStatus {
+                    name: team.name.clone(),
+                    address: team.address.clone(),
+                    entries: entries.iter().filter(|e| of_team(e, &team.name)).count(),
+                    fetched: entries.iter().filter_map(|e| fetched(e, &team.name)).max(),
+                    token_expires: state.as_ref().and_then(|s| s.token.as_ref()?.expires),
+                    error: error.or_else(|| (!logged_in).then(|| not_logged_in(team).message)),
+                }
+            })
+            .collect()
+    }
+}
+
+/// One team's token and the lock that makes its reads one at a time.
+#[derive(Default)]
+struct Slot {
+    flight: tokio::sync::Mutex<()>,
+    state: Mutex<SlotState>,
+}
+
+impl Slot {
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Default)]
+struct SlotState {
+    token: Option<team::Token>,
+    /// Reads finished so far: a waiter that sees it grow takes `last`.
+    attempts: u64,
+    last: Option<Result<RefreshResult, ErrorReply>>,
+    /// What `status` should say: why the last read failed, or what it left out.
+    problem: Option<String>,
+    /// No background read before this Unix second.
+    due: u64,
+}
+
+impl State {
+    /// Reads every configured team when its read is due (at once after an unlock, then every
+    /// `refresh-interval`, sooner after a failure), while unlocked. Ends on shutdown.
+    pub async fn refresh_teams(self: Arc<Self>, mut shutdown: broadcast::Receiver<()>) {
+        loop {
+            for name in self.due_teams() {
+                let state = self.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = state.refresh_team(&name).await {
+                        tracing::warn!(team = name, %error.message, "reading a team failed");
+                    }
+                });
+            }
+            tokio::select! {
+                () = tokio::time::sleep(TICK) => {}
+                _ = shutdown.recv() => return,
+            }
+        }
+    }
+
+    /// The teams whose background read is due, marked as started.
+    fn due_teams(&self) -> Vec<String> {
+        let mut inner = self.inner();
+        let config = inner.config.clone();
+        let Some(unlocked) = inner.unlocked.as_mut() else {
+            return Vec::new();
+        };
+        let now = unix_now();
+        let mut due = Vec::new();
+        for team in &config.team {
+            let slot = unlocked.teams.slot(&team.name);
+            let mut state = slot.state();
+            if now >= state.due {
+                state.due = now + team.refresh_interval;
+                due.push(team.name.clone());
+            }
+        }
+        due
+    }
+
+    /// Reads the team `name` now (the `refresh` operation for a team, and the background
+    /// reads); a read under way is waited for and counts.
+    pub(super) async fn refresh_team(
+        self: &Arc<Self>,
+        name: &str,
+    ) -> Result<RefreshResult, ErrorReply> {
+        let config = self.config();
+        let team = config.team(name).cloned().ok_or_else(|| {
+            ErrorReply::new(
+                ErrorKind::NotFound,
+                format!("no team named {name:?}: add a [[team]] table to config.toml"),
+            )
+        })?;
+        let (slot, login) = {
+            let mut inner = self.inner();
+            let unlocked = inner.unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
+            let login = unlocked.entries.iter().find(|e| login_of(e, name)).cloned();
+            (unlocked.teams.slot(name), login)
+        };
+        let seen = slot.state().attempts;
+        let _flight = slot.flight.lock().await;
+        {
+            let state = slot.state();
+            if let Some(last) = state.last.clone().filter(|_| state.attempts != seen) {
+                return last;
+            }
+        }
+        let outcome = self.read_team(&team, &slot, login).await;
+        let mut state = slot.state();
+        state.attempts += 1;
+        state.last = Some(outcome.clone());
+        if let Err(error) = &outcome {
+            state.problem = Some(error.message.clone());
+            state.due = state
+                .due
+                .min(unix_now() + RETRY_AFTER.min(team.refresh_interval));
+        }
+        outcome
+    }
+
+    async fn read_team(
+        &self,
+        team: &Team,
+        slot: &Slot,
+        login: Option<Entry>,
+    ) -> Result<RefreshResult, ErrorReply> {
+        let login = login
+            .map(login_material)
+            .ok_or_else(|| not_logged_in(team))?;
+        let cached = slot.state().token.clone();
+        let task = {
+            let team = team.clone();
+            tokio::task::spawn_blocking(move || sync(&team, &login, cached))
+        };
+        let outcome = match tokio::time::timeout(team::SYNC_TIMEOUT + GRACE, task).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(join)) => Err(TeamError::Unreachable(format!("the read failed: {join}"))),
+            Err(_) => Err(TeamError::Unreachable(format!(
+                "no answer within {} s",
+                team::SYNC_TIMEOUT.as_secs()
+            ))),
+        };
+        match outcome {
+            Ok((token, mut read, warning)) => {
+                slot.state().token = Some(token);
+                let (count, skipped) = self
+                    .install_team(team, std::mem::take(&mut read.entries))
+                    .await?;
+                slot.state().problem = partial(&read, &skipped, warning);
+                let now = unix_now();
+                Ok(RefreshResult {
+                    minted: now,
+                    token_expires: now + team.max_age,
+                    entries: Some(count),
+                })
+            }
+            Err(error) => {
+                if matches!(error, TeamError::Denied(_)) {
+                    slot.state().token = None;
+                    self.install_team(team, Vec::new()).await?;
+                    tracing::warn!(
+                        team = team.name,
+                        "the server refused the token: the team's entries are wiped"
+                    );
+                }
+                Err(failed(team, &error))
+            }
+        }
+    }
+
+    /// Makes `read` the team's entries, in memory and in the store, leaving out those whose
+    /// name a local entry has, and with `precedence = "local"` those whose URL and username a
+    /// local entry serves. Returns how many it holds and what it left out.
+    async fn install_team(
+        &self,
+        team: &Team,
+        read: Vec<Entry>,
+    ) -> Result<(usize, Vec<String>), ErrorReply> {
+        let (name, precedence) = (team.name.clone(), team.precedence);
+        self.modify(move |entries| {
+            entries.retain(|e| !of_team(e, &name));
+            let mut skipped = Vec::new();
+            let mut count = 0;
+            for entry in read {
+                let why = if entries.iter().any(|e| e.name == entry.name) {
+                    Some("an entry of this agent has its name")
+                } else if precedence == Some(Precedence::Local)
+                    && super::same_pair(entries, &entry.url, entry.username.as_deref(), false)
+                        .is_some()
+                {
+                    Some("a local entry serves its URL and username, and wins")
+                } else if super::validate_fields(&entry).is_err() {
+                    Some("a field is too long or its URL is unusable")
+                } else {
+                    None
+                };
+                match why {
+                    Some(why) => skipped.push(format!("{} ({why})", entry.name)),
+                    None => {
+                        entries.push(entry);
+                        count += 1;
+                    }
+                }
+            }
+            Ok((count, skipped))
+        })
+        .await
+    }
+
+    /// A team entry as a lookup answers it: as it is while its copy is within the team's
+    /// `max-age`, else `stale`.
+    pub(super) fn fresh_team_entry(&self, entry: Entry) -> Result<Entry, ErrorReply> {
+        let Some(Source::Team { team, fetched }) = &entry.source else {
+            return Ok(entry);
+        };
+        let config = self.config();
+        let Some(config) = config.team(team) else {
+            return Err(ErrorReply::new(
+                ErrorKind::Stale,
+                format!(
+                    "{:?} comes from team {team:?}, which config.toml no longer names: add its \
+                     [[team]] table back, or remove the entry",
+                    entry.name
+                ),
+            ));
+        };
+        let age = unix_now().saturating_sub(*fetched);
+        if age <= config.max_age {
+            return Ok(entry);
+        }
+        Err(ErrorReply::new(
+            ErrorKind::Stale,
+            format!(
+                "the copy of {:?} was read from team {team:?}'s server {} {age} s ago, longer \
+                 than its max-age ({} s), and the server has not answered since: check the \
+                 network and the server, then 'credd refresh {team}'",
+                entry.name, config.address, config.max_age
+            ),
+        ))
+    }
+}
+
+/// Logs in (or renews), then reads the team's folder. An AppRole whose token the server
+/// refuses logs in once more and reads again: the token may have been revoked or expired
+/// while the secret id still works.
+fn sync(
+    team: &Team,
+    login: &Login,
+    cached: Option<team::Token>,
+) -> Result<(team::Token, Read, Option<String>), TeamError> {
+    let server = Server::new(team, Instant::now() + team::SYNC_TIMEOUT)?;
+    let mut warning = None;
+    let token = server.token(login, cached, &mut warning)?;
+    match (server.read(&token.secret), login) {
+        (Ok(read), _) => Ok((token, read, warning)),
+        (Err(TeamError::Denied(_)), Login::AppRole { .. }) => {
+            let token = server.login(login)?;
+            let read = server.read(&token.secret)?;
+            Ok((token, read, None))
+        }
+        (Err(error), _) => Err(error),
+    }
+}
+
+/// What a good read left out, for `status`; `None` when nothing.
+fn partial(read: &Read, skipped: &[String], warning: Option<String>) -> Option<String> {
+    let mut parts = Vec::new();
+    if !read.denied.is_empty() {
+        parts.push(format!(
+            "the token's policy does not let it read {}",
+            read.denied.join(", ")
+        ));
+    }
+    if !read.invalid.is_empty() {
+        parts.push(format!("not credentials: {}", read.invalid.join(", ")));
+    }
+    if !skipped.is_empty() {
+        parts.push(format!("not loaded: {}", skipped.join(", ")));
+    }
+    parts.extend(warning);
+    (!parts.is_empty()).then(|| cut(&parts.join("; ")))
+}
+
+/// The `source-failed` reply for a failed read: what happened and what to do.
+fn failed(team: &Team, error: &TeamError) -> ErrorReply {
+    let name = &team.name;
+    let fix = match error {
+        TeamError::Denied(_) => format!(
+            "the team's entries are wiped from this agent; if the token was revoked or expired, \
+             log in again ('credd team login {name} --token-stdin', or --approle ROLE_ID \
+             --secret-id-stdin); if the policy changed, ask for read and list on {}/{}",
+            team.mount, team.path
+        ),
+        TeamError::BadAnswer(_) => "check that the team's address is an OpenBao or Vault server \
+                                     and its mount a KV version 2 one"
+            .to_owned(),
+        TeamError::Server { .. } | TeamError::Unreachable(_) => format!(
+            "the last copy is served until it is {} s old; check the network, the address and \
+             ca-file in config.toml, then 'credd refresh {name}'",
+            team.max_age
+        ),
+    };
+    ErrorReply::new(
+        ErrorKind::SourceFailed,
+        cut(&format!(
+            "cannot read team {name:?} from {}: {error}; {fix}",
+            team.address
+        )),
+    )
+}
+
+fn not_logged_in(team: &Team) -> ErrorReply {
+    let name = &team.name;
+    ErrorReply::new(
+        ErrorKind::SourceFailed,
+        format!(
+            "not logged in to team {name:?} ({}): run 'credd team login {name} --token-stdin', or \
+             'credd team login {name} --approle ROLE_ID --secret-id-stdin'",
+            team.address
+        ),
+    )
+}
+
+/// The login that a team's login entry holds.
+fn login_material(entry: Entry) -> Login {
+    match entry.source {
+        Some(Source::TeamLogin {
+            role_id: Some(role_id),
+            ..
+        }) => Login::AppRole {
+            role_id,
+            secret_id: entry.secret,
+        },
+        _ => Login::Token(entry.secret),
+    }
+}
+
+fn of_team(entry: &Entry, name: &str) -> bool {
+    matches!(&entry.source, Some(Source::Team { team, .. }) if team == name)
+}
+
+fn login_of(entry: &Entry, name: &str) -> bool {
+    matches!(&entry.source, Some(Source::TeamLogin { team, .. }) if team == name)
+}
+
+fn fetched(entry: &Entry, name: &str) -> Option<u64> {
+    match &entry.source {
+        Some(Source::Team { team, fetched }) if team == name => Some(*fetched),
+        _ => None,
+    }
+}

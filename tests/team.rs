@@ -1,0 +1,369 @@
+//! Team entries read from a real OpenBao dev server (`bao server -dev` on 127.0.0.1, one per
+//! test, killed at its end): login with a token or an AppRole, entries written with `bao kv
+//! put` served to `credd get` and to the real cargo, rotation and deletion after a refresh, the
+//! wipe on a revoked token, the offline copy and `stale`, a partial policy, and TLS.
+
+mod common;
+
+use std::time::Duration;
+
+use common::bao::{Bao, ROOT};
+use common::{Output, TestEnv, count_in_memory, unique, wait_until};
+
+/// The signal that makes the agent read its config again.
+const SIGHUP: i32 = 1;
+
+/// A `[[team]]` table for `bao`'s `secret/PATH`, with `extra` lines.
+fn team_config(name: &str, bao: &Bao, path: &str, extra: &str) -> String {
+    format!(
+        "[[team]]\nname = \"{name}\"\naddress = \"{}\"\npath = \"{path}\"\n{extra}",
+        bao.address()
+    )
+}
+
+/// A vault and an agent, unlocked, with `config`.
+fn agent(config: &str) -> (TestEnv, common::Agent) {
+    let env = TestEnv::new();
+    env.write_config(config);
+    let agent = env.start_agent();
+    env.init();
+    (env, agent)
+}
+
+fn login_token(env: &TestEnv, team: &str, token: &str) -> Output {
+    env.cli_with_input(
+        &["team", "login", team, "--token-stdin"],
+        &format!("{token}\n"),
+    )
+}
+
+fn get(env: &TestEnv, name: &str) -> Output {
+    env.cli(&["get", name])
+}
+
+fn status(env: &TestEnv) -> serde_json::Value {
+    serde_json::from_str(env.cli(&["status", "--json"]).ok()).unwrap()
+}
+
+#[test]
+fn team_entries_are_served_listed_rotated_and_deleted() {
+    let bao = Bao::start();
+    let old = unique("old-team-password-long-enough-to-scan-for");
+    let new = unique("new-team-password-long-enough-to-scan-for");
+    bao.put(
+        "registries/pypi",
+        &[
+            ("url", "https://pypi.acme.example/simple/"),
+            ("username", "ci"),
+            ("password", &old),
+            ("note", "shared CI login"),
+        ],
+    );
+    bao.put(
+        "registries/cargo",
+        &[
+            ("url", "sparse+https://cargo.acme.example/index/"),
+            ("token", "cargo-tok"),
+        ],
+    );
+    let (env, agent) = agent(&team_config("acme", &bao, "registries", ""));
+    env.add("mine", "https://mine.example/", "local-secret");
+
+    let out = login_token(&env, "acme", ROOT);
+    assert!(
+        out.stderr.contains("logged in to team acme: 2 entries"),
+        "{out:?}"
+    );
+    assert_eq!(get(&env, "acme/pypi").ok().trim(), old);
+    let by_url = env.cli(&[
+        "get",
+        "--url",
+        "sparse+https://cargo.acme.example/index/config.json",
+    ]);
+    assert_eq!(by_url.ok().trim(), "cargo-tok");
+
+    // `list` shows where each entry comes from, never the login.
+    let list = env.cli(&["list"]);
+    let lines: Vec<&str> = list.ok().lines().collect();
+    assert_eq!(lines.len(), 3, "{list:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("acme/pypi\t") && l.ends_with("\tacme"))
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("mine\t") && l.ends_with("\tlocal"))
+    );
+    assert!(!list.stdout.contains("team-login"), "{list:?}");
+    let team = &status(&env)["teams"][0];
+    assert_eq!(
+        (team["name"].as_str(), team["entries"].as_u64()),
+        (Some("acme"), Some(2))
+    );
+    assert!(team.get("error").is_none(), "{team}");
+
+    // Rotation: served after a refresh, and the old password is gone from the agent's memory.
+    bao.put(
+        "registries/pypi",
+        &[
+            ("url", "https://pypi.acme.example/simple/"),
+            ("username", "ci"),
+            ("password", &new),
+        ],
+    );
+    let out = env.cli(&["refresh", "acme"]);
+    assert!(
+        out.stderr.contains("read 2 entries of team acme"),
+        "{out:?}"
+    );
+    assert_eq!(get(&env, "acme/pypi").ok().trim(), new);
+    assert_eq!(
+        count_in_memory(agent.pid(), old.as_bytes()),
+        0,
+        "old password left in memory"
+    );
+
+    // A deleted secret disappears; local entries stay.
+    bao.ok(&["kv", "metadata", "delete", "secret/registries/cargo"], "");
+    env.cli(&["refresh", "acme"]).ok();
+    assert_eq!(get(&env, "acme/cargo").code(), 4);
+    assert_eq!(get(&env, "mine").ok().trim(), "local-secret");
+    // A team entry is no local one to overwrite; the login is never handed out.
+    let out = get(&env, "team-login/acme");
+    assert!(out.stderr.contains("never handed out"), "{out:?}");
+    assert!(
+        !out.stdout.contains(ROOT) || out.stdout.is_empty(),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_revoked_token_wipes_the_team_and_status_names_the_fix() {
+    let bao = Bao::start();
+    bao.ok(&["policy", "write", "reader", "-"], READ_ALL);
+    bao.put(
+        "registries/pypi",
+        &[("url", "https://pypi.acme.example/"), ("password", "pw1")],
+    );
+    let token = bao.token(&["reader"], "1h");
+    let (env, _agent) = agent(&team_config("acme", &bao, "registries", ""));
+    login_token(&env, "acme", &token).ok();
+    assert_eq!(get(&env, "acme/pypi").ok().trim(), "pw1");
+
+    bao.ok(&["token", "revoke", &token], "");
+    let out = env.cli(&["refresh", "acme"]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(
+        out.stderr.contains("permission denied"),
+        "the server's errors: {out:?}"
+    );
+    assert!(
+        !out.stderr.contains(&token),
+        "the token is never echoed: {out:?}"
+    );
+    assert_eq!(get(&env, "acme/pypi").code(), 4, "wiped at once");
+    let team = &status(&env)["teams"][0];
+    assert_eq!(team["entries"], 0);
+    let error = team["error"].as_str().unwrap();
+    assert!(error.contains("credd team login acme"), "{error}");
+    let text = env.cli(&["status"]);
+    assert!(text.ok().contains("team acme ("), "{text:?}");
+    // Nothing was left to serve from the vault either: a restart of the agent finds none.
+    env.cli(&["lock"]).ok();
+    env.unlock().ok();
+    assert_eq!(get(&env, "acme/pypi").code(), 4);
+}
+
+/// A policy that reads and lists everything under secret/registries.
+const READ_ALL: &str = "path \"secret/data/registries/*\" { capabilities = [\"read\"] }\n\
+                        path \"secret/metadata/registries/*\" { capabilities = [\"list\"] }\n\
+                        path \"secret/metadata/registries\" { capabilities = [\"list\"] }\n";
+
+#[test]
+fn a_policy_that_allows_part_of_the_path_serves_the_rest_and_says_what_is_missing() {
+    let bao = Bao::start();
+    let policy = "path \"secret/data/registries/open\" { capabilities = [\"read\"] }\n\
+                  path \"secret/metadata/registries\" { capabilities = [\"list\"] }\n";
+    bao.ok(&["policy", "write", "part", "-"], policy);
+    bao.put(
+        "registries/open",
+        &[("url", "https://open.example/"), ("password", "o")],
+    );
+    bao.put(
+        "registries/closed",
+        &[("url", "https://closed.example/"), ("password", "c")],
+    );
+    bao.put(
+        "registries/broken",
+        &[("username", "no-url"), ("password", "b")],
+    );
+    let token = bao.token(&["part"], "1h");
+    let (env, _agent) = agent(&team_config("acme", &bao, "registries", ""));
+    let out = login_token(&env, "acme", &token);
+    assert!(out.stderr.contains("1 entries"), "{out:?}");
+    assert_eq!(get(&env, "acme/open").ok().trim(), "o");
+    assert_eq!(get(&env, "acme/closed").code(), 4);
+    let error = status(&env)["teams"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("does not let it read broken, closed"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_offline_copy_is_served_within_max_age_then_stale_and_refresh_resumes() {
+    let mut bao = Bao::start();
+    bao.put(
+        "registries/pypi",
+        &[("url", "https://pypi.acme.example/"), ("password", "pw1")],
+    );
+    let base = team_config("acme", &bao, "registries", "");
+    let config = |max_age: u32| format!("{base}max-age = {max_age}\n");
+    let (env, mut agent) = agent(&config(3600));
+    login_token(&env, "acme", ROOT).ok();
+
+    // Server away: the copy in the vault is served, across an agent restart too.
+    bao.stop();
+    let out = env.cli(&["refresh", "acme"]);
+    assert_eq!(out.code(), 1);
+    assert!(out.stderr.contains("the last copy is served"), "{out:?}");
+    assert_eq!(get(&env, "acme/pypi").ok().trim(), "pw1");
+    env.cli(&["stop"]).ok();
+    agent.wait_exit();
+    let agent = env.start_agent();
+    env.unlock().ok();
+    assert_eq!(get(&env, "acme/pypi").ok().trim(), "pw1");
+
+    // Older than max-age: `stale`, naming the server.
+    env.write_config(&config(1));
+    agent.signal(SIGHUP);
+    wait_until("the copy is stale", || {
+        get(&env, "acme/pypi")
+            .stderr
+            .contains("longer than its max-age")
+    });
+    let out = get(&env, "acme/pypi");
+    assert!(
+        out.stderr.contains(&bao.address()),
+        "names the server: {out:?}"
+    );
+
+    // Server back: a refresh serves again, without restarting the agent.
+    bao.resume();
+    bao.put(
+        "registries/pypi",
+        &[("url", "https://pypi.acme.example/"), ("password", "pw2")],
+    );
+    env.write_config(&config(3600));
+    agent.signal(SIGHUP);
+    wait_until("the team is read again", || {
+        env.cli(&["refresh", "acme"]).status.success()
+    });
+    assert_eq!(get(&env, "acme/pypi").ok().trim(), "pw2");
+}
+
+#[test]
+fn approle_tokens_are_renewed_and_logged_in_again_past_their_maximum() {
+    let bao = Bao::start();
+    bao.ok(&["policy", "write", "reader", "-"], READ_ALL);
+    bao.ok(&["auth", "enable", "approle"], "");
+    bao.ok(
+        &[
+            "write",
+            "auth/approle/role/ci",
+            "token_policies=reader",
+            "token_ttl=4s",
+            "token_max_ttl=9s",
+        ],
+        "",
+    );
+    let role_id = bao.ok(
+        &["read", "-field=role_id", "auth/approle/role/ci/role-id"],
+        "",
+    );
+    let secret_id = bao.ok(
+        &[
+            "write",
+            "-f",
+            "-field=secret_id",
+            "auth/approle/role/ci/secret-id",
+        ],
+        "",
+    );
+    bao.put(
+        "registries/pypi",
+        &[("url", "https://pypi.acme.example/"), ("password", "pw1")],
+    );
+    let (env, _agent) = agent(&team_config(
+        "acme",
+        &bao,
+        "registries",
+        "refresh-interval = 1\n",
+    ));
+    let out = env.cli_with_input(
+        &[
+            "team",
+            "login",
+            "acme",
+            "--approle",
+            &role_id,
+            "--secret-id-stdin",
+        ],
+        &format!("{secret_id}\n"),
+    );
+    assert!(out.stderr.contains("1 entries"), "{out:?}");
+    // Read every second for longer than the token's maximum lifetime: the agent renews, then
+    // logs in again, and the rotated password arrives through each kind of token.
+    let first = status(&env)["teams"][0]["token_expires"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_secs(11));
+    bao.put(
+        "registries/pypi",
+        &[("url", "https://pypi.acme.example/"), ("password", "pw2")],
+    );
+    wait_until("the rotated password is served", || {
+        get(&env, "acme/pypi").stdout.trim() == "pw2"
+    });
+    let team = &status(&env)["teams"][0];
+    assert!(team.get("error").is_none(), "{team}");
+    assert!(
+        team["token_expires"].as_u64().unwrap() > first + 5,
+        "{team}"
+    );
+    let log = env.log();
+    assert!(log.contains("renewed the team's token"), "renewal: {log}");
+    assert!(
+        log.matches("logged in to the team's server").count() >= 2,
+        "re-login: {log}"
+    );
+    assert!(!log.contains(&secret_id), "never logged");
+}
+
+#[test]
+fn tls_with_the_servers_ca_as_the_teams_ca_file() {
+    let bao = Bao::start_tls();
+    bao.put(
+        "registries/cargo",
+        &[
+            ("url", "sparse+https://cargo.acme.example/index/"),
+            ("token", "cargo-team-token"),
+        ],
+    );
+    let without = team_config("acme", &bao, "registries", "");
+    let (env, agent) = agent(&without);
+    let out = login_token(&env, "acme", ROOT);
+    assert!(out.stderr.contains("not trusted"), "{out:?}");
+    env.write_config(&format!(
+        "{without}ca-file = \"{}\"\n",
+        bao.ca_file().display()
+    ));
+    agent.signal(SIGHUP);
+    wait_until("the agent trusts the server", || {
+        env.cli(&["refresh", "acme"]).status.success()
+    });
+    assert_eq!(get(&env, "acme/cargo").ok().trim(), "cargo-team-token");
+}
