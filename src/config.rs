@@ -73,7 +73,7 @@ pub struct Team {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Precedence {
-    /// The local entry is served; the team's is not loaded.
+    /// The local entry is served; the team's is not looked at.
     Local,
     /// The team's entry is served; the local one is not looked at.
     Team,

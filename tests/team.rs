@@ -176,6 +176,45 @@ fn a_revoked_token_wipes_the_team_and_status_names_the_fix() {
     assert_eq!(get(&env, "acme/pypi").code(), 4);
 }
 
+#[test]
+fn a_local_and_a_team_entry_for_one_url_and_user_are_ambiguous_unless_the_config_says() {
+    let bao = Bao::start();
+    let url = "https://pypi.acme.example/simple/";
+    bao.put(
+        "registries/pypi",
+        &[("url", url), ("username", "ci"), ("password", "team-pw")],
+    );
+    let base = team_config("acme", &bao, "registries", "");
+    let (env, agent) = agent(&base);
+    env.cli_with_input(
+        &[
+            "add",
+            "mine",
+            "--url",
+            url,
+            "--username",
+            "ci",
+            "--secret-stdin",
+        ],
+        "local-pw\n",
+    )
+    .ok();
+    login_token(&env, "acme", ROOT).ok();
+    let by_url = || env.cli(&["get", "--url", &format!("{url}pkg/"), "--username", "ci"]);
+    let out = by_url();
+    assert!(
+        out.stderr.contains("\"acme/pypi\"") && out.stderr.contains("\"mine\""),
+        "{out:?}"
+    );
+    for (precedence, served) in [("team", "team-pw"), ("local", "local-pw")] {
+        env.write_config(&format!("{base}precedence = \"{precedence}\"\n"));
+        agent.signal(SIGHUP);
+        wait_until("the config is read again", || {
+            by_url().stdout.trim() == served
+        });
+    }
+}
+
 /// A policy that reads and lists everything under secret/registries.
 const READ_ALL: &str = "path \"secret/data/registries/*\" { capabilities = [\"read\"] }\n\
                         path \"secret/metadata/registries/*\" { capabilities = [\"list\"] }\n\

@@ -194,7 +194,7 @@ impl State {
             vault: store_exists,
             store: Some(inner.store),
             pid: std::process::id(),
-            entries: unlocked.map(|u| u.entries.len()),
+            entries: unlocked.map(|u| u.entries.iter().filter(|e| !is_login(e)).count()),
             idle_lock_in: unlocked.map(|u| secs_until(u.last_used + inner.config.idle())),
             max_lock_in: unlocked.map(|u| secs_until(u.unlocked_at + inner.config.max())),
             remembered: inner.remembered,
@@ -385,8 +385,17 @@ impl State {
     /// [`Self::get`], and whether a separate publish credential serves the entry's service.
     pub fn lookup(&self, query: Query<'_>) -> Result<(Entry, bool), ErrorReply> {
         let mut inner = self.inner();
-        let unlocked = inner.unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
-        let index = select::select(&unlocked.entries, query)?;
+        let Inner {
+            config, unlocked, ..
+        } = &mut *inner;
+        let unlocked = unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
+        let index = match select::select(&unlocked.entries, query) {
+            // Only a tie can need the config's precedence: the common path stays as it was.
+            Err(tie) if tie.kind == ErrorKind::Ambiguous => {
+                team::break_tie(&unlocked.entries, query, config).unwrap_or(Err(tie))?
+            }
+            other => other?,
+        };
         unlocked.last_used = Instant::now();
         let entry = index.map(|i| unlocked.entries[i].clone());
         let entry = entry.ok_or_else(|| not_found(query))?;
@@ -518,7 +527,7 @@ impl State {
                 .entries
                 .iter()
                 .filter(|e| after.is_none_or(|after| e.name.as_str() > after))
-                .filter(|e| !matches!(e.source, Some(Source::TeamLogin { .. })))
+                .filter(|e| !is_login(e))
                 .map(|entry| {
                     let mut info = entry.info();
                     unlocked.tokens.describe(&mut info);
@@ -742,8 +751,14 @@ fn same_pair(entries: &[Entry], url: &str, username: Option<&str>, publish: bool
 fn unprotected(entries: &[Entry]) -> usize {
     entries
         .iter()
+        .filter(|e| !is_login(e))
         .filter(|e| !e.publish && !select::has_publish_credential(entries, select::service_of(e)))
         .count()
+}
+
+/// A team's login entry: the agent's own, never listed or counted.
+fn is_login(entry: &Entry) -> bool {
+    matches!(entry.source, Some(Source::TeamLogin { .. }))
 }
 
 /// The error for a second entry of the pair that entry `holder` has.

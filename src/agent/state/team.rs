@@ -216,14 +216,13 @@ impl State {
     }
 
     /// Makes `read` the team's entries, in memory and in the store, leaving out those whose
-    /// name a local entry has, and with `precedence = "local"` those whose URL and username a
-    /// local entry serves. Returns how many it holds and what it left out.
+    /// name another entry has. Returns how many it holds and what it left out.
     async fn install_team(
         &self,
         team: &Team,
         read: Vec<Entry>,
     ) -> Result<(usize, Vec<String>), ErrorReply> {
-        let (name, precedence) = (team.name.clone(), team.precedence);
+        let name = team.name.clone();
         self.modify(move |entries| {
             entries.retain(|e| !of_team(e, &name));
             let mut skipped = Vec::new();
@@ -231,11 +230,6 @@ impl State {
             for entry in read {
                 let why = if entries.iter().any(|e| e.name == entry.name) {
                     Some("an entry of this agent has its name")
-                } else if precedence == Some(Precedence::Local)
-                    && super::same_pair(entries, &entry.url, entry.username.as_deref(), false)
-                        .is_some()
-                {
-                    Some("a local entry serves its URL and username, and wins")
                 } else if super::validate_fields(&entry).is_err() {
                     Some("a field is too long or its URL is unusable")
                 } else {
@@ -284,6 +278,49 @@ impl State {
                 entry.name, config.address, config.max_age
             ),
         ))
+    }
+}
+
+/// A lookup's answer after a tie (`ambiguous`), when a team's `precedence` settles it: the
+/// selection again without the entries that lose to another of the same URL and username (a
+/// local one to its team's, or the team's to a local one). `None` when no precedence applies.
+pub(super) fn break_tie(
+    entries: &[Entry],
+    query: super::Query<'_>,
+    config: &Config,
+) -> Option<Result<Option<usize>, ErrorReply>> {
+    if config.team.iter().all(|t| t.precedence.is_none()) {
+        return None;
+    }
+    let loses = |i: usize| {
+        let entry = &entries[i];
+        entries.iter().any(|other| {
+            let team = match (team_of(entry), team_of(other)) {
+                (None, Some(team)) | (Some(team), None) => team,
+                _ => return false,
+            };
+            let same = other.publish == entry.publish
+                && other.username == entry.username
+                && super::select::same_service(&other.url, &entry.url);
+            same && match config.team(team).and_then(|t| t.precedence) {
+                Some(Precedence::Team) => team_of(entry).is_none(),
+                Some(Precedence::Local) => team_of(entry).is_some(),
+                None => false,
+            }
+        })
+    };
+    let kept: Vec<usize> = (0..entries.len()).filter(|&i| !loses(i)).collect();
+    if kept.len() == entries.len() {
+        return None;
+    }
+    let view: Vec<Entry> = kept.iter().map(|&i| entries[i].clone()).collect();
+    Some(super::select::select(&view, query).map(|found| found.map(|k| kept[k])))
+}
+
+fn team_of(entry: &Entry) -> Option<&str> {
+    match &entry.source {
+        Some(Source::Team { team, .. }) => Some(team),
+        _ => None,
     }
 }
 
