@@ -1,6 +1,6 @@
 //! Team entries read from a real OpenBao dev server (`bao server -dev` on 127.0.0.1, one per
 //! test, killed at its end): login with a token or an AppRole, entries written with `bao kv
-//! put` served to `credd get` and to the real cargo, rotation and deletion after a refresh, the
+//! put` served to `credd get` and to the real cargo (sparse registry of tests/cargo.rs), rotation and deletion after a refresh, the
 //! wipe on a revoked token, the offline copy and `stale`, a partial policy, and TLS.
 
 mod common;
@@ -8,6 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::bao::{Bao, ROOT};
+use common::cargo::Cargo;
+use common::registry::Registry;
 use common::{Output, TestEnv, count_in_memory, unique, wait_until};
 
 /// The signal that makes the agent read its config again.
@@ -136,6 +138,38 @@ fn team_entries_are_served_listed_rotated_and_deleted() {
     assert!(
         !out.stdout.contains(ROOT) || out.stdout.is_empty(),
         "{out:?}"
+    );
+}
+
+#[test]
+fn real_cargo_builds_with_a_token_the_team_keeps() {
+    const TOKEN: &str = "team-cargo-token-b2";
+    let bao = Bao::start();
+    let registry = Registry::start(TOKEN);
+    bao.put(
+        "registries/corp",
+        &[("url", &registry.index_url()), ("token", TOKEN)],
+    );
+    let (env, _agent) = agent(&team_config("acme", &bao, "registries", ""));
+    login_token(&env, "acme", ROOT).ok();
+    let cargo = Cargo::new(&env);
+    cargo.config(&format!(
+        "[registries.corp]\nindex = \"{}\"\ncredential-provider = [\"{}\", \"--socket\", \"{}\"]\n",
+        registry.index_url(),
+        env!("CARGO_BIN_EXE_credd"),
+        env.socket_str()
+    ));
+    cargo.seed(&registry, "team-lib", "0.1.0");
+    let app = cargo.app_project("team-lib = { version = \"0.1\", registry = \"corp\" }");
+    let out = cargo.run(&app, &["build"]);
+    assert!(out.status.success(), "cargo build: {out:?}");
+    assert!(out.stderr.contains("Compiling team-lib v0.1.0"), "{out:?}");
+    assert!(
+        registry
+            .requests()
+            .iter()
+            .any(|r| r.path == "/index/config.json" && r.authorization_ok),
+        "the registry saw the team's token"
     );
 }
 
