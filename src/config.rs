@@ -370,6 +370,15 @@ mod tests {
     }
 
     #[test]
+    fn the_readmes_team_example_is_valid() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\n[[team]]").expect("the example") + "```toml\n".len();
+        let block = &readme[start..][..readme[start..].find("```").unwrap()];
+        let config = load_text(block).unwrap();
+        assert_eq!(config.team("acme").unwrap().path, "registries");
+    }
+
+    #[test]
     fn the_store_choice_is_recorded_and_other_settings_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("credd/config.toml");
