@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use common::bao::{Bao, ROOT};
 use common::cargo::Cargo;
+use common::pypi::{PIP_CURRENT, PypiServer, pip_bin, tiny_package};
 use common::registry::Registry;
-use common::{Output, TestEnv, count_in_memory, unique, wait_until};
+use common::{Output, TestEnv, count_in_memory, run_with_limit, unique, wait_until};
 
 /// The signal that makes the agent read its config again.
 const SIGHUP: i32 = 1;
@@ -171,6 +172,51 @@ fn real_cargo_builds_with_a_token_the_team_keeps() {
             .any(|r| r.path == "/index/config.json" && r.authorization_ok),
         "the registry saw the team's token"
     );
+}
+
+#[test]
+fn real_pip_installs_with_a_password_the_team_keeps() {
+    let bao = Bao::start();
+    let (env, _agent) = agent(&team_config("acme", &bao, "registries", ""));
+    let pypi = PypiServer::start(env.dir.path(), &[("ci", "team-pypi-pw")]);
+    pypi.add(tiny_package());
+    bao.put(
+        "registries/pypi",
+        &[
+            ("url", &pypi.simple_url()),
+            ("username", "ci"),
+            ("password", "team-pypi-pw"),
+        ],
+    );
+    login_token(&env, "acme", ROOT).ok();
+    // pip asks the `keyring` command, which is credd under that name (see python_installers.rs).
+    let bin = env.dir.path().join("keyring-bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_credd"), bin.join("keyring")).unwrap();
+    let site = env.dir.path().join("site");
+    let mut pip = std::process::Command::new(pip_bin(PIP_CURRENT, "pip"));
+    pip.env_clear()
+        .envs(
+            env.command()
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        )
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("PIP_CONFIG_FILE", "/dev/null")
+        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .args([
+            "install",
+            "--no-cache-dir",
+            "--no-input",
+            "--keyring-provider",
+            "subprocess",
+        ])
+        .args(["--index-url", &pypi.simple_url(), "--target"])
+        .arg(&site)
+        .arg("corp-tiny");
+    let out = run_with_limit(pip, "");
+    assert!(out.status.success(), "pip install: {out:?}");
+    assert!(site.join("corp_tiny/__init__.py").exists(), "{out:?}");
 }
 
 #[test]
