@@ -176,25 +176,27 @@ impl<'a> Server<'a> {
         if !token.renewal_due(self.team.refresh_interval) {
             return Ok(token);
         }
-        let renewed = if token.renewable {
-            self.renew(&token)
-        } else {
-            Err(TeamError::BadAnswer("the token is not renewable".into()))
-        };
+        let renewed = token.renewable.then(|| self.renew(&token));
         match (renewed, login) {
-            (Ok(renewed), _) if !renewed.renewal_due(self.team.refresh_interval) => Ok(renewed),
-            // Renewal no longer helps (maximum lifetime reached): an AppRole logs in again.
+            (Some(Ok(renewed)), _) if !renewed.renewal_due(self.team.refresh_interval) => {
+                Ok(renewed)
+            }
+            // Renewal no longer helps (not renewable, or its maximum lifetime reached): an
+            // AppRole logs in again.
             (_, Login::AppRole { .. }) => self.login(login),
             (outcome, Login::Token(_)) => {
                 let why = match &outcome {
-                    Ok(_) => "it reached its maximum lifetime".to_owned(),
-                    Err(e) => e.to_string(),
+                    None => "it is not renewable".to_owned(),
+                    Some(Ok(_)) => "it reached its maximum lifetime".to_owned(),
+                    Some(Err(e)) => e.to_string(),
                 };
                 *warning = Some(format!(
-                    "the agent's token cannot be renewed ({why}) and stops working at {}",
-                    token.expires.unwrap_or_default()
+                    "the agent's token cannot be renewed ({why}) and stops working at {}: log in \
+                     again with a new token ('credd team login {} --token-stdin')",
+                    rfc3339(token.expires.unwrap_or_default()),
+                    self.team.name
                 ));
-                Ok(outcome.unwrap_or(token))
+                Ok(outcome.and_then(Result::ok).unwrap_or(token))
             }
         }
     }
@@ -455,6 +457,18 @@ fn errors(answer: &http::Response) -> String {
         Ok(list) if !list.errors.is_empty() => scrub(&list.errors.join("; ")),
         _ => "no error message".into(),
     }
+}
+
+/// Unix seconds as an RFC 3339 time, for messages.
+fn rfc3339(unix: u64) -> String {
+    i64::try_from(unix)
+        .ok()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
 }
 
 fn unreachable(error: HttpError) -> TeamError {

@@ -128,18 +128,63 @@ fn team_entries_are_served_listed_rotated_and_deleted() {
         "old password left in memory"
     );
 
-    // A deleted secret disappears; local entries stay.
-    bao.ok(&["kv", "metadata", "delete", "secret/registries/cargo"], "");
+    // A deleted secret disappears (a soft delete: the key stays listed, its data is gone);
+    // local entries stay.
+    bao.ok(&["kv", "delete", "secret/registries/cargo"], "");
     env.cli(&["refresh", "acme"]).ok();
     assert_eq!(get(&env, "acme/cargo").code(), 4);
     assert_eq!(get(&env, "mine").ok().trim(), "local-secret");
     // A team entry is no local one to overwrite; the login is never handed out.
     let out = get(&env, "team-login/acme");
     assert!(out.stderr.contains("never handed out"), "{out:?}");
-    assert!(
-        !out.stdout.contains(ROOT) || out.stdout.is_empty(),
-        "{out:?}"
+    assert!(out.stdout.is_empty(), "{out:?}");
+    // A lock wipes the team's entries from memory with the rest.
+    env.cli(&["lock"]).ok();
+    assert_eq!(
+        count_in_memory(agent.pid(), new.as_bytes()),
+        0,
+        "left after lock"
     );
+}
+
+#[test]
+fn a_token_that_cannot_be_renewed_is_reported_with_the_fix() {
+    let bao = Bao::start();
+    bao.ok(&["policy", "write", "reader", "-"], READ_ALL);
+    bao.put(
+        "registries/pypi",
+        &[("url", "https://pypi.acme.example/"), ("password", "pw1")],
+    );
+    let token = bao.ok(
+        &[
+            "token",
+            "create",
+            "-field=token",
+            "-ttl=10s",
+            "-renewable=false",
+            "-policy=reader",
+        ],
+        "",
+    );
+    let (env, _agent) = agent(&team_config(
+        "acme",
+        &bao,
+        "registries",
+        "refresh-interval = 5\n",
+    ));
+    login_token(&env, "acme", &token).ok();
+    assert_eq!(get(&env, "acme/pypi").ok().trim(), "pw1");
+    let team = &status(&env)["teams"][0];
+    let error = team["error"].as_str().unwrap();
+    assert!(
+        error.contains("cannot be renewed (it is not renewable)"),
+        "{error}"
+    );
+    assert!(
+        error.contains("'credd team login acme --token-stdin'"),
+        "{error}"
+    );
+    assert!(team["token_expires"].as_u64().is_some(), "{team}");
 }
 
 #[test]
