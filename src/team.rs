@@ -39,6 +39,21 @@ pub enum Login {
         /// The secret id.
         secret_id: Secret,
     },
+    /// A JWT (a CI job's OIDC token) for the server's JWT auth role `role`.
+    Jwt {
+        /// The role at `auth/jwt/role/ROLE`.
+        role: String,
+        /// The JWT.
+        jwt: Secret,
+    },
+}
+
+impl Login {
+    /// True when the agent can log in again by itself (AppRole, JWT), so that an expired or
+    /// revoked token is no dead end.
+    pub fn can_log_in_again(&self) -> bool {
+        !matches!(self, Login::Token(_))
+    }
 }
 
 /// A server token the agent holds, with what the server said of its lifetime.
@@ -148,21 +163,33 @@ impl<'a> Server<'a> {
                     secret_id: &'b Secret,
                 }
                 let body = json_body(&Body { role_id, secret_id }, secret_id.expose().len())?;
-                let answer = self.call("auth/approle/login", None, Some(&body))?;
-                let token = auth_token(&answer)?;
-                tracing::info!(
-                    team = self.team.name,
-                    expires = token.expires,
-                    "logged in to the team's server"
-                );
-                Ok(token)
+                self.log_in("auth/approle/login", &body)
+            }
+            Login::Jwt { role, jwt } => {
+                #[derive(serde::Serialize)]
+                struct Body<'b> {
+                    role: &'b str,
+                    jwt: &'b Secret,
+                }
+                let body = json_body(&Body { role, jwt }, jwt.expose().len())?;
+                self.log_in("auth/jwt/login", &body)
             }
         }
     }
 
-    /// A usable token for the next read: `cached` (renewed when due), else a new login. A
-    /// renewal that fails is no error while the token still works; `warning` says why it will
-    /// stop.
+    fn log_in(&self, path: &str, body: &[u8]) -> Result<Token, TeamError> {
+        let token = auth_token(&self.call(path, None, Some(body))?)?;
+        tracing::info!(
+            team = self.team.name,
+            expires = token.expires,
+            "logged in to the team's server"
+        );
+        Ok(token)
+    }
+
+    /// A usable token for the next read: `cached` (renewed when due), else a new login. For a
+    /// given token, a renewal that fails is no error while the token still works; `warning`
+    /// says why it will stop.
     pub fn token(
         &self,
         login: &Login,
@@ -177,14 +204,12 @@ impl<'a> Server<'a> {
             return Ok(token);
         }
         let renewed = token.renewable.then(|| self.renew(&token));
-        match (renewed, login) {
-            (Some(Ok(renewed)), _) if !renewed.renewal_due(self.team.refresh_interval) => {
-                Ok(renewed)
-            }
+        match renewed {
+            Some(Ok(renewed)) if !renewed.renewal_due(self.team.refresh_interval) => Ok(renewed),
             // Renewal no longer helps (not renewable, or its maximum lifetime reached): an
-            // AppRole logs in again.
-            (_, Login::AppRole { .. }) => self.login(login),
-            (outcome, Login::Token(_)) => {
+            // AppRole or a JWT logs in again.
+            _ if login.can_log_in_again() => self.login(login),
+            outcome => {
                 let why = match &outcome {
                     None => "it is not renewable".to_owned(),
                     Some(Ok(_)) => "it reached its maximum lifetime".to_owned(),

@@ -508,6 +508,84 @@ fn approle_tokens_are_renewed_and_logged_in_again_past_their_maximum() {
 }
 
 #[test]
+fn a_jwt_login_like_a_ci_jobs_oidc_token() {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+    let bao = Bao::start();
+    bao.ok(&["policy", "write", "reader", "-"], READ_ALL);
+    bao.put(
+        "registries/pypi",
+        &[("url", "https://pypi.acme.example/"), ("password", "pw1")],
+    );
+    // The CI's issuer: an RSA key whose public half the server trusts for JWTs of `credd-test`.
+    let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
+    let public = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    bao.ok(&["auth", "enable", "jwt"], "");
+    bao.ok(
+        &[
+            "write",
+            "auth/jwt/config",
+            "jwt_validation_pubkeys=-",
+            "bound_issuer=credd-test",
+        ],
+        &public,
+    );
+    bao.ok(
+        &[
+            "write",
+            "auth/jwt/role/ci",
+            "role_type=jwt",
+            "bound_audiences=credd",
+            "user_claim=sub",
+            "token_policies=reader",
+            "token_ttl=1h",
+        ],
+        "",
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": "credd-test", "aud": "credd", "sub": "job-1", "iat": now, "nbf": now,
+        "exp": now + 600,
+    });
+    let encode = |v: serde_json::Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
+    let signed = format!(
+        "{}.{}",
+        encode(serde_json::json!({"alg": "RS256", "typ": "JWT"})),
+        encode(claims)
+    );
+    let signature = key
+        .pkcs1v15_sign::<rsa::sha2::Sha256>(signed.as_bytes())
+        .unwrap();
+    let jwt = format!("{signed}.{}", Base64UrlUnpadded::encode_string(&signature));
+
+    let (env, _agent) = agent(&team_config("acme", &bao, "registries", ""));
+    let out = env.cli_with_input(
+        &["team", "login", "acme", "--jwt-role", "ci", "--jwt-stdin"],
+        &format!("{jwt}\n"),
+    );
+    assert!(out.stderr.contains("1 entries"), "{out:?}");
+    assert_eq!(get(&env, "acme/pypi").ok().trim(), "pw1");
+    // A JWT the server does not trust: its own error list, and no JWT echoed.
+    let forged = format!(
+        "{signed}.{}",
+        Base64UrlUnpadded::encode_string(b"not-a-signature")
+    );
+    let out = env.cli_with_input(
+        &["team", "login", "acme", "--jwt-role", "ci", "--jwt-stdin"],
+        &format!("{forged}\n"),
+    );
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(!out.stderr.contains(&signed), "{out:?}");
+    assert!(out.stderr.contains("error validating token"), "the server's errors: {out:?}");
+}
+
+#[test]
 fn tls_with_the_servers_ca_as_the_teams_ca_file() {
     let bao = Bao::start_tls();
     bao.put(

@@ -55,14 +55,18 @@ pub enum Source {
         /// When the agent last read it from the server, in Unix seconds.
         fetched: u64,
     },
-    /// The agent's login to a team's server: the secret is an OpenBao token, or with `role_id`
-    /// the AppRole secret id. Never handed out, never listed.
+    /// The agent's login to a team's server: the secret is an OpenBao token, with `role_id`
+    /// the AppRole secret id, with `jwt_role` a JWT for the server's JWT/OIDC login. Never
+    /// handed out, never listed.
     TeamLogin {
         /// The team's name in the config.
         team: String,
         /// The AppRole role id, for an AppRole login.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         role_id: Option<String>,
+        /// The JWT auth role, for a JWT login (`auth/jwt/login`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jwt_role: Option<String>,
     },
     /// A kind this side does not know.
     #[serde(other)]

@@ -18,7 +18,7 @@ pub enum Command {
 
 /// Options of `credd team login`.
 #[derive(Debug, clap::Args)]
-#[command(group = clap::ArgGroup::new("how").required(true).args(["token_stdin", "approle"]))]
+#[command(group = clap::ArgGroup::new("how").required(true).args(["token_stdin", "approle", "jwt_role"]))]
 pub struct LoginArgs {
     /// The team, as named by a [[team]] table in config.toml
     team: String,
@@ -31,6 +31,13 @@ pub struct LoginArgs {
     /// Read the AppRole secret id as one line from stdin
     #[arg(long, requires = "approle")]
     secret_id_stdin: bool,
+    /// Log in with the server's JWT/OIDC auth (auth/jwt) as this role; the JWT (a CI job's OIDC
+    /// token) is read from stdin (--jwt-stdin)
+    #[arg(long, value_name = "ROLE", requires = "jwt_stdin")]
+    jwt_role: Option<String>,
+    /// Read the JWT as one line from stdin
+    #[arg(long, requires = "jwt_role")]
+    jwt_stdin: bool,
 }
 
 /// Runs a `credd team` subcommand.
@@ -41,10 +48,10 @@ pub fn run(socket: &Path, command: Command) -> Result<()> {
 }
 
 fn login(socket: &Path, args: LoginArgs) -> Result<()> {
-    let what = if args.approle.is_some() {
-        "AppRole secret id"
-    } else {
-        "OpenBao token"
+    let what = match (&args.approle, &args.jwt_role) {
+        (Some(_), _) => "AppRole secret id",
+        (_, Some(_)) => "JWT",
+        _ => "OpenBao token",
     };
     let secret = input::stdin_line(what)?;
     let entry = Entry {
@@ -58,6 +65,7 @@ fn login(socket: &Path, args: LoginArgs) -> Result<()> {
         source: Some(Source::TeamLogin {
             team: args.team.clone(),
             role_id: args.approle,
+            jwt_role: args.jwt_role,
         }),
     };
     let mut client = connect(socket)?;

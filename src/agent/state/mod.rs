@@ -658,6 +658,7 @@ impl State {
         match self.inner().unlocked.as_mut() {
             Some(unlocked) => {
                 unlocked.tokens.forget_changed(&before, &entries);
+                unlocked.teams.forget_changed(&before, &entries);
                 unlocked.entries = entries;
             }
             // Locked while writing: the change is on disk, the memory stays wiped.

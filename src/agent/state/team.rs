@@ -38,6 +38,25 @@ impl Teams {
         self.slots.entry(name.to_owned()).or_default().clone()
     }
 
+    /// Drops what is known of the teams whose login a write changed or removed: their server
+    /// token came from the old one.
+    pub(super) fn forget_changed(&mut self, before: &[Entry], after: &[Entry]) {
+        let login = |entries: &'_ [Entry], name: &str| {
+            entries
+                .iter()
+                .find(|e| login_of(e, name))
+                .map(|e| (e.source.clone(), e.secret.clone()))
+        };
+        self.slots
+            .retain(|name, _| match (login(before, name), login(after, name)) {
+                (Some((source, secret)), Some((new_source, new_secret))) => {
+                    source == new_source && secret.expose() == new_secret.expose()
+                }
+                (None, None) => true,
+                _ => false,
+            });
+    }
+
     /// What `status` says of each configured team.
     pub(super) fn status(&self, config: &Config, entries: &[Entry]) -> Vec<TeamStatus> {
         config
@@ -324,9 +343,9 @@ fn team_of(entry: &Entry) -> Option<&str> {
     }
 }
 
-/// Logs in (or renews), then reads the team's folder. An AppRole whose token the server
-/// refuses logs in once more and reads again: the token may have been revoked or expired
-/// while the secret id still works.
+/// Logs in (or renews), then reads the team's folder. An AppRole or JWT login whose token the
+/// server refuses logs in once more and reads again: the token may have been revoked or
+/// expired while the secret id (or JWT) still works.
 fn sync(
     team: &Team,
     login: &Login,
@@ -335,14 +354,14 @@ fn sync(
     let server = Server::new(team, Instant::now() + team::SYNC_TIMEOUT)?;
     let mut warning = None;
     let token = server.token(login, cached, &mut warning)?;
-    match (server.read(&token.secret), login) {
-        (Ok(read), _) => Ok((token, read, warning)),
-        (Err(TeamError::Denied(_)), Login::AppRole { .. }) => {
+    match server.read(&token.secret) {
+        Ok(read) => Ok((token, read, warning)),
+        Err(TeamError::Denied(_)) if login.can_log_in_again() => {
             let token = server.login(login)?;
             let read = server.read(&token.secret)?;
             Ok((token, read, None))
         }
-        (Err(error), _) => Err(error),
+        Err(error) => Err(error),
     }
 }
 
@@ -414,6 +433,13 @@ fn login_material(entry: Entry) -> Login {
         }) => Login::AppRole {
             role_id,
             secret_id: entry.secret,
+        },
+        Some(Source::TeamLogin {
+            jwt_role: Some(role),
+            ..
+        }) => Login::Jwt {
+            role,
+            jwt: entry.secret,
         },
         _ => Login::Token(entry.secret),
     }
