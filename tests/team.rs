@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::bao::{Bao, ROOT};
 use common::cargo::Cargo;
@@ -582,7 +582,73 @@ fn a_jwt_login_like_a_ci_jobs_oidc_token() {
     );
     assert_eq!(out.code(), 1, "{out:?}");
     assert!(!out.stderr.contains(&signed), "{out:?}");
-    assert!(out.stderr.contains("error validating token"), "the server's errors: {out:?}");
+    assert!(
+        out.stderr.contains("error validating token"),
+        "the server's errors: {out:?}"
+    );
+}
+
+/// Team entries the scale test loads.
+const MANY: usize = 1000;
+
+/// Scale: a thousand team entries load on login and are served like local ones. The load time,
+/// the lookup times of a team and a local entry, and the agent's memory are printed
+/// (`--nocapture`) for docs/BENCHMARKS.md; nothing is timed as an assertion.
+#[test]
+fn a_thousand_team_entries_load_and_are_served_like_local_ones() {
+    let bao = Bao::start();
+    let http = credd::http::Client::new(None, Instant::now() + Duration::from_secs(120)).unwrap();
+    for i in 0..MANY {
+        let body = serde_json::json!({"data": {
+            "url": format!("https://reg{i}.acme.example/index/"),
+            "username": "ci",
+            "password": format!("team-pw-{i}"),
+        }});
+        let url = format!("{}/v1/secret/data/registries/e{i:04}", bao.address());
+        let headers = [
+            ("X-Vault-Token", ROOT),
+            ("Content-Type", "application/json"),
+        ];
+        let answer = http
+            .post(&url, &headers, body.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(answer.status, 200);
+    }
+    let (env, agent) = agent(&team_config("acme", &bao, "registries", ""));
+    env.add("local", "https://local.example/index/", "local-pw");
+    let started = Instant::now();
+    let out = login_token(&env, "acme", ROOT);
+    let load = started.elapsed();
+    assert!(out.stderr.contains(&format!("{MANY} entries")), "{out:?}");
+    assert_eq!(get(&env, "acme/e0777").ok().trim(), "team-pw-777");
+
+    let mut client = env.connect_raw();
+    let mut median = |url: &str| {
+        let mut took: Vec<Duration> = (0..500)
+            .map(|id| {
+                let line = format!("{{\"v\":1,\"id\":{id},\"op\":\"get\",\"url\":\"{url}\"}}");
+                let at = Instant::now();
+                let reply = client.request(&line);
+                let took = at.elapsed();
+                assert!(reply.get("ok").is_some(), "{reply}");
+                took
+            })
+            .collect();
+        took.sort_unstable();
+        took[took.len() / 2]
+    };
+    let team = median("https://reg500.acme.example/index/crate");
+    let local = median("https://local.example/index/crate");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", agent.pid())).unwrap();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .unwrap()
+        .to_owned();
+    println!(
+        "{MANY} team entries: login and load {load:?}; get by URL median: team entry {team:?}, \
+         local entry {local:?}; agent {rss}"
+    );
 }
 
 #[test]
