@@ -107,6 +107,25 @@ fn team_entries_are_served_listed_rotated_and_deleted() {
     );
     assert!(team.get("error").is_none(), "{team}");
 
+    // A team entry changes on the server only.
+    let out = env.cli(&["remove", "acme/pypi"]);
+    assert!(
+        out.stderr.contains("comes from team \"acme\"'s server"),
+        "{out:?}"
+    );
+    let out = env.cli_with_input(
+        &[
+            "add",
+            "acme/pypi",
+            "--url",
+            "https://x.example/",
+            "--secret-stdin",
+            "--replace",
+        ],
+        "mine\n",
+    );
+    assert!(out.stderr.contains("change or delete it there"), "{out:?}");
+
     // Rotation: served after a refresh, and the old password is gone from the agent's memory.
     bao.put(
         "registries/pypi",

@@ -563,7 +563,11 @@ impl State {
             if let Some(other) = pair.filter(|&i| entries[i].name != entry.name) {
                 return Err(pair_taken(&entries[other]));
             }
-            match entries.iter().position(|e| e.name == entry.name) {
+            let at = entries.iter().position(|e| e.name == entry.name);
+            if let Some(i) = at {
+                team::refuse_change(&entries[i])?;
+            }
+            match at {
                 Some(_) if !replace => Err(ErrorReply::new(
                     ErrorKind::Exists,
                     format!(
@@ -607,6 +611,7 @@ impl State {
         };
         self.modify(move |entries| {
             if let Some(i) = same_pair(entries, &entry.url, entry.username.as_deref(), false) {
+                team::refuse_change(&entries[i])?;
                 entry.name = entries[i].name.clone();
                 entry.expires = entries[i].expires;
                 entry.note = entries[i].note.clone().or(entry.note.take());
@@ -631,6 +636,7 @@ impl State {
         self.modify(move |entries| {
             let query = Query::of(&lookup)?;
             let i = select::select(entries, query)?.ok_or_else(|| not_found(query))?;
+            team::refuse_change(&entries[i])?;
             entries.remove(i);
             Ok(())
         })

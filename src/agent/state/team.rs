@@ -242,6 +242,14 @@ impl State {
         read: Vec<Entry>,
     ) -> Result<(usize, Vec<String>), ErrorReply> {
         let name = team.name.clone();
+        let holds_none = {
+            let inner = self.inner();
+            let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
+            !unlocked.entries.iter().any(|e| of_team(e, &name))
+        };
+        if read.is_empty() && holds_none {
+            return Ok((0, Vec::new()));
+        }
         self.modify(move |entries| {
             entries.retain(|e| !of_team(e, &name));
             let mut skipped = Vec::new();
@@ -297,6 +305,22 @@ impl State {
                 entry.name, config.address, config.max_age
             ),
         ))
+    }
+}
+
+/// Refuses a `put`, `set` or `delete` of a team entry: the team's server holds it, and the
+/// next read would undo the change.
+pub(super) fn refuse_change(entry: &Entry) -> Result<(), ErrorReply> {
+    match team_of(entry) {
+        Some(team) => Err(ErrorReply::new(
+            ErrorKind::BadRequest,
+            format!(
+                "{:?} comes from team {team:?}'s server: change or delete it there (then 'credd \
+                 refresh {team}')",
+                entry.name
+            ),
+        )),
+        None => Ok(()),
     }
 }
 
