@@ -671,6 +671,36 @@ fn a_thousand_team_entries_load_and_are_served_like_local_ones() {
 }
 
 #[test]
+fn a_team_in_a_namespace() {
+    let bao = Bao::start();
+    bao.ok(&["namespace", "create", "eng"], "");
+    bao.ok(
+        &[
+            "secrets",
+            "enable",
+            "-namespace=eng",
+            "-path=secret",
+            "kv-v2",
+        ],
+        "",
+    );
+    let put = ["kv", "put", "-namespace=eng", "secret/registries/pypi"];
+    bao.ok(
+        &[&put[..], &["url=https://eng.example/", "password=eng-pw"]].concat(),
+        "",
+    );
+    let (env, _agent) = agent(&team_config(
+        "eng",
+        &bao,
+        "registries",
+        "namespace = \"eng\"\n",
+    ));
+    let out = login_token(&env, "eng", ROOT);
+    assert!(out.stderr.contains("1 entries"), "{out:?}");
+    assert_eq!(get(&env, "eng/pypi").ok().trim(), "eng-pw");
+}
+
+#[test]
 fn tls_with_the_servers_ca_as_the_teams_ca_file() {
     let bao = Bao::start_tls();
     bao.put(
