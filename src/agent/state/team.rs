@@ -157,11 +157,10 @@ impl State {
                 format!("no team named {name:?}: add a [[team]] table to config.toml"),
             )
         })?;
-        let (slot, login) = {
+        let slot = {
             let mut inner = self.inner();
             let unlocked = inner.unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
-            let login = unlocked.entries.iter().find(|e| login_of(e, name)).cloned();
-            (unlocked.teams.slot(name), login)
+            unlocked.teams.slot(name)
         };
         let seen = slot.state().attempts;
         let _flight = slot.flight.lock().await;
@@ -171,6 +170,12 @@ impl State {
                 return last;
             }
         }
+        // Taken under the flight lock, so that a read never uses a login replaced meanwhile.
+        let login = {
+            let inner = self.inner();
+            let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
+            unlocked.entries.iter().find(|e| login_of(e, name)).cloned()
+        };
         let outcome = self.read_team(&team, &slot, login).await;
         let mut state = slot.state();
         state.attempts += 1;
