@@ -27,6 +27,7 @@ use crate::store::{Handle, StoreError, Stores, keyring};
 use crate::team::LOGIN_PREFIX;
 use crate::urlmatch;
 
+mod flight;
 mod keychain_ops;
 mod names;
 mod select;

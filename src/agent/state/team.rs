@@ -6,9 +6,9 @@
 //! replaces the team's entries as a whole: a rotated password is served after it, a deleted
 //! secret is gone, and a 403 on the team's folder removes them all at once.
 //!
-//! Reads follow the token sources' rules ([`super::tokens`]): one at a time per team (a
-//! `refresh` that comes while one runs takes its outcome), on a blocking thread outside the
-//! state lock, bounded by [`team::SYNC_TIMEOUT`]. Lookups never wait for one. The server token
+//! Reads follow the token sources' rules ([`super::tokens`]): one at a time per team in a
+//! [`Flight`] (a `refresh` that comes while one runs takes its outcome), on a blocking thread
+//! outside the state lock, bounded by [`team::SYNC_TIMEOUT`]. Lookups never wait for one. The server token
 //! (from an AppRole login, or the given one with its lifetime) lives in [`super::Unlocked`], so
 //! a lock wipes it.
 
@@ -20,6 +20,7 @@ use credd_protocol::{Entry, ErrorKind, ErrorReply, RefreshResult, Source, TeamSt
 use tokio::sync::broadcast;
 
 use super::State;
+use super::flight::Flight;
 use super::tokens::{GRACE, RETRY_AFTER, cut, unix_now};
 use crate::config::{Config, Precedence, Team};
 use crate::team::{self, Login, Read, Server, TeamError};
@@ -79,10 +80,10 @@ impl Teams {
     }
 }
 
-/// One team's token and the lock that makes its reads one at a time.
+/// One team's token and what makes its reads one at a time.
 #[derive(Default)]
 struct Slot {
-    flight: tokio::sync::Mutex<()>,
+    flight: Flight<RefreshResult>,
     state: Mutex<SlotState>,
 }
 
@@ -95,9 +96,6 @@ impl Slot {
 #[derive(Default)]
 struct SlotState {
     token: Option<team::Token>,
-    /// Reads finished so far: a waiter that sees it grow takes `last`.
-    attempts: u64,
-    last: Option<Result<RefreshResult, ErrorReply>>,
     /// What `status` should say: why the last read failed, or what it left out.
     problem: Option<String>,
     /// No background read before this Unix second.
@@ -162,31 +160,25 @@ impl State {
             let unlocked = inner.unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
             unlocked.teams.slot(name)
         };
-        let seen = slot.state().attempts;
-        let _flight = slot.flight.lock().await;
-        {
-            let state = slot.state();
-            if let Some(last) = state.last.clone().filter(|_| state.attempts != seen) {
-                return last;
-            }
-        }
-        // Taken under the flight lock, so that a read never uses a login replaced meanwhile.
-        let login = {
-            let inner = self.inner();
-            let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
-            unlocked.entries.iter().find(|e| login_of(e, name)).cloned()
-        };
-        let outcome = self.read_team(&team, &slot, login).await;
-        let mut state = slot.state();
-        state.attempts += 1;
-        state.last = Some(outcome.clone());
-        if let Err(error) = &outcome {
-            state.problem = Some(error.message.clone());
-            state.due = state
-                .due
-                .min(unix_now() + RETRY_AFTER.min(team.refresh_interval));
-        }
-        outcome
+        let seen = slot.flight.seen();
+        slot.flight
+            .run(seen, async {
+                // Taken in the flight, so that a read never uses a login replaced meanwhile.
+                let login = {
+                    let inner = self.inner();
+                    let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
+                    unlocked.entries.iter().find(|e| login_of(e, name)).cloned()
+                };
+                let outcome = self.read_team(&team, &slot, login).await;
+                if let Err(error) = &outcome {
+                    let mut state = slot.state();
+                    state.problem = Some(error.message.clone());
+                    let retry = unix_now() + RETRY_AFTER.min(team.refresh_interval);
+                    state.due = state.due.min(retry);
+                }
+                outcome
+            })
+            .await
     }
 
     async fn read_team(

@@ -3,7 +3,7 @@
 //!
 //! Each source entry has a [`Slot`]. A lookup with a usable cached token answers from it at
 //! once; past 80% of the token's lifetime it also starts a refresh in the background. Without a
-//! usable token the lookup waits on the slot's flight lock: the first waiter mints, on a
+//! usable token the lookup waits on the slot's [`Flight`]: the first waiter mints, on a
 //! blocking thread and outside the state lock, bounded by the mint timeout; the others take its
 //! outcome, token or error, when it is done. Other entries' lookups never wait on a slot. The
 //! slots live in [`super::Unlocked`], so a lock wipes every token and the material with it.
@@ -16,6 +16,7 @@ use credd_protocol::{
     Entry, EntryInfo, ErrorKind, ErrorReply, MAX_SOURCE_ERROR_LEN, RefreshResult, Secret, Source,
 };
 
+use super::flight::Flight;
 use super::{Query, State};
 use crate::mint::{self, Context, MintError};
 
@@ -68,18 +69,16 @@ impl Tokens {
     }
 }
 
-/// One source entry's token and the lock that makes its mints one at a time.
+/// One source entry's token and what makes its mints one at a time.
 #[derive(Default)]
 struct Slot {
-    flight: tokio::sync::Mutex<()>,
+    flight: Flight<Cached>,
     state: Mutex<SlotState>,
 }
 
 #[derive(Default)]
 struct SlotState {
     token: Option<Cached>,
-    /// Mints finished so far, good or failed: a waiter that sees it grow takes that outcome.
-    attempts: u64,
     /// Why the last mint failed; `None` after a good one.
     last_error: Option<ErrorReply>,
     /// A background refresh is running.
@@ -91,6 +90,26 @@ struct SlotState {
 impl Slot {
     fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps a mint's token, or its error for `list` and the retry delay.
+    fn record(&self, entry: &Entry, outcome: &Result<Cached, ErrorReply>) {
+        let mut state = self.state();
+        match outcome {
+            Ok(cached) => {
+                state.token = Some(cached.clone());
+                state.last_error = None;
+                tracing::info!(
+                    entry = entry.name,
+                    expires = cached.expires,
+                    "minted a token"
+                );
+            }
+            Err(error) => {
+                state.last_error = Some(error.clone());
+                state.retry_at = unix_now() + RETRY_AFTER;
+            }
+        }
     }
 }
 
@@ -152,7 +171,7 @@ impl State {
             ));
         }
         let slot = self.slot(name)?;
-        let seen = slot.state().attempts;
+        let seen = slot.flight.seen();
         let cached = self.mint_once(&slot, &entry, seen).await?;
         Ok(RefreshResult {
             minted: cached.minted,
@@ -174,7 +193,10 @@ impl State {
         entry: &Entry,
     ) -> Result<Cached, ErrorReply> {
         let now = unix_now();
-        let seen = {
+        // Noted before the token is looked at: a mint that ends in between is then taken, not
+        // repeated.
+        let seen = slot.flight.seen();
+        {
             let mut state = slot.state();
             if let Some(cached) = state.token.clone().filter(|c| c.usable(now)) {
                 if cached.refresh_due(now) && !state.refreshing && now >= state.retry_at {
@@ -183,15 +205,14 @@ impl State {
                 }
                 return Ok(cached);
             }
-            state.attempts
-        };
+        }
         self.mint_once(slot, entry, seen).await
     }
 
     fn refresh_in_background(self: &Arc<Self>, slot: &Arc<Slot>, entry: &Entry) {
         let (state, slot, entry) = (self.clone(), slot.clone(), entry.clone());
         tokio::spawn(async move {
-            let seen = slot.state().attempts;
+            let seen = slot.flight.seen();
             if let Err(error) = state.mint_once(&slot, &entry, seen).await {
                 tracing::warn!(entry = entry.name, %error, "refreshing a token failed; the cached one is served while it lasts");
             }
@@ -199,39 +220,16 @@ impl State {
         });
     }
 
-    /// Mints under the slot's flight lock, unless a mint finished since the caller saw
-    /// `seen` attempts: then that one's outcome is the caller's too.
+    /// Mints in the slot's flight, unless a mint finished since the caller saw `seen` of them:
+    /// then that one's outcome is the caller's too.
     async fn mint_once(&self, slot: &Slot, entry: &Entry, seen: u64) -> Result<Cached, ErrorReply> {
-        let _flight = slot.flight.lock().await;
-        {
-            let state = slot.state();
-            if state.attempts != seen {
-                return match (&state.last_error, &state.token) {
-                    (Some(error), _) => Err(error.clone()),
-                    (None, Some(cached)) => Ok(cached.clone()),
-                    (None, None) => Err(internal("a mint left no token")),
-                };
-            }
-        }
-        let outcome = self.mint(entry).await;
-        let mut state = slot.state();
-        state.attempts += 1;
-        match &outcome {
-            Ok(cached) => {
-                state.token = Some(cached.clone());
-                state.last_error = None;
-                tracing::info!(
-                    entry = entry.name,
-                    expires = cached.expires,
-                    "minted a token"
-                );
-            }
-            Err(error) => {
-                state.last_error = Some(error.clone());
-                state.retry_at = unix_now() + RETRY_AFTER;
-            }
-        }
-        outcome
+        slot.flight
+            .run(seen, async {
+                let outcome = self.mint(entry).await;
+                slot.record(entry, &outcome);
+                outcome
+            })
+            .await
     }
 
     /// One mint of `entry`'s source on a blocking thread, bounded by the mint timeout.
