@@ -92,11 +92,6 @@ fn default_max_age() -> u64 {
 }
 
 impl Team {
-    /// [`Self::refresh_interval`] as a duration.
-    pub fn interval(&self) -> Duration {
-        Duration::from_secs(self.refresh_interval)
-    }
-
     fn validate(&self) -> Result<(), String> {
         let name = &self.name;
         if name.is_empty()
@@ -354,8 +349,8 @@ mod tests {
         .unwrap();
         let acme = config.team("acme").unwrap();
         assert_eq!(
-            (acme.mount.as_str(), acme.interval(), acme.max_age),
-            ("secret", Duration::from_secs(300), 604_800)
+            (acme.mount.as_str(), acme.refresh_interval, acme.max_age),
+            ("secret", 300, 604_800)
         );
         assert_eq!(acme.precedence, Some(Precedence::Local));
         let twice = "[[team]]\nname = \"a\"\naddress = \"http://127.0.0.1:1\"\npath = \"p\"\n";
