@@ -671,23 +671,29 @@ fn a_thousand_team_entries_load_and_are_served_like_local_ones() {
 }
 
 #[test]
-fn a_team_in_a_namespace() {
+fn a_team_in_a_namespace_with_a_sub_folder() {
     let bao = Bao::start();
     bao.ok(&["namespace", "create", "eng"], "");
-    bao.ok(
-        &[
-            "secrets",
-            "enable",
-            "-namespace=eng",
-            "-path=secret",
-            "kv-v2",
-        ],
-        "",
+    let enable = [
+        "secrets",
+        "enable",
+        "-namespace=eng",
+        "-path=secret",
+        "kv-v2",
+    ];
+    bao.ok(&enable, "");
+    let put = |path: &str, fields: &[&str]| {
+        let args = [&["kv", "put", "-namespace=eng", path][..], fields].concat();
+        bao.ok(&args, "");
+    };
+    put(
+        "secret/registries/pypi",
+        &["url=https://eng.example/", "password=eng-pw"],
     );
-    let put = ["kv", "put", "-namespace=eng", "secret/registries/pypi"];
-    bao.ok(
-        &[&put[..], &["url=https://eng.example/", "password=eng-pw"]].concat(),
-        "",
+    // A sub-folder's secrets are the team's too, named by their path below the team's.
+    put(
+        "secret/registries/eu/pypi",
+        &["url=https://eu.example/", "password=eu-pw"],
     );
     let (env, _agent) = agent(&team_config(
         "eng",
@@ -696,8 +702,9 @@ fn a_team_in_a_namespace() {
         "namespace = \"eng\"\n",
     ));
     let out = login_token(&env, "eng", ROOT);
-    assert!(out.stderr.contains("1 entries"), "{out:?}");
+    assert!(out.stderr.contains("2 entries"), "{out:?}");
     assert_eq!(get(&env, "eng/pypi").ok().trim(), "eng-pw");
+    assert_eq!(get(&env, "eng/eu/pypi").ok().trim(), "eu-pw");
 }
 
 #[test]
