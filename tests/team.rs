@@ -385,7 +385,7 @@ fn a_policy_that_allows_part_of_the_path_serves_the_rest_and_says_what_is_missin
     let token = bao.token(&["part"], "1h");
     let (env, _agent) = agent(&team_config("acme", &bao, "registries", ""));
     let out = login_token(&env, "acme", &token);
-    assert!(out.stderr.contains("1 entries"), "{out:?}");
+    assert!(out.stderr.contains(": 1 entry,"), "{out:?}");
     assert_eq!(get(&env, "acme/open").ok().trim(), "o");
     assert_eq!(get(&env, "acme/closed").code(), 4);
     let error = status(&env)["teams"][0]["error"]
@@ -499,7 +499,7 @@ fn approle_tokens_are_renewed_and_logged_in_again_past_their_maximum() {
         ],
         &format!("{secret_id}\n"),
     );
-    assert!(out.stderr.contains("1 entries"), "{out:?}");
+    assert!(out.stderr.contains(": 1 entry,"), "{out:?}");
     // Read every second for longer than the token's maximum lifetime: the agent renews, then
     // logs in again, and the rotated password arrives through each kind of token.
     let first = status(&env)["teams"][0]["token_expires"].as_u64().unwrap();
@@ -588,7 +588,7 @@ fn a_jwt_login_like_a_ci_jobs_oidc_token() {
         &["team", "login", "acme", "--jwt-role", "ci", "--jwt-stdin"],
         &format!("{jwt}\n"),
     );
-    assert!(out.stderr.contains("1 entries"), "{out:?}");
+    assert!(out.stderr.contains(": 1 entry,"), "{out:?}");
     assert_eq!(get(&env, "acme/pypi").ok().trim(), "pw1");
     // A JWT the server does not trust: its own error list, and no JWT echoed.
     let forged = format!(

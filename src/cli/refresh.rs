@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use credd_protocol::{Operation, RefreshResult};
 
+use super::status::count;
 use super::{connect, date};
 
 /// Options of `credd refresh`.
@@ -23,7 +24,8 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         .with_context(|| format!("cannot refresh {:?}", args.name))?;
     match refreshed.entries {
         Some(entries) => eprintln!(
-            "credd: read {entries} entries of team {}; without the server they are served until {}",
+            "credd: read {} of team {}; without the server they are served until {}",
+            count(entries, "entry", "entries"),
             args.name,
             date::format_time(refreshed.token_expires)
         ),

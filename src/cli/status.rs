@@ -130,7 +130,8 @@ fn describe(status: &KeychainStatus, keyring: bool, store_exists: bool) -> Strin
 }
 
 /// `n` with the noun in the number that fits it.
-fn count(n: usize, one: &str, many: &str) -> String {
+/// `n` and the noun in its number: `1 entry`, `2 entries`.
+pub(super) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 

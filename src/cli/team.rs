@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use credd_protocol::{Entry, Operation, PutResult, RefreshResult, Source};
 
+use super::status::count;
 use super::{connect, date, input};
 use credd::team::LOGIN_PREFIX;
 
@@ -86,9 +87,9 @@ fn login(socket: &Path, args: LoginArgs) -> Result<()> {
             )
         })?;
     eprintln!(
-        "credd: logged in to team {}: {} entries, served offline until {} if the server is away",
+        "credd: logged in to team {}: {}, served offline until {} if the server is away",
         args.team,
-        read.entries.unwrap_or_default(),
+        count(read.entries.unwrap_or_default(), "entry", "entries"),
         date::format_time(read.token_expires)
     );
     Ok(())
