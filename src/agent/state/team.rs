@@ -103,8 +103,8 @@ struct SlotState {
 }
 
 impl State {
-    /// Reads every configured team when its read is due (at once after an unlock, then every
-    /// `refresh-interval`, sooner after a failure), while unlocked. Ends on shutdown.
+    /// Reads every configured team logged in to when its read is due (at once after an unlock,
+    /// then every `refresh-interval`, sooner after a failure), while unlocked. Ends on shutdown.
     pub async fn refresh_teams(self: Arc<Self>, mut shutdown: broadcast::Receiver<()>) {
         loop {
             for name in self.due_teams() {
@@ -132,6 +132,10 @@ impl State {
         let now = unix_now();
         let mut due = Vec::new();
         for team in &config.team {
+            // A team nobody logged in to waits for 'credd team login'; `status` says so.
+            if !unlocked.entries.iter().any(|e| login_of(e, &team.name)) {
+                continue;
+            }
             let slot = unlocked.teams.slot(&team.name);
             let mut state = slot.state();
             if now >= state.due {
