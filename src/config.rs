@@ -37,6 +37,88 @@ pub struct Config {
     /// A PEM file of CA certificates that minting trusts besides the system's (a company's TLS
     /// proxy). Read at each mint.
     pub ca_file: Option<PathBuf>,
+    /// The teams whose registry credentials the agent reads from an OpenBao (or Vault) server.
+    pub team: Vec<Team>,
+}
+
+/// A team's OpenBao source (`[[team]]`): every KV v2 secret under `MOUNT/PATH` is one entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Team {
+    /// The team's name: its entries are named `NAME/SECRET`, and `credd team login NAME`.
+    pub name: String,
+    /// The server, e.g. `https://bao.acme.example:8200`.
+    pub address: String,
+    /// The KV v2 mount.
+    #[serde(default = "default_mount")]
+    pub mount: String,
+    /// The folder under the mount whose secrets are the team's entries.
+    pub path: String,
+    /// The OpenBao namespace, sent as `X-Vault-Namespace`.
+    pub namespace: Option<String>,
+    /// A PEM file of CA certificates trusted for this server besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Seconds between reads of the team's entries.
+    #[serde(default = "default_refresh")]
+    pub refresh_interval: u64,
+    /// Seconds the last good copy is served while the server does not answer; then `stale`.
+    #[serde(default = "default_max_age")]
+    pub max_age: u64,
+    /// Which entry wins when a local one and one of this team's serve the same URL and username;
+    /// absent: neither, the lookup is `ambiguous`.
+    pub precedence: Option<Precedence>,
+}
+
+/// Which side wins a tie between a local entry and a team entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precedence {
+    /// The local entry is served; the team's is not looked at.
+    Local,
+    /// The team's entry is served; the local one is not looked at.
+    Team,
+}
+
+fn default_mount() -> String {
+    "secret".into()
+}
+
+fn default_refresh() -> u64 {
+    300
+}
+
+fn default_max_age() -> u64 {
+    7 * 24 * 60 * 60
+}
+
+impl Team {
+    fn validate(&self) -> Result<(), String> {
+        let name = &self.name;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(format!(
+                "team name {name:?} must be letters, digits, '-', '_' or '.'"
+            ));
+        }
+        if self.refresh_interval == 0 || self.max_age == 0 {
+            return Err(format!(
+                "team {name:?}: refresh-interval and max-age must be at least 1 second"
+            ));
+        }
+        let trimmed = |s: &str| s.trim_matches('/').is_empty();
+        if trimmed(&self.mount) || trimmed(&self.path) {
+            return Err(format!("team {name:?}: mount and path must not be empty"));
+        }
+        if !(self.address.starts_with("https://") || self.address.starts_with("http://")) {
+            return Err(format!(
+                "team {name:?}: address must be a URL such as https://bao.example:8200"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The longest grace window a config may set: a window is meant for one publishing session.
@@ -54,6 +136,7 @@ impl Default for Config {
             step_up_grace: 0,
             mint_timeout: 10,
             ca_file: None,
+            team: Vec::new(),
         }
     }
 }
@@ -150,6 +233,12 @@ impl Config {
         if self.max_connections == 0 {
             return Err("max-connections must be at least 1".into());
         }
+        for (i, team) in self.team.iter().enumerate() {
+            team.validate()?;
+            if self.team[..i].iter().any(|t| t.name == team.name) {
+                return Err(format!("two [[team]] tables are named {:?}", team.name));
+            }
+        }
         Ok(())
     }
 
@@ -176,6 +265,11 @@ impl Config {
     /// [`Self::mint_timeout`] as a duration.
     pub fn mint(&self) -> Duration {
         Duration::from_secs(self.mint_timeout)
+    }
+
+    /// The team named `name`.
+    pub fn team(&self, name: &str) -> Option<&Team> {
+        self.team.iter().find(|t| t.name == name)
     }
 
     /// [`Self::idle_exit`] as a duration.
@@ -244,6 +338,39 @@ mod tests {
         assert_eq!(config.grace(), Some(Duration::from_secs(300)));
         let err = load_text("step-up-grace = 3601\n").unwrap_err().to_string();
         assert!(err.contains("step-up-grace must be at most 3600"), "{err}");
+    }
+
+    #[test]
+    fn teams_get_defaults_and_are_checked() {
+        let config = load_text(
+            "[[team]]\nname = \"acme\"\naddress = \"https://bao.acme.example:8200\"\n\
+             path = \"registries\"\nprecedence = \"local\"\n",
+        )
+        .unwrap();
+        let acme = config.team("acme").unwrap();
+        assert_eq!(
+            (acme.mount.as_str(), acme.refresh_interval, acme.max_age),
+            ("secret", 300, 604_800)
+        );
+        assert_eq!(acme.precedence, Some(Precedence::Local));
+        let twice = "[[team]]\nname = \"a\"\naddress = \"http://127.0.0.1:1\"\npath = \"p\"\n";
+        let err = load_text(&twice.repeat(2)).unwrap_err().to_string();
+        assert!(err.contains("two [[team]] tables"), "{err}");
+        let err = load_text(&twice.replace("\"a\"", "\"a/b\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be letters"), "{err}");
+        assert!(load_text(&format!("{twice}max-age = 0\n")).is_err());
+        assert!(load_text(&format!("{twice}adress = \"x\"\n")).is_err());
+    }
+
+    #[test]
+    fn the_readmes_team_example_is_valid() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\n[[team]]").expect("the example") + "```toml\n".len();
+        let block = &readme[start..][..readme[start..].find("```").unwrap()];
+        let config = load_text(block).unwrap();
+        assert_eq!(config.team("acme").unwrap().path, "registries");
     }
 
     #[test]

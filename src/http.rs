@@ -1,4 +1,5 @@
-//! The agent's few HTTPS calls (token endpoints): blocking, bounded in time and size.
+//! The agent's few HTTPS calls (token endpoints, teams' OpenBao servers): blocking, bounded in
+//! time and size.
 //!
 //! Every request has a deadline for the whole exchange, trusts the system's CA store plus an
 //! optional PEM file (company proxies that re-sign TLS, tests), follows no redirect (a token
@@ -12,7 +13,8 @@ use std::time::Instant;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use zeroize::Zeroizing;
 
-/// The most an answer may hold: token answers are a few kilobytes.
+/// The most an answer may hold: token answers are a few kilobytes, and so is an OpenBao secret
+/// or a listing of some thousand names.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Why a request got no answer.
@@ -129,7 +131,7 @@ impl Client {
             .map_err(|e| from_ureq(e.into()))?;
         if body.len() > BODY_LIMIT {
             return Err(HttpError::Unreachable(format!(
-                "the answer is larger than {BODY_LIMIT} bytes, not a token answer"
+                "the answer is larger than {BODY_LIMIT} bytes, more than a token or a secret holds"
             )));
         }
         Ok(Response { status, body })

@@ -33,6 +33,7 @@ pub mod ready;
 pub mod step_up;
 pub mod store;
 pub mod sys;
+pub mod team;
 pub mod toml_file;
 pub mod tty;
 pub mod urlmatch;

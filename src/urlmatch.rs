@@ -29,7 +29,7 @@ pub enum UrlError {
 }
 
 /// A registry URL reduced to what matching compares.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RegistryUrl {
     /// Lowercase scheme, without any `sparse+` / `registry+` prefix.
     scheme: String,

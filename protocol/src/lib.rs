@@ -19,7 +19,7 @@ pub use message::{
     LogRecord, LogResult, Lookup, MAX_NAME_LEN, MAX_NOTE_LEN, MAX_OPERATION_LEN, MAX_SECRET_LEN,
     MAX_SOURCE_ERROR_LEN, MAX_SOURCE_LEN, MAX_URL_LEN, MAX_USERNAME_LEN, Operation, Process,
     PutResult, RefreshResult, RememberResult, Reply, Request, RequestError, SetResult,
-    StatusResult, StoreKind, parse_request,
+    StatusResult, StoreKind, TeamStatus, parse_request,
 };
 pub use secret::Secret;
 pub use source::{AWS_USERNAME, GCP_USERNAME, Source};

@@ -615,6 +615,9 @@ pub enum ErrorKind {
     /// A source entry's token could not be minted (endpoint refused or unreachable, command
     /// failed, deadline passed); the message says why and what to do.
     SourceFailed,
+    /// A team entry's offline copy is older than its team's `max-age`: the team's server has not
+    /// answered since; the message names it.
+    Stale,
     /// Something failed inside the agent.
     Internal,
     /// A kind this side does not know.
@@ -683,6 +686,29 @@ pub struct StatusResult {
     /// when the agent's config sets a grace window (`step-up-grace`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_up_grace: Option<u64>,
+    /// When unlocked: each configured team (OpenBao source) and how its last read went.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<TeamStatus>,
+}
+
+/// What `status` says of one team: its server, what it serves, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamStatus {
+    /// The team's name in the config.
+    pub name: String,
+    /// Its server's address.
+    pub address: String,
+    /// The team's entries the agent holds.
+    pub entries: usize,
+    /// When the entries were last read from the server, in Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched: Option<u64>,
+    /// When the agent's server token expires, in Unix seconds, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires: Option<u64>,
+    /// Why the last read failed, and what to do; absent after a good one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Result of `remember`.
@@ -764,6 +790,10 @@ pub struct RefreshResult {
     pub minted: u64,
     /// When it expires, in Unix seconds.
     pub token_expires: u64,
+    /// For a team: how many of its entries the agent serves after the read (`minted` is then
+    /// when it read them, `token_expires` when that copy turns stale offline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<usize>,
 }
 
 /// Result of `put`.

@@ -46,6 +46,28 @@ pub enum Source {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout: Option<u32>,
     },
+    /// An entry read from a team's OpenBao server (`TEAM/PATH`): the secret is the credential
+    /// as the server holds it, served as it is until the copy is older than the team's
+    /// `max-age`. The agent writes these; a `put` of one is refused.
+    Team {
+        /// The team's name in the config.
+        team: String,
+        /// When the agent last read it from the server, in Unix seconds.
+        fetched: u64,
+    },
+    /// The agent's login to a team's server: the secret is an OpenBao token, with `role_id`
+    /// the AppRole secret id, with `jwt_role` a JWT for the server's JWT/OIDC login. Never
+    /// handed out, never listed.
+    TeamLogin {
+        /// The team's name in the config.
+        team: String,
+        /// The AppRole role id, for an AppRole login.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role_id: Option<String>,
+        /// The JWT auth role, for a JWT login (`auth/jwt/login`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jwt_role: Option<String>,
+    },
     /// A kind this side does not know.
     #[serde(other)]
     Unknown,
@@ -63,16 +85,21 @@ impl Source {
         match self {
             Self::Gcp { .. } => Some(GCP_USERNAME),
             Self::AwsCodeartifact { .. } => Some(AWS_USERNAME),
-            Self::Command { .. } | Self::Unknown => None,
+            Self::Command { .. } | Self::Team { .. } | Self::TeamLogin { .. } | Self::Unknown => {
+                None
+            }
         }
     }
 
-    /// The kind's name as on the wire: `gcp`, `aws-codeartifact`, `command` or `unknown`.
+    /// The kind's name as on the wire: `gcp`, `aws-codeartifact`, `command`, `team`,
+    /// `team-login` or `unknown`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Gcp { .. } => "gcp",
             Self::AwsCodeartifact { .. } => "aws-codeartifact",
             Self::Command { .. } => "command",
+            Self::Team { .. } => "team",
+            Self::TeamLogin { .. } => "team-login",
             Self::Unknown => "unknown",
         }
     }

@@ -111,6 +111,7 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     let (shutdown_complete, mut all_done) = mpsc::channel::<()>(1);
     let stop = Arc::new(Notify::new());
     tokio::spawn(timer::auto_lock(state.clone(), notify_shutdown.subscribe()));
+    tokio::spawn(state.clone().refresh_teams(notify_shutdown.subscribe()));
     if options.memory {
         state.unlock_memory();
     } else {

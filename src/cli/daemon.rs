@@ -54,8 +54,14 @@ fn serve(
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CREDD_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("CREDD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // At trace level the HTTP client dumps every request and answer byte for byte, tokens and
+    // secrets included: whatever CREDD_LOG asks, it logs no more than its debug lines (which
+    // redact credential headers).
+    for quiet in ["ureq=debug", "ureq_proto=debug"] {
+        filter = filter.add_directive(quiet.parse().expect("a valid directive"));
+    }
     if let Some(journald) = journald_layer() {
         tracing_subscriber::registry()
             .with(filter)

@@ -5,7 +5,7 @@ use std::path::Path;
 use super::{connect, date};
 use anyhow::Result;
 use credd::urlmatch::RegistryUrl;
-use credd_protocol::EntryInfo;
+use credd_protocol::{EntryInfo, Source};
 
 /// Options of `credd list`.
 #[derive(Debug, clap::Args)]
@@ -16,7 +16,8 @@ pub struct Args {
 }
 
 /// Prints one line per credential: name, URL, username, expiry, use, and when any entry has a
-/// source, its kind and its token's minting and expiry times (under a header on stderr).
+/// source, its kind and its token's minting and expiry times, and when any entry comes from a
+/// team, each one's origin (under a header on stderr).
 pub fn run(socket: &Path, args: Args) -> Result<()> {
     let entries = connect(socket)?.list_all()?;
     if args.json {
@@ -24,12 +25,14 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         return Ok(());
     }
     let any_source = entries.iter().any(|e| e.source.is_some());
+    let any_team = entries.iter().any(|e| origin(e).is_some());
     if entries.is_empty() {
         eprintln!("credd: no credentials stored; add one with 'credd add NAME --url URL'");
     } else {
         // The header goes to stderr: people see it, `credd list | cut -f1` does not.
         let sources = if any_source { SOURCE_COLUMNS } else { "" };
-        eprintln!("NAME\tURL\tUSERNAME\tEXPIRES\tUSE{sources}");
+        let origin = if any_team { "\tORIGIN" } else { "" };
+        eprintln!("NAME\tURL\tUSERNAME\tEXPIRES\tUSE{sources}{origin}");
     }
     for entry in &entries {
         let expires = entry
@@ -43,8 +46,12 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         } else {
             String::new()
         };
+        let origin = match any_team {
+            true => format!("\t{}", origin(entry).unwrap_or("local")),
+            false => String::new(),
+        };
         println!(
-            "{}\t{}\t{username}\t{expires}\t{role}{sources}",
+            "{}\t{}\t{username}\t{expires}\t{role}{sources}{origin}",
             entry.name, entry.url
         );
     }
@@ -60,6 +67,14 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The team an entry was read from; `None` for a local one.
+fn origin(entry: &EntryInfo) -> Option<&str> {
+    match &entry.source {
+        Some(Source::Team { team, .. }) => Some(team),
+        _ => None,
+    }
 }
 
 /// The header of the columns a source entry fills.

@@ -24,6 +24,7 @@ mod remove;
 mod setup;
 mod status;
 mod stop;
+mod team;
 mod token;
 mod unlock;
 
@@ -87,8 +88,12 @@ enum Command {
     Log(log::Args),
     /// Delete a credential.
     Remove(remove::Args),
-    /// Mint a new token for a source entry now (credd refreshes ahead of expiry by itself).
+    /// Mint a new token for a source entry now (credd refreshes ahead of expiry by itself), or
+    /// read a team's entries from its server now.
     Refresh(refresh::Args),
+    /// Teams: registry credentials read from a team's OpenBao server ([[team]] in config.toml).
+    #[command(subcommand)]
+    Team(team::Command),
     /// Change the vault's passphrase.
     Passwd(passwd::Args),
     /// Run the agent in the foreground, logging to stderr, or to journald under systemd (level
@@ -243,6 +248,7 @@ fn run(socket: &std::path::Path, command: Command) -> ExitCode {
             return docker_credential::run(&socket, &passed.args);
         }
         Command::Refresh(args) => refresh::run(&socket, args),
+        Command::Team(command) => team::run(&socket, command),
         Command::Ci(args) => return ci::run(args),
     };
     match result {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use credd::store::keychain;
 use credd_protocol::{
     EntryInfo, KeychainKind, KeychainState, KeychainStatus, LockState, Operation, StatusResult,
-    StoreKind,
+    StoreKind, TeamStatus,
 };
 
 use super::{connect, date};
@@ -75,6 +75,9 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
     if status.state == LockState::Unlocked {
         print_sources(&connect(socket)?.list_all()?);
     }
+    for team in &status.teams {
+        print_team(team);
+    }
     if let Some(n) = status.unknown_callers.filter(|&n| n > 0) {
         println!(
             "lookups: {} came from programs that are not a known tool of their front (a build \
@@ -134,11 +137,30 @@ fn describe(status: &KeychainStatus, keyring: bool, store_exists: bool) -> Strin
 }
 
 /// `n` with the noun in the number that fits it.
-fn count(n: usize, one: &str, many: &str) -> String {
+/// `n` and the noun in its number: `1 entry`, `2 entries`.
+pub(super) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn duration(secs: Option<u64>) -> String {
     let secs = secs.unwrap_or(0);
     format!("{}h{:02}m{:02}s", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// One line for a team: its server, what it serves, and what is wrong with the fix.
+fn print_team(team: &TeamStatus) {
+    let fetched = team.fetched.map_or_else(
+        || "never read".to_owned(),
+        |t| format!("read {}", date::format_time(t)),
+    );
+    let token = team.token_expires.map_or_else(String::new, |t| {
+        format!(", token valid until {}", date::format_time(t))
+    });
+    let state = team.error.as_deref().unwrap_or("ok");
+    println!(
+        "team {} ({}): {}, {fetched}{token}: {state}",
+        team.name,
+        team.address,
+        count(team.entries, "entry", "entries")
+    );
 }

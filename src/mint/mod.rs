@@ -127,7 +127,7 @@ pub fn scrub(text: &str) -> String {
 }
 
 /// Now, in Unix seconds.
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -158,7 +158,7 @@ fn client(cx: &Context) -> Result<http::Client, MintError> {
 
 /// What is wrong with JSON material, without the value serde_json may quote (a field of the
 /// wrong type is quoted, and material put in the wrong field would be).
-fn json_error(error: &serde_json::Error) -> String {
+pub(crate) fn json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
     let at = format!("line {}, column {}", error.line(), error.column());
     match error.classify() {
@@ -187,7 +187,7 @@ fn unreachable_error(url: &str, error: HttpError) -> MintError {
 
 /// Parses an expiry given as Unix seconds (a number, possibly fractional, or its text) or as
 /// an RFC 3339 time.
-fn parse_expiry(value: &serde_json::Value) -> Option<u64> {
+pub(crate) fn parse_expiry(value: &serde_json::Value) -> Option<u64> {
     match value {
         serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
         serde_json::Value::String(s) => s.parse::<u64>().ok().or_else(|| rfc3339(s)),

@@ -523,6 +523,8 @@ pub fn assert_ok(out: &Output, what: &str) {
     );
 }
 
+pub mod bao;
+pub mod cargo;
 pub mod dockerreg;
 pub mod githttp;
 pub mod httpserver;

@@ -24,11 +24,14 @@ use crate::config::Config;
 use crate::store::keychain::{self, Keychain};
 use crate::store::vault::{DEFAULT_KDF, VaultError};
 use crate::store::{Handle, StoreError, Stores, keyring};
+use crate::team::LOGIN_PREFIX;
 use crate::urlmatch;
 
+mod flight;
 mod keychain_ops;
 mod names;
 mod select;
+mod team;
 mod tokens;
 
 use select::Entries;
@@ -77,6 +80,8 @@ struct Unlocked {
     graces: Vec<(String, Terminal, Instant)>,
     /// The tokens minted from source entries.
     tokens: tokens::Tokens,
+    /// The teams' server tokens and how their reads went.
+    teams: team::Teams,
 }
 
 impl Unlocked {
@@ -90,6 +95,7 @@ impl Unlocked {
             allowances: Vec::new(),
             graces: Vec::new(),
             tokens: tokens::Tokens::default(),
+            teams: team::Teams::default(),
         }
     }
 
@@ -190,7 +196,7 @@ impl State {
             vault: store_exists,
             store: Some(inner.store),
             pid: std::process::id(),
-            entries: unlocked.map(|u| u.entries.len()),
+            entries: unlocked.map(|u| u.entries.iter().filter(|e| !is_login(e)).count()),
             idle_lock_in: unlocked.map(|u| secs_until(u.last_used + inner.config.idle())),
             max_lock_in: unlocked.map(|u| secs_until(u.unlocked_at + inner.config.max())),
             remembered: inner.remembered,
@@ -198,6 +204,7 @@ impl State {
             unprotected: unlocked.map(|u| unprotected(&u.entries)),
             unknown_callers: Some(self.audit.unknown_callers()),
             step_up_grace: inner.config.grace().map(|g| g.as_secs()),
+            teams: unlocked.map_or_else(Vec::new, |u| u.teams.status(&inner.config, &u.entries)),
         }
     }
 
@@ -380,8 +387,17 @@ impl State {
     /// [`Self::get`], and whether a separate publish credential serves the entry's service.
     pub fn lookup(&self, query: Query<'_>) -> Result<(Entry, bool), ErrorReply> {
         let mut inner = self.inner();
-        let unlocked = inner.unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
-        let index = unlocked.entries.select(query)?;
+        let Inner {
+            config, unlocked, ..
+        } = &mut *inner;
+        let unlocked = unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
+        let index = match unlocked.entries.select(query) {
+            // Only a tie can need the config's precedence: the common path stays as it was.
+            Err(tie) if tie.kind == ErrorKind::Ambiguous => {
+                team::break_tie(&unlocked.entries, query, config).unwrap_or(Err(tie))?
+            }
+            other => other?,
+        };
         unlocked.last_used = Instant::now();
         let entry = index.map(|i| unlocked.entries[i].clone());
         let entry = entry.ok_or_else(|| not_found(query))?;
@@ -514,6 +530,7 @@ impl State {
                 .entries
                 .iter()
                 .filter(|e| after.is_none_or(|after| e.name.as_str() > after))
+                .filter(|e| !is_login(e))
                 .map(|entry| {
                     let mut info = entry.info();
                     unlocked.tokens.describe(&mut info);
@@ -544,7 +561,11 @@ impl State {
             if let Some(other) = pair.filter(|&i| entries[i].name != entry.name) {
                 return Err(pair_taken(&entries[other]));
             }
-            match entries.position_of_name(&entry.name) {
+            let at = entries.position_of_name(&entry.name);
+            if let Some(i) = at {
+                team::refuse_change(&entries[i])?;
+            }
+            match at {
                 Some(_) if !replace => Err(ErrorReply::new(
                     ErrorKind::Exists,
                     format!(
@@ -588,6 +609,7 @@ impl State {
         };
         self.modify(move |entries| {
             if let Some(i) = entries.same_pair(&entry.url, entry.username.as_deref(), false) {
+                team::refuse_change(&entries[i])?;
                 entry.name = entries[i].name.clone();
                 entry.expires = entries[i].expires;
                 entry.note = entries[i].note.clone().or(entry.note.take());
@@ -612,6 +634,7 @@ impl State {
         self.modify(move |entries| {
             let query = Query::of(&lookup)?;
             let i = entries.select(query)?.ok_or_else(|| not_found(query))?;
+            team::refuse_change(&entries[i])?;
             entries.remove(i);
             Ok(())
         })
@@ -645,6 +668,7 @@ impl State {
             Some(unlocked) => {
                 // The write gate makes the agent's view the list this write started from.
                 unlocked.tokens.forget_changed(&unlocked.entries, &entries);
+                unlocked.teams.forget_changed(&unlocked.entries, &entries);
                 unlocked.entries = entries;
             }
             // Locked while writing: the change is on disk, the memory stays wiped.
@@ -681,6 +705,27 @@ impl State {
 }
 
 fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
+    validate_fields(entry)?;
+    let bad = |what: String| Err(ErrorReply::new(ErrorKind::BadRequest, what));
+    match &entry.source {
+        Some(Source::Unknown) => {
+            bad("the entry's source is of a kind this agent does not know: upgrade credd".into())
+        }
+        Some(Source::Command { argv, .. }) if argv.first().is_none_or(String::is_empty) => {
+            bad("the entry's command source names no program".into())
+        }
+        Some(Source::Team { team, .. }) => bad(format!(
+            "team entries are read from team {team:?}'s server, not stored: change them there"
+        )),
+        Some(Source::TeamLogin { team, .. }) if entry.name != format!("{LOGIN_PREFIX}{team}") => {
+            bad(format!("a team login must be named {LOGIN_PREFIX}{team}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The checks every entry passes, whoever wrote it.
+fn validate_fields(entry: &Entry) -> Result<(), ErrorReply> {
     let bad = |what: String| Err(ErrorReply::new(ErrorKind::BadRequest, what));
     entry.check_lengths().or_else(bad)?;
     if entry.name.trim().is_empty() {
@@ -699,15 +744,7 @@ fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
             urlmatch::without_userinfo(&entry.url)
         ));
     }
-    match &entry.source {
-        Some(Source::Unknown) => {
-            bad("the entry's source is of a kind this agent does not know: upgrade credd".into())
-        }
-        Some(Source::Command { argv, .. }) if argv.first().is_none_or(String::is_empty) => {
-            bad("the entry's command source names no program".into())
-        }
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// How many entries serve publishing without a step-up: those no publish credential stands
@@ -715,8 +752,14 @@ fn validate_entry(entry: &Entry) -> Result<(), ErrorReply> {
 fn unprotected(entries: &Entries) -> usize {
     entries
         .iter()
+        .filter(|e| !is_login(e))
         .filter(|e| !e.publish && !entries.has_publish_credential(select::service_of(e)))
         .count()
+}
+
+/// A team's login entry: the agent's own, never listed or counted.
+fn is_login(entry: &Entry) -> bool {
+    matches!(entry.source, Some(Source::TeamLogin { .. }))
 }
 
 /// The error for a second entry of the pair that entry `holder` has.

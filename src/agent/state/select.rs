@@ -169,6 +169,13 @@ impl Entries {
         self.index(i);
     }
 
+    /// Keeps only the entries `keep` accepts (in their order), indexed anew.
+    pub fn retain(&mut self, keep: impl FnMut(&Entry) -> bool) {
+        let mut list = std::mem::take(&mut self.list);
+        list.retain(keep);
+        *self = Self::from(list);
+    }
+
     /// Takes the entry at `i` out; the ones after it move up.
     pub fn remove(&mut self, i: usize) -> Entry {
         self.unindex(i);

@@ -3,7 +3,7 @@
 //!
 //! Each source entry has a [`Slot`]. A lookup with a usable cached token answers from it at
 //! once; past 80% of the token's lifetime it also starts a refresh in the background. Without a
-//! usable token the lookup waits on the slot's flight lock: the first waiter mints, on a
+//! usable token the lookup waits on the slot's [`Flight`]: the first waiter mints, on a
 //! blocking thread and outside the state lock, bounded by the mint timeout; the others take its
 //! outcome, token or error, when it is done. Other entries' lookups never wait on a slot. The
 //! slots live in [`super::Unlocked`], so a lock wipes every token and the material with it.
@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use credd_protocol::{
-    Entry, EntryInfo, ErrorKind, ErrorReply, MAX_SOURCE_ERROR_LEN, RefreshResult, Secret,
+    Entry, EntryInfo, ErrorKind, ErrorReply, MAX_SOURCE_ERROR_LEN, RefreshResult, Secret, Source,
 };
 
+use super::flight::Flight;
 use super::{Entries, Query, State};
 use crate::mint::{self, Context, MintError};
 
@@ -23,9 +24,9 @@ use crate::mint::{self, Context, MintError};
 /// shorter (a token minted to live under five minutes).
 const MIN_LEFT: u64 = 60;
 /// How long past the mint timeout a mint's thread is waited for before the caller is told.
-const GRACE: Duration = Duration::from_secs(1);
+pub(super) const GRACE: Duration = Duration::from_secs(1);
 /// After a failed background refresh, seconds before a lookup starts another.
-const RETRY_AFTER: u64 = 10;
+pub(super) const RETRY_AFTER: u64 = 10;
 
 /// The minted tokens of an unlocked agent, by entry name.
 #[derive(Default)]
@@ -67,18 +68,16 @@ impl Tokens {
     }
 }
 
-/// One source entry's token and the lock that makes its mints one at a time.
+/// One source entry's token and what makes its mints one at a time.
 #[derive(Default)]
 struct Slot {
-    flight: tokio::sync::Mutex<()>,
+    flight: Flight<Cached>,
     state: Mutex<SlotState>,
 }
 
 #[derive(Default)]
 struct SlotState {
     token: Option<Cached>,
-    /// Mints finished so far, good or failed: a waiter that sees it grow takes that outcome.
-    attempts: u64,
     /// Why the last mint failed; `None` after a good one.
     last_error: Option<ErrorReply>,
     /// A background refresh is running.
@@ -90,6 +89,26 @@ struct SlotState {
 impl Slot {
     fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps a mint's token, or its error for `list` and the retry delay.
+    fn record(&self, entry: &Entry, outcome: &Result<Cached, ErrorReply>) {
+        let mut state = self.state();
+        match outcome {
+            Ok(cached) => {
+                state.token = Some(cached.clone());
+                state.last_error = None;
+                tracing::info!(
+                    entry = entry.name,
+                    expires = cached.expires,
+                    "minted a token"
+                );
+            }
+            Err(error) => {
+                state.last_error = Some(error.clone());
+                state.retry_at = unix_now() + RETRY_AFTER;
+            }
+        }
     }
 }
 
@@ -121,8 +140,11 @@ impl State {
     /// material (the registry's username unless the entry names its own, and the token's expiry
     /// as `expires`), any other entry as it is.
     pub async fn minted(self: &Arc<Self>, entry: Entry) -> Result<Entry, ErrorReply> {
-        if entry.source.is_none() {
-            return Ok(entry);
+        match &entry.source {
+            None => return Ok(entry),
+            Some(Source::Team { .. }) => return self.fresh_team_entry(entry),
+            Some(Source::TeamLogin { team, .. }) => return Err(team_login(&entry.name, team)),
+            Some(_) => {}
         }
         let slot = self.slot(&entry.name)?;
         let cached = self.token(&slot, &entry).await?;
@@ -130,8 +152,17 @@ impl State {
     }
 
     /// Mints a new token for the source entry `name` now (the `refresh` operation).
+    /// For a team's name, or one of its entries, reads the team now instead.
     pub async fn refresh(self: &Arc<Self>, name: &str) -> Result<RefreshResult, ErrorReply> {
+        if self.config().team(name).is_some() {
+            return self.refresh_team(name).await;
+        }
         let (entry, _) = self.lookup(Query::Name(name))?;
+        match &entry.source {
+            Some(Source::Team { team, .. }) => return self.refresh_team(team).await,
+            Some(Source::TeamLogin { team, .. }) => return self.refresh_team(team).await,
+            _ => {}
+        }
         if entry.source.is_none() {
             return Err(ErrorReply::new(
                 ErrorKind::BadRequest,
@@ -139,11 +170,12 @@ impl State {
             ));
         }
         let slot = self.slot(name)?;
-        let seen = slot.state().attempts;
+        let seen = slot.flight.seen();
         let cached = self.mint_once(&slot, &entry, seen).await?;
         Ok(RefreshResult {
             minted: cached.minted,
             token_expires: cached.expires,
+            entries: None,
         })
     }
 
@@ -160,7 +192,10 @@ impl State {
         entry: &Entry,
     ) -> Result<Cached, ErrorReply> {
         let now = unix_now();
-        let seen = {
+        // Noted before the token is looked at: a mint that ends in between is then taken, not
+        // repeated.
+        let seen = slot.flight.seen();
+        {
             let mut state = slot.state();
             if let Some(cached) = state.token.clone().filter(|c| c.usable(now)) {
                 if cached.refresh_due(now) && !state.refreshing && now >= state.retry_at {
@@ -169,15 +204,14 @@ impl State {
                 }
                 return Ok(cached);
             }
-            state.attempts
-        };
+        }
         self.mint_once(slot, entry, seen).await
     }
 
     fn refresh_in_background(self: &Arc<Self>, slot: &Arc<Slot>, entry: &Entry) {
         let (state, slot, entry) = (self.clone(), slot.clone(), entry.clone());
         tokio::spawn(async move {
-            let seen = slot.state().attempts;
+            let seen = slot.flight.seen();
             if let Err(error) = state.mint_once(&slot, &entry, seen).await {
                 tracing::warn!(entry = entry.name, %error, "refreshing a token failed; the cached one is served while it lasts");
             }
@@ -185,39 +219,16 @@ impl State {
         });
     }
 
-    /// Mints under the slot's flight lock, unless a mint finished since the caller saw
-    /// `seen` attempts: then that one's outcome is the caller's too.
+    /// Mints in the slot's flight, unless a mint finished since the caller saw `seen` of them:
+    /// then that one's outcome is the caller's too.
     async fn mint_once(&self, slot: &Slot, entry: &Entry, seen: u64) -> Result<Cached, ErrorReply> {
-        let _flight = slot.flight.lock().await;
-        {
-            let state = slot.state();
-            if state.attempts != seen {
-                return match (&state.last_error, &state.token) {
-                    (Some(error), _) => Err(error.clone()),
-                    (None, Some(cached)) => Ok(cached.clone()),
-                    (None, None) => Err(internal("a mint left no token")),
-                };
-            }
-        }
-        let outcome = self.mint(entry).await;
-        let mut state = slot.state();
-        state.attempts += 1;
-        match &outcome {
-            Ok(cached) => {
-                state.token = Some(cached.clone());
-                state.last_error = None;
-                tracing::info!(
-                    entry = entry.name,
-                    expires = cached.expires,
-                    "minted a token"
-                );
-            }
-            Err(error) => {
-                state.last_error = Some(error.clone());
-                state.retry_at = unix_now() + RETRY_AFTER;
-            }
-        }
-        outcome
+        slot.flight
+            .run(seen, async {
+                let outcome = self.mint(entry).await;
+                slot.record(entry, &outcome);
+                outcome
+            })
+            .await
     }
 
     /// One mint of `entry`'s source on a blocking thread, bounded by the mint timeout.
@@ -302,6 +313,16 @@ fn failed(name: &str, error: &MintError) -> ErrorReply {
     ErrorReply::new(ErrorKind::SourceFailed, cut(&message))
 }
 
+/// The reply for a lookup that selects a team's login entry: it is never handed out.
+fn team_login(name: &str, team: &str) -> ErrorReply {
+    ErrorReply::new(
+        ErrorKind::BadRequest,
+        format!(
+            "{name:?} is the agent's login to team {team:?}'s server: it is never handed out;              'credd team login {team}' replaces it"
+        ),
+    )
+}
+
 fn internal(what: &str) -> ErrorReply {
     ErrorReply::new(
         ErrorKind::Internal,
@@ -310,7 +331,7 @@ fn internal(what: &str) -> ErrorReply {
 }
 
 /// `message` cut to [`MAX_SOURCE_ERROR_LEN`] bytes, at a character boundary.
-fn cut(message: &str) -> String {
+pub(super) fn cut(message: &str) -> String {
     let mut end = message.len().min(MAX_SOURCE_ERROR_LEN);
     while !message.is_char_boundary(end) {
         end -= 1;
@@ -318,7 +339,7 @@ fn cut(message: &str) -> String {
     message[..end].to_owned()
 }
 
-fn unix_now() -> u64 {
+pub(super) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
