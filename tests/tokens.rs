@@ -342,7 +342,9 @@ fn ci_document(command: &TokenCommand) -> String {
 }
 
 /// The job of the recipe: reads both secrets through credd, and fails if either (or the
-/// document holding them) is in its environment, as the job's shell got it.
+/// document holding them) is in its environment or that of any of its ancestors up to the
+/// test (an ancestor that is not dumpable, `credd ci`, cannot be read by the job unless it is
+/// root, and is read when it is).
 fn ci_job(env: &TestEnv, command: &TokenCommand) -> PathBuf {
     let job = env.dir.path().join("job.sh");
     let credd = env!("CARGO_BIN_EXE_credd");
@@ -352,14 +354,20 @@ fn ci_job(env: &TestEnv, command: &TokenCommand) -> PathBuf {
             "#!/bin/sh\nset -e\n\
              test \"$({credd} get static)\" = ci-static-secret\n\
              test \"$({credd} keyring get https://minted.ci.test/ __token__)\" = {token}\n\
-             tr '\\0' '\\n' < /proc/$$/environ > {environ}\n\
+             pid=$$\n\
+             while [ \"$pid\" -gt 1 ] && [ \"$pid\" != {top} ]; do\n\
+               if [ -r /proc/$pid/environ ]; then tr '\\0' '\\n' < /proc/$pid/environ >> {environ}; fi\n\
+               pid=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$pid/status)\n\
+             done\n\
              grep -q '^CREDD_SOCKET=' {environ}\n\
+             if grep -e '\"entries\"' {environ}; then exit 8; fi\n\
              if grep -e ci-static-secret -e {prefix} {environ}; then exit 9; fi\n\
              test -S \"$CREDD_SOCKET\"\n\
              exit 5\n",
             token = command.token(1),
             prefix = command.prefix,
             environ = env.dir.path().join("environ").display(),
+            top = std::process::id(),
         ),
     )
     .unwrap();
@@ -378,29 +386,35 @@ fn credd_ci_serves_the_job_from_memory_and_passes_its_exit_code_on() {
             .replace("./ci/build.sh", job.to_str().unwrap())
     };
     let credd_env = env.command();
-    let shell = |line: String, var: &str| {
-        let mut shell = std::process::Command::new("/bin/sh");
+    let shell = |shell: &str, line: String, var: &str| {
+        let mut shell = std::process::Command::new(shell);
         shell
-            .args(["-c", &line])
+            .args(["-e", "-c", &line])
             .env_clear()
             .envs(credd_env.get_envs().filter_map(|(k, v)| Some((k, v?))))
             .env("CREDD_ENTRIES", var);
         run_with_limit(shell, "")
     };
-    // GitHub Actions: the document in a secret's variable, piped in, the variable removed.
-    let github = recipe("printenv CREDD_ENTRIES | credd ci --unset CREDD_ENTRIES -- ./ci/build.sh");
-    let out = shell(github, &ci_document(&command));
+    // GitHub Actions: the document in a secret's variable, moved to a descriptor by the step's
+    // shell, which then becomes `credd ci`.
+    let github = recipe(
+        r#"exec 3<<<"$CREDD_ENTRIES"; unset CREDD_ENTRIES; exec credd ci --entries-fd 3 -- ./ci/build.sh"#,
+    );
+    let out = shell("/bin/bash", github, &ci_document(&command));
     assert_eq!(out.code(), 5, "{out:?}");
     assert_nothing_left(&env);
 
-    // GitLab CI: a file variable, read on a descriptor; stdin stays the job's. A new agent
-    // mints anew: the command's count starts again.
+    // GitLab CI: a file variable, read and removed; stdin stays the job's. A new agent mints
+    // anew: the command's count starts again.
     std::fs::remove_file(command.dir.join("count")).unwrap();
+    std::fs::remove_file(env.dir.path().join("environ")).unwrap();
     let document = env.dir.path().join("entries.json");
     std::fs::write(&document, ci_document(&command)).unwrap();
-    let gitlab = recipe(r#"credd ci --entries-fd 3 -- ./ci/build.sh 3<"$CREDD_ENTRIES""#);
-    let out = shell(gitlab, document.to_str().unwrap());
+    let gitlab =
+        recipe(r#"credd ci --entries-file "$CREDD_ENTRIES" --remove-file -- ./ci/build.sh"#);
+    let out = shell("/bin/sh", gitlab, document.to_str().unwrap());
     assert_eq!(out.code(), 5, "{out:?}");
+    assert!(!document.exists(), "the GitLab file variable is left");
     assert_nothing_left(&env);
 }
 

@@ -1,7 +1,7 @@
 //! `credd ci`: a memory-only agent for one CI job.
 //!
-//! The entries (static secrets and sources) arrive as one JSON document on stdin or on a file
-//! descriptor, never in argv or the environment. The agent runs inside this process, unlocked,
+//! The entries (static secrets and sources) arrive as one JSON document on stdin, on a file
+//! descriptor or in a file removed once read, never in argv or the environment. The agent runs inside this process, unlocked,
 //! with nothing on disk but its socket, in a private directory of its own; the job runs as a
 //! child with `CREDD_SOCKET` naming that socket (a path, not a secret), so every credd front in
 //! it (Cargo's provider, the keyring command and backend, `credd get`, the git and docker
@@ -33,10 +33,18 @@ const START_LIMIT: Duration = Duration::from_secs(10);
 pub struct Args {
     /// Read the entries from this open file descriptor (e.g. 3, with `3<FILE` in the shell)
     /// instead of stdin, leaving stdin to the job
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "entries_file")]
     entries_fd: Option<i32>,
-    /// Remove this variable from the job's environment (the CI variable that held the entries
-    /// document); may be repeated
+    /// Read the entries from this file instead of stdin (e.g. a CI file variable), leaving stdin
+    /// to the job
+    #[arg(long, value_name = "PATH")]
+    entries_file: Option<PathBuf>,
+    /// Remove the --entries-file once read, before the job starts, so the job cannot read it
+    #[arg(long, requires = "entries_file")]
+    remove_file: bool,
+    /// Remove this variable from the job's environment (e.g. the CI variable naming the entries
+    /// file); may be repeated. It cleans the job's environment only, not that of the shell
+    /// that runs `credd ci`: see the README's recipes
     #[arg(long = "unset", value_name = "VAR")]
     unset: Vec<OsString>,
     /// The job: a program and its arguments, run without a shell
@@ -62,7 +70,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn run_job(args: Args) -> Result<ExitCode> {
-    let entries = read_entries(args.entries_fd)?;
+    let entries = read_entries(&args)?;
     let dir = private_dir()?;
     let socket = dir.join("credd.sock");
     let agent = start_agent(&dir, &socket)?;
@@ -72,10 +80,42 @@ fn run_job(args: Args) -> Result<ExitCode> {
     outcome
 }
 
-/// The entries from `fd`, else stdin; errors name a position, never a value.
-fn read_entries(fd: Option<i32>) -> Result<Vec<Entry>> {
+/// The entries from the descriptor or file the arguments name, else stdin; errors name a
+/// position, never a value.
+fn read_entries(args: &Args) -> Result<Vec<Entry>> {
     let mut text = Zeroizing::new(Vec::with_capacity(64 * 1024));
-    let (file, what) = match fd {
+    let (file, what) = entries_input(args)?;
+    let read = std::fs::File::from(file)
+        .take(MAX_DOCUMENT + 1)
+        .read_to_end(&mut text)
+        .with_context(|| format!("cannot read the entries from {what}"));
+    if let (Some(path), true) = (&args.entries_file, args.remove_file) {
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove {} (--remove-file)", path.display()))?;
+    }
+    read?;
+    if text.len() as u64 > MAX_DOCUMENT {
+        bail!("the entries document is larger than {MAX_DOCUMENT} bytes");
+    }
+    let document: Document = serde_json::from_slice(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "the entries are not a JSON document {{\"entries\": [ENTRY, …]}} (line {}, column \
+             {}): see 'credd ci --help'",
+            e.line(),
+            e.column()
+        )
+    })?;
+    Ok(document.entries)
+}
+
+/// The open input holding the entries document, and how errors name it.
+fn entries_input(args: &Args) -> Result<(OwnedFd, String)> {
+    if let Some(path) = &args.entries_file {
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("cannot open the entries file {}", path.display()))?;
+        return Ok((file.into(), path.display().to_string()));
+    }
+    Ok(match args.entries_fd {
         Some(fd) if fd < 3 => {
             bail!("--entries-fd must be 3 or higher: 0, 1 and 2 are stdin, stdout and stderr")
         }
@@ -93,23 +133,7 @@ fn read_entries(fd: Option<i32>) -> Result<Vec<Entry>> {
                 .context("cannot read stdin")?,
             "stdin".to_owned(),
         ),
-    };
-    std::fs::File::from(file)
-        .take(MAX_DOCUMENT + 1)
-        .read_to_end(&mut text)
-        .with_context(|| format!("cannot read the entries from {what}"))?;
-    if text.len() as u64 > MAX_DOCUMENT {
-        bail!("the entries document is larger than {MAX_DOCUMENT} bytes");
-    }
-    let document: Document = serde_json::from_slice(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "the entries are not a JSON document {{\"entries\": [ENTRY, …]}} (line {}, column \
-             {}): see 'credd ci --help'",
-            e.line(),
-            e.column()
-        )
-    })?;
-    Ok(document.entries)
+    })
 }
 
 /// A new directory closed to others, for the socket: under `XDG_RUNTIME_DIR`, else `TMPDIR`,
@@ -186,7 +210,7 @@ fn run_child(args: &Args, socket: &Path) -> Result<ExitCode> {
     for name in &args.unset {
         command.env_remove(name);
     }
-    if args.entries_fd.is_none() {
+    if args.entries_fd.is_none() && args.entries_file.is_none() {
         // Stdin carried the entries; the job must not read on from it.
         command.stdin(Stdio::null());
     }
