@@ -22,8 +22,9 @@ use crate::mint::{self, Context, MintError};
 /// The least time a token handed out has left: this, or a fifth of its lifetime when that is
 /// shorter (a token minted to live under five minutes).
 const MIN_LEFT: u64 = 60;
-/// How long past the mint timeout a mint's thread is waited for before the caller is told.
-const GRACE: Duration = Duration::from_secs(1);
+/// How long past the mint timeout a mint's thread is waited for before the caller is told
+/// (not the step-up grace window).
+const JOIN_MARGIN: Duration = Duration::from_secs(1);
 /// After a failed background refresh, seconds before a lookup starts another.
 const RETRY_AFTER: u64 = 10;
 
@@ -232,7 +233,7 @@ impl State {
         };
         let task = tokio::task::spawn_blocking(move || mint::mint(&source, &material, &cx));
         let name = &entry.name;
-        let minted = match tokio::time::timeout(timeout + GRACE, task).await {
+        let minted = match tokio::time::timeout(timeout + JOIN_MARGIN, task).await {
             Ok(Ok(Ok(minted))) => minted,
             Ok(Ok(Err(error))) => return Err(failed(name, &error)),
             Ok(Err(join)) => return Err(internal(&format!("the mint task failed: {join}"))),
@@ -382,6 +383,12 @@ mod tests {
         tokens.forget_changed(&Entries::from(before), &Entries::from(after));
         let left: Vec<&str> = tokens.slots.keys().map(String::as_str).collect();
         assert_eq!(left, ["kept"]);
+    }
+
+    #[test]
+    fn a_client_waits_longer_than_the_longest_mint() {
+        let longest = Duration::from_secs(crate::config::MAX_MINT_TIMEOUT) + JOIN_MARGIN;
+        assert!(longest + Duration::from_secs(2) <= crate::client::LOOKUP_TIMEOUT);
     }
 
     #[test]
