@@ -94,7 +94,7 @@ fn agent(toml: &str) -> (TestEnv, common::Agent) {
 #[test]
 fn a_command_source_is_minted_once_cached_and_refreshed_before_expiry() {
     let (env, _agent) = agent("");
-    // Ten seconds: refreshed after eight, never handed out with under two left.
+    // Ten seconds: refreshed after six, never handed out with under two left.
     let command = TokenCommand::new(&env, "short", 10, "0");
     command.add(&env, "short", "https://short.test/");
     assert_eq!(command.runs(), 0, "adding does not mint");
@@ -141,6 +141,40 @@ fn a_command_source_is_minted_once_cached_and_refreshed_before_expiry() {
         get(&env, "short").ok().trim(),
         command.token(command.runs())
     );
+}
+
+/// A token living under five minutes is still refreshed in the background: while the refresh
+/// runs (the command sleeps 2 s), lookups get the old token at once.
+#[test]
+fn a_short_lived_token_is_served_from_cache_while_its_refresh_runs() {
+    let (env, _agent) = agent("");
+    // Twenty seconds: handed out until 4 s are left, refreshed from 12 s on.
+    let command = TokenCommand::new(&env, "ahead", 20, "2");
+    command.add(&env, "ahead", "https://ahead.test/");
+    assert_eq!(get(&env, "ahead").ok().trim(), command.token(1));
+    let started = Instant::now();
+    let mut served_while_refreshing = 0;
+    loop {
+        let refreshing = command.runs() == 2;
+        let token = get(&env, "ahead").ok().trim().to_owned();
+        if token == command.token(2) {
+            break;
+        }
+        assert_eq!(token, command.token(1));
+        if refreshing && command.runs() == 2 {
+            served_while_refreshing += 1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "never refreshed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        served_while_refreshing > 0,
+        "no lookup was answered from the cache during the refresh"
+    );
+    assert_eq!(command.runs(), 2);
 }
 
 #[test]
@@ -206,6 +240,18 @@ fn a_failed_command_says_its_exit_status_and_stderr_and_a_valid_token_is_still_s
     assert!(out.stderr.contains("credd refresh failing"), "{out:?}");
     let status = env.cli(&["status"]);
     assert!(status.ok().contains("last mint failed"), "{status:?}");
+    // The failure is the answer for a while: lookups do not run the command again each time,
+    // a forced refresh does.
+    let again = get(&env, "failing");
+    assert!(again.stderr.contains("exit status 7"), "{again:?}");
+    assert_eq!(
+        failing.runs(),
+        1,
+        "a lookup right after a failure minted again"
+    );
+    let refresh = env.cli(&["refresh", "failing"]);
+    assert!(refresh.stderr.contains("exit status 7"), "{refresh:?}");
+    assert_eq!(failing.runs(), 2, "refresh did not mint");
 
     // A token that is still valid is served while the command fails.
     let flaky = TokenCommand::new(&env, "flaky", 3600, "0");

@@ -25,7 +25,7 @@ const MIN_LEFT: u64 = 60;
 /// How long past the mint timeout a mint's thread is waited for before the caller is told
 /// (not the step-up grace window).
 const JOIN_MARGIN: Duration = Duration::from_secs(1);
-/// After a failed background refresh, seconds before a lookup starts another.
+/// After a failed mint, seconds before a lookup starts another (`refresh` does at once).
 const RETRY_AFTER: u64 = 10;
 
 /// The minted tokens of an unlocked agent, by entry name.
@@ -104,16 +104,25 @@ struct Cached {
 }
 
 impl Cached {
-    /// True when it has enough time left to hand out.
-    fn usable(&self, now: u64) -> bool {
-        let lifetime = self.expires.saturating_sub(self.minted);
-        now + MIN_LEFT.min(lifetime.div_ceil(5)) < self.expires
+    /// The least time it must have left when handed out: [`MIN_LEFT`], or a fifth of its
+    /// lifetime when that is shorter.
+    fn min_left(&self) -> u64 {
+        MIN_LEFT.min(self.expires.saturating_sub(self.minted).div_ceil(5))
     }
 
-    /// True once 80% of its lifetime has passed.
+    /// True when it has enough time left to hand out.
+    fn usable(&self, now: u64) -> bool {
+        now + self.min_left() < self.expires
+    }
+
+    /// True once 80% of its lifetime has passed, or earlier when that would leave a refresh
+    /// too little time before the token stops being handed out (a short-lived token): then at
+    /// twice the least time left before expiry.
     fn refresh_due(&self, now: u64) -> bool {
         let lifetime = self.expires.saturating_sub(self.minted);
-        now >= self.minted + lifetime * 4 / 5
+        let at =
+            (self.minted + lifetime * 4 / 5).min(self.expires.saturating_sub(2 * self.min_left()));
+        now >= at
     }
 }
 
@@ -154,7 +163,9 @@ impl State {
         Ok(unlocked.tokens.slot(name))
     }
 
-    /// The cached token when usable (starting a refresh when one is due), else a new one.
+    /// The cached token when usable (starting a refresh when one is due); without one, the last
+    /// mint's error for [`RETRY_AFTER`] seconds after it (so a revoked key or a hung endpoint is
+    /// not tried again by every lookup), else a new one.
     async fn token(
         self: &Arc<Self>,
         slot: &Arc<Slot>,
@@ -169,6 +180,9 @@ impl State {
                     self.refresh_in_background(slot, entry);
                 }
                 return Ok(cached);
+            }
+            if let Some(error) = state.last_error.as_ref().filter(|_| now < state.retry_at) {
+                return Err(error.clone());
             }
             state.attempts
         };
@@ -343,10 +357,19 @@ mod tests {
         let hour = cached(0, 3600);
         assert!(hour.usable(3539) && !hour.usable(3540));
         assert!(!hour.refresh_due(2879) && hour.refresh_due(2880));
-        // A short-lived token keeps a fifth of its lifetime instead.
+        // A short-lived token keeps a fifth of its lifetime instead, and is refreshed while
+        // still handed out.
         let short = cached(100, 110);
         assert!(short.usable(107) && !short.usable(108));
-        assert!(short.refresh_due(108));
+        assert!(!short.refresh_due(105) && short.refresh_due(106));
+        for lifetime in [5, 10, 60, 299, 300, 301, 600] {
+            let token = cached(0, lifetime);
+            let due = (0..lifetime).find(|&now| token.refresh_due(now)).unwrap();
+            assert!(
+                token.usable(due),
+                "lifetime {lifetime}: due at {due}, not usable then"
+            );
+        }
     }
 
     fn source_entry(name: &str, program: &str, material: &str) -> Entry {
