@@ -13,7 +13,7 @@ use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use credd_protocol::Secret;
 use serde::Deserialize;
@@ -76,7 +76,7 @@ pub fn mint(
             stderr_tail: scrub(&run.stderr),
         });
     }
-    parse_output(&run.stdout, now()).map_err(|problem| MintError::CommandFailed {
+    parse_output(&run.stdout, super::now()).map_err(|problem| MintError::CommandFailed {
         program: program.clone(),
         status: format!("exit status 0, but {problem}"),
         stderr_tail: scrub(&run.stderr),
@@ -241,28 +241,15 @@ fn minted(printed: Printed, now: u64) -> Result<Minted, String> {
 }
 
 /// The end of a command's standard error, fit for an error message: at most [`STDERR_TAIL`]
-/// characters, control characters as spaces, and every long unbroken word (which may be a
-/// token or a key) replaced by `[redacted]`.
+/// characters of its words as [`super::redact`] leaves them.
 fn scrub(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    let words: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|w| !w.is_empty())
-        .map(|w| if w.len() >= 32 { "[redacted]" } else { w })
-        .collect();
-    let joined = words.join(" ");
+    let joined = super::redact(&String::from_utf8_lossy(stderr));
     let skip = joined.chars().count().saturating_sub(STDERR_TAIL);
     let tail: String = joined.chars().skip(skip).collect();
     if tail.is_empty() {
         return "nothing on stderr".into();
     }
     if skip > 0 { format!("…{tail}") } else { tail }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use credd_protocol::{
     Entry, EntryInfo, ErrorKind, ErrorReply, MAX_SOURCE_ERROR_LEN, RefreshResult, Secret,
@@ -171,7 +171,7 @@ impl State {
         slot: &Arc<Slot>,
         entry: &Entry,
     ) -> Result<Cached, ErrorReply> {
-        let now = unix_now();
+        let now = mint::now();
         let seen = {
             let mut state = slot.state();
             if let Some(cached) = state.token.clone().filter(|c| c.usable(now)) {
@@ -229,7 +229,7 @@ impl State {
             }
             Err(error) => {
                 state.last_error = Some(error.clone());
-                state.retry_at = unix_now() + RETRY_AFTER;
+                state.retry_at = mint::now() + RETRY_AFTER;
             }
         }
         outcome
@@ -259,7 +259,7 @@ impl State {
                 return Err(failed(name, &error));
             }
         };
-        let now = unix_now();
+        let now = mint::now();
         let cached = Cached {
             username: minted.username,
             token: minted.token,
@@ -331,12 +331,6 @@ fn cut(message: &str) -> String {
         end -= 1;
     }
     message[..end].to_owned()
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
