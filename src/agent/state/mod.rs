@@ -399,12 +399,23 @@ impl State {
             let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
             unlocked.handle.clone()
         };
-        let Handle::Vault(key) = handle else {
-            return Err(ErrorReply::new(
-                ErrorKind::BadRequest,
-                "the keyring store has no passphrase to confirm a publish with: keep publish \
-                 credentials in a vault store",
-            ));
+        let key = match handle {
+            Handle::Vault(key) => key,
+            Handle::Keyring(_) => {
+                return Err(ErrorReply::new(
+                    ErrorKind::BadRequest,
+                    "the keyring store has no passphrase to confirm a publish with: keep publish \
+                     credentials in a vault store",
+                ));
+            }
+            Handle::Memory => {
+                return Err(ErrorReply::new(
+                    ErrorKind::BadRequest,
+                    "this memory-only agent (credd ci) has no passphrase to confirm a publish \
+                     with, and no one is there to type one: give the job its publish credential \
+                     without \"publish\": true",
+                ));
+            }
         };
         match run_blocking(move || key.accepts(&passphrase)).await {
             Ok(true) => {
