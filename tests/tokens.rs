@@ -314,6 +314,53 @@ fn lock_wipes_the_minted_token_and_the_sources_material() {
     );
 }
 
+/// A source's username counts as the entry's for duplicates, as it does for lookups: a static
+/// `oauth2accesstoken` entry beside a gcp source for the same URL is refused, and the keyring
+/// command's `set` does not silently turn a source entry into a static one.
+#[test]
+fn a_stored_secret_never_shadows_or_replaces_a_source_entry() {
+    let (env, _agent) = agent("");
+    let url = "https://europe-python.pkg.dev/p/r/";
+    let key_file = env.dir.path().join("sa.json");
+    std::fs::write(&key_file, r#"{"type":"service_account","private_key":"k"}"#).unwrap();
+    let key = key_file.to_str().unwrap();
+    env.cli(&["add", "gar", "--url", url, "--gcp-key-file", key])
+        .ok();
+    let out = env.run(
+        &[
+            "add",
+            "static",
+            "--url",
+            url,
+            "--username",
+            "oauth2accesstoken",
+            "--secret-stdin",
+            "--socket",
+            env.socket_str(),
+        ],
+        "s3cret\n",
+    );
+    assert_ne!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("\"gar\" holds the credential of user \"oauth2accesstoken\""),
+        "{out:?}"
+    );
+    let command = TokenCommand::new(&env, "kept", 3600, "0");
+    command.add(&env, "kept", "https://kept.test/");
+    let mut keyring = env.command();
+    keyring
+        .args(["keyring", "set", "https://kept.test/", ""])
+        .env("CREDD_SOCKET", &env.socket);
+    let out = run_with_limit(keyring, "s3cret\n");
+    assert_ne!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr.contains("mints this credential from a source"),
+        "{out:?}"
+    );
+    assert_eq!(get(&env, "kept").ok().trim(), command.token(1));
+}
+
 #[test]
 fn the_cargo_provider_and_the_keyring_command_serve_the_minted_token() {
     let (env, _agent) = agent("");

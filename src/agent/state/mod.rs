@@ -551,7 +551,8 @@ impl State {
             ));
         }
         self.modify(move |entries| {
-            let pair = entries.same_pair(&entry.url, entry.username.as_deref(), entry.publish);
+            let own = select::own_username(&entry);
+            let pair = entries.same_pair(&entry.url, own, entry.publish);
             if let Some(other) = pair.filter(|&i| entries[i].name != entry.name) {
                 return Err(pair_taken(&entries[other]));
             }
@@ -559,7 +560,8 @@ impl State {
                 Some(_) if !replace => Err(ErrorReply::new(
                     ErrorKind::Exists,
                     format!(
-                        "an entry named {:?} exists already: remove it first or replace it",
+                        "an entry named {:?} exists already: replace it ('credd add --replace'), \
+                         or choose another name",
                         entry.name
                     ),
                 )),
@@ -599,6 +601,17 @@ impl State {
         };
         self.modify(move |entries| {
             if let Some(i) = entries.same_pair(&entry.url, entry.username.as_deref(), false) {
+                if entries[i].source.is_some() {
+                    return Err(ErrorReply::new(
+                        ErrorKind::Exists,
+                        format!(
+                            "the entry {:?} mints this credential from a source; a stored secret \
+                             would replace it: remove it first ('credd remove {0}'), or replace \
+                             it with 'credd add {0} --replace …'",
+                            entries[i].name
+                        ),
+                    ));
+                }
                 entry.name = entries[i].name.clone();
                 entry.expires = entries[i].expires;
                 entry.note = entries[i].note.clone().or(entry.note.take());
@@ -732,10 +745,8 @@ fn unprotected(entries: &Entries) -> usize {
 
 /// The error for a second entry of the pair that entry `holder` has.
 fn pair_taken(holder: &Entry) -> ErrorReply {
-    let user = holder
-        .username
-        .as_ref()
-        .map_or("no username".to_owned(), |u| format!("user {u:?}"));
+    let user =
+        select::own_username(holder).map_or("no username".to_owned(), |u| format!("user {u:?}"));
     ErrorReply::new(
         ErrorKind::Exists,
         format!(
