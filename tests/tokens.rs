@@ -177,6 +177,23 @@ fn a_short_lived_token_is_served_from_cache_while_its_refresh_runs() {
     assert_eq!(command.runs(), 2);
 }
 
+/// A token said to live for a century is kept a day at most.
+#[test]
+fn a_minted_token_is_kept_a_day_at_most() {
+    let (env, _agent) = agent("");
+    let command = TokenCommand::new(&env, "century", 100 * 365 * 24 * 3600, "0");
+    command.add(&env, "century", "https://century.test/");
+    let json = env.cli(&["get", "century", "--json"]).ok().to_owned();
+    let expires = serde_json::from_str::<serde_json::Value>(&json).unwrap()["expires"]
+        .as_u64()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(expires <= now + 24 * 3600, "expires {expires}, now {now}");
+}
+
 #[test]
 fn fifty_concurrent_lookups_on_a_cold_source_run_the_command_once() {
     let (env, _agent) = agent("");

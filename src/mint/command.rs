@@ -175,12 +175,12 @@ struct Printed {
     /// The token; `access_token` (OAuth's name) and `accessToken` (az's) are read too.
     #[serde(alias = "access_token", alias = "accessToken")]
     token: Secret,
-    /// When it expires, in Unix seconds (`expires_on` is az's name).
+    /// When it expires, in Unix seconds or RFC 3339 (`expires_on` is az's name).
     #[serde(default, alias = "expires_on")]
-    expires: Option<u64>,
+    expires: Option<serde_json::Value>,
     /// Or its lifetime in seconds from now.
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<serde_json::Value>,
     /// The username the registry expects with it.
     #[serde(default)]
     username: Option<String>,
@@ -225,9 +225,12 @@ fn minted(printed: Printed, now: u64) -> Result<Minted, String> {
     if printed.token.is_empty() || printed.token.expose().contains(char::is_control) {
         return Err("the token in its JSON output is empty or holds control characters".into());
     }
-    let expires = match (printed.expires, printed.expires_in) {
-        (Some(at), _) => at,
-        (None, Some(secs)) => now.saturating_add(secs),
+    let expires = match (&printed.expires, &printed.expires_in) {
+        (Some(at), _) => super::parse_expiry(at)
+            .ok_or("its \"expires\" is neither Unix seconds nor an RFC 3339 time")?,
+        (None, Some(secs)) => now.saturating_add(
+            super::parse_seconds(secs).ok_or("its \"expires_in\" is not a number of seconds")?,
+        ),
         (None, None) => now + DEFAULT_LIFETIME,
     };
     if expires <= now {

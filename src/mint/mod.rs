@@ -186,14 +186,19 @@ fn unreachable_error(url: &str, error: HttpError) -> MintError {
     }
 }
 
-/// Parses an expiry given as Unix seconds (a number, possibly fractional, or its text) or as
-/// an RFC 3339 time.
-fn parse_expiry(value: &serde_json::Value) -> Option<u64> {
+/// Parses a number of seconds (a lifetime such as `expires_in`, or Unix seconds): a number,
+/// possibly fractional, or its text.
+fn parse_seconds(value: &serde_json::Value) -> Option<u64> {
     match value {
         serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
-        serde_json::Value::String(s) => s.parse::<u64>().ok().or_else(|| rfc3339(s)),
+        serde_json::Value::String(s) => s.parse::<u64>().ok(),
         _ => None,
     }
+}
+
+/// Parses an expiry given as Unix seconds ([`parse_seconds`]) or as an RFC 3339 time.
+fn parse_expiry(value: &serde_json::Value) -> Option<u64> {
+    parse_seconds(value).or_else(|| rfc3339(value.as_str()?))
 }
 
 /// Parses an RFC 3339 time into Unix seconds.
@@ -263,5 +268,8 @@ mod tests {
             Some(1_700_000_000)
         );
         assert_eq!(parse_expiry(&json!("soon")), None);
+        // A lifetime is a number of seconds, never a time.
+        assert_eq!(parse_seconds(&json!("3599")), Some(3599));
+        assert_eq!(parse_seconds(&json!("2023-11-14T22:13:20Z")), None);
     }
 }

@@ -25,6 +25,9 @@ const MIN_LEFT: u64 = 60;
 /// How long past the mint timeout a mint's thread is waited for before the caller is told
 /// (not the step-up grace window).
 const JOIN_MARGIN: Duration = Duration::from_secs(1);
+/// The longest a minted token is kept, whatever its source says: a wrong clock or a mistyped
+/// lifetime must not keep a token for years.
+const MAX_LIFETIME: u64 = 24 * 60 * 60;
 /// After a failed mint, seconds before a lookup starts another (`refresh` does at once).
 const RETRY_AFTER: u64 = 10;
 
@@ -264,7 +267,7 @@ impl State {
             username: minted.username,
             token: minted.token,
             minted: now,
-            expires: minted.expires,
+            expires: minted.expires.min(now + MAX_LIFETIME),
         };
         if !cached.usable(now) {
             return Err(ErrorReply::new(
