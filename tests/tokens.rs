@@ -528,6 +528,71 @@ fn credd_ci_serves_the_job_from_memory_and_passes_its_exit_code_on() {
     assert_nothing_left(&env);
 }
 
+/// `credd ci` passes SIGTERM on to the job, whose agent keeps serving it until it exits, and a
+/// SIGHUP (config reload) keeps the memory agent unlocked whatever the file's idle-timeout.
+#[test]
+fn credd_ci_passes_sigterm_to_the_job_and_a_reload_keeps_it_unlocked() {
+    let env = TestEnv::new();
+    env.write_config("idle-timeout = 1\nmax-unlock = 1\n");
+    let root = env.dir.path();
+    let job = root.join("job.sh");
+    std::fs::write(
+        &job,
+        format!(
+            "#!/bin/sh\n\
+             trap '{credd} get static > {got}; exit 7' TERM\n\
+             echo up > {ready}\n\
+             while :; do sleep 0.1; done\n",
+            credd = env!("CARGO_BIN_EXE_credd"),
+            got = root.join("got").display(),
+            ready = root.join("ready").display(),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&job, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let document = r#"{"entries": [{"name": "static", "url": "https://static.ci.test/", "secret": "ci-static-secret"}]}"#;
+    let mut ci = env.command();
+    ci.args(["ci", "--"])
+        .arg(&job)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = ci.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), document.as_bytes()).unwrap();
+    wait_until("the job runs", || root.join("ready").exists());
+    let signal = |name: &str| {
+        let sent = std::process::Command::new("kill")
+            .args([name, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    signal("-HUP");
+    // Past the file's idle-timeout, which the reload must not bring back.
+    std::thread::sleep(Duration::from_millis(2500));
+    signal("-TERM");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "credd ci did not end"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(7), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("got")).unwrap().trim(),
+        "ci-static-secret",
+        "{stderr}"
+    );
+    assert_nothing_left(&env);
+}
+
 /// No vault and no socket directory is left behind by `credd ci`.
 fn assert_nothing_left(env: &TestEnv) {
     assert!(!env.vault().exists());

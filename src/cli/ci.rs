@@ -11,7 +11,7 @@
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -201,12 +201,16 @@ fn put_all(socket: &Path, entries: Vec<Entry>) -> Result<()> {
     Ok(())
 }
 
-/// Runs the job with the agent's socket in its environment; its exit code, or 128 + the signal
-/// that killed it, as shells report it.
+/// Runs the job with the agent's socket in its environment, in a process group of its own to
+/// which SIGTERM and SIGINT sent to `credd ci` are passed on (a CI runner cancelling the job
+/// signals only it); its exit code, or 128 + the signal that killed it, as shells report it.
 fn run_child(args: &Args, socket: &Path) -> Result<ExitCode> {
     let (program, rest) = args.command.split_first().context("no command given")?;
     let mut command = Command::new(program);
-    command.args(rest).env("CREDD_SOCKET", socket);
+    command
+        .args(rest)
+        .env("CREDD_SOCKET", socket)
+        .process_group(0);
     for name in &args.unset {
         command.env_remove(name);
     }
@@ -214,14 +218,65 @@ fn run_child(args: &Args, socket: &Path) -> Result<ExitCode> {
         // Stdin carried the entries; the job must not read on from it.
         command.stdin(Stdio::null());
     }
-    let status = command
-        .status()
+    // Listening before the job starts: a signal in between is passed on too.
+    let signals = Signals::listen()?;
+    let mut child = command
+        .spawn()
         .with_context(|| format!("cannot run {}", Path::new(program).display()))?;
+    signals.forward_to(child.id());
+    let status = child.wait().context("cannot wait for the job")?;
     let code = status
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(1);
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// SIGTERM and SIGINT, caught for passing on to the job (the agent in this process leaves them
+/// alone).
+struct Signals {
+    runtime: tokio::runtime::Runtime,
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .context("cannot start the signal runtime")?;
+        let _entered = runtime.enter();
+        let fail = "cannot catch SIGTERM and SIGINT";
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate()).context(fail)?,
+            interrupt: signal(SignalKind::interrupt()).context(fail)?,
+            runtime,
+        })
+    }
+
+    /// Passes every signal caught from now on to the process group `job`, on a thread that
+    /// ends with the process.
+    fn forward_to(mut self, job: u32) {
+        use rustix::process::{Pid, Signal, kill_process_group};
+        let Some(group) = i32::try_from(job).ok().and_then(Pid::from_raw) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            self.runtime.block_on(async {
+                loop {
+                    let signal = tokio::select! {
+                        Some(()) = self.terminate.recv() => Signal::TERM,
+                        Some(()) = self.interrupt.recv() => Signal::INT,
+                        else => break,
+                    };
+                    // The group is gone once the job and its children exited: nothing to do.
+                    let _ = kill_process_group(group, signal);
+                }
+            });
+        });
+    }
 }
 
 /// Stops the agent (it wipes everything) and waits for its thread.
