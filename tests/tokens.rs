@@ -437,6 +437,10 @@ fn the_committed_vault_with_sources_opens() {
     }
 }
 
+/// The soft open-files limit the recipes' shell sets: the job must get it back from `credd ci`,
+/// which raises its own.
+const JOB_OPEN_FILES: u32 = 1000;
+
 /// The entries document of the CI recipes, for a static token and a command source.
 fn ci_document(command: &TokenCommand) -> String {
     serde_json::json!({
@@ -473,11 +477,14 @@ fn ci_job(env: &TestEnv, command: &TokenCommand) -> PathBuf {
              if grep -e '\"entries\"' {environ}; then exit 8; fi\n\
              if grep -e ci-static-secret -e {prefix} {environ}; then exit 9; fi\n\
              test -S \"$CREDD_SOCKET\"\n\
+             case \"$CREDD_SOCKET\" in */credd-ci-$PPID/*) exit 6;; esac\n\
+             test \"$(ulimit -n)\" = {open_files}\n\
              exit 5\n",
             token = command.token(1),
             prefix = command.prefix,
             environ = env.dir.path().join("environ").display(),
             top = std::process::id(),
+            open_files = JOB_OPEN_FILES,
         ),
     )
     .unwrap();
@@ -498,6 +505,7 @@ fn credd_ci_serves_the_job_from_memory_and_passes_its_exit_code_on() {
     let credd_env = env.command();
     let shell = |shell: &str, line: String, var: &str| {
         let mut shell = std::process::Command::new(shell);
+        let line = format!("ulimit -Sn {JOB_OPEN_FILES}; {line}");
         shell
             .args(["-e", "-c", &line])
             .env_clear()

@@ -70,11 +70,13 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn run_job(args: Args) -> Result<ExitCode> {
+    // Before the agent raises it for itself: the job gets the limit it would have had.
+    let open_files = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     let entries = read_entries(&args)?;
     let dir = private_dir()?;
     let socket = dir.join("credd.sock");
     let agent = start_agent(&dir, &socket)?;
-    let outcome = put_all(&socket, entries).and_then(|()| run_child(&args, &socket));
+    let outcome = put_all(&socket, entries).and_then(|()| run_child(&args, &socket, open_files));
     stop_agent(&socket, agent);
     let _ = std::fs::remove_dir_all(&dir);
     outcome
@@ -137,14 +139,24 @@ fn entries_input(args: &Args) -> Result<(OwnedFd, String)> {
 }
 
 /// A new directory closed to others, for the socket: under `XDG_RUNTIME_DIR`, else `TMPDIR`,
-/// else `/tmp`.
+/// else `/tmp`, with a random name and made by this process (an existing one is never taken
+/// over, nor later removed).
 fn private_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
     let base = ["XDG_RUNTIME_DIR", "TMPDIR"]
         .into_iter()
         .find_map(|name| std::env::var_os(name).filter(|v| !v.is_empty()))
         .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-    let dir = base.join(format!("credd-ci-{}", std::process::id()));
-    credd::private_dir::ensure(&dir, credd::private_dir::WhenOpen::Refuse)
+    let mut random = [0u8; 12];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut random))
+        .context("cannot read /dev/urandom for the socket directory's name")?;
+    let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = base.join(format!("credd-ci-{name}"));
+    // mkdir fails on anything already there, a link included.
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
         .with_context(|| format!("cannot make the private directory {}", dir.display()))?;
     Ok(dir)
 }
@@ -204,13 +216,22 @@ fn put_all(socket: &Path, entries: Vec<Entry>) -> Result<()> {
 /// Runs the job with the agent's socket in its environment, in a process group of its own to
 /// which SIGTERM and SIGINT sent to `credd ci` are passed on (a CI runner cancelling the job
 /// signals only it); its exit code, or 128 + the signal that killed it, as shells report it.
-fn run_child(args: &Args, socket: &Path) -> Result<ExitCode> {
+/// The job gets back the open-files limit `credd ci` started with; core dumps stay off for it
+/// (the agent set the hard limit to 0, which only root could raise again).
+fn run_child(args: &Args, socket: &Path, open_files: rustix::process::Rlimit) -> Result<ExitCode> {
     let (program, rest) = args.command.split_first().context("no command given")?;
     let mut command = Command::new(program);
     command
         .args(rest)
         .env("CREDD_SOCKET", socket)
         .process_group(0);
+    // SAFETY: setrlimit is a single system call, safe between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, open_files);
+            Ok(())
+        });
+    }
     for name in &args.unset {
         command.env_remove(name);
     }
