@@ -5,8 +5,8 @@
 //! with nothing on disk but its socket, in a private directory of its own; the job runs as a
 //! child with `CREDD_SOCKET` naming that socket (a path, not a secret), so every credd front in
 //! it (Cargo's provider, the keyring command and backend, `credd get`, the git and docker
-//! helpers) reaches this agent. When the job ends the agent wipes everything and stops, and
-//! `credd ci` exits with the job's exit code.
+//! helpers) reaches this agent. SIGTERM and SIGINT go on to the job's process group; when the
+//! job ends the agent wipes everything and stops, and `credd ci` exits with the job's exit code.
 
 use std::ffi::OsString;
 use std::io::Read;
