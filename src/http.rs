@@ -264,4 +264,16 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_refused_url_is_named_without_its_query_or_user_info() {
+        let error = plain_http("http://alice:s3cret@example.com/token?key=k3y").unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with("http://example.com/token is not"),
+            "{message}"
+        );
+        let garbled = plain_http("not a url?key=k3y").unwrap_err().to_string();
+        assert!(!garbled.contains("k3y"), "{garbled}");
+    }
 }
