@@ -7,9 +7,12 @@
 //! The deadlines nest, so that a client hears the agent's own error rather than a timeout: the
 //! agent gives up on the OS keychain after [`crate::store::keychain::TIMEOUT`] (3 s), inside an
 //! ordinary request's [`REQUEST_TIMEOUT`] (5 s); a request that derives a key gets
-//! [`KDF_TIMEOUT`], more than the KDF plus the longest wrong-passphrase back-off. The Python
-//! backend keeps 2 s for lookups (answered from memory) and `WRITE_TIMEOUT` = [`REQUEST_TIMEOUT`]
-//! for writes; a test here pins its numbers to these.
+//! [`KDF_TIMEOUT`], more than the KDF plus the longest wrong-passphrase back-off. A lookup or
+//! refresh may wait on a mint, which the agent bounds by `mint-timeout` (at most
+//! [`crate::config::MAX_MINT_TIMEOUT`]) plus a join margin: it gets [`LOOKUP_TIMEOUT`]. The
+//! Python backend keeps 2 s for status requests (answered from memory), `LOOKUP_TIMEOUT` =
+//! [`LOOKUP_TIMEOUT`] for lookups and `WRITE_TIMEOUT` = [`REQUEST_TIMEOUT`] for writes; a test
+//! here pins its numbers to these. A locked agent still answers a lookup at once.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -25,6 +28,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 /// How long an ordinary request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a lookup (`get`) or `refresh` may take: more than the longest mint the agent waits
+/// for (`mint-timeout` is at most [`crate::config::MAX_MINT_TIMEOUT`], plus its join margin).
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(35);
 /// How long a request that derives a key may take (slow KDF plus wrong-passphrase back-off).
 pub const KDF_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a freshly started agent may take to answer.
@@ -169,9 +175,16 @@ impl Client {
         Self::connect(&owner_socket).ok()
     }
 
-    /// Sends `op` and waits up to [`REQUEST_TIMEOUT`] for its result.
+    /// Sends `op` and waits up to [`LOOKUP_TIMEOUT`] (a `get` or `refresh`, which may mint) or
+    /// [`REQUEST_TIMEOUT`] for its result.
     pub fn call<T: DeserializeOwned>(&mut self, op: Operation) -> Result<T, ClientError> {
-        self.call_within(op, REQUEST_TIMEOUT)
+        let may_mint = matches!(op, Operation::Get { .. } | Operation::Refresh { .. });
+        let timeout = if may_mint {
+            LOOKUP_TIMEOUT
+        } else {
+            REQUEST_TIMEOUT
+        };
+        self.call_within(op, timeout)
     }
 
     /// Sends `op` and waits up to `timeout` for its result.
@@ -409,6 +422,7 @@ mod tests {
         };
         assert!(keychain::TIMEOUT < REQUEST_TIMEOUT);
         assert_eq!(seconds("WRITE_TIMEOUT"), REQUEST_TIMEOUT.as_secs_f64());
+        assert_eq!(seconds("LOOKUP_TIMEOUT"), LOOKUP_TIMEOUT.as_secs_f64());
         assert!(seconds("TIMEOUT") < keychain::TIMEOUT.as_secs_f64());
         // The longest back-off (16 s) plus a slow default KDF still fits.
         assert!(KDF_TIMEOUT >= Duration::from_secs(16 + 30));

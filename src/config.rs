@@ -123,6 +123,8 @@ impl Team {
 
 /// The longest grace window a config may set: a window is meant for one publishing session.
 pub const MAX_STEP_UP_GRACE: u64 = 60 * 60;
+/// The largest `mint-timeout`: clients wait for a lookup only [`crate::client::LOOKUP_TIMEOUT`].
+pub const MAX_MINT_TIMEOUT: u64 = 30;
 
 impl Default for Config {
     fn default() -> Self {
@@ -216,6 +218,12 @@ impl Config {
             || self.mint_timeout == 0
         {
             return Err("timeouts must be at least 1 second".into());
+        }
+        if self.mint_timeout > MAX_MINT_TIMEOUT {
+            return Err(format!(
+                "mint-timeout must be at most {MAX_MINT_TIMEOUT} seconds: clients wait for a mint \
+                 only so long"
+            ));
         }
         if self.idle_exit == Some(0) {
             return Err(
@@ -319,6 +327,9 @@ mod tests {
         assert!(load_text("idle-timeout = 0\n").is_err());
         assert!(load_text("max-connections = 0\n").is_err());
         assert!(load_text("mint-timeout = 0\n").is_err());
+        assert!(load_text("mint-timeout = 30\n").is_ok());
+        let err = load_text("mint-timeout = 31\n").unwrap_err().to_string();
+        assert!(err.contains("mint-timeout must be at most 30"), "{err}");
         assert!(load_text("store = \"memory\"\n").is_err());
     }
 

@@ -4,7 +4,10 @@
 //! Every request has a deadline for the whole exchange, trusts the system's CA store plus an
 //! optional PEM file (company proxies that re-sign TLS, tests), follows no redirect (a token
 //! request carries credentials, and a redirect would send them elsewhere), and reads at most
-//! [`BODY_LIMIT`] bytes of the answer into a buffer wiped when dropped.
+//! [`BODY_LIMIT`] bytes of the answer into a buffer wiped when dropped. `https://` requests go
+//! through the proxy named by `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` in the agent's environment
+//! unless `NO_PROXY` exempts the host; plain `http://` requests (local addresses only) never
+//! do, since a proxy would carry them in cleartext off the machine.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -80,31 +83,31 @@ impl Client {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<Response, HttpError> {
-        check_scheme(url)?;
+        let plain = plain_http(url)?;
         let mut request = self.agent.post(url);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let answer = request
-            .config()
-            .timeout_global(Some(self.remaining()?))
-            .build()
-            .send(body);
+        let mut config = request.config().timeout_global(Some(self.remaining()?));
+        if plain {
+            config = config.proxy(None);
+        }
+        let answer = config.build().send(body);
         Self::finish(answer)
     }
 
     /// GETs `url` with `headers`.
     pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response, HttpError> {
-        check_scheme(url)?;
+        let plain = plain_http(url)?;
         let mut request = self.agent.get(url);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let answer = request
-            .config()
-            .timeout_global(Some(self.remaining()?))
-            .build()
-            .call();
+        let mut config = request.config().timeout_global(Some(self.remaining()?));
+        if plain {
+            config = config.proxy(None);
+        }
+        let answer = config.build().call();
         Self::finish(answer)
     }
 
@@ -138,11 +141,12 @@ impl Client {
     }
 }
 
-/// Refuses plain HTTP except to loopback, where nothing crosses a network, and to link-local
-/// addresses, where cloud metadata servers hand out workload identity tokens over plain HTTP
-/// (169.254.169.254) and no router forwards.
-fn check_scheme(url: &str) -> Result<(), HttpError> {
-    let parsed = url::Url::parse(url).map_err(|_| HttpError::NotHttps(url.to_string()))?;
+/// True for plain HTTP, which is allowed only to loopback, where nothing crosses a network, and
+/// to link-local addresses, where cloud metadata servers hand out workload identity tokens over
+/// plain HTTP (169.254.169.254) and no router forwards; false for HTTPS; an error otherwise.
+fn plain_http(url: &str) -> Result<bool, HttpError> {
+    let refused = || HttpError::NotHttps(endpoint_name(url));
+    let parsed = url::Url::parse(url).map_err(|_| refused())?;
     let local = match parsed.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_link_local(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unicast_link_local(),
@@ -150,9 +154,24 @@ fn check_scheme(url: &str) -> Result<(), HttpError> {
         None => false,
     };
     match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if local => Ok(()),
-        _ => Err(HttpError::NotHttps(url.to_string())),
+        "https" => Ok(false),
+        "http" if local => Ok(true),
+        _ => Err(refused()),
+    }
+}
+
+/// A URL as errors name it: scheme, host and path, without a query or user info, which may
+/// hold credentials.
+pub fn endpoint_name(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "a token endpoint whose URL does not parse".into(),
     }
 }
 
@@ -232,7 +251,7 @@ mod tests {
             "http://[::1]/token",
             "http://localhost/token",
         ] {
-            assert!(check_scheme(ok).is_ok(), "{ok}");
+            assert_eq!(plain_http(ok).ok(), Some(ok.starts_with("http:")), "{ok}");
         }
         for bad in [
             "http://example.com/token",
@@ -242,9 +261,21 @@ mod tests {
             "token",
         ] {
             assert!(
-                matches!(check_scheme(bad), Err(HttpError::NotHttps(_))),
+                matches!(plain_http(bad), Err(HttpError::NotHttps(_))),
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_refused_url_is_named_without_its_query_or_user_info() {
+        let error = plain_http("http://alice:s3cret@example.com/token?key=k3y").unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with("http://example.com/token is not"),
+            "{message}"
+        );
+        let garbled = plain_http("not a url?key=k3y").unwrap_err().to_string();
+        assert!(!garbled.contains("k3y"), "{garbled}");
     }
 }

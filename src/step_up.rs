@@ -99,7 +99,7 @@ pub fn get_unlocked(
 
 /// Goes on after the agent answered `refused` (`step-up-required`) to a plain `get`: fails at
 /// once without a terminal, else asks for the passphrase and sends the request again with it.
-pub fn after_refusal(
+fn after_refusal(
     client: &mut Client,
     lookup: &Lookup,
     front: Front,

@@ -795,10 +795,10 @@ fn credd_ci_job_installs_with_a_service_account_key_and_no_secret_in_pips_enviro
     make_executable(&job);
 
     let recipe = format!(
-        "printenv CREDD_ENTRIES | {CREDD} ci --unset CREDD_ENTRIES -- {}",
+        "exec 3<<<\"$CREDD_ENTRIES\"; unset CREDD_ENTRIES; exec {CREDD} ci --entries-fd 3 -- {}",
         job.display()
     );
-    let mut shell = tool(&env, Path::new("/bin/sh"), root, &["-c", &recipe]);
+    let mut shell = tool(&env, Path::new("/bin/bash"), root, &["-e", "-c", &recipe]);
     shell.env("CREDD_ENTRIES", document.to_string());
     let out = run_with_limit(shell, "");
     assert_site_has_corp_a(&env, "site", &out);

@@ -94,7 +94,7 @@ fn agent(toml: &str) -> (TestEnv, common::Agent) {
 #[test]
 fn a_command_source_is_minted_once_cached_and_refreshed_before_expiry() {
     let (env, _agent) = agent("");
-    // Ten seconds: refreshed after eight, never handed out with under two left.
+    // Ten seconds: refreshed after six, never handed out with under two left.
     let command = TokenCommand::new(&env, "short", 10, "0");
     command.add(&env, "short", "https://short.test/");
     assert_eq!(command.runs(), 0, "adding does not mint");
@@ -141,6 +141,57 @@ fn a_command_source_is_minted_once_cached_and_refreshed_before_expiry() {
         get(&env, "short").ok().trim(),
         command.token(command.runs())
     );
+}
+
+/// A token living under five minutes is still refreshed in the background: while the refresh
+/// runs (the command sleeps 2 s), lookups get the old token at once.
+#[test]
+fn a_short_lived_token_is_served_from_cache_while_its_refresh_runs() {
+    let (env, _agent) = agent("");
+    // Twenty seconds: handed out until 4 s are left, refreshed from 12 s on.
+    let command = TokenCommand::new(&env, "ahead", 20, "2");
+    command.add(&env, "ahead", "https://ahead.test/");
+    assert_eq!(get(&env, "ahead").ok().trim(), command.token(1));
+    let started = Instant::now();
+    let mut served_while_refreshing = 0;
+    loop {
+        let refreshing = command.runs() == 2;
+        let token = get(&env, "ahead").ok().trim().to_owned();
+        if token == command.token(2) {
+            break;
+        }
+        assert_eq!(token, command.token(1));
+        if refreshing && command.runs() == 2 {
+            served_while_refreshing += 1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "never refreshed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        served_while_refreshing > 0,
+        "no lookup was answered from the cache during the refresh"
+    );
+    assert_eq!(command.runs(), 2);
+}
+
+/// A token said to live for a century is kept a day at most.
+#[test]
+fn a_minted_token_is_kept_a_day_at_most() {
+    let (env, _agent) = agent("");
+    let command = TokenCommand::new(&env, "century", 100 * 365 * 24 * 3600, "0");
+    command.add(&env, "century", "https://century.test/");
+    let json = env.cli(&["get", "century", "--json"]).ok().to_owned();
+    let expires = serde_json::from_str::<serde_json::Value>(&json).unwrap()["expires"]
+        .as_u64()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(expires <= now + 24 * 3600, "expires {expires}, now {now}");
 }
 
 #[test]
@@ -206,6 +257,18 @@ fn a_failed_command_says_its_exit_status_and_stderr_and_a_valid_token_is_still_s
     assert!(out.stderr.contains("credd refresh failing"), "{out:?}");
     let status = env.cli(&["status"]);
     assert!(status.ok().contains("last mint failed"), "{status:?}");
+    // The failure is the answer for a while: lookups do not run the command again each time,
+    // a forced refresh does.
+    let again = get(&env, "failing");
+    assert!(again.stderr.contains("exit status 7"), "{again:?}");
+    assert_eq!(
+        failing.runs(),
+        1,
+        "a lookup right after a failure minted again"
+    );
+    let refresh = env.cli(&["refresh", "failing"]);
+    assert!(refresh.stderr.contains("exit status 7"), "{refresh:?}");
+    assert_eq!(failing.runs(), 2, "refresh did not mint");
 
     // A token that is still valid is served while the command fails.
     let flaky = TokenCommand::new(&env, "flaky", 3600, "0");
@@ -268,6 +331,53 @@ fn lock_wipes_the_minted_token_and_the_sources_material() {
     );
 }
 
+/// A source's username counts as the entry's for duplicates, as it does for lookups: a static
+/// `oauth2accesstoken` entry beside a gcp source for the same URL is refused, and the keyring
+/// command's `set` does not silently turn a source entry into a static one.
+#[test]
+fn a_stored_secret_never_shadows_or_replaces_a_source_entry() {
+    let (env, _agent) = agent("");
+    let url = "https://europe-python.pkg.dev/p/r/";
+    let key_file = env.dir.path().join("sa.json");
+    std::fs::write(&key_file, r#"{"type":"service_account","private_key":"k"}"#).unwrap();
+    let key = key_file.to_str().unwrap();
+    env.cli(&["add", "gar", "--url", url, "--gcp-key-file", key])
+        .ok();
+    let out = env.run(
+        &[
+            "add",
+            "static",
+            "--url",
+            url,
+            "--username",
+            "oauth2accesstoken",
+            "--secret-stdin",
+            "--socket",
+            env.socket_str(),
+        ],
+        "s3cret\n",
+    );
+    assert_ne!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("\"gar\" holds the credential of user \"oauth2accesstoken\""),
+        "{out:?}"
+    );
+    let command = TokenCommand::new(&env, "kept", 3600, "0");
+    command.add(&env, "kept", "https://kept.test/");
+    let mut keyring = env.command();
+    keyring
+        .args(["keyring", "set", "https://kept.test/", ""])
+        .env("CREDD_SOCKET", &env.socket);
+    let out = run_with_limit(keyring, "s3cret\n");
+    assert_ne!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr.contains("mints this credential from a source"),
+        "{out:?}"
+    );
+    assert_eq!(get(&env, "kept").ok().trim(), command.token(1));
+}
+
 #[test]
 fn the_cargo_provider_and_the_keyring_command_serve_the_minted_token() {
     let (env, _agent) = agent("");
@@ -327,6 +437,10 @@ fn the_committed_vault_with_sources_opens() {
     }
 }
 
+/// The soft open-files limit the recipes' shell sets: the job must get it back from `credd ci`,
+/// which raises its own.
+const JOB_OPEN_FILES: u32 = 1000;
+
 /// The entries document of the CI recipes, for a static token and a command source.
 fn ci_document(command: &TokenCommand) -> String {
     serde_json::json!({
@@ -342,7 +456,9 @@ fn ci_document(command: &TokenCommand) -> String {
 }
 
 /// The job of the recipe: reads both secrets through credd, and fails if either (or the
-/// document holding them) is in its environment, as the job's shell got it.
+/// document holding them) is in its environment or that of any of its ancestors up to the
+/// test (an ancestor that is not dumpable, `credd ci`, cannot be read by the job unless it is
+/// root, and is read when it is).
 fn ci_job(env: &TestEnv, command: &TokenCommand) -> PathBuf {
     let job = env.dir.path().join("job.sh");
     let credd = env!("CARGO_BIN_EXE_credd");
@@ -352,14 +468,23 @@ fn ci_job(env: &TestEnv, command: &TokenCommand) -> PathBuf {
             "#!/bin/sh\nset -e\n\
              test \"$({credd} get static)\" = ci-static-secret\n\
              test \"$({credd} keyring get https://minted.ci.test/ __token__)\" = {token}\n\
-             tr '\\0' '\\n' < /proc/$$/environ > {environ}\n\
+             pid=$$\n\
+             while [ \"$pid\" -gt 1 ] && [ \"$pid\" != {top} ]; do\n\
+               if [ -r /proc/$pid/environ ]; then tr '\\0' '\\n' < /proc/$pid/environ >> {environ}; fi\n\
+               pid=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$pid/status)\n\
+             done\n\
              grep -q '^CREDD_SOCKET=' {environ}\n\
+             if grep -e '\"entries\"' {environ}; then exit 8; fi\n\
              if grep -e ci-static-secret -e {prefix} {environ}; then exit 9; fi\n\
              test -S \"$CREDD_SOCKET\"\n\
+             case \"$CREDD_SOCKET\" in */credd-ci-$PPID/*) exit 6;; esac\n\
+             test \"$(ulimit -n)\" = {open_files}\n\
              exit 5\n",
             token = command.token(1),
             prefix = command.prefix,
             environ = env.dir.path().join("environ").display(),
+            top = std::process::id(),
+            open_files = JOB_OPEN_FILES,
         ),
     )
     .unwrap();
@@ -378,29 +503,101 @@ fn credd_ci_serves_the_job_from_memory_and_passes_its_exit_code_on() {
             .replace("./ci/build.sh", job.to_str().unwrap())
     };
     let credd_env = env.command();
-    let shell = |line: String, var: &str| {
-        let mut shell = std::process::Command::new("/bin/sh");
+    let shell = |shell: &str, line: String, var: &str| {
+        let mut shell = std::process::Command::new(shell);
+        let line = format!("ulimit -Sn {JOB_OPEN_FILES}; {line}");
         shell
-            .args(["-c", &line])
+            .args(["-e", "-c", &line])
             .env_clear()
             .envs(credd_env.get_envs().filter_map(|(k, v)| Some((k, v?))))
             .env("CREDD_ENTRIES", var);
         run_with_limit(shell, "")
     };
-    // GitHub Actions: the document in a secret's variable, piped in, the variable removed.
-    let github = recipe("printenv CREDD_ENTRIES | credd ci --unset CREDD_ENTRIES -- ./ci/build.sh");
-    let out = shell(github, &ci_document(&command));
+    // GitHub Actions: the document in a secret's variable, moved to a descriptor by the step's
+    // shell, which then becomes `credd ci`.
+    let github = recipe(
+        r#"exec 3<<<"$CREDD_ENTRIES"; unset CREDD_ENTRIES; exec credd ci --entries-fd 3 -- ./ci/build.sh"#,
+    );
+    let out = shell("/bin/bash", github, &ci_document(&command));
     assert_eq!(out.code(), 5, "{out:?}");
     assert_nothing_left(&env);
 
-    // GitLab CI: a file variable, read on a descriptor; stdin stays the job's. A new agent
-    // mints anew: the command's count starts again.
+    // GitLab CI: a file variable, read and removed; stdin stays the job's. A new agent mints
+    // anew: the command's count starts again.
     std::fs::remove_file(command.dir.join("count")).unwrap();
+    std::fs::remove_file(env.dir.path().join("environ")).unwrap();
     let document = env.dir.path().join("entries.json");
     std::fs::write(&document, ci_document(&command)).unwrap();
-    let gitlab = recipe(r#"credd ci --entries-fd 3 -- ./ci/build.sh 3<"$CREDD_ENTRIES""#);
-    let out = shell(gitlab, document.to_str().unwrap());
+    let gitlab =
+        recipe(r#"credd ci --entries-file "$CREDD_ENTRIES" --remove-file -- ./ci/build.sh"#);
+    let out = shell("/bin/sh", gitlab, document.to_str().unwrap());
     assert_eq!(out.code(), 5, "{out:?}");
+    assert!(!document.exists(), "the GitLab file variable is left");
+    assert_nothing_left(&env);
+}
+
+/// `credd ci` passes SIGTERM on to the job, whose agent keeps serving it until it exits, and a
+/// SIGHUP (config reload) keeps the memory agent unlocked whatever the file's idle-timeout.
+#[test]
+fn credd_ci_passes_sigterm_to_the_job_and_a_reload_keeps_it_unlocked() {
+    let env = TestEnv::new();
+    env.write_config("idle-timeout = 1\nmax-unlock = 1\n");
+    let root = env.dir.path();
+    let job = root.join("job.sh");
+    std::fs::write(
+        &job,
+        format!(
+            "#!/bin/sh\n\
+             trap '{credd} get static > {got}; exit 7' TERM\n\
+             echo up > {ready}\n\
+             while :; do sleep 0.1; done\n",
+            credd = env!("CARGO_BIN_EXE_credd"),
+            got = root.join("got").display(),
+            ready = root.join("ready").display(),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&job, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let document = r#"{"entries": [{"name": "static", "url": "https://static.ci.test/", "secret": "ci-static-secret"}]}"#;
+    let mut ci = env.command();
+    ci.args(["ci", "--"])
+        .arg(&job)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = ci.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), document.as_bytes()).unwrap();
+    wait_until("the job runs", || root.join("ready").exists());
+    let signal = |name: &str| {
+        let sent = std::process::Command::new("kill")
+            .args([name, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    signal("-HUP");
+    // Past the file's idle-timeout, which the reload must not bring back.
+    std::thread::sleep(Duration::from_millis(2500));
+    signal("-TERM");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "credd ci did not end"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(7), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("got")).unwrap().trim(),
+        "ci-static-secret",
+        "{stderr}"
+    );
     assert_nothing_left(&env);
 }
 

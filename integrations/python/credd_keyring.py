@@ -53,10 +53,13 @@ REPOSITORY_PREFIX = "poetry-repository-"
 EMPTY_USERNAME = "__poetry_source_empty_username__"
 TOKEN_USERNAME = "__token__"
 PYPI_UPLOAD_URL = "https://upload.pypi.org/legacy/"
-# How long a lookup may take: the agent answers from memory. Writes (set_password,
-# delete_password) may wait on the OS keychain, which the agent bounds by 3 s, so they get the
-# Rust clients' REQUEST_TIMEOUT. src/client.rs pins both against the Rust constants.
+# How long a status request may take: the agent answers from memory. A lookup may wait on a
+# token mint, which the agent bounds by mint-timeout (at most 30 s) and a margin: it gets the Rust
+# clients' LOOKUP_TIMEOUT. Writes (set_password, delete_password) may wait on the OS keychain,
+# which the agent bounds by 3 s, so they get the Rust clients' REQUEST_TIMEOUT. src/client.rs
+# pins these against the Rust constants.
 TIMEOUT = 2.0
+LOOKUP_TIMEOUT = 35.0
 WRITE_TIMEOUT = 5.0
 # A request carrying a step-up passphrase waits for a key derivation and maybe the back-off:
 # the Rust clients' KDF_TIMEOUT. And how long the step-up prompt waits for a person.
@@ -234,7 +237,7 @@ class Connection:
     def get(self, **query):
         """The entry that `name=`, or `url=` (with `username=`), selects; None when none does."""
         try:
-            entry = self.call("get", **query).get("entry")
+            entry = self.call("get", _timeout=LOOKUP_TIMEOUT, **query).get("entry")
         except AgentError as error:
             if error.kind == "not-found":
                 return None
@@ -253,7 +256,7 @@ class Connection:
         if kept is not None:
             return kept
         try:
-            entry = self.call("get", **query).get("entry")
+            entry = self.call("get", _timeout=LOOKUP_TIMEOUT, **query).get("entry")
         except AgentError as error:
             if error.kind == "not-found":
                 return None

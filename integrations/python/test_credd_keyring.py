@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import unittest
+import unittest.mock
 
 import keyring
 from keyring import credentials, errors
@@ -330,8 +331,11 @@ class Failures(AgentTestCase):
             with self.assertRaises(errors.KeyringError):
                 self.keyring.get_password("poetry-repository-corp", "alice")
 
-    def test_a_silent_agent_times_out_within_two_seconds(self):
-        with FakeAgent(lambda line: None) as fake:
+    def test_a_silent_agent_times_out_within_the_lookup_timeout(self):
+        # Shortened from the 35 s a lookup may wait on a mint, to keep the test quick.
+        with unittest.mock.patch.object(credd_keyring, "LOOKUP_TIMEOUT", 2.0), FakeAgent(
+            lambda line: None
+        ) as fake:
             os.environ["CREDD_SOCKET"] = fake.path
             start = time.monotonic()
             with self.assertRaises(errors.KeyringError) as raised:
@@ -345,7 +349,7 @@ class Failures(AgentTestCase):
         def slow_put(request):
             if request["op"] != "put":
                 return {"id": request["id"], "error": {"kind": "not-found", "message": "-"}}
-            time.sleep(3.2)  # past a lookup's 2 s: the agent's keychain bound is 3 s
+            time.sleep(3.2)  # past a status request's 2 s: the agent's keychain bound is 3 s
             return {"id": request["id"], "ok": {"replaced": False}}
 
         os.environ["POETRY_REPOSITORIES_SLOW_URL"] = "https://slow.test/simple/"
@@ -353,13 +357,15 @@ class Failures(AgentTestCase):
             os.environ["CREDD_SOCKET"] = fake.path
             self.keyring.set_password("poetry-repository-slow", "u", "pw")
 
-    def test_a_trickling_agent_times_out_within_two_seconds(self):
+    def test_a_trickling_agent_times_out_within_the_lookup_timeout(self):
         def trickle(conn):
             for _ in range(40):
                 conn.sendall(b" ")
                 time.sleep(0.1)
 
-        with FakeAgent(trickle, raw=True) as fake:
+        with unittest.mock.patch.object(credd_keyring, "LOOKUP_TIMEOUT", 2.0), FakeAgent(
+            trickle, raw=True
+        ) as fake:
             os.environ["CREDD_SOCKET"] = fake.path
             start = time.monotonic()
             with self.assertRaises(errors.KeyringError):

@@ -75,19 +75,26 @@ const BUSY_REPLIERS: usize = 4096;
 /// How long a memory agent stays unlocked, used or not: longer than any CI job runs.
 const MEMORY_UNLOCK_SECS: u64 = 7 * 24 * 60 * 60;
 
+/// `config` as an agent runs with it, at start and after a reload: a memory agent (`credd ci`)
+/// stays unlocked for the whole job whatever the file says, since nothing could unlock it again.
+fn as_run(mut config: Config, memory: bool) -> Config {
+    if memory {
+        config.idle_timeout = MEMORY_UNLOCK_SECS;
+        config.max_unlock = MEMORY_UNLOCK_SECS;
+    }
+    config
+}
+
 /// Runs the agent until SIGTERM, SIGINT, a `stop` request or, when socket-activated, the idle
-/// exit; then wipes every secret, removes the socket (unless systemd owns it) and returns.
+/// exit; then wipes every secret, removes the socket (unless systemd owns it) and returns. A
+/// memory agent leaves SIGTERM and SIGINT to `credd ci`, which passes them to the job and stops
+/// the agent once the job is done.
 pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     crate::sys::harden_process();
     // Every connection, served or told `busy`, holds a descriptor.
     crate::sys::raise_open_files_limit();
     crate::sys::limit_malloc_arenas();
-    let mut config = Config::load(options.config.as_deref())?;
-    if options.memory {
-        // Nothing to unlock again: a memory agent stays unlocked for the whole job.
-        config.idle_timeout = MEMORY_UNLOCK_SECS;
-        config.max_unlock = MEMORY_UNLOCK_SECS;
-    }
+    let config = as_run(Config::load(options.config.as_deref())?, options.memory);
     let stores = Stores::new(options.vault.clone());
     // Before the socket: a second agent on this vault must leave the first one's socket alone.
     crate::private_dir::ensure(
@@ -135,8 +142,8 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     }
     tokio::select! {
         _ = listener.run() => {}
-        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        _ = terminate.recv(), if !options.memory => tracing::info!("SIGTERM: shutting down"),
+        _ = interrupt.recv(), if !options.memory => tracing::info!("SIGINT: shutting down"),
         _ = stop.notified() => tracing::info!("stop requested: shutting down"),
         _ = systemd::idle_exit(idle_exit, &state, &listener, config.max_connections) => {
             tracing::info!("idle-exit: locked and unused, exiting; systemd starts the agent again on the next connection");
@@ -168,11 +175,12 @@ fn spawn_signal_tasks(state: &Arc<state::State>, options: &AgentOptions) -> Resu
         }
     });
     let for_hup = state.clone();
-    let config_path = options.config.clone();
+    let (config_path, memory) = (options.config.clone(), options.memory);
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
             match Config::load(config_path.as_deref()) {
                 Ok(config) => {
+                    let config = as_run(config, memory);
                     tracing::info!(?config, "SIGHUP: config reloaded");
                     for_hup.set_config(config);
                 }

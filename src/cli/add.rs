@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use credd_protocol::{Entry, ErrorKind, Operation, PutResult};
+use anyhow::{Context, Result};
+use credd_protocol::{Entry, Operation, PutResult};
 
 use credd::urlmatch::RegistryUrl;
 
@@ -121,17 +121,13 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         publish: args.publish,
         source,
     };
-    let put: PutResult = match client.call(Operation::Put {
-        entry,
-        replace: args.replace,
-    }) {
-        Err(error) if error.kind() == Some(ErrorKind::Exists) => bail!(
-            "an entry named {:?} exists already: add --replace to replace it, or choose \
-             another name",
-            args.name
-        ),
-        other => other.with_context(|| format!("cannot store {:?}", args.name))?,
-    };
+    // The agent says which entry is in the way: the same name, or another holding the pair.
+    let put: PutResult = client
+        .call(Operation::Put {
+            entry,
+            replace: args.replace,
+        })
+        .with_context(|| format!("cannot store {:?}", args.name))?;
     let verb = if put.replaced { "replaced" } else { "added" };
     let what = if args.publish {
         " (a publish credential: step-up required)"

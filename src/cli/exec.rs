@@ -188,7 +188,9 @@ fn repository(
 fn stepped_up(client: &mut Client, lookup: Lookup, what: &str) -> Result<Option<Entry>> {
     match step_up::get(client, &lookup, Front::Cli, "poetry publish", what) {
         Ok(found) => Ok(Some(found.entry)),
-        Err(e) if matches!(e.kind(), Some(ErrorKind::NotFound | ErrorKind::BadRequest)) => Ok(None),
+        // Only a missing entry falls back to the read credential: any other refusal (a bad
+        // request, a memory agent with no passphrase) is the caller's to see.
+        Err(e) if e.kind() == Some(ErrorKind::NotFound) => Ok(None),
         // Kept a ClientError, for the exit code of a locked agent.
         Err(step_up::StepUpError::Client(e)) => Err(e.into()),
         Err(e) => Err(e.into()),
@@ -222,7 +224,9 @@ fn by_name(client: &mut Client, name: &str, what: &str) -> Result<Option<Entry>>
 fn get(client: &mut Client, lookup: Lookup) -> Result<Option<Entry>> {
     match client.call::<GetResult>(Operation::get(lookup)) {
         Ok(found) => Ok(Some(found.entry)),
-        Err(e) if matches!(e.kind(), Some(ErrorKind::NotFound | ErrorKind::BadRequest)) => Ok(None),
+        // Only a missing entry falls back to the read credential: any other refusal (a bad
+        // request, a memory agent with no passphrase) is the caller's to see.
+        Err(e) if e.kind() == Some(ErrorKind::NotFound) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

@@ -138,15 +138,39 @@ fn get(socket: &Path, invocation: &Invocation) -> Result<(), Failed> {
 }
 
 /// `uv publish` when the process that ran this command is uv publishing, else None: uv sets
-/// nothing that says so, and runs this command directly, so its command line tells. The same
-/// rule as the Python backend's for twine and Poetry: the word `publish` after the program.
-/// Only which credential is asked for depends on it; the agent still wants the step-up.
+/// nothing that says so, and runs this command directly, so its command line tells: its
+/// subcommand is `publish`. Only which credential is asked for depends on it; the agent still
+/// wants the step-up.
 fn publishing_parent() -> Option<String> {
     let parent = std::os::unix::process::parent_id();
     let cmdline = std::fs::read(format!("/proc/{parent}/cmdline")).ok()?;
-    let mut args = cmdline.split(|&b| b == 0).filter(|a| !a.is_empty());
+    let mut args = cmdline.split(|&b| b == 0);
     let program = Path::new(std::ffi::OsStr::from_bytes(args.next()?)).file_name()?;
-    (program == "uv" && args.any(|a| a == b"publish")).then(|| "uv publish".to_owned())
+    (program == "uv" && uv_subcommand(args) == Some(b"publish")).then(|| "uv publish".to_owned())
+}
+
+/// uv's global options whose value is the next argument.
+const UV_VALUE_OPTIONS: &[&[u8]] = &[
+    b"--directory",
+    b"--project",
+    b"--config-file",
+    b"--cache-dir",
+    b"--color",
+    b"--python-preference",
+    b"--allow-insecure-host",
+];
+
+/// The subcommand in uv's arguments (after the program): the first that is neither an option
+/// nor a global option's value. `uv run x publish` is not publishing.
+fn uv_subcommand<'a>(mut args: impl Iterator<Item = &'a [u8]>) -> Option<&'a [u8]> {
+    while let Some(arg) = args.next() {
+        if UV_VALUE_OPTIONS.contains(&arg) {
+            args.next();
+        } else if !arg.starts_with(b"-") {
+            return Some(arg);
+        }
+    }
+    None
 }
 
 /// Stores the password read from stdin (or typed on the terminal) for the service and username.
@@ -222,4 +246,29 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
     stdout.write_all(bytes)?;
     stdout.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subcommand(line: &str) -> Option<String> {
+        let args = line.split(' ').map(str::as_bytes);
+        uv_subcommand(args).map(|a| String::from_utf8(a.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn the_uv_subcommand_is_the_first_word_past_the_global_options() {
+        assert_eq!(subcommand("publish dist/*").as_deref(), Some("publish"));
+        assert_eq!(
+            subcommand("--directory publish -q --project=p --cache-dir /c publish").as_deref(),
+            Some("publish")
+        );
+        assert_eq!(subcommand("run twine publish").as_deref(), Some("run"));
+        assert_eq!(
+            subcommand("--project publish pip install x").as_deref(),
+            Some("pip")
+        );
+        assert_eq!(subcommand("--offline").as_deref(), None);
+    }
 }

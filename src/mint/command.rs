@@ -10,10 +10,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 use credd_protocol::Secret;
 use serde::Deserialize;
@@ -58,6 +60,14 @@ pub fn mint(
         .stderr(Stdio::piped())
         // Its own group, so that a timeout kills whatever it started too.
         .process_group(0);
+    // SAFETY: close_inherited_fds only flags descriptors, async-signal-safe as pre_exec needs.
+    // The agent's sockets and the vault's lock must not reach the command.
+    unsafe {
+        command.pre_exec(|| {
+            crate::sys::before_exec::close_inherited_fds();
+            Ok(())
+        });
+    }
     let child = command.spawn().map_err(|e| MintError::CommandFailed {
         program: program.clone(),
         status: "not started".into(),
@@ -76,7 +86,7 @@ pub fn mint(
             stderr_tail: scrub(&run.stderr),
         });
     }
-    parse_output(&run.stdout, now()).map_err(|problem| MintError::CommandFailed {
+    parse_output(&run.stdout, super::now()).map_err(|problem| MintError::CommandFailed {
         program: program.clone(),
         status: format!("exit status 0, but {problem}"),
         stderr_tail: scrub(&run.stderr),
@@ -90,52 +100,84 @@ struct Run {
     stderr: Vec<u8>,
 }
 
-/// Waits for `child` and its output until `deadline`; past it, kills its process group and
-/// returns `None`. The pipes are read on threads of their own, so that a full pipe never stalls
-/// the child.
+/// How long the output of a command that exited is still read: a program it left running
+/// (a daemon it started) may hold its pipes open, which must not keep the mint waiting.
+const AFTER_EXIT: Duration = Duration::from_secs(1);
+/// How often a pipe reader checks whether it is to stop.
+const READ_STEP: Duration = Duration::from_millis(50);
+
+/// Waits for `child` until `deadline`, and for its output until it ends or [`AFTER_EXIT`]
+/// after the child did; past the deadline, kills its process group and returns `None`. The
+/// pipes are read on threads of their own, so that a full pipe never stalls the child, and
+/// every thread ends soon after this returns.
 fn run_to_end(mut child: Child, deadline: Instant) -> Option<Run> {
+    let stop = Arc::new(AtomicBool::new(false));
     let (stdout_tx, stdout_rx) = mpsc::channel();
     let (stderr_tx, stderr_rx) = mpsc::channel();
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let for_stdout = stop.clone();
     std::thread::spawn(move || {
-        // Sized once: a reallocation would free an unwiped copy of the token.
+        // Sized once: a reallocation would free an unwiped copy of the token. Whatever is
+        // beyond the limit is read and dropped, so the command is not stuck on a full pipe.
         let mut out = Zeroizing::new(Vec::with_capacity(MAX_OUTPUT + 1));
-        let _ = (&mut stdout)
-            .take(MAX_OUTPUT as u64 + 1)
-            .read_to_end(&mut out);
-        // Whatever is beyond the limit is drained, so the command is not stuck on a full pipe.
-        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+        read_pipe(stdout, &for_stdout, |bytes| {
+            let room = (MAX_OUTPUT + 1).saturating_sub(out.len());
+            out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        });
         let _ = stdout_tx.send(out);
     });
+    let for_stderr = stop.clone();
     std::thread::spawn(move || {
         let mut tail = Vec::new();
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            tail.extend_from_slice(&chunk[..n]);
+        read_pipe(stderr, &for_stderr, |bytes| {
+            tail.extend_from_slice(bytes);
             let excess = tail.len().saturating_sub(4 * STDERR_TAIL);
             tail.drain(..excess);
-        }
+        });
         let _ = stderr_tx.send(tail);
     });
-    let left = || deadline.saturating_duration_since(Instant::now());
-    let finished = (|| {
-        let stdout = stdout_rx.recv_timeout(left()).ok()?;
-        let stderr = stderr_rx.recv_timeout(left()).ok()?;
-        let status = wait_until(&mut child, deadline)?;
-        Some(Run {
-            status,
-            stdout,
-            stderr,
-        })
-    })();
-    if finished.is_none() {
+    let Some(status) = wait_until(&mut child, deadline) else {
+        stop.store(true, Ordering::Relaxed);
         kill_group(&mut child);
+        return None;
+    };
+    let bound = deadline.min(Instant::now() + AFTER_EXIT);
+    let left = || bound.saturating_duration_since(Instant::now());
+    let (mut stdout, mut stderr) = (
+        stdout_rx.recv_timeout(left()),
+        stderr_rx.recv_timeout(left()),
+    );
+    if stdout.is_err() || stderr.is_err() {
+        // What it left running holds a pipe: it goes, and the readers hand over what they have.
+        kill_group(&mut child);
+        stop.store(true, Ordering::Relaxed);
+        let wait = 4 * READ_STEP;
+        stdout = stdout.or_else(|_| stdout_rx.recv_timeout(wait));
+        stderr = stderr.or_else(|_| stderr_rx.recv_timeout(wait));
     }
-    finished
+    Some(Run {
+        status,
+        stdout: stdout.ok()?,
+        stderr: stderr.unwrap_or_default(),
+    })
+}
+
+/// Reads `pipe` to its end, handing each chunk to `keep`, unless `stop` is set first (checked
+/// every [`READ_STEP`]). The chunk buffer is wiped: it may hold the token.
+fn read_pipe(mut pipe: impl Read + AsFd, stop: &AtomicBool, mut keep: impl FnMut(&[u8])) {
+    let mut chunk = Zeroizing::new([0u8; 4096]);
+    while !stop.load(Ordering::Relaxed) {
+        if !crate::sys::readable_within(pipe.as_fd(), READ_STEP) {
+            continue;
+        }
+        match pipe.read(&mut chunk[..]) {
+            Ok(0) => return,
+            Ok(n) => keep(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// The child's exit status, when it ends before `deadline`.
@@ -175,12 +217,12 @@ struct Printed {
     /// The token; `access_token` (OAuth's name) and `accessToken` (az's) are read too.
     #[serde(alias = "access_token", alias = "accessToken")]
     token: Secret,
-    /// When it expires, in Unix seconds (`expires_on` is az's name).
+    /// When it expires, in Unix seconds or RFC 3339 (`expires_on` is az's name).
     #[serde(default, alias = "expires_on")]
-    expires: Option<u64>,
+    expires: Option<serde_json::Value>,
     /// Or its lifetime in seconds from now.
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<serde_json::Value>,
     /// The username the registry expects with it.
     #[serde(default)]
     username: Option<String>,
@@ -225,9 +267,12 @@ fn minted(printed: Printed, now: u64) -> Result<Minted, String> {
     if printed.token.is_empty() || printed.token.expose().contains(char::is_control) {
         return Err("the token in its JSON output is empty or holds control characters".into());
     }
-    let expires = match (printed.expires, printed.expires_in) {
-        (Some(at), _) => at,
-        (None, Some(secs)) => now.saturating_add(secs),
+    let expires = match (&printed.expires, &printed.expires_in) {
+        (Some(at), _) => super::parse_expiry(at)
+            .ok_or("its \"expires\" is neither Unix seconds nor an RFC 3339 time")?,
+        (None, Some(secs)) => now.saturating_add(
+            super::parse_seconds(secs).ok_or("its \"expires_in\" is not a number of seconds")?,
+        ),
         (None, None) => now + DEFAULT_LIFETIME,
     };
     if expires <= now {
@@ -241,28 +286,15 @@ fn minted(printed: Printed, now: u64) -> Result<Minted, String> {
 }
 
 /// The end of a command's standard error, fit for an error message: at most [`STDERR_TAIL`]
-/// characters, control characters as spaces, and every long unbroken word (which may be a
-/// token or a key) replaced by `[redacted]`.
+/// characters of its words as [`super::redact`] leaves them.
 fn scrub(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    let words: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|w| !w.is_empty())
-        .map(|w| if w.len() >= 32 { "[redacted]" } else { w })
-        .collect();
-    let joined = words.join(" ");
+    let joined = super::redact(&String::from_utf8_lossy(stderr));
     let skip = joined.chars().count().saturating_sub(STDERR_TAIL);
     let tail: String = joined.chars().skip(skip).collect();
     if tail.is_empty() {
         return "nothing on stderr".into();
     }
     if skip > 0 { format!("…{tail}") } else { tail }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -351,6 +383,32 @@ mod tests {
         let error = failure(mint(&argv, &BTreeMap::new(), Some(1), &cx(20)));
         assert!(matches!(error, MintError::Timeout(_)), "{error}");
         assert!(started.elapsed() < Duration::from_secs(10), "it hung");
+    }
+
+    #[test]
+    fn a_program_left_running_with_its_stdout_does_not_hold_the_token_back() {
+        // The background sleep keeps stdout open long past the command's exit and the timeout.
+        let argv = sh("sleep 30 & printf left-behind-token");
+        let minted = mint(&argv, &BTreeMap::new(), Some(10), &cx(20)).unwrap();
+        assert_eq!(minted.token.expose(), "left-behind-token");
+    }
+
+    #[test]
+    fn the_command_inherits_no_descriptor_beyond_stdio() {
+        let leaked = std::fs::File::open("/dev/null").unwrap();
+        // Opened without close-on-exec, as a leaked descriptor would be.
+        let fd = rustix::io::dup(&leaked).unwrap();
+        let argv = sh("ls /proc/self/fd | tr '\\n' ,");
+        let minted = mint(&argv, &BTreeMap::new(), None, &cx(10)).unwrap();
+        // 0, 1, 2 and the descriptor ls opens to read the directory.
+        let open: Vec<&str> = minted
+            .token
+            .expose()
+            .split(',')
+            .filter(|fd| !fd.is_empty())
+            .collect();
+        assert!(open.len() <= 4, "open in the command: {open:?}");
+        drop(fd);
     }
 
     #[test]

@@ -426,7 +426,7 @@ fn oauth_token(client: &Client, url: &str, form: &str, hint: &str) -> Result<Min
         })?;
     // `expires_in` is a number, or its text (Google has sent both).
     let lifetime =
-        super::parse_expiry(&answer.expires_in).ok_or_else(|| MintError::Unreachable {
+        super::parse_seconds(&answer.expires_in).ok_or_else(|| MintError::Unreachable {
             endpoint,
             reason: "its expires_in is not a number of seconds".into(),
         })?;

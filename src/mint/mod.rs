@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use credd_protocol::{Secret, Source};
 
-use crate::http::{self, HttpError};
+use crate::http::{self, HttpError, endpoint_name};
 
 mod aws;
 mod command;
@@ -111,19 +111,35 @@ pub fn mint(source: &Source, material: &Secret, cx: &Context) -> Result<Minted, 
 
 /// The most of a server's error text an error message repeats.
 const SCRUB_LIMIT: usize = 300;
+/// Words at least this long may be tokens, keys or signed requests: errors never repeat them.
+const LONG_WORD: usize = 32;
 
-/// A server's (or command's) text made fit for an error message: one line of printable
-/// characters, at most [`SCRUB_LIMIT`] of them.
+/// A server's text made fit for an error message: one line, its words (see [`redact`]) cut to
+/// [`SCRUB_LIMIT`] characters.
 pub fn scrub(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(SCRUB_LIMIT)
-        .collect();
-    if text.chars().count() > SCRUB_LIMIT {
+    let words = redact(text);
+    let mut out: String = words.chars().take(SCRUB_LIMIT).collect();
+    if words.chars().count() > SCRUB_LIMIT {
         out.push('…');
     }
-    out.trim().to_string()
+    out
+}
+
+/// `text`'s words joined by single spaces, control characters taken as spaces, and every long
+/// unbroken word (which may be a token, a key, or an echoed request carrying one) replaced by
+/// `[redacted]`. The one rule for any text from outside that an error quotes.
+pub fn redact(text: &str) -> String {
+    text.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            if w.len() >= LONG_WORD {
+                "[redacted]"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Now, in Unix seconds.
@@ -131,21 +147,6 @@ pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// A URL as errors name it: scheme, host and path, without a query or user info, which may
-/// hold credentials.
-fn endpoint_name(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            parsed.set_query(None);
-            parsed.set_fragment(None);
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            parsed.to_string()
-        }
-        Err(_) => scrub(url),
-    }
 }
 
 /// An HTTPS client for `cx`.
@@ -185,14 +186,19 @@ fn unreachable_error(url: &str, error: HttpError) -> MintError {
     }
 }
 
-/// Parses an expiry given as Unix seconds (a number, possibly fractional, or its text) or as
-/// an RFC 3339 time.
-pub(crate) fn parse_expiry(value: &serde_json::Value) -> Option<u64> {
+/// Parses a number of seconds (a lifetime such as `expires_in`, or Unix seconds): a number,
+/// possibly fractional, or its text.
+fn parse_seconds(value: &serde_json::Value) -> Option<u64> {
     match value {
         serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
-        serde_json::Value::String(s) => s.parse::<u64>().ok().or_else(|| rfc3339(s)),
+        serde_json::Value::String(s) => s.parse::<u64>().ok(),
         _ => None,
     }
+}
+
+/// Parses an expiry given as Unix seconds ([`parse_seconds`]) or as an RFC 3339 time.
+pub(crate) fn parse_expiry(value: &serde_json::Value) -> Option<u64> {
+    parse_seconds(value).or_else(|| rfc3339(value.as_str()?))
 }
 
 /// Parses an RFC 3339 time into Unix seconds.
@@ -208,9 +214,14 @@ mod tests {
 
     #[test]
     fn scrub_makes_one_bounded_line() {
-        assert_eq!(scrub("bad\r\ngrant\u{1b}[31m"), "bad  grant [31m");
-        let long = "x".repeat(1000);
-        assert_eq!(scrub(&long).chars().count(), SCRUB_LIMIT + 1);
+        assert_eq!(scrub("bad\r\ngrant\u{1b}[31m"), "bad grant [31m");
+        let many = "word ".repeat(1000);
+        assert_eq!(scrub(&many).chars().count(), SCRUB_LIMIT + 1);
+        let echoed = "SignatureDoesNotMatch: should have been 'POST\nx-amz-security-token:\
+                      IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJGMEQCIF'";
+        let scrubbed = scrub(echoed);
+        assert!(scrubbed.contains("[redacted]"), "{scrubbed}");
+        assert!(!scrubbed.contains("IQoJ"), "{scrubbed}");
     }
 
     #[test]
@@ -257,5 +268,8 @@ mod tests {
             Some(1_700_000_000)
         );
         assert_eq!(parse_expiry(&json!("soon")), None);
+        // A lifetime is a number of seconds, never a time.
+        assert_eq!(parse_seconds(&json!("3599")), Some(3599));
+        assert_eq!(parse_seconds(&json!("2023-11-14T22:13:20Z")), None);
     }
 }

@@ -415,12 +415,23 @@ impl State {
             let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
             unlocked.handle.clone()
         };
-        let Handle::Vault(key) = handle else {
-            return Err(ErrorReply::new(
-                ErrorKind::BadRequest,
-                "the keyring store has no passphrase to confirm a publish with: keep publish \
-                 credentials in a vault store",
-            ));
+        let key = match handle {
+            Handle::Vault(key) => key,
+            Handle::Keyring(_) => {
+                return Err(ErrorReply::new(
+                    ErrorKind::BadRequest,
+                    "the keyring store has no passphrase to confirm a publish with: keep publish \
+                     credentials in a vault store",
+                ));
+            }
+            Handle::Memory => {
+                return Err(ErrorReply::new(
+                    ErrorKind::BadRequest,
+                    "this memory-only agent (credd ci) has no passphrase to confirm a publish \
+                     with, and no one is there to type one: give the job its publish credential \
+                     without \"publish\": true",
+                ));
+            }
         };
         match run_blocking(move || key.accepts(&passphrase)).await {
             Ok(true) => {
@@ -557,7 +568,8 @@ impl State {
             ));
         }
         self.modify(move |entries| {
-            let pair = entries.same_pair(&entry.url, entry.username.as_deref(), entry.publish);
+            let own = select::own_username(&entry);
+            let pair = entries.same_pair(&entry.url, own, entry.publish);
             if let Some(other) = pair.filter(|&i| entries[i].name != entry.name) {
                 return Err(pair_taken(&entries[other]));
             }
@@ -569,7 +581,8 @@ impl State {
                 Some(_) if !replace => Err(ErrorReply::new(
                     ErrorKind::Exists,
                     format!(
-                        "an entry named {:?} exists already: remove it first or replace it",
+                        "an entry named {:?} exists already: replace it ('credd add --replace'), \
+                         or choose another name",
                         entry.name
                     ),
                 )),
@@ -610,6 +623,17 @@ impl State {
         self.modify(move |entries| {
             if let Some(i) = entries.same_pair(&entry.url, entry.username.as_deref(), false) {
                 team::refuse_change(&entries[i])?;
+                if entries[i].source.is_some() {
+                    return Err(ErrorReply::new(
+                        ErrorKind::Exists,
+                        format!(
+                            "the entry {:?} mints this credential from a source; a stored secret \
+                             would replace it: remove it first ('credd remove {0}'), or replace \
+                             it with 'credd add {0} --replace …'",
+                            entries[i].name
+                        ),
+                    ));
+                }
                 entry.name = entries[i].name.clone();
                 entry.expires = entries[i].expires;
                 entry.note = entries[i].note.clone().or(entry.note.take());
@@ -764,10 +788,8 @@ fn is_login(entry: &Entry) -> bool {
 
 /// The error for a second entry of the pair that entry `holder` has.
 fn pair_taken(holder: &Entry) -> ErrorReply {
-    let user = holder
-        .username
-        .as_ref()
-        .map_or("no username".to_owned(), |u| format!("user {u:?}"));
+    let user =
+        select::own_username(holder).map_or("no username".to_owned(), |u| format!("user {u:?}"));
     ErrorReply::new(
         ErrorKind::Exists,
         format!(

@@ -191,10 +191,11 @@ impl Entries {
     }
 
     /// The position of the entry holding `username`'s credential for `url` (the publish one with
-    /// `publish`) by [`same_service`]: the first in the list, as a scan would find it.
+    /// `publish`) by [`same_service`]: the first in the list, as a scan would find it. An entry's
+    /// username is the one lookups see ([`own_username`]: a source's counts).
     pub fn same_pair(&self, url: &str, username: Option<&str>, publish: bool) -> Option<usize> {
         let side = usize::from(publish);
-        let fits = |i: &usize| self.list[*i].username.as_deref() == username;
+        let fits = |i: &usize| own_username(&self.list[*i]) == username;
         let same_string = self.by_url[side]
             .get(url)
             .filter(fits)
@@ -358,7 +359,7 @@ pub fn same_service(a: &str, b: &str) -> bool {
 }
 
 /// The entry's username: its own, else the one its source's registries expect.
-fn own_username(entry: &Entry) -> Option<&str> {
+pub(super) fn own_username(entry: &Entry) -> Option<&str> {
     (entry.username.as_deref()).or_else(|| entry.source.as_ref()?.username())
 }
 

@@ -20,9 +20,10 @@ use credd_protocol::{Entry, ErrorKind, ErrorReply, RefreshResult, Source, TeamSt
 use tokio::sync::broadcast;
 
 use super::flight::Flight;
-use super::tokens::{GRACE, RETRY_AFTER, cut, unix_now};
+use super::tokens::{JOIN_MARGIN, RETRY_AFTER, cut};
 use super::{Entries, State};
 use crate::config::{Config, Precedence, Team};
+use crate::mint;
 use crate::team::{self, Login, Read, Server, TeamError};
 use crate::urlmatch::RegistryUrl;
 
@@ -130,7 +131,7 @@ impl State {
         let Some(unlocked) = inner.unlocked.as_mut() else {
             return Vec::new();
         };
-        let now = unix_now();
+        let now = mint::now();
         let mut due = Vec::new();
         for team in &config.team {
             // A team nobody logged in to waits for 'credd team login'; `status` says so.
@@ -178,7 +179,7 @@ impl State {
                 if let Err(error) = &outcome {
                     let mut state = slot.state();
                     state.problem = Some(error.message.clone());
-                    let retry = unix_now() + RETRY_AFTER.min(team.refresh_interval);
+                    let retry = mint::now() + RETRY_AFTER.min(team.refresh_interval);
                     state.due = state.due.min(retry);
                 }
                 outcome
@@ -200,7 +201,7 @@ impl State {
             let team = team.clone();
             tokio::task::spawn_blocking(move || sync(&team, &login, cached))
         };
-        let outcome = match tokio::time::timeout(team::SYNC_TIMEOUT + GRACE, task).await {
+        let outcome = match tokio::time::timeout(team::SYNC_TIMEOUT + JOIN_MARGIN, task).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(join)) => Err(TeamError::Unreachable(format!("the read failed: {join}"))),
             Err(_) => Err(TeamError::Unreachable(format!(
@@ -215,7 +216,7 @@ impl State {
                     .install_team(team, std::mem::take(&mut read.entries))
                     .await?;
                 slot.state().problem = partial(&read, &skipped, warning);
-                let now = unix_now();
+                let now = mint::now();
                 Ok(RefreshResult {
                     minted: now,
                     token_expires: now + team.max_age,
@@ -294,7 +295,7 @@ impl State {
                 ),
             ));
         };
-        let age = unix_now().saturating_sub(*fetched);
+        let age = mint::now().saturating_sub(*fetched);
         if age <= config.max_age {
             return Ok(entry);
         }

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use credd_protocol::{
     Entry, EntryInfo, ErrorKind, ErrorReply, MAX_SOURCE_ERROR_LEN, RefreshResult, Secret, Source,
@@ -23,9 +23,13 @@ use crate::mint::{self, Context, MintError};
 /// The least time a token handed out has left: this, or a fifth of its lifetime when that is
 /// shorter (a token minted to live under five minutes).
 const MIN_LEFT: u64 = 60;
-/// How long past the mint timeout a mint's thread is waited for before the caller is told.
-pub(super) const GRACE: Duration = Duration::from_secs(1);
-/// After a failed background refresh, seconds before a lookup starts another.
+/// How long past the mint timeout a mint's thread is waited for before the caller is told
+/// (not the step-up grace window).
+pub(super) const JOIN_MARGIN: Duration = Duration::from_secs(1);
+/// The longest a minted token is kept, whatever its source says: a wrong clock or a mistyped
+/// lifetime must not keep a token for years.
+const MAX_LIFETIME: u64 = 24 * 60 * 60;
+/// After a failed mint, seconds before a lookup starts another (`refresh` does at once).
 pub(super) const RETRY_AFTER: u64 = 10;
 
 /// The minted tokens of an unlocked agent, by entry name.
@@ -106,7 +110,7 @@ impl Slot {
             }
             Err(error) => {
                 state.last_error = Some(error.clone());
-                state.retry_at = unix_now() + RETRY_AFTER;
+                state.retry_at = mint::now() + RETRY_AFTER;
             }
         }
     }
@@ -122,16 +126,25 @@ struct Cached {
 }
 
 impl Cached {
-    /// True when it has enough time left to hand out.
-    fn usable(&self, now: u64) -> bool {
-        let lifetime = self.expires.saturating_sub(self.minted);
-        now + MIN_LEFT.min(lifetime.div_ceil(5)) < self.expires
+    /// The least time it must have left when handed out: [`MIN_LEFT`], or a fifth of its
+    /// lifetime when that is shorter.
+    fn min_left(&self) -> u64 {
+        MIN_LEFT.min(self.expires.saturating_sub(self.minted).div_ceil(5))
     }
 
-    /// True once 80% of its lifetime has passed.
+    /// True when it has enough time left to hand out.
+    fn usable(&self, now: u64) -> bool {
+        now + self.min_left() < self.expires
+    }
+
+    /// True once 80% of its lifetime has passed, or earlier when that would leave a refresh
+    /// too little time before the token stops being handed out (a short-lived token): then at
+    /// twice the least time left before expiry.
     fn refresh_due(&self, now: u64) -> bool {
         let lifetime = self.expires.saturating_sub(self.minted);
-        now >= self.minted + lifetime * 4 / 5
+        let at =
+            (self.minted + lifetime * 4 / 5).min(self.expires.saturating_sub(2 * self.min_left()));
+        now >= at
     }
 }
 
@@ -185,13 +198,15 @@ impl State {
         Ok(unlocked.tokens.slot(name))
     }
 
-    /// The cached token when usable (starting a refresh when one is due), else a new one.
+    /// The cached token when usable (starting a refresh when one is due); without one, the last
+    /// mint's error for [`RETRY_AFTER`] seconds after it (so a revoked key or a hung endpoint is
+    /// not tried again by every lookup), else a new one.
     async fn token(
         self: &Arc<Self>,
         slot: &Arc<Slot>,
         entry: &Entry,
     ) -> Result<Cached, ErrorReply> {
-        let now = unix_now();
+        let now = mint::now();
         // Noted before the token is looked at: a mint that ends in between is then taken, not
         // repeated.
         let seen = slot.flight.seen();
@@ -203,6 +218,9 @@ impl State {
                     self.refresh_in_background(slot, entry);
                 }
                 return Ok(cached);
+            }
+            if let Some(error) = state.last_error.as_ref().filter(|_| now < state.retry_at) {
+                return Err(error.clone());
             }
         }
         self.mint_once(slot, entry, seen).await
@@ -243,7 +261,7 @@ impl State {
         };
         let task = tokio::task::spawn_blocking(move || mint::mint(&source, &material, &cx));
         let name = &entry.name;
-        let minted = match tokio::time::timeout(timeout + GRACE, task).await {
+        let minted = match tokio::time::timeout(timeout + JOIN_MARGIN, task).await {
             Ok(Ok(Ok(minted))) => minted,
             Ok(Ok(Err(error))) => return Err(failed(name, &error)),
             Ok(Err(join)) => return Err(internal(&format!("the mint task failed: {join}"))),
@@ -255,12 +273,12 @@ impl State {
                 return Err(failed(name, &error));
             }
         };
-        let now = unix_now();
+        let now = mint::now();
         let cached = Cached {
             username: minted.username,
             token: minted.token,
             minted: now,
-            expires: minted.expires,
+            expires: minted.expires.min(now + MAX_LIFETIME),
         };
         if !cached.usable(now) {
             return Err(ErrorReply::new(
@@ -339,12 +357,6 @@ pub(super) fn cut(message: &str) -> String {
     message[..end].to_owned()
 }
 
-pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,10 +375,19 @@ mod tests {
         let hour = cached(0, 3600);
         assert!(hour.usable(3539) && !hour.usable(3540));
         assert!(!hour.refresh_due(2879) && hour.refresh_due(2880));
-        // A short-lived token keeps a fifth of its lifetime instead.
+        // A short-lived token keeps a fifth of its lifetime instead, and is refreshed while
+        // still handed out.
         let short = cached(100, 110);
         assert!(short.usable(107) && !short.usable(108));
-        assert!(short.refresh_due(108));
+        assert!(!short.refresh_due(105) && short.refresh_due(106));
+        for lifetime in [5, 10, 60, 299, 300, 301, 600] {
+            let token = cached(0, lifetime);
+            let due = (0..lifetime).find(|&now| token.refresh_due(now)).unwrap();
+            assert!(
+                token.usable(due),
+                "lifetime {lifetime}: due at {due}, not usable then"
+            );
+        }
     }
 
     fn source_entry(name: &str, program: &str, material: &str) -> Entry {
@@ -403,6 +424,12 @@ mod tests {
         tokens.forget_changed(&Entries::from(before), &Entries::from(after));
         let left: Vec<&str> = tokens.slots.keys().map(String::as_str).collect();
         assert_eq!(left, ["kept"]);
+    }
+
+    #[test]
+    fn a_client_waits_longer_than_the_longest_mint() {
+        let longest = Duration::from_secs(crate::config::MAX_MINT_TIMEOUT) + JOIN_MARGIN;
+        assert!(longest + Duration::from_secs(2) <= crate::client::LOOKUP_TIMEOUT);
     }
 
     #[test]
