@@ -120,7 +120,9 @@ impl Caller {
             uid,
             exe: exe_of(pid),
         };
-        let terminal = stat_of(pid)
+        let stat = stat_of(pid);
+        let terminal = stat
+            .as_ref()
             .filter(|stat| stat.tty != 0)
             .map(|stat| Terminal {
                 session: stat.session,
@@ -128,7 +130,7 @@ impl Caller {
             });
         Self {
             peer,
-            parents: parents_of(pid),
+            parents: stat.map_or_else(Vec::new, |stat| parents_of(pid, &stat)),
             terminal,
         }
     }
@@ -169,13 +171,18 @@ fn exe_of(pid: u32) -> Option<String> {
 
 /// What the audit reads from `/proc/PID/stat`.
 struct Stat {
+    /// The command name: what the kernel sets from the executable's name at each `exec`.
+    comm: String,
     ppid: u32,
     session: u32,
     /// The controlling terminal's device number; 0 without one.
     tty: u32,
+    /// When the process started, in clock ticks since boot: with the pid, names one process.
+    start: u64,
 }
 
-/// The parent pid, session id and controlling terminal of `pid`, from `/proc/PID/stat`.
+/// The command name, parent pid, session id, controlling terminal and start time of `pid`,
+/// from `/proc/PID/stat`.
 fn stat_of(pid: u32) -> Option<Stat> {
     // One read into a buffer that holds any stat line (a few hundred bytes): read_to_string,
     // which cannot know a /proc file's size, took six reads and a statx, on every connection.
@@ -185,50 +192,105 @@ fn stat_of(pid: u32) -> Option<Stat> {
         &mut buf,
     )
     .ok()?;
-    let stat = std::str::from_utf8(&buf[..len]).ok()?;
+    parse_stat(std::str::from_utf8(&buf[..len]).ok()?)
+}
+
+/// Parses a `/proc/PID/stat` line.
+fn parse_stat(stat: &str) -> Option<Stat> {
     // The command name (in parentheses) may hold spaces and parentheses: fields follow the last.
-    let after = &stat[stat.rfind(')')? + 1..];
-    // state ppid pgrp session tty_nr
-    let mut fields = after.split_whitespace().skip(1);
+    let close = stat.rfind(')')?;
+    let comm = stat[stat.find('(')? + 1..close].to_owned();
+    // Fields 3 on: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
+    // utime stime cutime cstime priority nice num_threads itrealvalue starttime.
+    let mut fields = stat[close + 1..].split_whitespace().skip(1);
     let ppid = fields.next()?.parse().ok()?;
     let session = fields.nth(1)?.parse().ok()?;
     let tty = fields.next()?.parse::<i32>().ok()?;
+    let start = fields.nth(14)?.parse().ok()?;
     Some(Stat {
+        comm,
         ppid,
         session,
         tty: tty as u32,
+        start,
     })
 }
 
-/// The parents of `pid`, nearest first, up to its session leader (or init).
-fn parents_of(pid: u32) -> Vec<Process> {
+/// The parents of `pid` (whose stat is `stat`), nearest first, up to its session leader (or
+/// init).
+fn parents_of(pid: u32, stat: &Stat) -> Vec<Process> {
     let mut parents = Vec::new();
-    let Some(Stat {
-        ppid: mut next,
-        session,
-        ..
-    }) = stat_of(pid)
-    else {
-        return parents;
-    };
-    if pid == session {
+    if pid == stat.session {
         return parents;
     }
+    let session = stat.session;
+    let mut next = stat.ppid;
+    let mut exes = PARENT_EXES.lock().unwrap_or_else(|p| p.into_inner());
     while next > 1 && parents.len() < MAX_PARENTS {
+        let Some(stat) = stat_of(next) else {
+            // Gone (or unreadable) since its child's stat was read: recorded as it is found.
+            parents.push(Process {
+                pid: next,
+                uid: None,
+                exe: exe_of(next),
+            });
+            break;
+        };
+        let exe = exes.exe(next, &stat, || exe_of(next));
         parents.push(Process {
             pid: next,
             uid: None,
-            exe: exe_of(next),
+            exe,
         });
         if next == session {
             break;
         }
-        match stat_of(next) {
-            Some(stat) => next = stat.ppid,
-            None => break,
-        }
+        next = stat.ppid;
     }
     parents
+}
+
+/// How many parents' executables the agent remembers: the shells, `cargo`s and `git`s of a
+/// person's sessions; beyond it the cache starts over.
+const CACHED: usize = 256;
+
+/// The executables of recent callers' parents. The same shell or `cargo` is the parent of
+/// every lookup in a build: its `exe` is read once, and on each later connection only its
+/// `stat` is (which the chain needs anyway, for the next parent).
+static PARENT_EXES: std::sync::LazyLock<Mutex<ExeCache>> =
+    std::sync::LazyLock::new(|| Mutex::new(ExeCache::default()));
+
+/// Executables by pid and start time, kept while the command name matches.
+#[derive(Default)]
+struct ExeCache {
+    exes: std::collections::HashMap<(u32, u64), (String, Option<String>)>,
+}
+
+impl ExeCache {
+    /// The executable of the process `pid` whose stat is `stat`: remembered, or `read`.
+    ///
+    /// A pid reused by a new process has another start time, so it never finds the old one's
+    /// executable; a process that `exec`s gets another command name, so it is read again. (An
+    /// `exec` of another file of the same name keeps the old path: a trail, not a proof.)
+    fn exe(
+        &mut self,
+        pid: u32,
+        stat: &Stat,
+        read: impl FnOnce() -> Option<String>,
+    ) -> Option<String> {
+        let key = (pid, stat.start);
+        if let Some((comm, exe)) = self.exes.get(&key)
+            && *comm == stat.comm
+        {
+            return exe.clone();
+        }
+        let exe = read();
+        if self.exes.len() >= CACHED {
+            self.exes.clear();
+        }
+        self.exes.insert(key, (stat.comm.clone(), exe.clone()));
+        exe
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +334,62 @@ mod tests {
         assert!(me.peer.exe.is_some());
         assert!(me.parents.len() <= MAX_PARENTS);
         assert!(me.parents.iter().all(|p| p.pid > 1));
+    }
+
+    fn stat(comm: &str, start: u64) -> Stat {
+        parse_stat(&format!(
+            "40 ({comm}) S 1 40 40 34816 0 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_stat_line_with_parentheses_in_the_name_parses() {
+        let line = "7 (a) b (c)) R 3 7 5 34817 7 4194560 90 0 0 0 1 2 0 0 20 0 1 0 123456 9 9";
+        let stat = parse_stat(line).unwrap();
+        assert_eq!(stat.comm, "a) b (c)");
+        assert_eq!(
+            (stat.ppid, stat.session, stat.tty, stat.start),
+            (3, 5, 34817, 123456)
+        );
+    }
+
+    #[test]
+    fn a_cached_executable_is_only_for_the_same_process() {
+        let mut cache = ExeCache::default();
+        let read = |exe: &str| Some(exe.to_owned());
+        assert_eq!(
+            cache
+                .exe(40, &stat("bash", 100), || read("/bin/bash"))
+                .unwrap(),
+            "/bin/bash"
+        );
+        // The same process again: no read.
+        let again = cache.exe(40, &stat("bash", 100), || panic!("read again"));
+        assert_eq!(again.unwrap(), "/bin/bash");
+        // The pid reused by a new process: another start time, read afresh.
+        let reused = cache.exe(40, &stat("bash", 200), || read("/x/evil"));
+        assert_eq!(reused.unwrap(), "/x/evil");
+        // The first process after an `exec`: another command name, read afresh.
+        let execed = cache.exe(40, &stat("cargo", 100), || read("/bin/cargo"));
+        assert_eq!(execed.unwrap(), "/bin/cargo");
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let mut cache = ExeCache::default();
+        for pid in 0..3 * CACHED as u32 {
+            cache.exe(pid, &stat("sh", 1), || None);
+            assert!(cache.exes.len() <= CACHED);
+        }
+    }
+
+    #[test]
+    fn a_second_read_finds_the_same_chain() {
+        let first = Caller::read(Some(std::process::id()), Some(0));
+        let second = Caller::read(Some(std::process::id()), Some(0));
+        assert_eq!(first.parents, second.parents);
+        assert_eq!(first.terminal, second.terminal);
     }
 
     #[test]
