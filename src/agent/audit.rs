@@ -227,25 +227,23 @@ fn parents_of(pid: u32, stat: &Stat) -> Vec<Process> {
     let mut next = stat.ppid;
     let mut exes = PARENT_EXES.lock().unwrap_or_else(|p| p.into_inner());
     while next > 1 && parents.len() < MAX_PARENTS {
-        let Some(stat) = stat_of(next) else {
-            // Gone (or unreadable) since its child's stat was read: recorded as it is found.
-            parents.push(Process {
-                pid: next,
-                uid: None,
-                exe: exe_of(next),
-            });
-            break;
+        // The session leader ends the chain: its stat is not needed, and one readlink costs
+        // less than the stat a cache look-up would need.
+        let stat = (next != session).then(|| stat_of(next)).flatten();
+        let exe = match &stat {
+            Some(stat) => exes.exe(next, stat, || exe_of(next)),
+            None => exe_of(next),
         };
-        let exe = exes.exe(next, &stat, || exe_of(next));
         parents.push(Process {
             pid: next,
             uid: None,
             exe,
         });
-        if next == session {
-            break;
+        match stat {
+            Some(stat) => next = stat.ppid,
+            // The leader, or a parent gone (or unreadable) since its child's stat was read.
+            None => break,
         }
-        next = stat.ppid;
     }
     parents
 }
