@@ -688,20 +688,16 @@ impl State {
             .persist(handle, before, entries)
             .await
             .map_err(store_error)?;
-        let replaced = match self.inner().unlocked.as_mut() {
+        match self.inner().unlocked.as_mut() {
             Some(unlocked) => {
                 // The write gate makes the agent's view the list this write started from.
                 unlocked.tokens.forget_changed(&unlocked.entries, &entries);
                 unlocked.teams.forget_changed(&unlocked.entries, &entries);
-                std::mem::replace(&mut unlocked.entries, entries)
+                unlocked.entries = entries;
             }
             // Locked while writing: the change is on disk, the memory stays wiped.
-            None => entries,
-        };
-        // The list replaced is a copy of every entry, freed after the store task gave its pages
-        // back: freed outside the state lock, and its pages given back too, or they stay resident.
-        drop(replaced);
-        crate::sys::release_free_memory();
+            None => drop(entries),
+        }
         Ok(outcome)
     }
 }
