@@ -103,9 +103,12 @@ impl Team {
                 "team name {name:?} must be letters, digits, '-', '_' or '.'"
             ));
         }
-        if self.refresh_interval == 0 || self.max_age == 0 {
+        // Bounded so that the agent's `now + interval` sums cannot overflow.
+        let bounded = |secs: u64| (1..=MAX_TEAM_SECS).contains(&secs);
+        if !bounded(self.refresh_interval) || !bounded(self.max_age) {
             return Err(format!(
-                "team {name:?}: refresh-interval and max-age must be at least 1 second"
+                "team {name:?}: refresh-interval and max-age must be between 1 second and \
+                 {MAX_TEAM_SECS} (a year)"
             ));
         }
         let trimmed = |s: &str| s.trim_matches('/').is_empty();
@@ -120,6 +123,9 @@ impl Team {
         Ok(())
     }
 }
+
+/// The longest refresh interval or offline age a team may set: a year.
+pub const MAX_TEAM_SECS: u64 = 365 * 24 * 60 * 60;
 
 /// The longest grace window a config may set: a window is meant for one publishing session.
 pub const MAX_STEP_UP_GRACE: u64 = 60 * 60;
@@ -372,6 +378,8 @@ mod tests {
             .to_string();
         assert!(err.contains("must be letters"), "{err}");
         assert!(load_text(&format!("{twice}max-age = 0\n")).is_err());
+        let forever = format!("{twice}refresh-interval = {}\n", i64::MAX);
+        assert!(load_text(&forever).is_err());
         assert!(load_text(&format!("{twice}adress = \"x\"\n")).is_err());
     }
 
