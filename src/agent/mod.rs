@@ -85,6 +85,17 @@ fn as_run(mut config: Config, memory: bool) -> Config {
     config
 }
 
+/// The runtime the agent runs on: one thread for the socket. A lookup is microseconds of work
+/// under a lock, so a second worker buys nothing but a hand-over between threads on every
+/// connection (futex wake-ups and a second epoll wait, measured in docs/BENCHMARKS.md); what
+/// can take long (the KDF, vault and keychain writes, mints, team reads) runs on the blocking
+/// pool, off this thread.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 /// Runs the agent until SIGTERM, SIGINT, a `stop` request or, when socket-activated, the idle
 /// exit; then wipes every secret, removes the socket (unless systemd owns it) and returns. A
 /// memory agent leaves SIGTERM and SIGINT to `credd ci`, which passes them to the job and stops

@@ -173,10 +173,7 @@ fn start_agent(dir: &Path, socket: &Path) -> Result<std::thread::JoinHandle<Resu
         memory: true,
     };
     let agent = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
+        let runtime = credd::agent::runtime().context("cannot start the async runtime")?;
         let result = runtime.block_on(run_agent(options));
         runtime.shutdown_timeout(Duration::from_secs(1));
         Ok(result?)

@@ -41,10 +41,7 @@ fn serve(
         ready,
         memory: false,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = credd::agent::runtime().context("cannot start the async runtime")?;
     let result = runtime.block_on(run_agent(options));
     // Secrets are wiped by now; a keychain or KDF call that never returns must not keep the
     // process alive (dropping the runtime would wait for its blocking threads forever).
