@@ -55,17 +55,26 @@ pub fn harden_process() {
     }
 }
 
-/// Caps glibc's malloc at two arenas for the agent. By default every thread that meets
-/// contention gets its own arena (up to eight per core), and each keeps the pages of the vault's
-/// plaintext and JSON that a store task freed there: with the wiping allocator writing over
-/// every freed block, all of them stay resident.
-pub fn limit_malloc_arenas() {
+/// Tunes glibc's malloc for the agent, whose large blocks (the vault's plaintext and JSON, the
+/// entry list as it grows) live only while a store task or an unlock runs. The wiping allocator
+/// writes over every block it frees, so a freed page stays resident until malloc gives it back:
+/// - at most two arenas: by default every thread that meets contention gets its own arena (up to
+///   eight per core), and each keeps the pages a store task freed there;
+/// - every block of [`MMAP_THRESHOLD`] or more in a mapping of its own, unmapped when freed.
+///   Left alone, glibc raises that threshold to the largest block freed so far, so after the
+///   first vault write the later copies come from the heap and their pages stay.
+pub fn tune_malloc() {
     #[cfg(target_env = "gnu")]
-    // SAFETY: mallopt only sets a tunable of the allocator.
+    // SAFETY: mallopt only sets tunables of the allocator.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }
 }
+
+/// glibc's own starting threshold, kept fixed (see [`tune_malloc`]).
+#[cfg(target_env = "gnu")]
+const MMAP_THRESHOLD: i32 = 128 * 1024;
 
 /// Gives the free pages of the heap back to the kernel (glibc keeps them otherwise): called
 /// after store work, which frees a copy of every entry at once. The pages were wiped when their

@@ -177,21 +177,20 @@ struct Stat {
     session: u32,
     /// The controlling terminal's device number; 0 without one.
     tty: u32,
-    /// When the process started, in clock ticks since boot: with the pid, names one process.
-    start: u64,
 }
 
-/// The command name, parent pid, session id, controlling terminal and start time of `pid`,
+/// The command name, parent pid, session id and controlling terminal of `pid`,
 /// from `/proc/PID/stat`.
 fn stat_of(pid: u32) -> Option<Stat> {
-    // One read into a buffer that holds any stat line (a few hundred bytes): read_to_string,
-    // which cannot know a /proc file's size, took six reads and a statx, on every connection.
+    read_stat(&std::fs::File::open(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Reads an open `/proc/PID/stat` from its start: one read into a buffer that holds any stat
+/// line (a few hundred bytes), where `read_to_string`, which cannot know a /proc file's size,
+/// took six reads and a statx. `None` once the process is gone.
+fn read_stat(file: &std::fs::File) -> Option<Stat> {
     let mut buf = [0u8; 4096];
-    let len = std::io::Read::read(
-        &mut std::fs::File::open(format!("/proc/{pid}/stat")).ok()?,
-        &mut buf,
-    )
-    .ok()?;
+    let len = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).ok()?;
     parse_stat(std::str::from_utf8(&buf[..len]).ok()?)
 }
 
@@ -200,19 +199,16 @@ fn parse_stat(stat: &str) -> Option<Stat> {
     // The command name (in parentheses) may hold spaces and parentheses: fields follow the last.
     let close = stat.rfind(')')?;
     let comm = stat[stat.find('(')? + 1..close].to_owned();
-    // Fields 3 on: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
-    // utime stime cutime cstime priority nice num_threads itrealvalue starttime.
+    // Fields 3 on: state ppid pgrp session tty_nr.
     let mut fields = stat[close + 1..].split_whitespace().skip(1);
     let ppid = fields.next()?.parse().ok()?;
     let session = fields.nth(1)?.parse().ok()?;
     let tty = fields.next()?.parse::<i32>().ok()?;
-    let start = fields.nth(14)?.parse().ok()?;
     Some(Stat {
         comm,
         ppid,
         session,
         tty: tty as u32,
-        start,
     })
 }
 
@@ -225,14 +221,16 @@ fn parents_of(pid: u32, stat: &Stat) -> Vec<Process> {
     }
     let session = stat.session;
     let mut next = stat.ppid;
-    let mut exes = PARENT_EXES.lock().unwrap_or_else(|p| p.into_inner());
+    let mut known = KNOWN_PARENTS.lock().unwrap_or_else(|p| p.into_inner());
     while next > 1 && parents.len() < MAX_PARENTS {
-        // The session leader ends the chain: its stat is not needed, and one readlink costs
-        // less than the stat a cache look-up would need.
-        let stat = (next != session).then(|| stat_of(next)).flatten();
-        let exe = match &stat {
-            Some(stat) => exes.exe(next, stat, || exe_of(next)),
-            None => exe_of(next),
+        // The session leader ends the chain: its stat is not needed, only its executable.
+        let (stat, exe) = if next == session {
+            (None, exe_of(next))
+        } else {
+            match known.read(next) {
+                Some((stat, exe)) => (Some(stat), exe),
+                None => (None, exe_of(next)),
+            }
         };
         parents.push(Process {
             pid: next,
@@ -248,46 +246,66 @@ fn parents_of(pid: u32, stat: &Stat) -> Vec<Process> {
     parents
 }
 
-/// How many parents' executables the agent remembers: the shells, `cargo`s and `git`s of a
-/// person's sessions; beyond it the cache starts over.
-const CACHED: usize = 256;
+/// How many parents the agent keeps open: the shells, `cargo`s and `git`s of a person's
+/// sessions; beyond it the cache starts over. Each costs a file descriptor.
+const CACHED: usize = 64;
 
-/// The executables of recent callers' parents. The same shell or `cargo` is the parent of
-/// every lookup in a build: its `exe` is read once, and on each later connection only its
-/// `stat` is (which the chain needs anyway, for the next parent).
-static PARENT_EXES: std::sync::LazyLock<Mutex<ExeCache>> =
-    std::sync::LazyLock::new(|| Mutex::new(ExeCache::default()));
+/// The parents of recent callers. The same shell or `cargo` is the parent of every lookup in a
+/// build: after the first, each connection re-reads its stat with one `pread` (which the chain
+/// needs anyway, for the next parent) instead of an open, a read and a close, and its executable
+/// not at all.
+static KNOWN_PARENTS: std::sync::LazyLock<Mutex<KnownParents>> =
+    std::sync::LazyLock::new(|| Mutex::new(KnownParents::default()));
 
-/// Executables by pid and start time, kept while the command name matches.
+/// Parents by pid, each with its `/proc/PID/stat` kept open.
+///
+/// An open `/proc/PID/stat` stays bound to the process it was opened for: reading it fails once
+/// that process is gone, even when a new process has its pid, so a reused pid is never taken for
+/// the old process. The file also shows the process as it is now: its parent after it was
+/// re-parented, and its command name after an `exec`, which makes its executable be read again.
+/// (An `exec` of another file of the same name keeps the old path: a trail, not a proof.)
 #[derive(Default)]
-struct ExeCache {
-    exes: std::collections::HashMap<(u32, u64), (String, Option<String>)>,
+struct KnownParents {
+    known: std::collections::HashMap<u32, Known>,
 }
 
-impl ExeCache {
-    /// The executable of the process `pid` whose stat is `stat`: remembered, or `read`.
-    ///
-    /// A pid reused by a new process has another start time, so it never finds the old one's
-    /// executable; a process that `exec`s gets another command name, so it is read again. (An
-    /// `exec` of another file of the same name keeps the old path: a trail, not a proof.)
-    fn exe(
-        &mut self,
-        pid: u32,
-        stat: &Stat,
-        read: impl FnOnce() -> Option<String>,
-    ) -> Option<String> {
-        let key = (pid, stat.start);
-        if let Some((comm, exe)) = self.exes.get(&key)
-            && *comm == stat.comm
-        {
-            return exe.clone();
+/// One parent: its open stat file, and the executable read when it had this command name.
+struct Known {
+    stat: std::fs::File,
+    comm: String,
+    exe: Option<String>,
+}
+
+impl KnownParents {
+    /// The stat and executable of the process `pid`, or `None` when it cannot be read.
+    fn read(&mut self, pid: u32) -> Option<(Stat, Option<String>)> {
+        if let Some(known) = self.known.get_mut(&pid) {
+            if let Some(stat) = read_stat(&known.stat) {
+                if stat.comm != known.comm {
+                    known.exe = exe_of(pid);
+                    known.comm.clone_from(&stat.comm);
+                }
+                return Some((stat, known.exe.clone()));
+            }
+            // Gone: its pid may be another process's by now.
+            self.known.remove(&pid);
         }
-        let exe = read();
-        if self.exes.len() >= CACHED {
-            self.exes.clear();
+        let file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+        let stat = read_stat(&file)?;
+        let exe = exe_of(pid);
+        if self.known.len() >= CACHED {
+            self.known.clear();
         }
-        self.exes.insert(key, (stat.comm.clone(), exe.clone()));
-        exe
+        let comm = stat.comm.clone();
+        self.known.insert(
+            pid,
+            Known {
+                stat: file,
+                comm,
+                exe: exe.clone(),
+            },
+        );
+        Some((stat, exe))
     }
 }
 
@@ -334,51 +352,74 @@ mod tests {
         assert!(me.parents.iter().all(|p| p.pid > 1));
     }
 
-    fn stat(comm: &str, start: u64) -> Stat {
-        parse_stat(&format!(
-            "40 ({comm}) S 1 40 40 34816 0 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0"
-        ))
-        .unwrap()
-    }
-
     #[test]
     fn a_stat_line_with_parentheses_in_the_name_parses() {
         let line = "7 (a) b (c)) R 3 7 5 34817 7 4194560 90 0 0 0 1 2 0 0 20 0 1 0 123456 9 9";
         let stat = parse_stat(line).unwrap();
         assert_eq!(stat.comm, "a) b (c)");
-        assert_eq!(
-            (stat.ppid, stat.session, stat.tty, stat.start),
-            (3, 5, 34817, 123456)
-        );
+        assert_eq!((stat.ppid, stat.session, stat.tty), (3, 5, 34817));
+    }
+
+    /// A child that waits for a line on stdin, then `exec`s `sleep`.
+    fn waiting_child() -> std::process::Child {
+        std::process::Command::new("sh")
+            .args(["-c", "read line; exec sleep 30"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits until `pid`'s command name is `comm` (an `exec` is not instant).
+    fn wait_for_comm(pid: u32, comm: &str) {
+        for _ in 0..500 {
+            if stat_of(pid).is_some_and(|stat| stat.comm == comm) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{pid} never became {comm}");
     }
 
     #[test]
-    fn a_cached_executable_is_only_for_the_same_process() {
-        let mut cache = ExeCache::default();
-        let read = |exe: &str| Some(exe.to_owned());
-        assert_eq!(
-            cache
-                .exe(40, &stat("bash", 100), || read("/bin/bash"))
-                .unwrap(),
-            "/bin/bash"
-        );
-        // The same process again: no read.
-        let again = cache.exe(40, &stat("bash", 100), || panic!("read again"));
-        assert_eq!(again.unwrap(), "/bin/bash");
-        // The pid reused by a new process: another start time, read afresh.
-        let reused = cache.exe(40, &stat("bash", 200), || read("/x/evil"));
-        assert_eq!(reused.unwrap(), "/x/evil");
-        // The first process after an `exec`: another command name, read afresh.
-        let execed = cache.exe(40, &stat("cargo", 100), || read("/bin/cargo"));
-        assert_eq!(execed.unwrap(), "/bin/cargo");
+    fn a_known_parent_is_read_again_after_an_exec_and_forgotten_when_gone() {
+        let mut child = waiting_child();
+        let pid = child.id();
+        let mut known = KnownParents::default();
+        let (stat, exe) = known.read(pid).unwrap();
+        assert_eq!(stat.comm, "sh");
+        assert!(exe.unwrap().ends_with("sh"));
+        // The same process again: the kept file answers.
+        assert_eq!(known.read(pid).unwrap().0.ppid, stat.ppid);
+        // An `exec`: another command name, so another executable.
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
+        wait_for_comm(pid, "sleep");
+        let (_, exe) = known.read(pid).unwrap();
+        assert!(exe.unwrap().ends_with("/sleep"));
+        // Gone (and reaped): the kept file no longer reads, and the entry goes.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(known.read(pid).is_none());
+        assert!(known.known.is_empty());
     }
 
     #[test]
     fn the_cache_stays_bounded() {
-        let mut cache = ExeCache::default();
-        for pid in 0..3 * CACHED as u32 {
-            cache.exe(pid, &stat("sh", 1), || None);
-            assert!(cache.exes.len() <= CACHED);
+        let mut children: Vec<_> = (0..CACHED + 8)
+            .map(|_| {
+                std::process::Command::new("sleep")
+                    .arg("30")
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut known = KnownParents::default();
+        for child in &children {
+            assert!(known.read(child.id()).is_some());
+            assert!(known.known.len() <= CACHED);
+        }
+        for child in &mut children {
+            child.kill().unwrap();
+            child.wait().unwrap();
         }
     }
 

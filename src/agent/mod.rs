@@ -104,7 +104,7 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
     crate::sys::harden_process();
     // Every connection, served or told `busy`, holds a descriptor.
     crate::sys::raise_open_files_limit();
-    crate::sys::limit_malloc_arenas();
+    crate::sys::tune_malloc();
     let config = as_run(Config::load(options.config.as_deref())?, options.memory);
     let stores = Stores::new(options.vault.clone());
     // Before the socket: a second agent on this vault must leave the first one's socket alone.
