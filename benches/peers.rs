@@ -36,6 +36,8 @@ use cargo_credential::{Action, CredentialRequest, Operation, RegistryInfo};
 /// Socket round trips per subject, after [`SOCKET_WARMUP`] unmeasured ones.
 const SOCKET_ROUNDS: usize = 10_000;
 const SOCKET_WARMUP: usize = 300;
+/// The pause after each measured run, unmeasured (see [`interleaved`]).
+const SETTLE: Duration = Duration::from_micros(50);
 /// Process spawns per subject, after [`SPAWN_WARMUP`] unmeasured ones.
 const SPAWN_ROUNDS: usize = 1000;
 const SPAWN_WARMUP: usize = 20;
@@ -94,11 +96,20 @@ fn main() {
         }
     };
     print_header();
-    if wanted("socket") {
-        socket_section(&home, git.as_ref());
-    }
-    if wanted("spawn") {
-        spawn_section(&home, git.as_ref());
+    let daemons: Vec<&Daemon> = std::iter::once(&credd).chain(git.as_ref()).collect();
+    if wanted("socket") || wanted("spawn") {
+        let cpus = allowed_cpus();
+        for placement in Placement::all(&cpus) {
+            placement.apply(&daemons);
+            println!("\n== {} ==", placement.describe());
+            if wanted("socket") {
+                socket_section(&home, git.as_ref());
+            }
+            if wanted("spawn") {
+                spawn_section(&home, git.as_ref());
+            }
+        }
+        Placement::release(&daemons, &cpus);
     }
     if wanted("keyring") {
         keyring_section(&home);
@@ -168,6 +179,111 @@ fn keyring_section(home: &Home) {
         ),
         Err(why) => println!("\nkeyring commands are not measured: {why}"),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where the processes run.
+// ---------------------------------------------------------------------------------------------
+
+/// Which CPUs the harness (with every client it spawns) and the daemons run on. Left to the
+/// scheduler, the placement decides the figures more than either peer does: a daemon that stays
+/// on the other CPU than its client pays for waking an idle CPU twice a round trip (tens of µs
+/// in a virtual machine), one that shares the client's CPU does not, and which daemon ends up
+/// where is chance, so one peer could be measured on one side and the other on the other. Both
+/// daemons are therefore pinned alike, once on the harness's CPU and once on another.
+#[derive(Clone, Copy)]
+enum Placement {
+    /// Everything on one CPU: what the work costs, without wake-ups across CPUs.
+    SameCpu { cpu: usize },
+    /// The harness and its clients on one CPU, both daemons on another.
+    SplitCpus { client: usize, daemon: usize },
+}
+
+impl Placement {
+    /// Both placements on `cpus` (only the first with one CPU).
+    fn all(cpus: &[usize]) -> Vec<Placement> {
+        let mut placements = vec![Placement::SameCpu { cpu: cpus[0] }];
+        if let Some(&other) = cpus.get(1) {
+            placements.push(Placement::SplitCpus {
+                client: cpus[0],
+                daemon: other,
+            });
+        }
+        placements
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Placement::SameCpu { cpu } => format!("harness, clients and daemons on CPU {cpu}"),
+            Placement::SplitCpus { client, daemon } => {
+                format!("harness and clients on CPU {client}, both daemons on CPU {daemon}")
+            }
+        }
+    }
+
+    /// Pins the harness (its clients inherit it) and every thread of each daemon.
+    fn apply(self, daemons: &[&Daemon]) {
+        let (client, daemon) = match self {
+            Placement::SameCpu { cpu } => (cpu, cpu),
+            Placement::SplitCpus { client, daemon } => (client, daemon),
+        };
+        set_cpus(0, &[client]);
+        for each in daemons {
+            for thread in threads_of(each.child.id()) {
+                set_cpus(thread, &[daemon]);
+            }
+        }
+    }
+
+    /// Lets the harness and the daemons run on all of `cpus` again.
+    fn release(daemons: &[&Daemon], cpus: &[usize]) {
+        set_cpus(0, cpus);
+        for each in daemons {
+            for thread in threads_of(each.child.id()) {
+                set_cpus(thread, cpus);
+            }
+        }
+    }
+}
+
+/// The CPUs this thread may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is an empty set; the kernel writes at most its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let got = unsafe { libc::sched_getaffinity(0, size_of_val(&set), &mut set) };
+    assert_eq!(
+        got,
+        0,
+        "sched_getaffinity: {}",
+        std::io::Error::last_os_error()
+    );
+    (0..libc::CPU_SETSIZE as usize)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
+/// Lets the thread `tid` (0: this one) run only on `cpus`.
+fn set_cpus(tid: u32, cpus: &[usize]) {
+    // SAFETY: as in `allowed_cpus`; CPU_SET writes inside the set for any cpu < CPU_SETSIZE.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    let done = unsafe { libc::sched_setaffinity(tid as i32, size_of_val(&set), &set) };
+    assert_eq!(
+        done,
+        0,
+        "sched_setaffinity: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Every thread of the process `pid`: affinity belongs to each thread, not to the process.
+fn threads_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("list a daemon's threads")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -386,7 +502,9 @@ struct Series {
 }
 
 /// Runs every subject once per round, in turn, so that the machine's load spreads over all of
-/// them alike; the first `warmup` rounds are not recorded.
+/// them alike; the first `warmup` rounds are not recorded. A short sleep after each run lets a
+/// daemon finish what it does after its reply (closing, logging) before the next subject's
+/// clock starts: on a shared CPU that work would otherwise be billed to the next subject.
 fn interleaved(rounds: usize, warmup: usize, subjects: &mut [Subject<'_>]) -> Vec<Series> {
     let mut series: Vec<Series> = subjects
         .iter()
@@ -403,6 +521,7 @@ fn interleaved(rounds: usize, warmup: usize, subjects: &mut [Subject<'_>]) -> Ve
             if round >= warmup {
                 series.samples.push(took);
             }
+            std::thread::sleep(SETTLE);
         }
     }
     series
