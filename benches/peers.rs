@@ -99,7 +99,7 @@ fn main() {
     let daemons: Vec<&Daemon> = std::iter::once(&credd).chain(git.as_ref()).collect();
     if wanted("socket") || wanted("spawn") {
         let cpus = allowed_cpus();
-        for placement in Placement::all(&cpus) {
+        for placement in Placement::all(cpus.as_deref()) {
             placement.apply(&daemons);
             println!("\n== {} ==", placement.describe());
             if wanted("socket") {
@@ -109,7 +109,7 @@ fn main() {
                 spawn_section(&home, git.as_ref());
             }
         }
-        Placement::release(&daemons, &cpus);
+        Placement::release(&daemons, cpus.as_deref());
     }
     if wanted("keyring") {
         keyring_section(&home);
@@ -197,15 +197,20 @@ enum Placement {
     SameCpu { cpu: usize },
     /// The harness and its clients on one CPU, both daemons on another.
     SplitCpus { client: usize, daemon: usize },
+    /// Where the scheduler puts them: when this process's CPUs cannot be read.
+    Unpinned,
 }
 
 impl Placement {
-    /// Both placements on `cpus` (only the first with one CPU).
-    fn all(cpus: &[usize]) -> Vec<Placement> {
-        let mut placements = vec![Placement::SameCpu { cpu: cpus[0] }];
-        if let Some(&other) = cpus.get(1) {
+    /// Both placements on `cpus` (only the first with one CPU; none without `cpus`).
+    fn all(cpus: Option<&[usize]>) -> Vec<Placement> {
+        let Some((&first, rest)) = cpus.and_then(<[usize]>::split_first) else {
+            return vec![Placement::Unpinned];
+        };
+        let mut placements = vec![Placement::SameCpu { cpu: first }];
+        if let Some(&other) = rest.first() {
             placements.push(Placement::SplitCpus {
-                client: cpus[0],
+                client: first,
                 daemon: other,
             });
         }
@@ -218,6 +223,7 @@ impl Placement {
             Placement::SplitCpus { client, daemon } => {
                 format!("harness and clients on CPU {client}, both daemons on CPU {daemon}")
             }
+            Placement::Unpinned => "placement left to the scheduler (CPUs unreadable)".into(),
         }
     }
 
@@ -226,62 +232,65 @@ impl Placement {
         let (client, daemon) = match self {
             Placement::SameCpu { cpu } => (cpu, cpu),
             Placement::SplitCpus { client, daemon } => (client, daemon),
+            Placement::Unpinned => return,
         };
-        set_cpus(0, &[client]);
-        for each in daemons {
-            for thread in threads_of(each.child.id()) {
-                set_cpus(thread, &[daemon]);
-            }
-        }
+        pin(daemons, &[client], &[daemon]);
     }
 
     /// Lets the harness and the daemons run on all of `cpus` again.
-    fn release(daemons: &[&Daemon], cpus: &[usize]) {
-        set_cpus(0, cpus);
-        for each in daemons {
-            for thread in threads_of(each.child.id()) {
-                set_cpus(thread, cpus);
+    fn release(daemons: &[&Daemon], cpus: Option<&[usize]>) {
+        if let Some(cpus) = cpus {
+            pin(daemons, cpus, cpus);
+        }
+    }
+}
+
+/// Lets this thread run only on `harness` and every thread of each daemon only on `daemon`.
+fn pin(daemons: &[&Daemon], harness: &[usize], daemon: &[usize]) {
+    set_cpus(0, harness).expect("pin the benchmark to a CPU");
+    for each in daemons {
+        for thread in threads_of(each.child.id()) {
+            match set_cpus(thread, daemon) {
+                // An idle blocking-pool thread may end between listing and pinning.
+                Err(error) if error.raw_os_error() == Some(libc::ESRCH) => {}
+                result => result.expect("pin a daemon's thread to a CPU"),
             }
         }
     }
 }
 
-/// The CPUs this thread may run on.
-fn allowed_cpus() -> Vec<usize> {
+/// The CPUs this thread may run on; None when they cannot be read (more than `CPU_SETSIZE`
+/// CPUs) or are none below `CPU_SETSIZE`.
+fn allowed_cpus() -> Option<Vec<usize>> {
     // SAFETY: a zeroed cpu_set_t is an empty set; the kernel writes at most its size.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     let got = unsafe { libc::sched_getaffinity(0, size_of_val(&set), &mut set) };
-    assert_eq!(
-        got,
-        0,
-        "sched_getaffinity: {}",
-        std::io::Error::last_os_error()
-    );
-    (0..libc::CPU_SETSIZE as usize)
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
         .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect()
+        .collect();
+    (got == 0 && !cpus.is_empty()).then_some(cpus)
 }
 
 /// Lets the thread `tid` (0: this one) run only on `cpus`.
-fn set_cpus(tid: u32, cpus: &[usize]) {
-    // SAFETY: as in `allowed_cpus`; CPU_SET writes inside the set for any cpu < CPU_SETSIZE.
+fn set_cpus(tid: u32, cpus: &[usize]) -> std::io::Result<()> {
+    // SAFETY: as in `allowed_cpus`; every cpu comes from it, so is below CPU_SETSIZE.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     for &cpu in cpus {
         unsafe { libc::CPU_SET(cpu, &mut set) };
     }
     let done = unsafe { libc::sched_setaffinity(tid as i32, size_of_val(&set), &set) };
-    assert_eq!(
-        done,
-        0,
-        "sched_setaffinity: {}",
-        std::io::Error::last_os_error()
-    );
+    match done {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
 }
 
-/// Every thread of the process `pid`: affinity belongs to each thread, not to the process.
+/// Every thread of the process `pid` (affinity belongs to each thread); none once it is gone.
 fn threads_of(pid: u32) -> Vec<u32> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .expect("list a daemon's threads")
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
         .collect()
 }

@@ -65,13 +65,12 @@ impl Handler {
         // One deadline per request, not per read: a client trickling bytes must not keep its
         // connection (and its slot under the cap) forever.
         let mut deadline = Instant::now() + read_timeout;
-        let mut audit = None;
         loop {
             let after = match frames.frame_len() {
                 Ok(Some(len)) => {
                     let parsed = parse_request(frames.frame(len));
                     frames.consume(len);
-                    self.answer(parsed, &mut out, &mut audit).await
+                    self.answer(parsed, &mut out).await
                 }
                 Ok(None) => match self.read_more(&mut frames, deadline).await {
                     true => continue,
@@ -89,12 +88,6 @@ impl Handler {
             };
             let written = self.write(&out, read_timeout).await;
             out.zeroize();
-            // Recorded once the reply is out, whether or not the client took it: the log line's
-            // formatting and write are not the client's wait. Nothing can ask for the log between
-            // the reply and this record (the runtime has one thread and this is no await point).
-            if let Some(record) = audit.take() {
-                self.state.audit.record(record);
-            }
             if !written || matches!(after, After::Close) {
                 return;
             }
@@ -137,13 +130,11 @@ impl Handler {
         }
     }
 
-    /// Carries out one parsed request and encodes its reply into `out`; what the audit log is
-    /// to record of it goes to `audit`.
+    /// Carries out one parsed request and encodes its reply into `out`.
     async fn answer(
         &self,
         parsed: Result<Request, credd_protocol::RequestError>,
         out: &mut Zeroizing<Vec<u8>>,
-        audit: &mut Option<LogRecord>,
     ) -> After {
         let request = match parsed {
             Ok(request) => request,
@@ -182,9 +173,9 @@ impl Handler {
                 }
                 encode(out, id, Ok(Done {}))
             }
-            Operation::Get { lookup, ask } => encode(out, id, self.get(&lookup, ask, audit).await),
+            Operation::Get { lookup, ask } => encode(out, id, self.get(&lookup, ask).await),
             Operation::Allow { name, passphrase } => {
-                encode(out, id, self.allow(name, passphrase, audit).await.map(done))
+                encode(out, id, self.allow(name, passphrase).await.map(done))
             }
             Operation::Log { limit } => encode(
                 out,
@@ -225,7 +216,7 @@ impl Handler {
                     .list(after.as_deref())
                     .map(|sorted| ListResult::page(sorted, limit)),
             ),
-            Operation::Refresh { name } => encode(out, id, self.refresh(name, audit).await),
+            Operation::Refresh { name } => encode(out, id, self.refresh(name).await),
             Operation::Stop => {
                 encode(out, id, Ok(Done {}));
                 self.stop.notify_one();
@@ -243,14 +234,9 @@ impl Handler {
         After::KeepOpen
     }
 
-    /// Looks an entry up, with the step-up a publish credential needs; sets `audit` to the
-    /// record of who asked and how it ended, never the secret.
-    async fn get(
-        &self,
-        lookup: &Lookup,
-        ask: Ask,
-        audit: &mut Option<LogRecord>,
-    ) -> Result<GetResult, ErrorReply> {
+    /// Looks an entry up, with the step-up a publish credential needs; records who asked and
+    /// how it ended, never the secret.
+    async fn get(&self, lookup: &Lookup, ask: Ask) -> Result<GetResult, ErrorReply> {
         let Ask {
             front,
             operation,
@@ -263,12 +249,12 @@ impl Handler {
             Err(error) => kind_name(error.kind),
         };
         let default = if lookup.publish { "publish" } else { "read" };
-        *audit = Some(self.audit_record(
+        self.audit(
             front,
             entry,
             operation.as_deref().unwrap_or(default),
             outcome,
-        ));
+        );
         result.map(|(found, _)| found)
     }
 
@@ -309,49 +295,40 @@ impl Handler {
 
     /// Mints a new token for the source entry `name`; recorded like a lookup (it uses the
     /// entry's material, though it hands out nothing).
-    async fn refresh(
-        &self,
-        name: String,
-        audit: &mut Option<LogRecord>,
-    ) -> Result<RefreshResult, ErrorReply> {
+    async fn refresh(&self, name: String) -> Result<RefreshResult, ErrorReply> {
         let result = self.state.refresh(&name).await;
         let outcome = match &result {
             Ok(_) => "ok".to_owned(),
             Err(error) => kind_name(error.kind),
         };
-        *audit = Some(self.audit_record(None, Some(name), "refresh", outcome));
+        self.audit(None, Some(name), "refresh", outcome);
         result
     }
 
     /// Lets the publish credential `name` through once; recorded like a lookup.
-    async fn allow(
-        &self,
-        name: String,
-        passphrase: Secret,
-        audit: &mut Option<LogRecord>,
-    ) -> Result<(), ErrorReply> {
+    async fn allow(&self, name: String, passphrase: Secret) -> Result<(), ErrorReply> {
         let result = self.state.allow(&name, passphrase).await;
         let outcome = match &result {
             Ok(()) => "ok".to_owned(),
             Err(error) => kind_name(error.kind),
         };
-        *audit = Some(self.audit_record(None, Some(name), "allow once", outcome));
+        self.audit(None, Some(name), "allow once", outcome);
         result
     }
 
-    /// The audit log's record of one request.
-    fn audit_record(
+    /// Records one request in the audit log.
+    fn audit(
         &self,
         front: Option<credd_protocol::Front>,
         entry: Option<String>,
         operation: &str,
         outcome: String,
-    ) -> LogRecord {
+    ) {
         let operation: String = operation.chars().take(MAX_OPERATION_LEN).collect();
         let time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        LogRecord {
+        self.state.audit.record(LogRecord {
             time,
             peer: self.caller.peer.clone(),
             parents: self.caller.parents.clone(),
@@ -360,7 +337,7 @@ impl Handler {
             operation: operation.chars().filter(|c| !c.is_control()).collect(),
             outcome,
             known_tool: self.caller.is_known_tool(front),
-        }
+        });
     }
 }
 
