@@ -97,19 +97,31 @@ fn main() {
     };
     print_header();
     let daemons: Vec<&Daemon> = std::iter::once(&credd).chain(git.as_ref()).collect();
+    let peer_sections = || {
+        if wanted("socket") {
+            socket_section(&home, git.as_ref());
+        }
+        if wanted("spawn") {
+            spawn_section(&home, git.as_ref());
+        }
+    };
     if wanted("socket") || wanted("spawn") {
-        let cpus = allowed_cpus();
-        for placement in Placement::all(cpus.as_deref()) {
-            placement.apply(&daemons);
-            println!("\n== {} ==", placement.describe());
-            if wanted("socket") {
-                socket_section(&home, git.as_ref());
+        match allowed_cpus() {
+            Some(cpus) => {
+                for placement in Placement::all(&cpus) {
+                    pin(&daemons, &[placement.client], &[placement.daemon]);
+                    println!("\n== {} ==", placement.describe());
+                    peer_sections();
+                }
+                pin(&daemons, &cpus, &cpus);
             }
-            if wanted("spawn") {
-                spawn_section(&home, git.as_ref());
+            None => {
+                println!(
+                    "\n== placement left to the scheduler (this process's CPUs are unreadable) =="
+                );
+                peer_sections();
             }
         }
-        Placement::release(&daemons, cpus.as_deref());
     }
     if wanted("keyring") {
         keyring_section(&home);
@@ -192,55 +204,32 @@ fn keyring_section(home: &Home) {
 /// where is chance, so one peer could be measured on one side and the other on the other. Both
 /// daemons are therefore pinned alike, once on the harness's CPU and once on another.
 #[derive(Clone, Copy)]
-enum Placement {
-    /// Everything on one CPU: what the work costs, without wake-ups across CPUs.
-    SameCpu { cpu: usize },
-    /// The harness and its clients on one CPU, both daemons on another.
-    SplitCpus { client: usize, daemon: usize },
-    /// Where the scheduler puts them: when this process's CPUs cannot be read.
-    Unpinned,
+struct Placement {
+    /// The harness's CPU, and so its clients'.
+    client: usize,
+    /// Both daemons' CPU.
+    daemon: usize,
 }
 
 impl Placement {
-    /// Both placements on `cpus` (only the first with one CPU; none without `cpus`).
-    fn all(cpus: Option<&[usize]>) -> Vec<Placement> {
-        let Some((&first, rest)) = cpus.and_then(<[usize]>::split_first) else {
-            return vec![Placement::Unpinned];
-        };
-        let mut placements = vec![Placement::SameCpu { cpu: first }];
-        if let Some(&other) = rest.first() {
-            placements.push(Placement::SplitCpus {
+    /// Everything on the first of `cpus`, then (with a second) the daemons on the second.
+    fn all(cpus: &[usize]) -> Vec<Placement> {
+        let first = cpus[0];
+        std::iter::once(first)
+            .chain(cpus.get(1).copied())
+            .map(|daemon| Placement {
                 client: first,
-                daemon: other,
-            });
-        }
-        placements
+                daemon,
+            })
+            .collect()
     }
 
     fn describe(self) -> String {
-        match self {
-            Placement::SameCpu { cpu } => format!("harness, clients and daemons on CPU {cpu}"),
-            Placement::SplitCpus { client, daemon } => {
-                format!("harness and clients on CPU {client}, both daemons on CPU {daemon}")
-            }
-            Placement::Unpinned => "placement left to the scheduler (CPUs unreadable)".into(),
-        }
-    }
-
-    /// Pins the harness (its clients inherit it) and every thread of each daemon.
-    fn apply(self, daemons: &[&Daemon]) {
-        let (client, daemon) = match self {
-            Placement::SameCpu { cpu } => (cpu, cpu),
-            Placement::SplitCpus { client, daemon } => (client, daemon),
-            Placement::Unpinned => return,
-        };
-        pin(daemons, &[client], &[daemon]);
-    }
-
-    /// Lets the harness and the daemons run on all of `cpus` again.
-    fn release(daemons: &[&Daemon], cpus: Option<&[usize]>) {
-        if let Some(cpus) = cpus {
-            pin(daemons, cpus, cpus);
+        let Placement { client, daemon } = self;
+        if client == daemon {
+            format!("harness, clients and daemons on CPU {client}")
+        } else {
+            format!("harness and clients on CPU {client}, both daemons on CPU {daemon}")
         }
     }
 }
@@ -512,7 +501,7 @@ struct Series {
 
 /// Runs every subject once per round, in turn, so that the machine's load spreads over all of
 /// them alike; the first `warmup` rounds are not recorded. A short sleep after each run lets a
-/// daemon finish what it does after its reply (closing, logging) before the next subject's
+/// daemon finish what it does after its reply (closing the connection) before the next subject's
 /// clock starts: on a shared CPU that work would otherwise be billed to the next subject.
 fn interleaved(rounds: usize, warmup: usize, subjects: &mut [Subject<'_>]) -> Vec<Series> {
     let mut series: Vec<Series> = subjects
