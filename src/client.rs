@@ -354,7 +354,7 @@ fn start_agent(socket: &Path) -> Result<(), ClientError> {
 
     use crate::sys::before_exec;
     let start_err = |e: io::Error| ClientError::Start(e.to_string());
-    let exe = std::env::current_exe().map_err(start_err)?;
+    let exe = crate::paths::installed_binary(crate::paths::FULL_BINARY).map_err(start_err)?;
     let socket = std::path::absolute(socket).map_err(start_err)?;
     let (read_end, write_end) = crate::ready::pipe().map_err(start_err)?;
     let write_fd = write_end.as_raw_fd();

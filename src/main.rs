@@ -1,25 +1,62 @@
-//! The `credd` binary.
+//! `credd`, the front door: the small binary that tools run for every networked command. It
+//! serves the fronts ([`front`]) itself and replaces itself with `credd-full`, installed beside
+//! it, for every other command: a tool's helper then loads a small binary without the agent, the
+//! command-line parser and the stores (half the start-up of one binary with everything; see
+//! docs/BENCHMARKS.md).
 
-mod cli;
+mod front;
+
+use std::process::ExitCode;
 
 /// Wipes every freed heap block, so secrets leave no copies in freed memory.
 #[global_allocator]
 static ALLOCATOR: credd::wipe_alloc::WipingAllocator = credd::wipe_alloc::WipingAllocator;
 
-fn main() -> std::process::ExitCode {
-    // Before anything is read: a client may hold a passphrase or a token, as the agent does.
+fn main() -> ExitCode {
+    // Before anything is read: a front may hold a passphrase or a token.
     credd::sys::harden_process();
-    if cli::cargo_plugin::requested() {
-        return cli::cargo_plugin::run();
+    if let Some(code) = front::dispatch() {
+        return code;
     }
-    if let Some(args) = cli::keyring::requested() {
-        return cli::keyring::run(&cli::keyring::socket_from_env(), &args);
+    if is_version_request() {
+        // What the full binary's parser prints, without starting it for scripts that check.
+        println!("{} {}", credd::paths::FRONT_DOOR, env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
     }
-    if let Some(args) = cli::git_credential::requested() {
-        return cli::git_credential::run(&cli::keyring::socket_from_env(), &args);
+    run_full()
+}
+
+/// `credd --version` or `credd -V`, alone.
+fn is_version_request() -> bool {
+    let mut args = std::env::args_os().skip(1);
+    args.next()
+        .is_some_and(|arg| arg == "--version" || arg == "-V")
+        && args.next().is_none()
+}
+
+/// Replaces this process with `credd-full` and the same arguments, environment and
+/// descriptors. The process stays the same one, as systemd's main process, socket activation's
+/// `LISTEN_PID` and the agent's audit of its caller expect; argv[0] is kept, so the parser's
+/// messages name the command the user typed.
+fn run_full() -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let full = match credd::paths::installed_binary(credd::paths::FULL_BINARY) {
+        Ok(full) => full,
+        Err(error) => {
+            eprintln!("credd: cannot find this credd binary's path: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut args = std::env::args_os();
+    let mut command = std::process::Command::new(&full);
+    if let Some(run_as) = args.next() {
+        command.arg0(run_as);
     }
-    if let Some(args) = cli::docker_credential::requested() {
-        return cli::docker_credential::run(&cli::keyring::socket_from_env(), &args);
-    }
-    cli::main()
+    let error = command.args(args).exec();
+    eprintln!(
+        "credd: cannot run {}: {error}; credd's commands other than the tools' helpers are in \
+         that binary, which `cargo install --path .` puts beside credd",
+        full.display()
+    );
+    ExitCode::FAILURE
 }

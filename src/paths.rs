@@ -3,6 +3,20 @@
 use std::env;
 use std::path::{Path, PathBuf};
 
+/// The file name of the small binary that tools run (the fronts, in src/front/): it hands every
+/// other command to [`FULL_BINARY`].
+pub const FRONT_DOOR: &str = "credd";
+
+/// The file name of the binary with every command and the agent, installed beside
+/// [`FRONT_DOOR`].
+pub const FULL_BINARY: &str = "credd-full";
+
+/// The binary `name` of this installation: beside the running one, where `cargo install` puts
+/// both (the running one's real path, links resolved).
+pub fn installed_binary(name: &str) -> std::io::Result<PathBuf> {
+    Ok(env::current_exe()?.with_file_name(name))
+}
+
 /// The agent's socket: `$XDG_RUNTIME_DIR/credd/credd.sock`; without `XDG_RUNTIME_DIR`, the same
 /// under `/run/user/$UID` when that is this user's private runtime directory (as systemd-logind
 /// makes it: ssh sessions and cron jobs then meet the desktop's agent, and no other user can

@@ -350,6 +350,51 @@ fn help_documents_the_exit_codes() {
     assert!(bare.stderr.contains("Usage: credd"), "{bare:?}");
 }
 
+#[test]
+fn the_front_door_and_credd_full_answer_as_one_credd() {
+    let env = TestEnv::new();
+    let full = |args: &[&str]| {
+        let mut command = env.command_of(std::path::Path::new(common::CREDD_FULL));
+        command.args(args);
+        common::run_with_limit(command, "")
+    };
+    // The front door prints the version itself; it must say what the parser says.
+    let version = env.run(&["--version"], "");
+    assert_eq!(version.ok(), full(&["--version"]).ok());
+    assert_eq!(
+        version.stdout,
+        format!("credd {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    // Handed over, the parser's messages still name `credd`.
+    let usage = env.run(&["no-such-command"], "");
+    assert_eq!(usage.code(), 2, "{usage:?}");
+    assert!(usage.stderr.contains("Usage: credd "), "{usage:?}");
+}
+
+#[test]
+fn a_front_door_without_credd_full_serves_the_fronts_and_names_what_is_missing() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    env.add("alone", "https://alone.test/", "s3cret");
+    let bin = env.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let lone = bin.join("credd");
+    std::fs::copy(env!("CARGO_BIN_EXE_credd"), &lone).unwrap();
+    let run = |args: &[&str]| {
+        let mut command = env.command_of(&lone);
+        command.env("CREDD_SOCKET", &env.socket).args(args);
+        common::run_with_limit(command, "")
+    };
+    assert_eq!(run(&["get", "alone"]).ok(), "s3cret\n");
+    let status = run(&["status"]);
+    assert_eq!(status.code(), 1, "{status:?}");
+    let missing = bin.join("credd-full");
+    for words in [missing.to_str().unwrap(), "cargo install --path ."] {
+        assert!(status.stderr.contains(words), "{status:?}");
+    }
+}
+
 /// Runs `credd ARGS --socket SOCKET` on a pseudo-terminal, answering its prompts.
 fn run_on_tty(env: &TestEnv, args: &str, dialogue: &[(&str, &str)]) -> String {
     let line = format!(

@@ -345,7 +345,7 @@ fn installed_units_pass_systemd_analyze_verify() {
     ];
     let service = std::fs::read_to_string(&units[1]).unwrap();
     let data_dir = env.dir.path().join("data/credd");
-    let exec = format!("\nExecStart={} daemon\n", env!("CARGO_BIN_EXE_credd"));
+    let exec = format!("\nExecStart={} daemon\n", common::CREDD_FULL);
     assert!(service.contains(&exec), "{service}");
     let rw = format!("\nReadWritePaths={}\n", data_dir.display());
     assert!(service.contains(&rw), "{service}");
@@ -561,11 +561,11 @@ fn processes_in(ns: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// True while `pid` runs this test's credd binary (the build, or its copy outside /tmp).
+/// True while `pid` runs this test's agent, credd-full (the build, or its copy outside /tmp).
 fn is_credd(pid: u32) -> bool {
     std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
-        exe == Path::new(env!("CARGO_BIN_EXE_credd"))
-            || (exe.starts_with(outside_tmp_root()) && exe.ends_with("bin/credd"))
+        exe == Path::new(common::CREDD_FULL)
+            || (exe.starts_with(outside_tmp_root()) && exe.ends_with("bin/credd-full"))
     })
 }
 
@@ -598,9 +598,7 @@ fn env_outside_tmp() -> (TestEnv, PathBuf) {
     }
     let built = Path::new(env!("CARGO_BIN_EXE_credd"));
     let exe = if under_tmp(built) {
-        let copy = dir.path().join("bin/credd");
-        std::fs::copy(built, &copy).unwrap();
-        copy
+        common::copy_binaries(&dir.path().join("bin"), 0o755)
     } else {
         built.to_owned()
     };

@@ -242,14 +242,11 @@ fn leftover_temp_files_of_killed_writes_are_removed_at_start() {
     );
 }
 
-/// `credd` copied where uid [`OTHER_UID`] can run it, whatever the clone's directories allow.
+/// `credd` (and `credd-full`) copied where uid [`OTHER_UID`] can run it, whatever the clone's directories allow.
 fn binary_for_other_user(env: &TestEnv) -> PathBuf {
     let bin = env.dir.path().join("bin");
     std::fs::DirBuilder::new().mode(0o755).create(&bin).unwrap();
-    let copy = bin.join("credd");
-    std::fs::copy(env!("CARGO_BIN_EXE_credd"), &copy).unwrap();
-    chmod(&copy, 0o755);
-    copy
+    common::copy_binaries(&bin, 0o755)
 }
 
 #[test]

@@ -395,7 +395,7 @@ def username_matches(entry, username):
 
 def _credential(entry, asked=None):
     """The entry as a keyring credential. A bare token answers as the username asked for, else
-    as `__token__`, as the native `keyring` command prints it (src/cli/keyring.rs): an empty
+    as `__token__`, as the native `keyring` command prints it (src/front/keyring.rs): an empty
     first line would vanish when uv trims the command's output."""
     username = entry.get("username") or asked or TOKEN_USERNAME
     return credentials.SimpleCredential(username, entry["secret"])

@@ -100,7 +100,8 @@ fn unlocked(socket: &Path) -> Result<Client> {
     if !credd::tty::has_tty() {
         return Err(ClientError::Agent(credd_protocol::ErrorReply::locked()).into());
     }
-    let exe = std::env::current_exe().context("cannot find this credd binary")?;
+    let exe = credd::paths::installed_binary(credd::paths::FULL_BINARY)
+        .context("cannot find this credd binary")?;
     let unlocked = std::process::Command::new(exe)
         .arg("unlock")
         .arg("--socket")

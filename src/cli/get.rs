@@ -1,14 +1,10 @@
-//! `credd get`: print a credential's secret.
+//! `credd get`: print a credential's secret ([`crate::front::lookup::get`]).
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
-use credd::step_up;
-use credd_protocol::{Front, GetResult, Lookup};
-use zeroize::Zeroizing;
 
-use super::connect;
+use crate::front::lookup::{self, Get};
 
 /// Options of `credd get`.
 #[derive(Debug, clap::Args)]
@@ -33,58 +29,14 @@ pub struct Args {
     json: bool,
 }
 
-impl Args {
-    /// `credd get NAME`, without options.
-    pub fn by_name(name: String) -> Self {
-        Self {
-            name: Some(name),
-            url: None,
-            username: None,
-            publish: false,
-            json: false,
-        }
-    }
-}
-
 /// Prints the secret alone on stdout, or the entry as JSON.
 pub fn run(socket: &Path, args: Args) -> Result<()> {
-    let what = match (&args.name, &args.url) {
-        (Some(name), _) => format!("credd get {name}"),
-        (None, Some(url)) if args.publish => format!("credd get --publish --url {url}"),
-        (None, url) => format!("credd get --url {}", url.as_deref().unwrap_or_default()),
+    let get = Get {
+        name: args.name,
+        url: args.url,
+        username: args.username,
+        publish: args.publish,
+        json: args.json,
     };
-    let lookup = match (args.name, args.url) {
-        (Some(name), _) => Lookup::name(name),
-        (None, url) => Lookup {
-            url,
-            username: args.username,
-            publish: args.publish,
-            ..Lookup::default()
-        },
-    };
-    let operation = if args.publish { "publish" } else { "get" };
-    let found: GetResult =
-        match step_up::get(&mut connect(socket)?, &lookup, Front::Cli, operation, &what) {
-            Ok(found) => found,
-            // Kept a ClientError, for the exit code of a locked agent or a missing entry.
-            Err(step_up::StepUpError::Client(error)) => return Err(error.into()),
-            Err(other) => return Err(other.into()),
-        };
-    if args.json {
-        let mut line = Zeroizing::new(Vec::with_capacity(credd_protocol::MAX_FRAME_LEN));
-        serde_json::to_writer(&mut *line, &found.entry)?;
-        return print_secret(&line);
-    }
-    print_secret(found.entry.secret.expose().as_bytes())
-}
-
-/// Writes `bytes` and a newline to stdout in one write, from a buffer wiped afterwards.
-pub fn print_secret(bytes: &[u8]) -> Result<()> {
-    let mut line = Zeroizing::new(Vec::with_capacity(bytes.len() + 1));
-    line.extend_from_slice(bytes);
-    line.push(b'\n');
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(&line)?;
-    stdout.flush()?;
-    Ok(())
+    lookup::get(socket, get)
 }

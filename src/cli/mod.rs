@@ -2,19 +2,15 @@
 
 mod add;
 mod allow;
-pub mod cargo_plugin;
 mod ci;
 mod daemon;
 mod date;
-pub mod docker_credential;
 mod exec;
 mod forget;
 mod get;
-pub mod git_credential;
 mod import;
 mod init;
 mod input;
-pub mod keyring;
 mod list;
 mod lock;
 mod log;
@@ -32,8 +28,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use credd::client::{Client, ClientError};
-use credd_protocol::ErrorKind;
+
+use crate::front::{self, connect};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -173,9 +169,6 @@ struct KeyringArgs {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    if let Some(command) = hot_command() {
-        return run(&keyring::socket_from_env(), command);
-    }
     let cli = Cli::parse();
     let socket = cli
         .socket
@@ -183,40 +176,13 @@ pub fn main() -> ExitCode {
         .unwrap_or_else(credd::paths::default_socket);
     let Some(command) = cli.command else {
         if cli.cargo_plugin {
-            // Reached only when the flag was not first (main dispatches that case itself).
-            return cargo_plugin::run();
+            // Reached only when the flag was not first (the fronts take that case first).
+            return front::cargo_plugin::run();
         }
         eprint!("{}", Cli::command().render_help());
         return ExitCode::from(2);
     };
     run(&socket, command)
-}
-
-/// The lookups tools run for every command, when given in their one plain form: `get NAME` and
-/// `token URL` (or `token` with `CARGO_REGISTRY_INDEX_URL`). They skip building the parser of
-/// the whole command line, a good part of a client's start-up; the socket then comes from
-/// `CREDD_SOCKET`, as it would through the parser. Anything else (an option, `--socket`, a
-/// name starting with `-`) goes through the parser.
-fn hot_command() -> Option<Command> {
-    let plain = |arg: std::ffi::OsString| {
-        arg.into_string()
-            .ok()
-            .filter(|arg| !arg.is_empty() && !arg.starts_with('-'))
-    };
-    let mut args = std::env::args_os().skip(1);
-    let (command, operand, rest) = (args.next()?, args.next(), args.next());
-    if rest.is_some() {
-        return None;
-    }
-    match (command.to_str()?, operand) {
-        ("get", Some(name)) => Some(Command::Get(get::Args::by_name(plain(name)?))),
-        ("token", Some(url)) => Some(Command::Token(token::Args::for_url(plain(url)?))),
-        ("token", None) => {
-            let url = std::env::var_os("CARGO_REGISTRY_INDEX_URL")?;
-            Some(Command::Token(token::Args::for_url(plain(url)?)))
-        }
-        _ => None,
-    }
 }
 
 /// Carries out one command and returns the process exit code.
@@ -242,59 +208,16 @@ fn run(socket: &std::path::Path, command: Command) -> ExitCode {
         Command::Token(args) => token::run(&socket, args),
         Command::Exec(args) => exec::run(&socket, args),
         // keyring's exit codes are its own (1 for a miss, 2 for a usage error).
-        Command::Keyring(keyring) => return keyring::run(&socket, &keyring.args),
-        Command::GitCredential(passed) => return git_credential::run(&socket, &passed.args),
+        Command::Keyring(keyring) => return front::keyring::run(&socket, &keyring.args),
+        Command::GitCredential(passed) => {
+            return front::git_credential::run(&socket, &passed.args);
+        }
         Command::DockerCredential(passed) => {
-            return docker_credential::run(&socket, &passed.args);
+            return front::docker_credential::run(&socket, &passed.args);
         }
         Command::Refresh(args) => refresh::run(&socket, args),
         Command::Team(command) => team::run(&socket, command),
         Command::Ci(args) => return ci::run(args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            print_error(&error);
-            exit_code(&error)
-        }
-    }
-}
-
-/// The arguments of a front chosen by name: the rest of argv when this process runs as
-/// `program` (a link to credd), or after `credd SUBCOMMAND`; None otherwise.
-pub fn front_args(program: &str, subcommand: &str) -> Option<Vec<std::ffi::OsString>> {
-    let mut args = std::env::args_os();
-    let run_as = args.next()?;
-    if std::path::Path::new(&run_as).file_name() == Some(std::ffi::OsStr::new(program)) {
-        return Some(args.collect());
-    }
-    let mut args = args.peekable();
-    args.next_if(|arg| arg == subcommand)?;
-    Some(args.collect())
-}
-
-/// Prints `credd: ERROR` on stderr in one write, so that the lines of tools that run several
-/// credd processes at once (uv runs one `keyring` per index) do not interleave.
-fn print_error(error: &anyhow::Error) {
-    use std::io::Write;
-    let line = format!("credd: {error:#}\n");
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
-}
-
-/// 3 for a locked agent, 4 for a missing entry, 1 for anything else.
-fn exit_code(error: &anyhow::Error) -> ExitCode {
-    let kind = error
-        .chain()
-        .find_map(|e| e.downcast_ref::<ClientError>())
-        .and_then(ClientError::kind);
-    match kind {
-        Some(ErrorKind::Locked) => ExitCode::from(3),
-        Some(ErrorKind::NotFound) => ExitCode::from(4),
-        _ => ExitCode::FAILURE,
-    }
-}
-
-/// Connects to the agent, starting it when it is not running.
-fn connect(socket: &std::path::Path) -> anyhow::Result<Client> {
-    Ok(Client::connect_or_start(socket)?)
+    front::exit_with(result)
 }

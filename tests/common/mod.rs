@@ -85,7 +85,12 @@ impl TestEnv {
 
     /// A `credd` command with only this environment's variables.
     pub fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_credd"));
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_credd")))
+    }
+
+    /// `program` with only this environment's variables.
+    pub fn command_of(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
         let root = self.dir.path();
         command
             .env_clear()
@@ -487,6 +492,21 @@ pub fn unique(prefix: &str) -> String {
         .unwrap()
         .as_nanos();
     format!("{prefix}-{nanos:x}-{}", std::process::id())
+}
+
+/// The built `credd-full`, which the front door (`CARGO_BIN_EXE_credd`) runs beside itself.
+pub const CREDD_FULL: &str = env!("CARGO_BIN_EXE_credd-full");
+
+/// Copies both credd binaries into `dir` (which must exist), as `cargo install` puts them side
+/// by side, with `mode`; returns the front door's copy.
+pub fn copy_binaries(dir: &Path, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    for built in [env!("CARGO_BIN_EXE_credd"), CREDD_FULL] {
+        let copy = dir.join(Path::new(built).file_name().unwrap());
+        std::fs::copy(built, &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    dir.join("credd")
 }
 
 /// True when `path`'s permission bits are exactly `mode`.

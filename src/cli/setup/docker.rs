@@ -34,8 +34,9 @@ pub(super) struct Args {
 /// Runs `credd setup docker`.
 pub(super) fn run(args: Args) -> Result<()> {
     let bin_dir = super::bin_dir(args.bin_dir)?;
-    let credd = std::env::current_exe().context("cannot find this credd binary")?;
-    let link_path = bin_dir.join(crate::cli::docker_credential::PROGRAM);
+    let credd = credd::paths::installed_binary(credd::paths::FRONT_DOOR)
+        .context("cannot find this credd binary")?;
+    let link_path = bin_dir.join(crate::front::docker_credential::PROGRAM);
     let link = inspect(
         &link_path,
         &credd,
@@ -78,7 +79,7 @@ pub(super) fn run(args: Args) -> Result<()> {
         }
     }
     warn_plaintext(&after, &shown);
-    let standing = super::path_standing(&bin_dir, crate::cli::docker_credential::PROGRAM);
+    let standing = super::path_standing(&bin_dir, crate::front::docker_credential::PROGRAM);
     if !standing.first {
         super::advise_path_first(&bin_dir);
     }

@@ -51,7 +51,8 @@ pub(super) trait Tool {
 /// and writes the config file (or, with --dry-run, prints both changes).
 pub(super) fn run(args: Args, tool: &dyn Tool) -> Result<()> {
     let bin_dir = super::bin_dir(args.bin_dir)?;
-    let credd = std::env::current_exe().context("cannot find this credd binary")?;
+    let credd = credd::paths::installed_binary(credd::paths::FRONT_DOOR)
+        .context("cannot find this credd binary")?;
     let link_path = bin_dir.join(KEYRING);
     let link = inspect(
         &link_path,

@@ -9,7 +9,7 @@ use credd::paths;
 const SOCKET_UNIT: &str = include_str!("../../../systemd/credd.socket");
 const SERVICE_UNIT: &str = include_str!("../../../systemd/credd.service");
 /// The lines of [`SERVICE_UNIT`] that name the binary and the vault's directory.
-const EXEC_START: &str = "ExecStart=/usr/bin/credd daemon\n";
+const EXEC_START: &str = "ExecStart=/usr/bin/credd-full daemon\n";
 const READ_WRITE_PATHS: &str = "ReadWritePaths=%h/.local/share/credd\n";
 
 /// The command that starts socket activation, printed for the user to run.
@@ -18,7 +18,8 @@ const ENABLE: &str = "systemctl --user enable --now credd.socket";
 /// Writes credd.socket and credd.service into the user's systemd unit directory; no agent is
 /// needed.
 pub(super) fn run(socket: &Path) -> Result<()> {
-    let binary = std::env::current_exe().context("cannot find the path of this credd binary")?;
+    let binary = credd::paths::installed_binary(credd::paths::FULL_BINARY)
+        .context("cannot find the path of this credd binary")?;
     let data_dir =
         paths::data_dir().context("cannot find a data directory: set XDG_DATA_HOME or HOME")?;
     let unit_dir = unit_dir()?;

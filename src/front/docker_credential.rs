@@ -97,7 +97,7 @@ pub fn run(socket: &Path, args: &[OsString]) -> ExitCode {
 
 /// The whole of stdin.
 fn read_request() -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    crate::cli::input::stdin_within(REQUEST_LIMIT, STDIN_WAIT, |_| false)
+    super::stdin::stdin_within(REQUEST_LIMIT, STDIN_WAIT, |_| false)
         .context("cannot read docker's request")
 }
 

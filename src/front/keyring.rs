@@ -19,7 +19,7 @@
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -50,13 +50,6 @@ const NOTE: &str = "stored by keyring set";
 /// keyring's arguments, when this process runs as `keyring` or as `credd keyring`.
 pub fn requested() -> Option<Vec<OsString>> {
     super::front_args(NAME, NAME)
-}
-
-/// The socket: `CREDD_SOCKET`, else the default (keyring's command line has no option for it).
-pub fn socket_from_env() -> PathBuf {
-    std::env::var_os("CREDD_SOCKET")
-        .filter(|socket| !socket.is_empty())
-        .map_or_else(credd::paths::default_socket, PathBuf::from)
 }
 
 /// Carries out one keyring command line and returns its exit code.
@@ -225,7 +218,7 @@ fn read_password(service: &str, username: &str) -> Result<Secret> {
 
 /// All of stdin, at most one byte more than a secret may have, within [`STDIN_WAIT`].
 fn read_stdin() -> Result<Zeroizing<Vec<u8>>> {
-    use crate::cli::input::{StdinError, stdin_within};
+    use super::stdin::{StdinError, stdin_within};
     stdin_within(credd_protocol::MAX_SECRET_LEN + 1, STDIN_WAIT, |_| false).map_err(|e| match e {
         StdinError::TimedOut(_) => {
             anyhow::anyhow!(
