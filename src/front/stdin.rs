@@ -28,19 +28,23 @@ pub fn stdin_within(
     complete: impl Fn(&[u8]) -> bool,
 ) -> Result<Zeroizing<Vec<u8>>, StdinError> {
     use std::os::fd::AsFd;
-    let mut input = Zeroizing::new(Vec::with_capacity(limit.min(64 * 1024) + 4096));
+    // Sized for a usual request (a few lines), not for the limit: the buffer is wiped whole when
+    // dropped, its full capacity byte by byte, and the allocator wipes each block it outgrows.
+    let mut input = Zeroizing::new(Vec::with_capacity(READ_SIZE));
     let stdin = std::io::stdin();
     let deadline = Instant::now() + wait;
-    let mut chunk = Zeroizing::new([0u8; 4096]);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || !credd::sys::readable_within(stdin.as_fd(), left) {
             return Err(StdinError::TimedOut(wait));
         }
-        match rustix::io::read(stdin.as_fd(), &mut chunk[..]) {
+        let filled = input.len();
+        input.resize(filled + READ_SIZE, 0);
+        let read = rustix::io::read(stdin.as_fd(), &mut input[filled..]);
+        input.truncate(filled + read.as_ref().map_or(0, |&n| n));
+        match read {
             Ok(0) => return Ok(input),
-            Ok(n) => input.extend_from_slice(&chunk[..n]),
-            Err(rustix::io::Errno::INTR) => {}
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(StdinError::Io(e.into())),
         }
         if input.len() > limit {
@@ -51,3 +55,6 @@ pub fn stdin_within(
         }
     }
 }
+
+/// The most bytes one read asks for, and the buffer's first size.
+const READ_SIZE: usize = 1024;
