@@ -6,7 +6,7 @@
 #
 #     benches/instructions.sh AGENT_BINARY CLIENT_BINARY...
 set -eu
-agent=$1; shift
+agent=$(realpath "$1"); shift
 home=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$home"' EXIT
 mkdir -m700 -p "$home"/run "$home"/data "$home"/config "$home"/home "$home"/git
@@ -37,6 +37,8 @@ measure() {
 measure /bin/true "" /bin/true
 measure "git credential-cache get" "$git_request" git credential-cache --socket "$home"/git/socket get
 for client in "$@"; do
+    # The fronts are links in the temp home: they must name the binary by its absolute path.
+    client=$(realpath "$client")
     for front in git-credential-credd docker-credential-credd keyring; do
         ln -sf "$client" "$home/$front"
     done
