@@ -358,7 +358,7 @@ fn start_agent(socket: &Path) -> Result<(), ClientError> {
     let socket = std::path::absolute(socket).map_err(start_err)?;
     let (read_end, write_end) = crate::ready::pipe().map_err(start_err)?;
     let write_fd = write_end.as_raw_fd();
-    let mut command = Command::new(exe);
+    let mut command = Command::new(&exe);
     command
         .arg("daemon")
         .arg("--socket")
@@ -375,7 +375,10 @@ fn start_agent(socket: &Path) -> Result<(), ClientError> {
     };
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe { command.pre_exec(detach) };
-    command.spawn().map(drop).map_err(start_err)?;
+    command
+        .spawn()
+        .map(drop)
+        .map_err(|e| ClientError::Start(format!("cannot run {}: {e}", exe.display())))?;
     // Ours closed, the agent's end alone is left: its exit without a word reads as EOF.
     drop(write_end);
     crate::ready::wait(read_end, START_TIMEOUT).map_err(ClientError::Start)

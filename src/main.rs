@@ -43,20 +43,32 @@ fn run_full() -> ExitCode {
     let full = match credd::paths::installed_binary(credd::paths::FULL_BINARY) {
         Ok(full) => full,
         Err(error) => {
-            eprintln!("credd: cannot find this credd binary's path: {error}");
+            eprintln!("credd: {error}");
             return ExitCode::FAILURE;
         }
     };
+    if is_this_binary(&full) {
+        // A `credd-full` that is this front door (a link or a copy) would exec itself forever.
+        eprintln!(
+            "credd: {} is this small credd again, not the full one: install both binaries anew \
+             (`cargo install --path .`)",
+            full.display()
+        );
+        return ExitCode::FAILURE;
+    }
     let mut args = std::env::args_os();
     let mut command = std::process::Command::new(&full);
     if let Some(run_as) = args.next() {
         command.arg0(run_as);
     }
     let error = command.args(args).exec();
-    eprintln!(
-        "credd: cannot run {}: {error}; credd's commands other than the tools' helpers are in \
-         that binary, which `cargo install --path .` puts beside credd",
-        full.display()
-    );
+    eprintln!("credd: cannot run {}: {error}", full.display());
     ExitCode::FAILURE
+}
+
+/// True when `path` is the file this process runs.
+fn is_this_binary(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |path: &std::path::Path| std::fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
+    id(path).is_some_and(|file| Some(file) == id(std::path::Path::new("/proc/self/exe")))
 }

@@ -11,10 +11,29 @@ pub const FRONT_DOOR: &str = "credd";
 /// [`FRONT_DOOR`].
 pub const FULL_BINARY: &str = "credd-full";
 
-/// The binary `name` of this installation: beside the running one, where `cargo install` puts
-/// both (the running one's real path, links resolved).
+/// The binary `name` of this installation: beside the running one (its real path, links
+/// resolved), where `cargo build` and `cargo install` put both. The error of a missing one names
+/// its path and the fix.
 pub fn installed_binary(name: &str) -> std::io::Result<PathBuf> {
-    Ok(env::current_exe()?.with_file_name(name))
+    use std::io::{Error, ErrorKind};
+    let this = env::current_exe().map_err(|e| {
+        Error::new(
+            e.kind(),
+            format!("cannot read this binary's path from /proc/self/exe: {e}"),
+        )
+    })?;
+    let path = this.with_file_name(name);
+    if path.is_file() {
+        return Ok(path);
+    }
+    Err(Error::new(
+        ErrorKind::NotFound,
+        format!(
+            "{} is missing: credd's two binaries, {FRONT_DOOR} and {FULL_BINARY}, work side by \
+             side (`cargo build` builds both, `cargo install --path .` installs both)",
+            path.display()
+        ),
+    ))
 }
 
 /// The agent's socket: `$XDG_RUNTIME_DIR/credd/credd.sock`; without `XDG_RUNTIME_DIR`, the same

@@ -393,6 +393,25 @@ fn a_front_door_without_credd_full_serves_the_fronts_and_names_what_is_missing()
     for words in [missing.to_str().unwrap(), "cargo install --path ."] {
         assert!(status.stderr.contains(words), "{status:?}");
     }
+    // With no agent, a front cannot start one: it says so, naming the missing binary.
+    let empty = TestEnv::new();
+    let mut command = empty.command_of(&lone);
+    command.args(["get", "alone"]);
+    let unstarted = common::run_with_limit(command, "");
+    assert_eq!(unstarted.code(), 1, "{unstarted:?}");
+    let named = format!(
+        "cannot start the credd agent: {} is missing",
+        missing.display()
+    );
+    assert!(unstarted.stderr.contains(&named), "{unstarted:?}");
+    // A credd-full that is the front door again (a link here) is refused, not run forever.
+    std::os::unix::fs::symlink(&lone, &missing).unwrap();
+    let looped = run(&["status"]);
+    assert_eq!(looped.code(), 1, "{looped:?}");
+    assert!(
+        looped.stderr.contains("is this small credd again"),
+        "{looped:?}"
+    );
 }
 
 /// Runs `credd ARGS --socket SOCKET` on a pseudo-terminal, answering its prompts.

@@ -1,6 +1,7 @@
 //! Reading a tool's request from stdin within a deadline, into memory that is wiped: for the
 //! fronts, whose tools pipe a request and may keep stdin open.
 
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
@@ -28,19 +29,30 @@ pub fn stdin_within(
     complete: impl Fn(&[u8]) -> bool,
 ) -> Result<Zeroizing<Vec<u8>>, StdinError> {
     use std::os::fd::AsFd;
+    read_within(std::io::stdin().as_fd(), limit, wait, complete)
+}
+
+/// [`stdin_within`] on any readable descriptor.
+fn read_within(
+    input_fd: BorrowedFd<'_>,
+    limit: usize,
+    wait: Duration,
+    complete: impl Fn(&[u8]) -> bool,
+) -> Result<Zeroizing<Vec<u8>>, StdinError> {
     // Sized for a usual request (a few lines), not for the limit: the buffer is wiped whole when
     // dropped, its full capacity byte by byte, and the allocator wipes each block it outgrows.
     let mut input = Zeroizing::new(Vec::with_capacity(READ_SIZE));
-    let stdin = std::io::stdin();
     let deadline = Instant::now() + wait;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || !credd::sys::readable_within(stdin.as_fd(), left) {
+        if left.is_zero() || !credd::sys::readable_within(input_fd, left) {
             return Err(StdinError::TimedOut(wait));
         }
+        // Read into all the room there is, and at least READ_SIZE.
         let filled = input.len();
-        input.resize(filled + READ_SIZE, 0);
-        let read = rustix::io::read(stdin.as_fd(), &mut input[filled..]);
+        let room = (input.capacity() - filled).max(READ_SIZE);
+        input.resize(filled + room, 0);
+        let read = rustix::io::read(input_fd, &mut input[filled..]);
         input.truncate(filled + read.as_ref().map_or(0, |&n| n));
         match read {
             Ok(0) => return Ok(input),
@@ -56,5 +68,78 @@ pub fn stdin_within(
     }
 }
 
-/// The most bytes one read asks for, and the buffer's first size.
+/// The fewest bytes one read asks for, and the buffer's first size.
 const READ_SIZE: usize = 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::sync::mpsc;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    /// A pipe whose write end gets `chunks` from another thread, one write each; the write end
+    /// is closed after them, or with `hold`, once the returned sender is dropped.
+    fn piped(chunks: Vec<Vec<u8>>, hold: bool) -> (OwnedFd, mpsc::Sender<()>) {
+        let (read_end, write_end) = rustix::pipe::pipe().unwrap();
+        let (release, released) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let mut file = std::fs::File::from(write_end);
+            for chunk in chunks {
+                file.write_all(&chunk).unwrap();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if hold {
+                let _ = released.recv();
+            }
+        });
+        (read_end, release)
+    }
+
+    #[test]
+    fn input_longer_than_the_first_buffer_arrives_whole() {
+        let chunks: Vec<Vec<u8>> = (0..5u8).map(|i| vec![b'a' + i; 700]).collect();
+        let expected = chunks.concat();
+        let (read_end, _release) = piped(chunks, false);
+        let input = read_within(read_end.as_fd(), 4096, WAIT, |_| false).unwrap();
+        assert_eq!(*input, expected);
+    }
+
+    #[test]
+    fn the_limit_is_allowed_and_one_byte_more_is_refused() {
+        let (read_end, _release) = piped(vec![vec![b'x'; 3000]], false);
+        let read = read_within(read_end.as_fd(), 3000, WAIT, |_| false).unwrap();
+        assert_eq!(read.len(), 3000);
+        let (read_end, _release) = piped(vec![vec![b'x'; 3001]], false);
+        let refused = read_within(read_end.as_fd(), 3000, WAIT, |_| false);
+        assert!(
+            matches!(refused, Err(StdinError::TooLong(3000))),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_request_complete_over_two_writes_is_read_while_stdin_stays_open() {
+        let chunks = vec![b"protocol=https\nho".to_vec(), b"st=a.test\n\n".to_vec()];
+        // Held open until the read is done: only `complete` can end it without timing out.
+        let (read_end, release) = piped(chunks, true);
+        let input = read_within(read_end.as_fd(), 4096, WAIT, |i| i.ends_with(b"\n\n")).unwrap();
+        assert_eq!(*input, *b"protocol=https\nhost=a.test\n\n");
+        drop(release);
+    }
+
+    #[test]
+    fn silence_past_the_wait_times_out() {
+        let (read_end, release) = piped(vec![b"half".to_vec()], true);
+        let timed_out = read_within(read_end.as_fd(), 4096, Duration::from_millis(100), |_| {
+            false
+        });
+        assert!(
+            matches!(timed_out, Err(StdinError::TimedOut(_))),
+            "{timed_out:?}"
+        );
+        drop(release);
+    }
+}

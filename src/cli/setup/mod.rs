@@ -40,16 +40,17 @@ enum SetupTarget {
     Cargo(cargo::Args),
     /// Make docker ask credd, through `docker-credential-credd`, a link to credd.
     ///
-    /// Links docker-credential-credd in --bin-dir (default ~/.local/bin) to this credd binary
-    /// and sets `credsStore` (or with --registry, `credHelpers` for those registries) to credd in
-    /// $DOCKER_CONFIG/config.json (default ~/.docker/config.json), keeping the rest of the file.
+    /// Links docker-credential-credd in --bin-dir (default ~/.local/bin) to this installation's
+    /// `credd` and sets `credsStore` (or with --registry, `credHelpers` for those registries) to
+    /// credd in $DOCKER_CONFIG/config.json (default ~/.docker/config.json), keeping the rest of
+    /// the file.
     Docker(docker::Args),
     /// Make git (and Cargo's git fetches) ask credd, in your global git config.
     ///
-    /// Adds this credd binary as a `credential.helper` (after any helper already there), or
-    /// with --url only for that URL (`credential.URL.helper`; with a port, also the key without
-    /// it, the one libgit2 reads). git's own config writer makes the change, so the rest of the
-    /// file is kept; a second run changes nothing.
+    /// Adds this installation's `credd` as a `credential.helper` (after any helper already
+    /// there), or with --url only for that URL (`credential.URL.helper`; with a port, also the
+    /// key without it, the one libgit2 reads). git's own config writer makes the change, so the
+    /// rest of the file is kept; a second run changes nothing.
     Git(git::Args),
     /// Make Poetry ask credd, through a `poetry` wrapper and a Python keyring backend.
     ///
@@ -59,16 +60,17 @@ enum SetupTarget {
     Poetry(poetry::Args),
     /// Make pip ask credd, through a `keyring` command that is credd itself.
     ///
-    /// Links `keyring` in --bin-dir (default ~/.local/bin) to this credd binary and sets
-    /// `keyring-provider = subprocess` in `[global]` of the user's pip.conf, keeping the rest
+    /// Links `keyring` in --bin-dir (default ~/.local/bin) to this installation's `credd` and
+    /// sets `keyring-provider = subprocess` in `[global]` of the user's pip.conf, keeping the rest
     /// of the file. Put the directory first on PATH. An existing `keyring` that is not a link to
     /// credd (the Python keyring, say) is kept, and nothing is written.
     Pip(python::Args),
     /// Make uv ask credd, through a `keyring` command that is credd itself.
     ///
-    /// Links `keyring` in --bin-dir (default ~/.local/bin) to this credd binary and sets
-    /// `keyring-provider = "subprocess"` in the user's uv.toml, keeping the rest of the file. uv
-    /// asks only for an index whose URL has a username or that says `authenticate = "always"`.
+    /// Links `keyring` in --bin-dir (default ~/.local/bin) to this installation's `credd` and
+    /// sets `keyring-provider = "subprocess"` in the user's uv.toml, keeping the rest of the
+    /// file. uv asks only for an index whose URL has a username or that says
+    /// `authenticate = "always"`.
     Uv(python::Args),
     /// Make credd the default backend of Python's keyring package, for the programs that load
     /// it in-process: pip with --keyring-provider import, twine, Poetry without the wrapper.
@@ -81,7 +83,8 @@ enum SetupTarget {
     /// Install systemd user units that start the agent on the first connection, sandboxed.
     ///
     /// Writes credd.socket and credd.service into $XDG_CONFIG_HOME/systemd/user/, naming this
-    /// credd binary and the vault's directory, and prints the systemctl line that enables them.
+    /// installation's `credd-full` (the agent) and the vault's directory, and prints the
+    /// systemctl line that enables them.
     Systemd,
 }
 
