@@ -175,10 +175,13 @@ impl Client {
         Self::connect(&owner_socket).ok()
     }
 
-    /// Sends `op` and waits up to [`LOOKUP_TIMEOUT`] (a `get` or `refresh`, which may mint) or
-    /// [`REQUEST_TIMEOUT`] for its result.
+    /// Sends `op` and waits up to [`LOOKUP_TIMEOUT`] (a `get`, `get-first` or `refresh`, which
+    /// may mint) or [`REQUEST_TIMEOUT`] for its result.
     pub fn call<T: DeserializeOwned>(&mut self, op: Operation) -> Result<T, ClientError> {
-        let may_mint = matches!(op, Operation::Get { .. } | Operation::Refresh { .. });
+        let may_mint = matches!(
+            op,
+            Operation::Get { .. } | Operation::GetFirst { .. } | Operation::Refresh { .. }
+        );
         let timeout = if may_mint {
             LOOKUP_TIMEOUT
         } else {

@@ -388,6 +388,87 @@ fn get_without_a_usable_key_is_a_bad_request_even_when_unlocked() {
     assert_served(&mut client, 5);
 }
 
+/// A `get-first` of `lookups` (the JSON objects, comma-separated) through git's front.
+fn get_first(client: &mut RawClient, id: u64, lookups: &str) -> Value {
+    client.request(&format!(
+        r#"{{"v":1,"id":{id},"op":"get-first","lookups":[{lookups}],"front":"git","operation":"get"}}"#
+    ))
+}
+
+#[test]
+fn get_first_answers_by_the_first_lookup_that_finds_an_entry_in_one_record() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    env.add("root", "https://both.test/", "root-secret");
+    env.add("deep", "https://host.test/index/", "deep-secret");
+    let mut client = env.connect_raw();
+
+    // No entry serves the root of host.test by the URL rules: the host rule finds one.
+    let by_host = get_first(
+        &mut client,
+        1,
+        r#"{"url":"https://host.test/"},{"url":"host.test"}"#,
+    );
+    assert_eq!(by_host["ok"]["lookup"], json!(1), "{by_host}");
+    assert_eq!(
+        by_host["ok"]["entry"]["secret"],
+        json!("deep-secret"),
+        "{by_host}"
+    );
+    // The first lookup that finds an entry answers, though a later one would find another.
+    let first = get_first(
+        &mut client,
+        2,
+        r#"{"url":"https://both.test/x"},{"name":"deep"}"#,
+    );
+    assert_eq!(first["ok"]["lookup"], json!(0), "{first}");
+    assert_eq!(first["ok"]["entry"]["name"], json!("root"), "{first}");
+    // A miss of every lookup is one not-found, naming the last.
+    let none = get_first(
+        &mut client,
+        3,
+        r#"{"url":"https://none.test/"},{"url":"none.test"}"#,
+    );
+    assert_eq!(kind(&none), "not-found", "{none}");
+    assert!(
+        none["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("none.test:"),
+        "{none}"
+    );
+
+    let five = [r#"{"name":"root"}"#; 5].join(",");
+    for refused in [
+        "",
+        five.as_str(),
+        r#"{"url":"https://both.test/","publish":true}"#,
+    ] {
+        let reply = get_first(&mut client, 4, refused);
+        assert_eq!(kind(&reply), "bad-request", "{refused}: {reply}");
+    }
+    let with_step_up = client
+        .request(r#"{"v":1,"id":5,"op":"get-first","lookups":[{"name":"root"}],"passphrase":"x"}"#);
+    assert_eq!(kind(&with_step_up), "bad-request", "{with_step_up}");
+
+    // One record per answered get-first, whichever lookup answered; none for a refused one.
+    let log = client.request(r#"{"v":1,"id":6,"op":"log"}"#);
+    let records: Vec<(Value, Value)> = log["ok"]["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|record| record["front"] == json!("git"))
+        .map(|record| (record["entry"].clone(), record["outcome"].clone()))
+        .collect();
+    let expected = [
+        (json!("deep"), json!("ok")),
+        (json!("root"), json!("ok")),
+        (Value::Null, json!("not-found")),
+    ];
+    assert_eq!(records, expected, "{log}");
+}
+
 #[test]
 fn a_put_over_a_field_limit_is_refused_and_changes_nothing() {
     let env = TestEnv::new();

@@ -197,6 +197,22 @@ fn an_entry_for_the_bare_host_serves_every_repository_on_it() {
 }
 
 #[test]
+fn a_get_answered_by_the_host_rule_is_one_lookup_in_the_log() {
+    let git = Git::new(&[]);
+    git.add("h", "https://h.test/index/", "me", "pw-h");
+    let answer = git.helper(&["get"], "protocol=https\nhost=h.test\n\n");
+    assert!(answer.ok().contains("password=pw-h\n"), "{answer:?}");
+    let log = git
+        .env
+        .connect_raw()
+        .request(r#"{"v":1,"id":1,"op":"log"}"#);
+    let records = log["ok"]["records"].as_array().unwrap();
+    let by_git: Vec<_> = records.iter().filter(|r| r["front"] == "git").collect();
+    assert_eq!(by_git.len(), 1, "{log}");
+    assert_eq!(by_git[0]["entry"], "h", "{log}");
+}
+
+#[test]
 fn a_miss_prints_nothing_and_git_fails_naming_no_secret() {
     let git = Git::new(&[("alice", "pw")]);
     git.server.repository("r", &[("R", b"r\n")]);

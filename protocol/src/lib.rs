@@ -14,12 +14,12 @@ mod source;
 
 pub use frame::{FrameBuf, FrameTooLarge, MAX_FRAME_LEN, encode_line};
 pub use message::{
-    ALLOW_SECS, Ask, Done, Entry, EntryInfo, ErrorKind, ErrorReply, ForgetResult, Front, GetResult,
-    HelloResult, KdfParams, KeychainKind, KeychainState, KeychainStatus, ListResult, LockState,
-    LogRecord, LogResult, Lookup, MAX_NAME_LEN, MAX_NOTE_LEN, MAX_OPERATION_LEN, MAX_SECRET_LEN,
-    MAX_SOURCE_ERROR_LEN, MAX_SOURCE_LEN, MAX_URL_LEN, MAX_USERNAME_LEN, Operation, Process,
-    PutResult, RefreshResult, RememberResult, Reply, Request, RequestError, SetResult,
-    StatusResult, StoreKind, TeamStatus, parse_request,
+    ALLOW_SECS, Ask, Done, Entry, EntryInfo, ErrorKind, ErrorReply, ForgetResult, Front,
+    GetFirstResult, GetResult, HelloResult, KdfParams, KeychainKind, KeychainState, KeychainStatus,
+    ListResult, LockState, LogRecord, LogResult, Lookup, MAX_LOOKUPS, MAX_NAME_LEN, MAX_NOTE_LEN,
+    MAX_OPERATION_LEN, MAX_SECRET_LEN, MAX_SOURCE_ERROR_LEN, MAX_SOURCE_LEN, MAX_URL_LEN,
+    MAX_USERNAME_LEN, Operation, Process, PutResult, RefreshResult, RememberResult, Reply, Request,
+    RequestError, SetResult, StatusResult, StoreKind, TeamStatus, parse_request,
 };
 pub use secret::Secret;
 pub use source::{AWS_USERNAME, GCP_USERNAME, Source};

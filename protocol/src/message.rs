@@ -82,6 +82,18 @@ pub enum Operation {
         #[serde(flatten)]
         ask: Ask,
     },
+    /// The entry of the first of `lookups` that finds one, as `get` answers each in turn (a
+    /// miss moves on to the next, any other error answers), in one request and one audit
+    /// record: for a tool's fallback rules, such as git's URL, then its host. At most
+    /// [`MAX_LOOKUPS`] lookups; none may ask for a publish credential, which takes `get` and
+    /// its step-up.
+    GetFirst {
+        /// The lookups, in order.
+        lookups: Vec<Lookup>,
+        /// Who asks and for what, for the audit log (no passphrase: no step-up here).
+        #[serde(flatten)]
+        ask: Ask,
+    },
     /// Lets the next `get` of the publish credential `name` through without a passphrase, once,
     /// within [`ALLOW_SECS`] seconds: for a publish run where no terminal can prompt.
     Allow {
@@ -149,6 +161,9 @@ pub enum Operation {
 fn is_false(b: &bool) -> bool {
     !b
 }
+
+/// The most lookups one `get-first` may carry.
+pub const MAX_LOOKUPS: usize = 4;
 
 /// How long an allowance from `allow` lasts, in seconds.
 pub const ALLOW_SECS: u64 = 300;
@@ -275,11 +290,26 @@ impl Operation {
     pub fn get_for(lookup: Lookup, front: Front, operation: impl Into<String>) -> Self {
         Self::Get {
             lookup,
-            ask: Ask {
-                front: Some(front),
-                operation: Some(operation.into()),
-                passphrase: None,
-            },
+            ask: Ask::through(front, operation),
+        }
+    }
+
+    /// A `get-first` of `lookups` through `front`, for `operation`.
+    pub fn get_first_for(lookups: Vec<Lookup>, front: Front, operation: impl Into<String>) -> Self {
+        Self::GetFirst {
+            lookups,
+            ask: Ask::through(front, operation),
+        }
+    }
+}
+
+impl Ask {
+    /// Through `front`, for `operation`, without a step-up.
+    fn through(front: Front, operation: impl Into<String>) -> Self {
+        Self {
+            front: Some(front),
+            operation: Some(operation.into()),
+            passphrase: None,
         }
     }
 }
@@ -736,6 +766,16 @@ pub struct GetResult {
     /// not use this one to publish (Cargo: `operation_independent: false`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub separate_publish: bool,
+}
+
+/// Result of `get-first`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetFirstResult {
+    /// The entry, as `get` gives it.
+    #[serde(flatten)]
+    pub found: GetResult,
+    /// Which of the lookups found it (0 for the first).
+    pub lookup: u32,
 }
 
 /// Result of `log`.

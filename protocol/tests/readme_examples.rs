@@ -4,8 +4,9 @@
 //! rejects must produce exactly the error reply shown after it.
 
 use credd_protocol::{
-    Done, ForgetResult, GetResult, HelloResult, ListResult, LogResult, Operation, PutResult,
-    RefreshResult, RememberResult, Reply, Request, SetResult, StatusResult, parse_request,
+    Done, ForgetResult, GetFirstResult, GetResult, HelloResult, ListResult, LogResult, Operation,
+    PutResult, RefreshResult, RememberResult, Reply, Request, SetResult, StatusResult,
+    parse_request,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -68,6 +69,7 @@ fn check_reply(line: &str, pending: &Pending) {
             Operation::Hello => round_trip::<HelloResult>(line),
             Operation::Status => round_trip::<StatusResult>(line),
             Operation::Get { .. } => round_trip::<GetResult>(line),
+            Operation::GetFirst { .. } => round_trip::<GetFirstResult>(line),
             Operation::Put { .. } => round_trip::<PutResult>(line),
             Operation::Set { .. } => round_trip::<SetResult>(line),
             Operation::List { .. } => round_trip::<ListResult>(line),

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use credd_protocol::{
-    Ask, Done, ErrorKind, ErrorReply, ForgetResult, FrameBuf, GetResult, HelloResult, ListResult,
-    LogRecord, LogResult, Lookup, MAX_FRAME_LEN, MAX_OPERATION_LEN, Operation, PutResult,
-    RefreshResult, Reply, Request, SUPPORTED_VERSIONS, Secret, SetResult, encode_line,
-    parse_request,
+    Ask, Done, ErrorKind, ErrorReply, ForgetResult, FrameBuf, GetFirstResult, GetResult,
+    HelloResult, ListResult, LogRecord, LogResult, Lookup, MAX_FRAME_LEN, MAX_LOOKUPS,
+    MAX_OPERATION_LEN, Operation, PutResult, RefreshResult, Reply, Request, SUPPORTED_VERSIONS,
+    Secret, SetResult, encode_line, parse_request,
 };
 use interprocess::local_socket::tokio::Stream;
 use serde::Serialize;
@@ -174,6 +174,9 @@ impl Handler {
                 encode(out, id, Ok(Done {}))
             }
             Operation::Get { lookup, ask } => encode(out, id, self.get(&lookup, ask).await),
+            Operation::GetFirst { lookups, ask } => {
+                encode(out, id, self.get_first(&lookups, ask).await)
+            }
             Operation::Allow { name, passphrase } => {
                 encode(out, id, self.allow(name, passphrase).await.map(done))
             }
@@ -237,25 +240,66 @@ impl Handler {
     /// Looks an entry up, with the step-up a publish credential needs; records who asked and
     /// how it ended, never the secret.
     async fn get(&self, lookup: &Lookup, ask: Ask) -> Result<GetResult, ErrorReply> {
+        let found = self.first_found(std::slice::from_ref(lookup), ask).await;
+        found.map(|(_, found)| found)
+    }
+
+    /// The entry of the first of `lookups` that finds one, and which lookup it was; refused
+    /// whole, before any lookup, when the request is not one `get-first` takes.
+    async fn get_first(&self, lookups: &[Lookup], ask: Ask) -> Result<GetFirstResult, ErrorReply> {
+        if lookups.is_empty() || lookups.len() > MAX_LOOKUPS {
+            return Err(ErrorReply::new(
+                ErrorKind::BadRequest,
+                format!("give 1 to {MAX_LOOKUPS} lookups"),
+            ));
+        }
+        if lookups.iter().any(|lookup| lookup.publish) || ask.passphrase.is_some() {
+            return Err(ErrorReply::new(
+                ErrorKind::BadRequest,
+                "a publish credential is asked for with `get` and its step-up, not `get-first`",
+            ));
+        }
+        let (lookup, found) = self.first_found(lookups, ask).await?;
+        Ok(GetFirstResult { found, lookup })
+    }
+
+    /// Asks `lookups` in turn until one finds an entry (a miss moves on, any other error
+    /// answers); records who asked and how it ended, once, never the secret.
+    async fn first_found(
+        &self,
+        lookups: &[Lookup],
+        ask: Ask,
+    ) -> Result<(u32, GetResult), ErrorReply> {
         let Ask {
             front,
             operation,
-            passphrase,
+            mut passphrase,
         } = ask;
         let mut entry = None;
-        let result = self.look_up(lookup, passphrase, &mut entry).await;
+        let mut publish = false;
+        let mut result = Err(ErrorReply::new(ErrorKind::BadRequest, "no lookup"));
+        for (index, lookup) in (0..).zip(lookups) {
+            publish = lookup.publish;
+            result = self
+                .look_up(lookup, passphrase.take(), &mut entry)
+                .await
+                .map(|found| (index, found));
+            if !matches!(&result, Err(error) if error.kind == ErrorKind::NotFound) {
+                break;
+            }
+        }
         let outcome = match &result {
-            Ok((_, how)) => (*how).to_owned(),
+            Ok((_, (_, how))) => (*how).to_owned(),
             Err(error) => kind_name(error.kind),
         };
-        let default = if lookup.publish { "publish" } else { "read" };
+        let default = if publish { "publish" } else { "read" };
         self.audit(
             front,
             entry,
             operation.as_deref().unwrap_or(default),
             outcome,
         );
-        result.map(|(found, _)| found)
+        result.map(|(index, (found, _))| (index, found))
     }
 
     /// The entry `lookup` selects and how it was let through (`ok`, `ok (step-up)`, `ok (grace)`,

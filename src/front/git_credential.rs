@@ -21,7 +21,9 @@ use credd::client::{Client, ClientError};
 use credd::git::credential::{self as git, Request, Services};
 use credd::on_demand::with_unlocked_agent;
 use credd::urlmatch::without_userinfo;
-use credd_protocol::{Done, Entry, ErrorKind, Front, GetResult, Lookup, Operation, SetResult};
+use credd_protocol::{
+    Done, Entry, ErrorKind, Front, GetFirstResult, GetResult, Lookup, Operation, SetResult,
+};
 
 /// The `credd` subcommand.
 pub const NAME: &str = "git-credential";
@@ -199,28 +201,103 @@ fn erase(socket: &Path, request: &Request, services: &Services) -> Result<()> {
 
 /// The entry serving the request: by the URL rules under `protocol://host/path`, else by the
 /// host rule under `host[:port]` when the entry fits git's request (same protocol; a path only
-/// when git sent none).
+/// when git sent none). Both in one `get-first`.
 fn find(
     client: &mut Client,
     request: &Request,
     services: &Services,
 ) -> Result<Option<Entry>, ClientError> {
-    let by_url = Lookup::url(&services.url).username(request.username.clone());
-    if let Some(entry) =
-        found(client.call::<GetResult>(Operation::get_for(by_url, Front::Git, "get")))?
-    {
-        return Ok(Some(entry));
-    }
-    let by_host = Lookup::url(&services.host).username(request.username.clone());
-    let entry = found(client.call::<GetResult>(Operation::get_for(by_host, Front::Git, "get")))?;
-    Ok(entry.filter(|e| request.host_rule_fits(services, &e.url)))
+    let lookups = [&services.url, &services.host]
+        .map(|service| Lookup::url(service).username(request.username.clone()));
+    let both = Operation::get_first_for(lookups.to_vec(), Front::Git, "get");
+    let answer = match client.call::<GetFirstResult>(both) {
+        Err(error) if error.kind() == Some(ErrorKind::UnsupportedOperation) => {
+            one_at_a_time(client, lookups)?
+        }
+        result => found(result.map(|first| (first.lookup, first.found.entry)))?,
+    };
+    let by_url_rules = |lookup: u32| lookup == 0;
+    Ok(answer
+        .filter(|(lookup, entry)| {
+            by_url_rules(*lookup) || request.host_rule_fits(services, &entry.url)
+        })
+        .map(|(_, entry)| entry))
 }
 
-/// The entry of a `get`, None for a miss.
-fn found(result: Result<GetResult, ClientError>) -> Result<Option<Entry>, ClientError> {
+/// What `get-first` answers, asked one `get` per lookup: of an agent from before `get-first`,
+/// still running after an upgrade.
+fn one_at_a_time(
+    client: &mut Client,
+    lookups: [Lookup; 2],
+) -> Result<Option<(u32, Entry)>, ClientError> {
+    for (index, lookup) in (0..).zip(lookups) {
+        let got = client.call::<GetResult>(Operation::get_for(lookup, Front::Git, "get"));
+        if let Some(answer) = found(got.map(|got| (index, got.entry)))? {
+            return Ok(Some(answer));
+        }
+    }
+    Ok(None)
+}
+
+/// The answer of a lookup, None for a miss.
+fn found<T>(result: Result<T, ClientError>) -> Result<Option<T>, ClientError> {
     match result {
-        Ok(found) => Ok(Some(found.entry)),
+        Ok(answer) => Ok(Some(answer)),
         Err(error) if error.kind() == Some(ErrorKind::NotFound) => Ok(None),
         Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::net::UnixListener;
+
+    /// An agent from before `get-first` on `listener`: it refuses `get-first`, misses every
+    /// `get` but one for `h.test`; returns the operations it was asked, once the client hangs up.
+    fn agent_before_get_first(listener: UnixListener) -> std::thread::JoinHandle<Vec<String>> {
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let mut asked = Vec::new();
+            for line in BufReader::new(stream).lines() {
+                let request: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+                let op = request["op"].as_str().unwrap().to_owned();
+                let reply = match (op.as_str(), request["url"].as_str()) {
+                    ("get", Some("h.test")) => serde_json::json!({"ok": {"entry":
+                        {"name": "h", "url": "h.test", "username": "me", "secret": "pw"}}}),
+                    ("get", _) => serde_json::json!({"error": {"kind": "not-found",
+                        "message": "no entry serves it"}}),
+                    _ => serde_json::json!({"error": {"kind": "unsupported-operation",
+                        "message": "unknown operation"}}),
+                };
+                let mut reply = reply;
+                reply["id"] = request["id"].clone();
+                writeln!(writer, "{reply}").unwrap();
+                asked.push(format!(
+                    "{op} {}",
+                    request["url"].as_str().unwrap_or_default()
+                ));
+            }
+            asked
+        })
+    }
+
+    #[test]
+    fn an_agent_from_before_get_first_is_asked_one_get_at_a_time() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let socket = dir.path().join("credd.sock");
+        let agent = agent_before_get_first(UnixListener::bind(&socket).unwrap());
+        let request = git::parse(b"protocol=https\nhost=h.test\n\n").unwrap();
+        let services = request.services().unwrap();
+        let mut client = Client::connect(&socket).unwrap();
+        let entry = find(&mut client, &request, &services).unwrap().unwrap();
+        assert_eq!(entry.name, "h");
+        drop(client);
+        let asked = agent.join().unwrap();
+        assert_eq!(asked, ["get-first ", "get https://h.test/", "get h.test"]);
     }
 }
