@@ -402,6 +402,18 @@ fn get_first_answers_by_the_first_lookup_that_finds_an_entry_in_one_record() {
     env.init();
     env.add("root", "https://both.test/", "root-secret");
     env.add("deep", "https://host.test/index/", "deep-secret");
+    for user in ["ann", "bob"] {
+        let args = [
+            "add",
+            user,
+            "--url",
+            "https://tied.test/",
+            "--username",
+            user,
+        ];
+        env.cli_with_input(&[&args[..], &["--secret-stdin"]].concat(), "pw\n")
+            .ok();
+    }
     let mut client = env.connect_raw();
 
     // No entry serves the root of host.test by the URL rules: the host rule finds one.
@@ -438,22 +450,39 @@ fn get_first_answers_by_the_first_lookup_that_finds_an_entry_in_one_record() {
             .contains("none.test:"),
         "{none}"
     );
+    // An error other than a miss answers: the next lookup is not asked.
+    let tied = get_first(
+        &mut client,
+        4,
+        r#"{"url":"https://tied.test/"},{"name":"root"}"#,
+    );
+    assert_eq!(kind(&tied), "ambiguous", "{tied}");
 
+    // Refused whole, before any lookup: a malformed lookup after one that would find an entry,
+    // too few or too many lookups, `publish`.
     let five = [r#"{"name":"root"}"#; 5].join(",");
-    for refused in [
-        "",
-        five.as_str(),
-        r#"{"url":"https://both.test/","publish":true}"#,
-    ] {
-        let reply = get_first(&mut client, 4, refused);
-        assert_eq!(kind(&reply), "bad-request", "{refused}: {reply}");
+    let refused = [r#"{"name":"root"},{"name":""}"#, "", &five];
+    for lookups in refused {
+        let reply = get_first(&mut client, 5, lookups);
+        assert_eq!(kind(&reply), "bad-request", "{lookups}: {reply}");
     }
-    let with_step_up = client
-        .request(r#"{"v":1,"id":5,"op":"get-first","lookups":[{"name":"root"}],"passphrase":"x"}"#);
+    let publish = get_first(
+        &mut client,
+        6,
+        r#"{"url":"https://both.test/","publish":true}"#,
+    );
+    assert_eq!(
+        publish["error"]["message"],
+        json!("`publish` and `passphrase` go with `get`, not `get-first`"),
+        "{publish}"
+    );
+    let with_step_up = client.request(
+        r#"{"v":1,"id":7,"op":"get-first","lookups":[{"name":"root"}],"front":"git","passphrase":"x"}"#,
+    );
     assert_eq!(kind(&with_step_up), "bad-request", "{with_step_up}");
 
-    // One record per answered get-first, whichever lookup answered; none for a refused one.
-    let log = client.request(r#"{"v":1,"id":6,"op":"log"}"#);
+    // One record per get-first, saying which lookup answered; refused ones recorded too.
+    let log = client.request(r#"{"v":1,"id":8,"op":"log"}"#);
     let records: Vec<(Value, Value)> = log["ok"]["records"]
         .as_array()
         .unwrap()
@@ -461,10 +490,17 @@ fn get_first_answers_by_the_first_lookup_that_finds_an_entry_in_one_record() {
         .filter(|record| record["front"] == json!("git"))
         .map(|record| (record["entry"].clone(), record["outcome"].clone()))
         .collect();
+    let refusal = (Value::Null, json!("bad-request"));
     let expected = [
-        (json!("deep"), json!("ok")),
-        (json!("root"), json!("ok")),
-        (Value::Null, json!("not-found")),
+        (json!("deep"), json!("ok (lookup 2 of 2)")),
+        (json!("root"), json!("ok (lookup 1 of 2)")),
+        (Value::Null, json!("not-found (lookup 2 of 2)")),
+        (Value::Null, json!("ambiguous (lookup 1 of 2)")),
+        refusal.clone(),
+        refusal.clone(),
+        refusal.clone(),
+        refusal.clone(),
+        refusal,
     ];
     assert_eq!(records, expected, "{log}");
 }

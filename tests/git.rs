@@ -210,6 +210,15 @@ fn a_get_answered_by_the_host_rule_is_one_lookup_in_the_log() {
     let by_git: Vec<_> = records.iter().filter(|r| r["front"] == "git").collect();
     assert_eq!(by_git.len(), 1, "{log}");
     assert_eq!(by_git[0]["entry"], "h", "{log}");
+    // What the host rule finds answers only a request it fits: not one with another path, not
+    // one over another protocol.
+    for unfit in [
+        "protocol=https\nhost=h.test\npath=other/repo.git\n\n",
+        "protocol=http\nhost=h.test\n\n",
+    ] {
+        let answer = git.helper(&["get"], unfit);
+        assert_eq!(answer.ok(), "", "{unfit}: {answer:?}");
+    }
 }
 
 #[test]

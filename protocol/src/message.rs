@@ -82,11 +82,10 @@ pub enum Operation {
         #[serde(flatten)]
         ask: Ask,
     },
-    /// The entry of the first of `lookups` that finds one, as `get` answers each in turn (a
-    /// miss moves on to the next, any other error answers), in one request and one audit
-    /// record: for a tool's fallback rules, such as git's URL, then its host. At most
-    /// [`MAX_LOOKUPS`] lookups; none may ask for a publish credential, which takes `get` and
-    /// its step-up.
+    /// The entry of the first of `lookups` that finds one, as `get` without a passphrase answers
+    /// each in turn (a miss moves on to the next, any other error answers), in one request and
+    /// one audit record: for a tool's fallback rules, such as git's URL, then its host. One to
+    /// [`MAX_LOOKUPS`] lookups; `publish` and `passphrase` go with `get`.
     GetFirst {
         /// The lookups, in order.
         lookups: Vec<Lookup>,
@@ -222,7 +221,7 @@ impl Front {
     }
 }
 
-/// Which entry a `get` or `delete` means: exactly one of `name` or `url`; with `url`, optionally
+/// Which entry a `get`, a lookup of `get-first` or a `delete` means: exactly one of `name` or `url`; with `url`, optionally
 /// the `username` it must have and `exact` (only an entry whose `url` is this very string).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lookup {

@@ -244,27 +244,22 @@ impl Handler {
         found.map(|(_, found)| found)
     }
 
-    /// The entry of the first of `lookups` that finds one, and which lookup it was; refused
-    /// whole, before any lookup, when the request is not one `get-first` takes.
+    /// The entry of the first of `lookups` that finds one, and which lookup it was. A request
+    /// `get-first` does not take is refused whole, before any lookup, and recorded as refused.
     async fn get_first(&self, lookups: &[Lookup], ask: Ask) -> Result<GetFirstResult, ErrorReply> {
-        if lookups.is_empty() || lookups.len() > MAX_LOOKUPS {
-            return Err(ErrorReply::new(
-                ErrorKind::BadRequest,
-                format!("give 1 to {MAX_LOOKUPS} lookups"),
-            ));
-        }
-        if lookups.iter().any(|lookup| lookup.publish) || ask.passphrase.is_some() {
-            return Err(ErrorReply::new(
-                ErrorKind::BadRequest,
-                "a publish credential is asked for with `get` and its step-up, not `get-first`",
-            ));
+        if let Err(refused) = check_get_first(lookups, &ask) {
+            let operation = ask.operation.as_deref().unwrap_or("read");
+            self.audit(ask.front, None, operation, kind_name(refused.kind));
+            return Err(refused);
         }
         let (lookup, found) = self.first_found(lookups, ask).await?;
         Ok(GetFirstResult { found, lookup })
     }
 
-    /// Asks `lookups` in turn until one finds an entry (a miss moves on, any other error
-    /// answers); records who asked and how it ended, once, never the secret.
+    /// Asks `lookups` (at least one) in turn until one finds an entry: a miss moves on, any
+    /// other error answers. Records who asked and how it ended, once, never the secret; with
+    /// several lookups the outcome says which one answered (`ok (lookup 2 of 2)`), so that a
+    /// record of several misses shows how many were asked.
     async fn first_found(
         &self,
         lookups: &[Lookup],
@@ -276,30 +271,37 @@ impl Handler {
             mut passphrase,
         } = ask;
         let mut entry = None;
-        let mut publish = false;
-        let mut result = Err(ErrorReply::new(ErrorKind::BadRequest, "no lookup"));
-        for (index, lookup) in (0..).zip(lookups) {
-            publish = lookup.publish;
-            result = self
-                .look_up(lookup, passphrase.take(), &mut entry)
-                .await
-                .map(|found| (index, found));
-            if !matches!(&result, Err(error) if error.kind == ErrorKind::NotFound) {
-                break;
+        let mut index = 0;
+        let result = loop {
+            let result = self
+                .look_up(&lookups[index], passphrase.take(), &mut entry)
+                .await;
+            match result {
+                Err(error) if error.kind == ErrorKind::NotFound && index + 1 < lookups.len() => {
+                    index += 1;
+                }
+                result => break result,
             }
-        }
-        let outcome = match &result {
-            Ok((_, (_, how))) => (*how).to_owned(),
+        };
+        let mut outcome = match &result {
+            Ok((_, how)) => (*how).to_owned(),
             Err(error) => kind_name(error.kind),
         };
-        let default = if publish { "publish" } else { "read" };
+        if lookups.len() > 1 {
+            outcome = format!("{outcome} (lookup {} of {})", index + 1, lookups.len());
+        }
+        let default = if lookups[index].publish {
+            "publish"
+        } else {
+            "read"
+        };
         self.audit(
             front,
             entry,
             operation.as_deref().unwrap_or(default),
             outcome,
         );
-        result.map(|(index, (found, _))| (index, found))
+        result.map(|(found, _)| (index as u32, found))
     }
 
     /// The entry `lookup` selects and how it was let through (`ok`, `ok (step-up)`, `ok (grace)`,
@@ -383,6 +385,26 @@ impl Handler {
             known_tool: self.caller.is_known_tool(front),
         });
     }
+}
+
+/// Why `get-first` refuses `lookups` and `ask` whole: none or more than [`MAX_LOOKUPS`] lookups,
+/// one that `get` would refuse as malformed, `publish`, or a `passphrase` (both go with `get`).
+fn check_get_first(lookups: &[Lookup], ask: &Ask) -> Result<(), ErrorReply> {
+    if lookups.is_empty() || lookups.len() > MAX_LOOKUPS {
+        return Err(ErrorReply::new(
+            ErrorKind::BadRequest,
+            format!("give 1 to {MAX_LOOKUPS} lookups"),
+        ));
+    }
+    if lookups.iter().any(|lookup| lookup.publish) || ask.passphrase.is_some() {
+        return Err(ErrorReply::new(
+            ErrorKind::BadRequest,
+            "`publish` and `passphrase` go with `get`, not `get-first`",
+        ));
+    }
+    lookups
+        .iter()
+        .try_for_each(|lookup| Query::of(lookup).map(drop))
 }
 
 /// The error for a publish credential asked for without a step-up: why, and the two ways on.
