@@ -30,6 +30,7 @@ pub mod pip;
 pub mod poetry;
 pub mod private_dir;
 pub mod ready;
+pub mod stdin;
 pub mod step_up;
 pub mod store;
 pub mod sys;

@@ -4,7 +4,7 @@
 //! response line and exit 0. Nothing else may reach stdout. Cargo spawns it for every command
 //! that touches an authenticated registry, so it stays small: no async runtime, no logging setup.
 
-use std::io::{BufRead, Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,7 +22,10 @@ use crate::{step_up, tty};
 const HELLO: &[u8] = b"{\"v\":[1]}\n";
 
 /// Cargo's request lines are small; anything larger is not from Cargo.
-const MAX_REQUEST: u64 = 1024 * 1024;
+const MAX_REQUEST: usize = 1024 * 1024;
+
+/// How long Cargo may take to send its request after our hello: it sends it at once.
+const REQUEST_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One request from Cargo. Fields credd does not need (cksum, headers) are ignored.
 #[derive(Deserialize)]
@@ -168,23 +171,30 @@ pub fn run() -> std::process::ExitCode {
     }
 }
 
+/// Cargo's request line, read from the descriptor itself (std's stdin buffer would keep a copy
+/// of a `login`'s token that nothing wipes), within [`REQUEST_WAIT`].
 fn read_request() -> Result<Zeroizing<Vec<u8>>, Failure> {
-    // Cargo's requests are a few hundred bytes; a longer one grows the buffer, and the wiping
-    // allocator wipes each block the growth leaves.
-    let mut line = Zeroizing::new(Vec::with_capacity(4096));
-    let read = std::io::stdin()
-        .lock()
-        .take(MAX_REQUEST)
-        .read_until(b'\n', &mut line);
-    match read {
-        Ok(0) => Err(Failure::other(
-            "cargo sent no request: run credd this way only from cargo",
+    use crate::stdin::{StdinError, stdin_within};
+    let ends_a_line = |input: &[u8]| input.contains(&b'\n');
+    let mut line = stdin_within(MAX_REQUEST, REQUEST_WAIT, ends_a_line).map_err(|e| match e {
+        StdinError::TimedOut(_) => Failure::other(format!(
+            "cargo sent no whole request within {REQUEST_WAIT:?}: run credd this way only from cargo"
         )),
-        Ok(_) => Ok(line),
-        Err(error) => Err(Failure::other(format!(
-            "cannot read cargo's request: {error}"
-        ))),
+        StdinError::TooLong(_) => Failure::other(format!(
+            "cargo's request is longer than {MAX_REQUEST} bytes: run credd this way only from cargo"
+        )),
+        StdinError::Io(error) => Failure::other(format!("cannot read cargo's request: {error}")),
+    })?;
+    if line.is_empty() {
+        return Err(Failure::other(
+            "cargo sent no request: run credd this way only from cargo",
+        ));
     }
+    // Cargo sends one line and waits for the answer: nothing after it is part of the request.
+    if let Some(end) = line.iter().position(|&b| b == b'\n') {
+        line.truncate(end + 1);
+    }
+    Ok(line)
 }
 
 /// Parses one request and carries it out.

@@ -97,7 +97,7 @@ pub fn run(socket: &Path, args: &[OsString]) -> ExitCode {
 
 /// The whole of stdin.
 fn read_request() -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    super::stdin::stdin_within(REQUEST_LIMIT, STDIN_WAIT, |_| false)
+    credd::stdin::stdin_within(REQUEST_LIMIT, STDIN_WAIT, |_| false)
         .context("cannot read docker's request")
 }
 

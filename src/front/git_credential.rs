@@ -95,7 +95,7 @@ pub fn run(socket: &Path, args: &[OsString]) -> ExitCode {
 }
 
 fn carry_out(socket: &Path, action: Action) -> Result<()> {
-    let input = super::stdin::stdin_within(REQUEST_LIMIT, STDIN_WAIT, git::is_complete)
+    let input = credd::stdin::stdin_within(REQUEST_LIMIT, STDIN_WAIT, git::is_complete)
         .context("cannot read git's request")?;
     let request = git::parse(&input)?;
     drop(input);

@@ -218,7 +218,7 @@ fn read_password(service: &str, username: &str) -> Result<Secret> {
 
 /// All of stdin, at most one byte more than a secret may have, within [`STDIN_WAIT`].
 fn read_stdin() -> Result<Zeroizing<Vec<u8>>> {
-    use super::stdin::{StdinError, stdin_within};
+    use credd::stdin::{StdinError, stdin_within};
     stdin_within(credd_protocol::MAX_SECRET_LEN + 1, STDIN_WAIT, |_| false).map_err(|e| match e {
         StdinError::TimedOut(_) => {
             anyhow::anyhow!(

@@ -9,7 +9,6 @@ pub mod docker_credential;
 pub mod git_credential;
 pub mod keyring;
 pub mod lookup;
-pub mod stdin;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

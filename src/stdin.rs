@@ -1,5 +1,6 @@
 //! Reading a tool's request from stdin within a deadline, into memory that is wiped: for the
-//! fronts, whose tools pipe a request and may keep stdin open.
+//! fronts (Cargo's provider, the keyring command, the git and docker helpers), whose tools pipe
+//! a request and may keep stdin open.
 
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
@@ -45,7 +46,7 @@ fn read_within(
     let deadline = Instant::now() + wait;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || !credd::sys::readable_within(input_fd, left) {
+        if left.is_zero() || !crate::sys::readable_within(input_fd, left) {
             return Err(StdinError::TimedOut(wait));
         }
         // Read into all the room there is, and at least READ_SIZE.
