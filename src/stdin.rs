@@ -49,9 +49,12 @@ fn read_within(
         if left.is_zero() || !crate::sys::readable_within(input_fd, left) {
             return Err(StdinError::TimedOut(wait));
         }
-        // Read into all the room there is, and at least READ_SIZE.
+        // Read into all the room there is, and at least READ_SIZE, but never past one byte over
+        // the limit: that byte is enough to refuse, and memory stays bounded by the limit.
         let filled = input.len();
-        let room = (input.capacity() - filled).max(READ_SIZE);
+        let room = (input.capacity() - filled)
+            .max(READ_SIZE)
+            .min(limit.saturating_add(1) - filled);
         input.resize(filled + room, 0);
         let read = rustix::io::read(input_fd, &mut input[filled..]);
         input.truncate(filled + read.as_ref().map_or(0, |&n| n));

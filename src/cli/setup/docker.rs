@@ -34,8 +34,7 @@ pub(super) struct Args {
 /// Runs `credd setup docker`.
 pub(super) fn run(args: Args) -> Result<()> {
     let bin_dir = super::bin_dir(args.bin_dir)?;
-    let credd = credd::paths::installed_binary(credd::paths::FRONT_DOOR)
-        .context("cannot find this credd binary")?;
+    let credd = super::front_door()?;
     let link_path = bin_dir.join(crate::front::docker_credential::PROGRAM);
     let link = inspect(
         &link_path,

@@ -29,8 +29,7 @@ pub(super) struct Args {
 
 /// Runs `credd setup git`.
 pub(super) fn run(args: Args) -> Result<()> {
-    let credd = credd::paths::installed_binary(credd::paths::FRONT_DOOR)
-        .context("cannot find this credd binary")?;
+    let credd = super::front_door()?;
     let helper = helper_line(&credd, args.store_new);
     let keys = match &args.url {
         Some(url) => url_keys(url)?,

@@ -166,6 +166,13 @@ fn read_optional(path: &Path) -> Result<(String, u32)> {
     }
 }
 
+/// The `credd` the tools are pointed at: this installation's front door (setup itself runs in
+/// `credd-full`, beside it).
+fn front_door() -> Result<PathBuf> {
+    credd::paths::installed_binary(credd::paths::FRONT_DOOR)
+        .context("cannot find this credd binary")
+}
+
 /// `--bin-dir`, made absolute, or ~/.local/bin.
 fn bin_dir(arg: Option<PathBuf>) -> Result<PathBuf> {
     match arg {

@@ -17,8 +17,7 @@ pub(super) struct Args {
 pub(super) fn run(args: Args) -> Result<()> {
     let bin_dir = super::bin_dir(args.bin_dir)?;
     let module_dir = super::keyring_module_dir()?;
-    let credd = credd::paths::installed_binary(credd::paths::FRONT_DOOR)
-        .context("cannot find this credd binary")?;
+    let credd = super::front_door()?;
     let script_path = bin_dir.join("poetry");
     refuse_foreign(&script_path)?;
 

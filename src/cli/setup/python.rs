@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use credd::cargo::config_files::unified_diff;
 
 use super::link::{Link, inspect, make_link};
@@ -51,8 +51,7 @@ pub(super) trait Tool {
 /// and writes the config file (or, with --dry-run, prints both changes).
 pub(super) fn run(args: Args, tool: &dyn Tool) -> Result<()> {
     let bin_dir = super::bin_dir(args.bin_dir)?;
-    let credd = credd::paths::installed_binary(credd::paths::FRONT_DOOR)
-        .context("cannot find this credd binary")?;
+    let credd = super::front_door()?;
     let link_path = bin_dir.join(KEYRING);
     let link = inspect(
         &link_path,
