@@ -182,7 +182,12 @@ struct Stat {
 /// The command name, parent pid, session id and controlling terminal of `pid`,
 /// from `/proc/PID/stat`.
 fn stat_of(pid: u32) -> Option<Stat> {
-    read_stat(&std::fs::File::open(format!("/proc/{pid}/stat")).ok()?)
+    read_stat(&open_stat(pid)?)
+}
+
+/// Opens `/proc/PID/stat`; `None` when the process is gone or unreadable.
+fn open_stat(pid: u32) -> Option<std::fs::File> {
+    std::fs::File::open(format!("/proc/{pid}/stat")).ok()
 }
 
 /// Reads an open `/proc/PID/stat` from its start: one read into a buffer that holds any stat
@@ -290,7 +295,7 @@ impl KnownParents {
             // Gone: its pid may be another process's by now.
             self.known.remove(&pid);
         }
-        let file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+        let file = open_stat(pid)?;
         let stat = read_stat(&file)?;
         let exe = exe_of(pid);
         if self.known.len() >= CACHED {
