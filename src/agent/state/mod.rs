@@ -391,7 +391,9 @@ impl State {
             config, unlocked, ..
         } = &mut *inner;
         let unlocked = unlocked.as_mut().ok_or_else(ErrorReply::locked)?;
-        let index = match unlocked.entries.select(query) {
+        // Parsed once for both the selection and the publish check below.
+        let prepared = query.into();
+        let index = match unlocked.entries.select(&prepared) {
             // Only a tie can need the config's precedence: the common path stays as it was.
             Err(tie) if tie.kind == ErrorKind::Ambiguous => {
                 team::break_tie(&unlocked.entries, query, config).unwrap_or(Err(tie))?
@@ -401,7 +403,7 @@ impl State {
         unlocked.last_used = Instant::now();
         let entry = index.map(|i| unlocked.entries[i].clone());
         let entry = entry.ok_or_else(|| not_found(query))?;
-        let separate = !entry.publish && unlocked.entries.has_publish_credential(query);
+        let separate = !entry.publish && unlocked.entries.has_publish_credential(&prepared);
         Ok((entry, separate))
     }
 
@@ -657,7 +659,9 @@ impl State {
         // Selected inside the write, so that what another write changed meanwhile counts.
         self.modify(move |entries| {
             let query = Query::of(&lookup)?;
-            let i = entries.select(query)?.ok_or_else(|| not_found(query))?;
+            let i = entries
+                .select(&query.into())?
+                .ok_or_else(|| not_found(query))?;
             team::refuse_change(&entries[i])?;
             entries.remove(i);
             Ok(())
@@ -777,7 +781,7 @@ fn unprotected(entries: &Entries) -> usize {
     entries
         .iter()
         .filter(|e| !is_login(e))
-        .filter(|e| !e.publish && !entries.has_publish_credential(select::service_of(e)))
+        .filter(|e| !e.publish && !entries.has_publish_credential(&select::service_of(e).into()))
         .count()
 }
 

@@ -255,7 +255,44 @@ impl Entries {
 /// [`select`] on a plain list, indexing it first: what the tests ask.
 #[cfg(test)]
 pub fn select(entries: &[Entry], query: Query<'_>) -> Result<Option<usize>, ErrorReply> {
-    Entries::from(entries.to_vec()).select(query)
+    Entries::from(entries.to_vec()).select(&query.into())
+}
+
+/// A query with its service string parsed at most once, however many steps and sides of a
+/// lookup (its credential, then whether a publish credential stands beside it) look at it: a
+/// URL parse is most of a lookup's work.
+pub struct Prepared<'q> {
+    query: Query<'q>,
+    service: std::cell::OnceCell<Service>,
+}
+
+/// What a service string is, for the URL rules.
+enum Service {
+    /// An absolute URL.
+    Url(RegistryUrl),
+    /// `host[:port]`.
+    Host(HostQuery),
+    /// Neither: it matches by string only.
+    Opaque,
+}
+
+impl<'q> From<Query<'q>> for Prepared<'q> {
+    fn from(query: Query<'q>) -> Self {
+        Self {
+            query,
+            service: std::cell::OnceCell::new(),
+        }
+    }
+}
+
+impl Prepared<'_> {
+    /// The service string, parsed on first use.
+    fn service(&self, url: &str) -> &Service {
+        self.service.get_or_init(|| match RegistryUrl::parse(url) {
+            Ok(parsed) => Service::Url(parsed),
+            Err(_) => HostQuery::parse(url).map_or(Service::Opaque, Service::Host),
+        })
+    }
 }
 
 impl Entries {
@@ -266,48 +303,46 @@ impl Entries {
     /// # Errors
     ///
     /// `ambiguous` when several entries serve it equally well.
-    pub fn select(&self, query: Query<'_>) -> Result<Option<usize>, ErrorReply> {
-        let (url, username, exact, publish) = match query {
+    pub fn select(&self, query: &Prepared<'_>) -> Result<Option<usize>, ErrorReply> {
+        let publish = match query.query {
             Query::Name(name) => return Ok(self.position_of_name(name)),
-            Query::Service {
-                url,
-                username,
-                exact,
-                publish,
-            } => (url, username, exact, publish),
+            Query::Service { publish, .. } => publish,
         };
-        if publish && let Some(found) = self.select_among(url, username, exact, true)? {
+        if publish && let Some(found) = self.select_among(query, true)? {
             return Ok(Some(found));
         }
-        self.select_among(url, username, exact, false)
+        self.select_among(query, false)
     }
 
     /// True when a publish credential serves `query`'s service: a read credential found for it
     /// must not be used to publish.
-    pub fn has_publish_credential(&self, query: Query<'_>) -> bool {
-        match query {
+    pub fn has_publish_credential(&self, query: &Prepared<'_>) -> bool {
+        match query.query {
             Query::Name(name) => self
                 .position_of_name(name)
                 .map(|i| &self.list[i])
                 .filter(|e| !e.publish)
-                .is_some_and(|e| self.has_publish_credential(service_of(e))),
-            Query::Service {
-                url,
-                username,
-                exact,
-                ..
-            } => matches!(self.select_among(url, username, exact, true), Ok(Some(_))),
+                .is_some_and(|e| self.has_publish_credential(&service_of(e).into())),
+            Query::Service { .. } => matches!(self.select_among(query, true), Ok(Some(_))),
         }
     }
 
-    /// [`Self::select`] among the publish credentials (`publish`) or among the others.
+    /// [`Self::select`] of the service `query` among the publish credentials (`publish`) or
+    /// among the others.
     fn select_among(
         &self,
-        url: &str,
-        username: Option<&str>,
-        exact: bool,
+        query: &Prepared<'_>,
         publish: bool,
     ) -> Result<Option<usize>, ErrorReply> {
+        let Query::Service {
+            url,
+            username,
+            exact,
+            ..
+        } = query.query
+        else {
+            return Ok(None);
+        };
         let fits = |i: usize| username_fits(own_username(&self.list[i]), username);
         let same_string: Vec<usize> = self.by_url[usize::from(publish)]
             .get(url)
@@ -315,18 +350,22 @@ impl Entries {
             .collect();
         let found = if !same_string.is_empty() || exact {
             same_string
-        } else if let Ok(query) = RegistryUrl::parse(url) {
-            let candidates = self
-                .on_host(query.host(), publish)
-                .filter(|&(i, _)| fits(i));
-            best_by(candidates, |entry| entry.covers(&query), usize::max)
-        } else if let Some(query) = HostQuery::parse(url) {
-            let candidates = self
-                .on_host(query.host(), publish)
-                .filter(|&(i, _)| fits(i));
-            best_by(candidates, |entry| entry.on_host(&query), usize::min)
         } else {
-            Vec::new()
+            match query.service(url) {
+                Service::Url(asked) => {
+                    let candidates = self
+                        .on_host(asked.host(), publish)
+                        .filter(|&(i, _)| fits(i));
+                    best_by(candidates, |entry| entry.covers(asked), usize::max)
+                }
+                Service::Host(asked) => {
+                    let candidates = self
+                        .on_host(asked.host(), publish)
+                        .filter(|&(i, _)| fits(i));
+                    best_by(candidates, |entry| entry.on_host(asked), usize::min)
+                }
+                Service::Opaque => Vec::new(),
+            }
         };
         match found.as_slice() {
             [] => Ok(None),
@@ -624,9 +663,9 @@ mod tests {
         ]);
         entries.remove(0);
         entries.replace(0, entry("b2", "https://b2/", None));
-        let name = |query| {
+        let name = |query: Query<'_>| {
             entries
-                .select(query)
+                .select(&query.into())
                 .unwrap()
                 .map(|i| entries[i].name.clone())
         };

@@ -370,7 +370,10 @@ pub(super) fn break_tie(
         return None;
     }
     let view = Entries::from(kept.iter().map(|&i| entries[i].clone()).collect::<Vec<_>>());
-    Some(view.select(query).map(|found| found.map(|k| kept[k])))
+    Some(
+        view.select(&query.into())
+            .map(|found| found.map(|k| kept[k])),
+    )
 }
 
 fn team_of(entry: &Entry) -> Option<&str> {
