@@ -190,11 +190,16 @@ fn open_stat(pid: u32) -> Option<std::fs::File> {
     std::fs::File::open(format!("/proc/{pid}/stat")).ok()
 }
 
-/// Reads an open `/proc/PID/stat` from its start: one read into a buffer that holds any stat
-/// line (a few hundred bytes), where `read_to_string`, which cannot know a /proc file's size,
-/// took six reads and a statx. `None` once the process is gone.
+/// How much of a `/proc/PID/stat` line the audit reads: the fields it parses come first (a pid
+/// of at most 7 digits, a command name of at most 64 bytes, then five short fields), well
+/// within it; what follows (up to about 1,200 bytes of counters) is not needed.
+const STAT_PREFIX: usize = 256;
+
+/// Reads an open `/proc/PID/stat` from its start: one read of its first [`STAT_PREFIX`] bytes,
+/// where `read_to_string`, which cannot know a /proc file's size, took six reads and a statx.
+/// `None` once the process is gone.
 fn read_stat(file: &std::fs::File) -> Option<Stat> {
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; STAT_PREFIX];
     let len = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).ok()?;
     parse_stat(std::str::from_utf8(&buf[..len]).ok()?)
 }
@@ -363,6 +368,22 @@ mod tests {
         let stat = parse_stat(line).unwrap();
         assert_eq!(stat.comm, "a) b (c)");
         assert_eq!((stat.ppid, stat.session, stat.tty), (3, 5, 34817));
+    }
+
+    #[test]
+    fn the_read_prefix_holds_the_fields_of_the_longest_name_and_numbers() {
+        let name = "n".repeat(64);
+        let counters = " 18446744073709551615".repeat(45);
+        let line = format!("4194304 ({name}) S 4194303 4194302 4194301 34817 1{counters}\n");
+        assert!(line.len() > 900);
+        let stat = parse_stat(&line[..STAT_PREFIX]).unwrap();
+        assert_eq!(stat.comm, name);
+        assert_eq!(
+            (stat.ppid, stat.session, stat.tty),
+            (4194303, 4194301, 34817)
+        );
+        let own = stat_of(std::process::id()).unwrap();
+        assert_eq!(own.ppid, std::os::unix::process::parent_id());
     }
 
     /// A child that waits for a line on stdin, then `exec`s `sleep`.
