@@ -135,6 +135,20 @@ pub fn stderr_device_and_inode() -> Option<(u64, u64)> {
     Some((stat.st_dev, stat.st_ino))
 }
 
+/// True when this process's stderr is `/dev/null`, where nothing written can be read.
+pub fn stderr_is_dev_null() -> bool {
+    is_dev_null(io::stderr().as_fd())
+}
+
+/// True when `fd` is open on `/dev/null`: the same device and inode.
+fn is_dev_null(fd: BorrowedFd<'_>) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let (Ok(null), Ok(stat)) = (std::fs::metadata("/dev/null"), rustix::fs::fstat(fd)) else {
+        return false;
+    };
+    (stat.st_dev, stat.st_ino) == (null.dev(), null.ino())
+}
+
 /// True for a socket in the listening state (`SO_ACCEPTCONN`).
 pub fn accepts_connections(fd: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(rustix::net::sockopt::socket_acceptconn(fd)?)
@@ -232,4 +246,19 @@ pub unsafe fn take_inherited_pipe(fd: RawFd) -> Option<OwnedFd> {
     // Close-on-exec again, so that nothing this process starts keeps the other end waiting.
     let _ = set_close_on_exec(owned.as_fd());
     Some(owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_dev_null_is_dev_null() {
+        let null = std::fs::File::open("/dev/null").unwrap();
+        assert!(is_dev_null(null.as_fd()));
+        let file = tempfile::tempfile().unwrap();
+        assert!(!is_dev_null(file.as_fd()));
+        let zero = std::fs::File::open("/dev/zero").unwrap();
+        assert!(!is_dev_null(zero.as_fd()));
+    }
 }

@@ -9,7 +9,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Runs the agent until it is stopped; logs go to journald when systemd connected stderr to the
-/// journal, to stderr otherwise, filtered by `CREDD_LOG`.
+/// journal, to stderr otherwise (nowhere when stderr is /dev/null), filtered by `CREDD_LOG`.
 pub fn run(socket: &Path) -> Result<()> {
     init_logging();
     // SAFETY: no other thread runs yet; the runtime starts below.
@@ -51,6 +51,11 @@ fn serve(
 }
 
 fn init_logging() {
+    // An agent a client started has its stderr on /dev/null: formatting and writing a line per
+    // lookup there is work nobody can read (the audit records stay in memory for `credd log`).
+    if credd::sys::stderr_is_dev_null() {
+        return;
+    }
     let mut filter = tracing_subscriber::EnvFilter::try_from_env("CREDD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // At trace level the HTTP client dumps every request and answer byte for byte, tokens and
