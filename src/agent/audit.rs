@@ -214,6 +214,8 @@ fn parse_stat(stat: &str) -> Option<Stat> {
     let ppid = fields.next()?.parse().ok()?;
     let session = fields.nth(1)?.parse().ok()?;
     let tty = fields.next()?.parse::<i32>().ok()?;
+    // A field follows tty_nr: a line cut inside tty_nr fails instead of giving a shorter number.
+    fields.next()?;
     Some(Stat {
         comm,
         ppid,
@@ -378,6 +380,8 @@ mod tests {
         assert!(line.len() > 900);
         let stat = parse_stat(&line[..STAT_PREFIX]).unwrap();
         assert_eq!(stat.comm, name);
+        let cut = line.find(" 34817").unwrap() + 3;
+        assert!(parse_stat(&line[..cut]).is_none());
         assert_eq!(
             (stat.ppid, stat.session, stat.tty),
             (4194303, 4194301, 34817)

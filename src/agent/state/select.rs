@@ -261,9 +261,24 @@ pub fn select(entries: &[Entry], query: Query<'_>) -> Result<Option<usize>, Erro
 /// A query with its service string parsed at most once, however many steps and sides of a
 /// lookup (its credential, then whether a publish credential stands beside it) look at it: a
 /// URL parse is most of a lookup's work.
-pub struct Prepared<'q> {
-    query: Query<'q>,
-    service: std::cell::OnceCell<Service>,
+pub enum Prepared<'q> {
+    /// Exact name.
+    Name(&'q str),
+    /// A service, and whether its publish credential is asked for.
+    Service {
+        /// The service asked.
+        asked: Asked<'q>,
+        /// The service's publish credential, else its one credential.
+        publish: bool,
+    },
+}
+
+/// A service query's terms, with its string's parse kept once made.
+pub struct Asked<'q> {
+    url: &'q str,
+    username: Option<&'q str>,
+    exact: bool,
+    parsed: std::cell::OnceCell<Service>,
 }
 
 /// What a service string is, for the URL rules.
@@ -278,20 +293,34 @@ enum Service {
 
 impl<'q> From<Query<'q>> for Prepared<'q> {
     fn from(query: Query<'q>) -> Self {
-        Self {
-            query,
-            service: std::cell::OnceCell::new(),
+        match query {
+            Query::Name(name) => Self::Name(name),
+            Query::Service {
+                url,
+                username,
+                exact,
+                publish,
+            } => Self::Service {
+                asked: Asked {
+                    url,
+                    username,
+                    exact,
+                    parsed: std::cell::OnceCell::new(),
+                },
+                publish,
+            },
         }
     }
 }
 
-impl Prepared<'_> {
+impl Asked<'_> {
     /// The service string, parsed on first use.
-    fn service(&self, url: &str) -> &Service {
-        self.service.get_or_init(|| match RegistryUrl::parse(url) {
-            Ok(parsed) => Service::Url(parsed),
-            Err(_) => HostQuery::parse(url).map_or(Service::Opaque, Service::Host),
-        })
+    fn service(&self) -> &Service {
+        self.parsed
+            .get_or_init(|| match RegistryUrl::parse(self.url) {
+                Ok(parsed) => Service::Url(parsed),
+                Err(_) => HostQuery::parse(self.url).map_or(Service::Opaque, Service::Host),
+            })
     }
 }
 
@@ -304,65 +333,55 @@ impl Entries {
     ///
     /// `ambiguous` when several entries serve it equally well.
     pub fn select(&self, query: &Prepared<'_>) -> Result<Option<usize>, ErrorReply> {
-        let publish = match query.query {
-            Query::Name(name) => return Ok(self.position_of_name(name)),
-            Query::Service { publish, .. } => publish,
+        let (asked, publish) = match query {
+            Prepared::Name(name) => return Ok(self.position_of_name(name)),
+            Prepared::Service { asked, publish } => (asked, *publish),
         };
-        if publish && let Some(found) = self.select_among(query, true)? {
+        if publish && let Some(found) = self.select_among(asked, true)? {
             return Ok(Some(found));
         }
-        self.select_among(query, false)
+        self.select_among(asked, false)
     }
 
     /// True when a publish credential serves `query`'s service: a read credential found for it
     /// must not be used to publish.
     pub fn has_publish_credential(&self, query: &Prepared<'_>) -> bool {
-        match query.query {
-            Query::Name(name) => self
+        match query {
+            Prepared::Name(name) => self
                 .position_of_name(name)
                 .map(|i| &self.list[i])
                 .filter(|e| !e.publish)
                 .is_some_and(|e| self.has_publish_credential(&service_of(e).into())),
-            Query::Service { .. } => matches!(self.select_among(query, true), Ok(Some(_))),
+            Prepared::Service { asked, .. } => {
+                matches!(self.select_among(asked, true), Ok(Some(_)))
+            }
         }
     }
 
-    /// [`Self::select`] of the service `query` among the publish credentials (`publish`) or
+    /// [`Self::select`] of the service `asked` among the publish credentials (`publish`) or
     /// among the others.
-    fn select_among(
-        &self,
-        query: &Prepared<'_>,
-        publish: bool,
-    ) -> Result<Option<usize>, ErrorReply> {
-        let Query::Service {
-            url,
-            username,
-            exact,
-            ..
-        } = query.query
-        else {
-            return Ok(None);
-        };
-        let fits = |i: usize| username_fits(own_username(&self.list[i]), username);
+    fn select_among(&self, asked: &Asked<'_>, publish: bool) -> Result<Option<usize>, ErrorReply> {
+        let url = asked.url;
+        let fits = |i: usize| username_fits(own_username(&self.list[i]), asked.username);
         let same_string: Vec<usize> = self.by_url[usize::from(publish)]
             .get(url)
             .filter(|&i| fits(i) && self.list[i].url == url)
             .collect();
-        let found = if !same_string.is_empty() || exact {
+        let found = if !same_string.is_empty() || asked.exact {
             same_string
         } else {
-            match query.service(url) {
-                Service::Url(asked) => {
+            match asked.service() {
+                Service::Url(query) => {
                     let candidates = self
-                        .on_host(asked.host(), publish)
+                        .on_host(query.host(), publish)
                         .filter(|&(i, _)| fits(i));
-                    best_by(candidates, |entry| entry.covers(asked), usize::max)
+                    best_by(candidates, |entry| entry.covers(query), usize::max)
                 }
-                Service::Host(asked) => {
+                Service::Host(query) => {
                     let candidates = self
-                        .on_host(asked.host(), publish)
+                        .on_host(query.host(), publish)
                         .filter(|&(i, _)| fits(i));
-                    best_by(candidates, |entry| entry.on_host(asked), usize::min)
+                    best_by(candidates, |entry| entry.on_host(query), usize::min)
                 }
                 Service::Opaque => Vec::new(),
             }
