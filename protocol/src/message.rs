@@ -221,8 +221,9 @@ impl Front {
     }
 }
 
-/// Which entry a `get`, a lookup of `get-first` or a `delete` means: exactly one of `name` or `url`; with `url`, optionally
-/// the `username` it must have and `exact` (only an entry whose `url` is this very string).
+/// Which entry a `get`, a lookup of `get-first` or a `delete` means: exactly one of `name` or
+/// `url`; with `url`, optionally the `username` it must have and `exact` (only an entry whose
+/// `url` is this very string).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lookup {
     /// Exact entry name.

@@ -264,7 +264,7 @@ mod tests {
             for line in BufReader::new(stream).lines() {
                 let request: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
                 let op = request["op"].as_str().unwrap().to_owned();
-                let reply = match (op.as_str(), request["url"].as_str()) {
+                let mut reply = match (op.as_str(), request["url"].as_str()) {
                     ("get", Some("h.test")) => serde_json::json!({"ok": {"entry":
                         {"name": "h", "url": "h.test", "username": "me", "secret": "pw"}}}),
                     ("get", _) => serde_json::json!({"error": {"kind": "not-found",
@@ -272,7 +272,6 @@ mod tests {
                     _ => serde_json::json!({"error": {"kind": "unsupported-operation",
                         "message": "unknown operation"}}),
                 };
-                let mut reply = reply;
                 reply["id"] = request["id"].clone();
                 writeln!(writer, "{reply}").unwrap();
                 asked.push(format!(
