@@ -119,6 +119,29 @@ pub fn readable_within(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
     rustix::event::poll(&mut fds, timeout.as_ref()).is_ok_and(|ready| ready > 0)
 }
 
+/// A pidfd for the process `pid`: it stays bound to that process, even once another takes its
+/// pid, and [`has_exited`] tells when it ends.
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| io::Error::from(Errno::INVAL))?;
+    Ok(rustix::process::pidfd_open(
+        pid,
+        rustix::process::PidfdFlags::empty(),
+    )?)
+}
+
+/// True once the process of `pidfd` has exited, a zombie included (its children then have a new
+/// parent); also when the poll fails, so that a failure never passes for a live process.
+pub fn has_exited(pidfd: BorrowedFd<'_>) -> bool {
+    let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+    !matches!(
+        rustix::event::poll(&mut fds, Some(&Timespec::default())),
+        Ok(0)
+    )
+}
+
 /// True when `fd` is a pipe.
 fn is_pipe(fd: BorrowedFd<'_>) -> bool {
     rustix::fs::fstat(fd).is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Fifo)
