@@ -2,9 +2,10 @@
 //! session leader, kept in memory (the last [`KEPT`]) and sent to the log (the journal under
 //! systemd). Never a secret: a record holds names, process ids, executables and outcomes.
 //!
-//! The processes are read from `/proc` once, when the client connects. A process can exit and
-//! its pid be reused before that, and a same-user program can make its executable look like a
-//! tool's (a copy named `cargo`): the record is a trail for a person to read, not a proof.
+//! The processes are read from `/proc` when the client connects; parents seen before are only
+//! checked then (see `KnownParents`). A process can exit and its pid be reused before it is
+//! read, and a same-user program can make its executable look like a tool's (a copy named
+//! `cargo`): the record is a trail for a person to read, not a proof.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -164,6 +165,7 @@ fn base_name(process: &Process) -> &str {
     exe.rsplit('/').next().unwrap_or(exe)
 }
 
+/// The path of `pid`'s executable (`/proc/PID/exe`), when readable.
 fn exe_of(pid: u32) -> Option<String> {
     let path = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
     Some(path.to_string_lossy().into_owned())
@@ -171,16 +173,14 @@ fn exe_of(pid: u32) -> Option<String> {
 
 /// What the audit reads from `/proc/PID/stat`.
 struct Stat {
-    /// The command name: what the kernel sets from the executable's name at each `exec`.
-    comm: String,
     ppid: u32,
     session: u32,
     /// The controlling terminal's device number; 0 without one.
     tty: u32,
 }
 
-/// The command name, parent pid, session id and controlling terminal of `pid`,
-/// from `/proc/PID/stat`; `None` when the process is gone or unreadable.
+/// The parent pid, session id and controlling terminal of `pid`, from `/proc/PID/stat`; `None`
+/// when the process is gone or unreadable.
 fn stat_of(pid: u32) -> Option<Stat> {
     read_stat(&std::fs::File::open(format!("/proc/{pid}/stat")).ok()?)
 }
@@ -196,23 +196,25 @@ const STAT_PREFIX: usize = 256;
 fn read_stat(file: &std::fs::File) -> Option<Stat> {
     let mut buf = [0u8; STAT_PREFIX];
     let len = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).ok()?;
-    parse_stat(std::str::from_utf8(&buf[..len]).ok()?)
+    parse_stat(&buf[..len])
 }
 
 /// Parses a `/proc/PID/stat` line.
-fn parse_stat(stat: &str) -> Option<Stat> {
-    // The command name (in parentheses) may hold spaces and parentheses: fields follow the last.
-    let close = stat.rfind(')')?;
-    let comm = stat[stat.find('(')? + 1..close].to_owned();
+fn parse_stat(stat: &[u8]) -> Option<Stat> {
+    // The command name (in parentheses) may hold spaces, parentheses and bytes that are not
+    // UTF-8: the fields follow the last `)`.
+    let close = stat.iter().rposition(|&b| b == b')')?;
     // Fields 3 on: state ppid pgrp session tty_nr.
-    let mut fields = stat[close + 1..].split_whitespace().skip(1);
+    let mut fields = std::str::from_utf8(&stat[close + 1..])
+        .ok()?
+        .split_whitespace()
+        .skip(1);
     let ppid = fields.next()?.parse().ok()?;
     let session = fields.nth(1)?.parse().ok()?;
     let tty = fields.next()?.parse::<i32>().ok()?;
     // A field follows tty_nr: a line cut inside tty_nr fails instead of giving a shorter number.
     fields.next()?;
     Some(Stat {
-        comm,
         ppid,
         session,
         tty: tty as u32,
@@ -229,7 +231,7 @@ fn parents_of(pid: u32, stat: &Stat) -> Vec<Process> {
     known.chain(stat.ppid, stat.session)
 }
 
-/// How many parents the agent keeps open: the shells, `cargo`s and `git`s of a person's
+/// How many parents the agent keeps open at most: the shells, `cargo`s and `git`s of a person's
 /// sessions; beyond it the cache starts over. Each costs two file descriptors.
 const CACHED: usize = 64;
 
@@ -243,20 +245,25 @@ static KNOWN_PARENTS: std::sync::LazyLock<Mutex<KnownParents>> =
 /// Parents by pid, each with a pidfd and its `/proc/PID/comm` kept open.
 ///
 /// Both stay bound to the process they were opened for, even when a new process has its pid:
-/// while the pidfd shows the process has not exited, what was read of it is still its own, and
-/// a reused pid is never taken for the old process. A changed command name (an `exec`) makes the
-/// executable be read again. (An `exec` of another file of the same name keeps the old path: a
-/// trail, not a proof.)
+/// while the pidfd shows the process has not exited, what was read of it is its own. A changed
+/// command name (an `exec`) makes the executable be read again. (An `exec` of another file of the
+/// same name keeps the old path: a trail, not a proof.)
 ///
 /// A parent's own parent is remembered with the entry it was found as. A process is handed to a
 /// new parent only when its parent exits, so while that very entry has not exited the parent is
-/// the same; otherwise the child's stat is read again.
+/// the same; otherwise the child's stat is read again. A link to a parent opened after the
+/// child's stat was read is checked by reading the child's stat once more: the parent may have
+/// exited in between, and its pid gone to another process.
 #[derive(Default)]
 struct KnownParents {
     known: std::collections::HashMap<u32, Known>,
     /// The number given to the last entry opened: tells a parent from a later process with its
     /// pid that the cache opened since.
     opened: u64,
+    /// Set once pidfds turn out not to work here (a kernel before 5.3, a sandbox that refuses
+    /// them): nothing then tells that a kept parent still lives, so parents are read anew at
+    /// each lookup.
+    no_pidfds: bool,
 }
 
 /// One parent, kept open.
@@ -266,7 +273,8 @@ struct Known {
     /// Its `/proc/PID/comm`, read at each lookup.
     comm_file: std::fs::File,
     /// Its command name when its executable was read.
-    comm: String,
+    comm: Vec<u8>,
+    /// Its `/proc/PID/exe`, when readable.
     exe: Option<String>,
     /// Its parent's pid, from its stat.
     ppid: u32,
@@ -281,73 +289,122 @@ impl Known {
     fn lives(&self) -> bool {
         !crate::sys::has_exited(std::os::fd::AsFd::as_fd(&self.pidfd))
     }
+
+    fn found(&self, new: bool) -> Found {
+        Found::Kept {
+            number: self.number,
+            ppid: self.ppid,
+            exe: self.exe.clone(),
+            new,
+        }
+    }
+}
+
+/// A parent as one step of a chain finds it.
+enum Found {
+    /// Kept: its entry's number, its parent and executable; `new` when opened just now.
+    Kept {
+        number: u64,
+        ppid: u32,
+        exe: Option<String>,
+        new: bool,
+    },
+    /// Read without being kept (no pidfds).
+    Read { ppid: u32, exe: Option<String> },
+    /// Gone or unreadable, or (remembered) no longer known to be the parent.
+    Missing,
 }
 
 impl KnownParents {
     /// The processes from `ppid` (the parent of a caller, just read from its stat) up, nearest
     /// first, to the leader of `session` (or init, or [`MAX_PARENTS`]).
     fn chain(&mut self, ppid: u32, session: u32) -> Vec<Process> {
+        self.make_room();
         let mut parents = Vec::new();
         let mut next = ppid;
-        // The kept entry whose parent `next` is, and whether `next` was read during this chain
-        // (then whatever process has that pid now is the parent) or remembered from earlier.
-        let mut child: Option<u32> = None;
-        let mut fresh = true;
-        while next > 1 && parents.len() < MAX_PARENTS {
-            let found = if fresh {
-                self.current_or_open(next)
-            } else if let Some(found) = self.still_parent(child, next) {
-                Some(found)
-            } else {
-                // That parent exited (or left the cache): read where the child is now.
-                match child.and_then(|child| self.reread_ppid(child)) {
-                    Some(ppid) => (next, fresh) = (ppid, true),
-                    None => break,
-                }
-                continue;
-            };
-            let Some((known, new)) = found else {
-                // Gone, or /proc will not show it: its pid is all that is known (what /proc
-                // shows under that pid now may be another process).
-                parents.push(Process {
-                    pid: next,
-                    uid: None,
-                    exe: None,
-                });
+        // The kept entry whose parent `next` is: none for the caller, nor above a parent read
+        // without keeping it.
+        let mut child = None;
+        // True when `next` is that child's parent remembered from an earlier lookup.
+        let mut remembered = false;
+        // Each turn adds a parent or reads a child's stat again; the bound ends a walk of a
+        // tree that keeps changing under it.
+        for _ in 0..2 * MAX_PARENTS {
+            if next <= 1 || parents.len() == MAX_PARENTS {
                 break;
+            }
+            let found = match child {
+                Some(child) if remembered => self.still_parent(child, next),
+                _ => self.current_or_open(next),
             };
-            let (number, ppid) = (known.number, known.ppid);
+            let unsure = matches!(found, Found::Kept { new: true, .. } | Found::Missing);
+            if let Some(child) = child
+                && unsure
+            {
+                match self.reread_ppid(child) {
+                    // The child itself has exited.
+                    None => break,
+                    Some(ppid) if ppid != next || remembered => {
+                        (next, remembered) = (ppid, false);
+                        continue;
+                    }
+                    Some(_) => {}
+                }
+            }
+            let (ppid, exe, kept) = match found {
+                Found::Kept {
+                    number,
+                    ppid,
+                    exe,
+                    new,
+                } => (ppid, exe, Some((number, new))),
+                Found::Read { ppid, exe } => (ppid, exe, None),
+                Found::Missing => {
+                    // Its pid is all that is known: /proc may show another process under it.
+                    parents.push(Process {
+                        pid: next,
+                        uid: None,
+                        exe: None,
+                    });
+                    break;
+                }
+            };
             parents.push(Process {
                 pid: next,
                 uid: None,
-                exe: known.exe.clone(),
+                exe,
             });
-            if let Some(child) = child.and_then(|child| self.known.get_mut(&child)) {
+            if let (Some(child), Some((number, _))) = (child, kept)
+                && let Some(child) = self.known.get_mut(&child)
+            {
                 child.parent_number = number;
             }
             if next == session {
                 break;
             }
-            (child, next, fresh) = (Some(next), ppid, new);
+            // A parent just opened had its stat read now; a kept one's parent is remembered.
+            remembered = kept.is_some_and(|(_, new)| !new);
+            child = kept.map(|_| next);
+            next = ppid;
         }
         parents
     }
 
-    /// The kept entry of `pid` when the process still reads, with its executable read again
-    /// after an `exec`; a gone one is dropped.
+    /// The kept entry of `pid` when the process has not exited, with its executable read again
+    /// after an `exec`; an exited one is dropped.
     fn current(&mut self, pid: u32) -> Option<&Known> {
         let known = self.known.get(&pid)?;
         let mut buf = [0u8; COMM_READ];
         let comm = known.lives().then(|| read_comm(&known.comm_file, &mut buf));
         let Some(Some(comm)) = comm else {
-            // Gone: its children have another parent, and its pid may be another process's.
+            // Its children have another parent, and its pid may be another process's.
             self.known.remove(&pid);
             return None;
         };
         let known = self.known.get_mut(&pid)?;
-        if comm != known.comm.as_bytes() {
+        if comm != known.comm {
             known.exe = exe_of(pid);
-            known.comm = String::from_utf8_lossy(comm).into_owned();
+            known.comm = comm.to_vec();
             if !known.lives() {
                 // The executable read may be a later process's.
                 self.known.remove(&pid);
@@ -357,46 +414,88 @@ impl KnownParents {
         self.known.get(&pid)
     }
 
-    /// [`Self::current`] of `pid`, opened when not kept; true when just opened.
-    fn current_or_open(&mut self, pid: u32) -> Option<(&Known, bool)> {
-        if self.current(pid).is_some() {
-            return self.known.get(&pid).map(|known| (known, false));
+    /// [`Self::current`] of `pid`, opened when not kept (or read without keeping it when pidfds
+    /// do not work).
+    fn current_or_open(&mut self, pid: u32) -> Found {
+        if let Some(known) = self.current(pid) {
+            return known.found(false);
         }
-        let known = self.open(pid)?;
-        if self.known.len() >= CACHED {
-            self.known.clear();
+        if self.no_pidfds {
+            return read_unkept(pid);
         }
-        Some((self.known.entry(pid).insert_entry(known).into_mut(), true))
+        let pidfd = match crate::sys::pidfd_open(pid) {
+            Ok(pidfd) => pidfd,
+            Err(error) => return self.without_pidfd(pid, &error),
+        };
+        let Some(known) = self.open(pid, pidfd) else {
+            return Found::Missing;
+        };
+        let found = known.found(true);
+        self.known.insert(pid, known);
+        found
+    }
+
+    /// The parent `pid` whose pidfd did not open with `error`: gone, or else read without
+    /// keeping it; a system without pidfds is remembered.
+    fn without_pidfd(&mut self, pid: u32, error: &std::io::Error) -> Found {
+        use crate::sys::Errno;
+        match Errno::from_io_error(error) {
+            Some(Errno::SRCH) => return Found::Missing,
+            Some(Errno::NOSYS | Errno::PERM | Errno::ACCESS) => {
+                tracing::debug!(%error, "no pidfds: the audit reads every parent anew");
+                self.no_pidfds = true;
+            }
+            // Out of descriptors, say: this once.
+            _ => {}
+        }
+        read_unkept(pid)
+    }
+
+    /// Makes room for the parents of one chain before it is walked, so that no entry of it
+    /// goes while it is: the exited go first, then, if the cache is still too full, every
+    /// entry.
+    fn make_room(&mut self) {
+        if self.known.len() + MAX_PARENTS > CACHED {
+            self.known.retain(|_, known| known.lives());
+            if self.known.len() + MAX_PARENTS > CACHED {
+                self.known.clear();
+            }
+        }
     }
 
     /// [`Self::current`] of `pid` when it is the very entry that `child` was last found the
     /// child of.
-    fn still_parent(&mut self, child: Option<u32>, pid: u32) -> Option<(&Known, bool)> {
-        let number = self.known.get(&child?)?.parent_number;
-        self.current(pid)
-            .filter(|known| known.number == number)
-            .map(|known| (known, false))
+    fn still_parent(&mut self, child: u32, pid: u32) -> Found {
+        let Some(number) = self.known.get(&child).map(|child| child.parent_number) else {
+            return Found::Missing;
+        };
+        match self.current(pid) {
+            Some(known) if known.number == number => known.found(false),
+            _ => Found::Missing,
+        }
     }
 
     /// Reads the kept `child`'s stat again for its parent; None once it has exited.
     fn reread_ppid(&mut self, child: u32) -> Option<u32> {
         let stat = stat_of(child)?;
         let known = self.known.get_mut(&child)?;
-        // Read after the stat: it was the child's own, not a later process's with its pid.
+        // Checked after the read: the stat was the child's own, not a later process's.
         known.lives().then_some(())?;
         known.ppid = stat.ppid;
         Some(stat.ppid)
     }
 
-    /// Opens `pid`'s pidfd and command name and reads its stat and executable.
-    fn open(&mut self, pid: u32) -> Option<Known> {
-        let pidfd = crate::sys::pidfd_open(pid).ok()?;
+    /// Reads `pid`, whose pidfd is `pidfd`: its stat, command name and executable.
+    fn open(&mut self, pid: u32, pidfd: std::os::fd::OwnedFd) -> Option<Known> {
         let stat = stat_of(pid)?;
+        let comm_file = std::fs::File::open(format!("/proc/{pid}/comm")).ok()?;
+        let mut buf = [0u8; COMM_READ];
+        let comm = read_comm(&comm_file, &mut buf)?.to_vec();
         let known = Known {
             pidfd,
-            comm_file: std::fs::File::open(format!("/proc/{pid}/comm")).ok()?,
+            comm_file,
+            comm,
             exe: exe_of(pid),
-            comm: stat.comm,
             ppid: stat.ppid,
             parent_number: 0,
             number: self.opened + 1,
@@ -406,6 +505,14 @@ impl KnownParents {
         self.opened += 1;
         Some(known)
     }
+}
+
+/// A parent read without keeping it: its stat and executable.
+fn read_unkept(pid: u32) -> Found {
+    stat_of(pid).map_or(Found::Missing, |stat| Found::Read {
+        ppid: stat.ppid,
+        exe: exe_of(pid),
+    })
 }
 
 /// How much of `/proc/PID/comm` is read: a kernel thread's name of up to 64 bytes (a process's
@@ -462,11 +569,12 @@ mod tests {
     }
 
     #[test]
-    fn a_stat_line_with_parentheses_in_the_name_parses() {
-        let line = "7 (a) b (c)) R 3 7 5 34817 7 4194560 90 0 0 0 1 2 0 0 20 0 1 0 123456 9 9";
+    fn a_stat_line_with_parentheses_or_other_bytes_in_the_name_parses() {
+        let line = b"7 (a) b (c)) R 3 7 5 34817 7 4194560 90 0 0 0 1 2 0 0 20 0 1 0 123456 9 9";
         let stat = parse_stat(line).unwrap();
-        assert_eq!(stat.comm, "a) b (c)");
         assert_eq!((stat.ppid, stat.session, stat.tty), (3, 5, 34817));
+        let not_utf8 = b"7 (\xff\xfe) S 3 7 5 0 7 4194560";
+        assert_eq!(parse_stat(not_utf8).unwrap().ppid, 3);
     }
 
     #[test]
@@ -475,10 +583,9 @@ mod tests {
         let counters = " 18446744073709551615".repeat(45);
         let line = format!("4194304 ({name}) S 4194303 4194302 4194301 34817 1{counters}\n");
         assert!(line.len() > 900);
-        let stat = parse_stat(&line[..STAT_PREFIX]).unwrap();
-        assert_eq!(stat.comm, name);
+        let stat = parse_stat(&line.as_bytes()[..STAT_PREFIX]).unwrap();
         let cut = line.find(" 34817").unwrap() + 3;
-        assert!(parse_stat(&line[..cut]).is_none());
+        assert!(parse_stat(&line.as_bytes()[..cut]).is_none());
         assert_eq!(
             (stat.ppid, stat.session, stat.tty),
             (4194303, 4194301, 34817)
@@ -487,62 +594,92 @@ mod tests {
         assert_eq!(own.ppid, std::os::unix::process::parent_id());
     }
 
-    /// A child that waits for a line on stdin, then `exec`s `sleep`.
-    fn waiting_child() -> std::process::Child {
-        std::process::Command::new("sh")
-            .args(["-c", "read line; exec sleep 30"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+    /// Kills the process `pid` when dropped: no test leaves one behind, even when it fails.
+    struct KillOnDrop(u32);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            if let Some(pid) = rustix::process::Pid::from_raw(self.0 as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
     }
 
-    /// Waits until `pid`'s command name is `comm` (an `exec` is not instant).
-    fn wait_for_comm(pid: u32, comm: &str) {
+    /// Waits (up to 5 s) until `done` holds.
+    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         for _ in 0..500 {
-            if stat_of(pid).is_some_and(|stat| stat.comm == comm) {
+            if done() {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        panic!("{pid} never became {comm}");
+        panic!("never: {what}");
+    }
+
+    /// `pid`'s command name, from `/proc/PID/comm`.
+    fn comm_of(pid: u32) -> Option<Vec<u8>> {
+        let file = std::fs::File::open(format!("/proc/{pid}/comm")).ok()?;
+        read_comm(&file, &mut [0; COMM_READ]).map(<[u8]>::to_vec)
+    }
+
+    /// The kept entry of `pid`, opened when new.
+    fn open_kept(known: &mut KnownParents, pid: u32) -> (u64, bool) {
+        match known.current_or_open(pid) {
+            Found::Kept { number, new, .. } => (number, new),
+            _ => panic!("{pid} was not kept"),
+        }
     }
 
     #[test]
-    fn a_known_parent_is_read_again_after_an_exec_and_forgotten_when_gone() {
-        let mut child = waiting_child();
+    fn a_known_parent_is_read_again_after_an_exec_and_forgotten_once_it_exits() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "read line; exec sleep 30"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         let pid = child.id();
+        let _kill = KillOnDrop(pid);
         let mut known = KnownParents::default();
-        let (first, new) = known.current_or_open(pid).unwrap();
+        let (number, new) = open_kept(&mut known, pid);
         assert!(new);
-        assert_eq!(first.comm, "sh");
-        assert!(first.exe.as_deref().unwrap().ends_with("sh"));
-        let (number, ppid) = (first.number, first.ppid);
+        assert_eq!(known.known[&pid].comm, b"sh");
+        assert!(known.known[&pid].exe.as_deref().unwrap().ends_with("sh"));
         // The same process again: the kept entry answers.
-        let (again, new) = known.current_or_open(pid).unwrap();
-        assert!(!new);
-        assert_eq!((again.number, again.ppid), (number, ppid));
+        assert_eq!(open_kept(&mut known, pid), (number, false));
         // An `exec`: another command name, so another executable, in the same entry.
         std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
-        wait_for_comm(pid, "sleep");
-        let (execed, new) = known.current_or_open(pid).unwrap();
-        assert!(!new);
-        assert_eq!((execed.number, execed.comm.as_str()), (number, "sleep"));
-        assert!(execed.exe.as_deref().unwrap().ends_with("/sleep"));
-        // Gone (and reaped): the kept files no longer read, and the entry goes.
+        wait_until("the child runs sleep", || {
+            comm_of(pid).as_deref() == Some(b"sleep")
+        });
+        assert_eq!(open_kept(&mut known, pid), (number, false));
+        assert_eq!(known.known[&pid].comm, b"sleep");
+        assert!(
+            known.known[&pid]
+                .exe
+                .as_deref()
+                .unwrap()
+                .ends_with("/sleep")
+        );
+        // Exited but not reaped (a zombie, whose /proc files still read): no longer kept.
         child.kill().unwrap();
-        child.wait().unwrap();
-        assert!(known.current(pid).is_none());
+        wait_until("the child is dropped", || known.current(pid).is_none());
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
         assert!(known.known.is_empty());
-        assert!(known.current_or_open(pid).is_none());
+        child.wait().unwrap();
     }
 
     /// Python as a subreaper: it starts a `sh` that starts `sleep` and prints both pids, never
     /// reaps the `sh`, and exits when its stdin closes.
     const SUBREAPER: &str = "import ctypes, subprocess, sys
-ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+assert ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
 sh = subprocess.Popen(['sh', '-c', 'sleep 30 & echo $!; wait'], stdout=subprocess.PIPE)
 print(sh.pid, sh.stdout.readline().decode().strip(), flush=True)
 sys.stdin.read()";
+
+    /// The pids of a chain.
+    fn pids(chain: Vec<Process>) -> Vec<u32> {
+        chain.iter().map(|p| p.pid).collect()
+    }
 
     #[test]
     fn a_kept_parent_whose_parent_exits_is_followed_to_its_new_parent() {
@@ -552,6 +689,7 @@ sys.stdin.read()";
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let _kill_python = KillOnDrop(python.id());
         let mut line = String::new();
         std::io::BufRead::read_line(
             &mut std::io::BufReader::new(python.stdout.take().unwrap()),
@@ -564,13 +702,10 @@ sys.stdin.read()";
             .collect::<Vec<_>>()
             .try_into()
             .unwrap();
-        let kill = |pid: u32| {
-            let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
-            rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
-        };
+        let _kill_sleeper = KillOnDrop(sleeper);
+        let kill_middle = KillOnDrop(middle);
         // The chain above a caller whose parent is the sleeper; 0 is nobody's session.
         let mut known = KnownParents::default();
-        let pids = |chain: Vec<Process>| chain.iter().map(|p| p.pid).collect::<Vec<_>>();
         let before = pids(known.chain(sleeper, 0));
         assert_eq!(
             before[..4],
@@ -579,37 +714,75 @@ sys.stdin.read()";
         // Kept: the same chain again, from the remembered parents.
         assert_eq!(pids(known.chain(sleeper, 0)), before);
         // The sleeper's parent exits and stays a zombie; the sleeper goes to the subreaper.
-        kill(middle);
-        for _ in 0..500 {
-            if stat_of(sleeper).is_some_and(|stat| stat.ppid == python.id()) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        drop(kill_middle);
+        wait_until("the sleeper is the subreaper's", || {
+            stat_of(sleeper).is_some_and(|stat| stat.ppid == python.id())
+        });
         let after = pids(known.chain(sleeper, 0));
-        kill(sleeper);
+        assert_eq!(after, [&before[..1], &before[2..]].concat());
         drop(python.stdin.take());
         python.wait().unwrap();
-        assert_eq!(after, [&before[..1], &before[2..]].concat());
     }
 
     #[test]
-    fn the_cache_stays_bounded() {
-        let mut children: Vec<_> = (0..CACHED + 8)
-            .map(|_| {
-                std::process::Command::new("sleep")
-                    .arg("30")
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
+    fn a_remembered_parent_holds_only_as_the_entry_it_was_found_as_and_no_pidfds_read_anew() {
+        let ppid = std::os::unix::process::parent_id();
         let mut known = KnownParents::default();
-        for child in &children {
-            assert!(known.current_or_open(child.id()).is_some());
-            assert!(known.known.len() <= CACHED);
+        let kept = pids(known.chain(ppid, 0));
+        assert!(kept.len() >= 2, "{kept:?}");
+        // Another kept process where the parent's link points, as a later process that the
+        // cache opened under the remembered parent's pid would be: not the entry the link names,
+        // so the child's stat is read again.
+        let mut other = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let kill_other = KillOnDrop(other.id());
+        open_kept(&mut known, other.id());
+        known.known.get_mut(&ppid).unwrap().ppid = other.id();
+        assert_eq!(pids(known.chain(ppid, 0)), kept);
+        assert_eq!(known.known[&ppid].ppid, kept[1]);
+        // Without pidfds every parent is read anew, none kept, to the same chain.
+        let mut unkept = KnownParents {
+            no_pidfds: true,
+            ..KnownParents::default()
+        };
+        assert_eq!(pids(unkept.chain(ppid, 0)), kept);
+        assert!(unkept.known.is_empty());
+        drop(kill_other);
+        other.wait().unwrap();
+    }
+
+    #[test]
+    fn the_cache_makes_room_first_by_dropping_exited_parents() {
+        // The most entries that leave room for a chain.
+        let room = CACHED - MAX_PARENTS;
+        let spawn_sleep = || {
+            let child = std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .unwrap();
+            let kill = KillOnDrop(child.id());
+            (child, kill)
+        };
+        let mut children: Vec<_> = (0..=room).map(|_| spawn_sleep()).collect();
+        let mut known = KnownParents::default();
+        for (child, _) in &children {
+            open_kept(&mut known, child.id());
         }
-        for child in &mut children {
-            child.kill().unwrap();
+        // Full for a chain: an exited parent goes, the others stay.
+        let (mut first, kill) = children.remove(0);
+        drop(kill);
+        first.wait().unwrap();
+        known.make_room();
+        assert_eq!(known.known.len(), room);
+        // Full again, all alive: it starts over.
+        let (extra, _kill_extra) = spawn_sleep();
+        open_kept(&mut known, extra.id());
+        known.make_room();
+        assert!(known.known.is_empty());
+        for (mut child, kill) in children {
+            drop(kill);
             child.wait().unwrap();
         }
     }
