@@ -113,10 +113,14 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// True when `fd` is readable (or at its end) within `timeout`; false on timeout or error.
 pub fn readable_within(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
-    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
     // A timeout too long for a timespec is no timeout.
-    let timeout = Timespec::try_from(timeout).ok();
-    rustix::event::poll(&mut fds, timeout.as_ref()).is_ok_and(|ready| ready > 0)
+    poll_readable(fd, Timespec::try_from(timeout).ok().as_ref()).unwrap_or(false)
+}
+
+/// Polls `fd` for reading for at most `timeout` (`None`: no limit): true when it is readable.
+fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<&Timespec>) -> io::Result<bool> {
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    Ok(rustix::event::poll(&mut fds, timeout)? > 0)
 }
 
 /// A pidfd for the process `pid`: it stays bound to that process, even once another takes its
@@ -135,11 +139,7 @@ pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
 /// True once the process of `pidfd` has exited, a zombie included (its children then have a new
 /// parent); also when the poll fails, so that a failure never passes for a live process.
 pub fn has_exited(pidfd: BorrowedFd<'_>) -> bool {
-    let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
-    !matches!(
-        rustix::event::poll(&mut fds, Some(&Timespec::default())),
-        Ok(0)
-    )
+    poll_readable(pidfd, Some(&Timespec::default())).unwrap_or(true)
 }
 
 /// True when `fd` is a pipe.
@@ -154,7 +154,12 @@ fn set_close_on_exec(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// The device and inode number of this process's stderr.
 pub fn stderr_device_and_inode() -> Option<(u64, u64)> {
-    let stat = rustix::fs::fstat(io::stderr()).ok()?;
+    device_and_inode(io::stderr().as_fd())
+}
+
+/// The device and inode number of the file open on `fd`.
+fn device_and_inode(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
+    let stat = rustix::fs::fstat(fd).ok()?;
     Some((stat.st_dev, stat.st_ino))
 }
 
@@ -166,10 +171,10 @@ pub fn stderr_is_dev_null() -> bool {
 /// True when `fd` is open on `/dev/null`: the same device and inode.
 fn is_dev_null(fd: BorrowedFd<'_>) -> bool {
     use std::os::unix::fs::MetadataExt as _;
-    let (Ok(null), Ok(stat)) = (std::fs::metadata("/dev/null"), rustix::fs::fstat(fd)) else {
-        return false;
-    };
-    (stat.st_dev, stat.st_ino) == (null.dev(), null.ino())
+    let null = std::fs::metadata("/dev/null")
+        .ok()
+        .map(|null| (null.dev(), null.ino()));
+    null.is_some_and(|null| device_and_inode(fd) == Some(null))
 }
 
 /// True for a socket in the listening state (`SO_ACCEPTCONN`).
