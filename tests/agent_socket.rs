@@ -592,6 +592,58 @@ fn pipelined_requests_are_answered_in_order() {
     assert_served(&mut client, 51);
 }
 
+/// The agent records a lookup right after its reply's first write (issue 15); a reply the
+/// client does not read must still be recorded before the agent waits to send it.
+#[test]
+fn a_reply_the_agent_waits_to_send_is_recorded_already() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    let mut client = env.connect_raw();
+    let entry = json!({"name": "big", "url": "https://big.test/", "secret": "s".repeat(16_000),
+        "note": "n".repeat(4000)});
+    let put = client.request(&json!({"v": 1, "id": 1, "op": "put", "entry": entry}).to_string());
+    assert!(put["ok"].is_object(), "{put}");
+    // Far more reply bytes than the socket buffers hold, none of them read.
+    let gets: String = (0..100)
+        .map(|id| format!("{{\"v\":1,\"id\":{id},\"op\":\"get\",\"name\":\"big\"}}\n"))
+        .collect();
+    client.send(gets.as_bytes());
+
+    let mut observer = env.connect_raw();
+    let mut records = |id| {
+        let log = observer.request(&format!(r#"{{"v":1,"id":{id},"op":"log","limit":1000}}"#));
+        let records = log["ok"]["records"].as_array().expect("records").clone();
+        records
+            .iter()
+            .filter(|r| r["entry"] == json!("big"))
+            .count()
+    };
+    // The agent has stalled once the count holds still.
+    let mut last = usize::MAX;
+    let mut id = 1;
+    wait_until("the agent stalls on the unread replies", || {
+        std::thread::sleep(Duration::from_millis(300));
+        id += 1;
+        let now = records(id);
+        std::mem::replace(&mut last, now) == now
+    });
+    let mut queued = vec![0u8; 4 << 20];
+    let (peeked, _) = rustix::net::recv(
+        &client.stream,
+        &mut queued[..],
+        rustix::net::RecvFlags::PEEK,
+    )
+    .expect("peek at the queued replies");
+    let sent = queued[..peeked].iter().filter(|&&b| b == b'\n').count();
+    assert!(sent > 0 && sent < 100, "{sent} replies sent");
+    assert_eq!(
+        last,
+        sent + 1,
+        "each reply sent is recorded, and the one waiting to go"
+    );
+}
+
 #[test]
 fn silent_and_stalled_clients_do_not_delay_others() {
     let env = TestEnv::new();

@@ -16,7 +16,7 @@ use credd_protocol::{
 };
 use interprocess::local_socket::tokio::Stream;
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use zeroize::{Zeroize, Zeroizing};
@@ -48,6 +48,8 @@ pub struct Handler {
     pub shutdown: broadcast::Receiver<()>,
     /// Asks the agent to shut down (the `stop` operation).
     pub stop: Arc<Notify>,
+    /// The audit record of the request being answered, made when its reply is written.
+    record: Option<LogRecord>,
 }
 
 /// What to do with the connection after a reply.
@@ -57,6 +59,26 @@ enum After {
 }
 
 impl Handler {
+    /// A handler for `stream`, from `caller` (read at connect).
+    pub fn new(
+        state: Arc<State>,
+        stream: Stream,
+        peer: Peer,
+        caller: Caller,
+        shutdown: broadcast::Receiver<()>,
+        stop: Arc<Notify>,
+    ) -> Self {
+        Self {
+            state,
+            stream,
+            peer,
+            caller,
+            shutdown,
+            stop,
+            record: None,
+        }
+    }
+
     /// Answers requests until the connection ends.
     pub async fn run(mut self) {
         let mut frames = FrameBuf::new();
@@ -118,9 +140,35 @@ impl Handler {
         }
     }
 
-    /// Writes one encoded reply; false when the client is gone or too slow to read it.
+    /// Writes one encoded reply and makes the request's audit record; false when the client is
+    /// gone or too slow to read it.
+    ///
+    /// The record is made right after the reply's first write, before anything can wait: a
+    /// reply almost always leaves in that one write, and the client then has its answer without
+    /// waiting for the log line (about a tenth of a lookup here). A reply that does not fit the
+    /// socket's buffer at once waits for the client only after its record is made, so that no
+    /// secret can leave without one: a shutdown drops a handler only where it waits.
     async fn write(&mut self, bytes: &[u8], deadline: Duration) -> bool {
-        match tokio::time::timeout(deadline, self.stream.write_all(bytes)).await {
+        let first = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::pin::Pin::new(&mut self.stream).poll_write(cx, bytes))
+        })
+        .await;
+        if let Some(record) = self.record.take() {
+            self.state.audit.record(record);
+        }
+        let sent = match first {
+            std::task::Poll::Ready(Ok(sent)) => sent,
+            std::task::Poll::Pending => 0,
+            std::task::Poll::Ready(Err(error)) => {
+                tracing::debug!(peer = ?self.peer, %error, "client left before reading its reply");
+                return false;
+            }
+        };
+        let rest = &bytes[sent..];
+        if rest.is_empty() {
+            return true;
+        }
+        match tokio::time::timeout(deadline, self.stream.write_all(rest)).await {
             Ok(Ok(())) => true,
             Ok(Err(error)) => {
                 tracing::debug!(peer = ?self.peer, %error, "client left before reading its reply");
@@ -132,7 +180,7 @@ impl Handler {
 
     /// Carries out one parsed request and encodes its reply into `out`.
     async fn answer(
-        &self,
+        &mut self,
         parsed: Result<Request, credd_protocol::RequestError>,
         out: &mut Zeroizing<Vec<u8>>,
     ) -> After {
@@ -239,14 +287,18 @@ impl Handler {
 
     /// Looks an entry up, with the step-up a publish credential needs; records who asked and
     /// how it ended, never the secret.
-    async fn get(&self, lookup: &Lookup, ask: Ask) -> Result<GetResult, ErrorReply> {
+    async fn get(&mut self, lookup: &Lookup, ask: Ask) -> Result<GetResult, ErrorReply> {
         let found = self.first_found(std::slice::from_ref(lookup), ask).await;
         found.map(|(_, found)| found)
     }
 
     /// The entry of the first of `lookups` that finds one, and which lookup it was. A request
     /// `get-first` does not take is refused whole, before any lookup, and recorded as refused.
-    async fn get_first(&self, lookups: &[Lookup], ask: Ask) -> Result<GetFirstResult, ErrorReply> {
+    async fn get_first(
+        &mut self,
+        lookups: &[Lookup],
+        ask: Ask,
+    ) -> Result<GetFirstResult, ErrorReply> {
         if let Err(refused) = check_get_first(lookups, &ask) {
             let operation = ask.operation.as_deref().unwrap_or("read");
             self.audit(ask.front, None, operation, kind_name(refused.kind));
@@ -261,7 +313,7 @@ impl Handler {
     /// several lookups the outcome says which one answered (`ok (lookup 2 of 2)`), so that a
     /// record of several misses shows how many were asked.
     async fn first_found(
-        &self,
+        &mut self,
         lookups: &[Lookup],
         ask: Ask,
     ) -> Result<(u32, GetResult), ErrorReply> {
@@ -341,7 +393,7 @@ impl Handler {
 
     /// Mints a new token for the source entry `name`; recorded like a lookup (it uses the
     /// entry's material, though it hands out nothing).
-    async fn refresh(&self, name: String) -> Result<RefreshResult, ErrorReply> {
+    async fn refresh(&mut self, name: String) -> Result<RefreshResult, ErrorReply> {
         let result = self.state.refresh(&name).await;
         let outcome = match &result {
             Ok(_) => "ok".to_owned(),
@@ -352,7 +404,7 @@ impl Handler {
     }
 
     /// Lets the publish credential `name` through once; recorded like a lookup.
-    async fn allow(&self, name: String, passphrase: Secret) -> Result<(), ErrorReply> {
+    async fn allow(&mut self, name: String, passphrase: Secret) -> Result<(), ErrorReply> {
         let result = self.state.allow(&name, passphrase).await;
         let outcome = match &result {
             Ok(()) => "ok".to_owned(),
@@ -362,9 +414,10 @@ impl Handler {
         result
     }
 
-    /// Records one request in the audit log.
+    /// Makes the audit record of one request, kept until its reply is written (see
+    /// [`Handler::write`]).
     fn audit(
-        &self,
+        &mut self,
         front: Option<credd_protocol::Front>,
         entry: Option<String>,
         operation: &str,
@@ -374,7 +427,7 @@ impl Handler {
         let time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        self.state.audit.record(LogRecord {
+        self.record = Some(LogRecord {
             time,
             peer: self.caller.peer.clone(),
             parents: self.caller.parents.clone(),

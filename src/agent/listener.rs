@@ -78,14 +78,14 @@ impl Listener {
     }
 
     fn spawn_handler(&self, stream: Stream, peer: Peer, permit: tokio::sync::OwnedSemaphorePermit) {
-        let handler = Handler {
-            state: self.state.clone(),
+        let handler = Handler::new(
+            self.state.clone(),
             stream,
-            caller: Caller::read(peer.pid, peer.uid),
             peer,
-            shutdown: self.notify_shutdown.subscribe(),
-            stop: self.stop.clone(),
-        };
+            Caller::read(peer.pid, peer.uid),
+            self.notify_shutdown.subscribe(),
+            self.stop.clone(),
+        );
         let done = self.shutdown_complete.clone();
         tokio::spawn(async move {
             handler.run().await;
