@@ -61,7 +61,12 @@ impl Listener {
             }
             self.accepted.fetch_add(1, Ordering::Relaxed);
             match self.limit.clone().try_acquire_owned() {
-                Ok(permit) => self.spawn_handler(stream, peer, permit),
+                Ok(permit) => {
+                    self.spawn_handler(stream, peer, permit);
+                    // Let the handler answer before this loop looks for the next connection:
+                    // the `accept` that would find none waits until after the reply.
+                    tokio::task::yield_now().await;
+                }
                 Err(_) => match self.busy_limit.clone().try_acquire_owned() {
                     Ok(permit) => {
                         tracing::warn!(pid = peer.pid, "connection cap reached: answering busy");
