@@ -4,8 +4,8 @@
 //! its Unix API (file modes, Unix sockets, `pre_exec`).
 //!
 //! The calls go through `rustix`, which makes them safe to call; `libc` only for `close_range`,
-//! which rustix lacks, and its fallback over descriptors that may not be open, and for glibc's
-//! malloc tunables.
+//! which rustix lacks, and its fallback over descriptors that may not be open, for the standard
+//! descriptors' check and SIGPIPE at start, and for glibc's malloc tunables.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
@@ -53,6 +53,34 @@ pub fn harden_process() {
     if let Err(error) = rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable) {
         tracing::warn!(error = %io::Error::from(error), "cannot mark the process non-dumpable");
     }
+}
+
+/// What Rust's runtime does before `main` that the small binary, which starts without it
+/// (src/main.rs), must still do: opens `/dev/null` on each standard descriptor that is closed
+/// (else the first file or socket opened would take its number, and what is printed would go
+/// there), and ignores SIGPIPE (a write to a closed pipe then fails instead of killing the
+/// process; a command run with `exec` starts with it reset, as std does).
+pub fn start_without_runtime() {
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD reads a descriptor's flags and touches nothing; a closed one is EBADF.
+        let closed = unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1
+            && io::Error::last_os_error().raw_os_error() == Some(libc::EBADF);
+        if !closed {
+            continue;
+        }
+        // The lowest free number is the closed one: they are checked in order.
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+        {
+            Ok(null) if std::os::fd::AsRawFd::as_raw_fd(&null) == fd => std::mem::forget(null),
+            // As std does: better no process than one that prints into another file.
+            _ => std::process::abort(),
+        }
+    }
+    // SAFETY: setting a signal's disposition to ignore runs no code of ours in a handler.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
 /// Tunes glibc's malloc for the agent, whose large blocks (the vault's plaintext and JSON, the

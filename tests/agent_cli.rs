@@ -693,3 +693,58 @@ fn list_and_import_page_through_thousands_of_entries() {
     );
     assert_eq!(env.cli(&["list"]).ok().lines().count(), COUNT + 1);
 }
+
+/// The small binary starts without Rust's runtime (src/main.rs) and opens /dev/null on closed
+/// standard descriptors itself, as std does: else the next file or socket it opens would take
+/// the closed number, and what it prints there would go into it.
+#[test]
+fn a_front_started_with_stderr_closed_has_dev_null_there() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let env = TestEnv::new();
+    let mut command = env.command();
+    command
+        .arg("--cargo-plugin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    // SAFETY: close is async-signal-safe; the child closes its stderr before exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::close(2);
+            Ok(())
+        });
+    }
+    let mut provider = command.spawn().unwrap();
+    // Cargo's hello comes once the provider has started, and it waits for a request.
+    let mut hello = String::new();
+    BufReader::new(provider.stdout.take().unwrap())
+        .read_line(&mut hello)
+        .unwrap();
+    assert_eq!(hello, "{\"v\":[1]}\n");
+    let stderr = std::fs::read_link(format!("/proc/{}/fd/2", provider.id()));
+    // No request: the provider ends at the end of its input.
+    drop(provider.stdin.take());
+    provider.wait().unwrap();
+    assert_eq!(stderr.unwrap(), std::path::Path::new("/dev/null"));
+}
+
+/// SIGPIPE is ignored in the small binary too (std's runtime did it; src/main.rs starts without
+/// it): a lookup whose reader has gone fails with an exit code instead of dying by a signal.
+#[test]
+fn a_lookup_whose_reader_is_gone_exits_with_a_code() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    env.add("reg", "https://reg.test/", "s3cret-token");
+    let (read_end, write_end) = credd::sys::pipe().unwrap();
+    drop(read_end);
+    let status = env
+        .command()
+        .env("CREDD_SOCKET", &env.socket)
+        .args(["get", "reg"])
+        .stdout(write_end)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{status:?}");
+}
