@@ -16,9 +16,10 @@ use std::process::ExitCode;
 static ALLOCATOR: credd::wipe_alloc::WipingAllocator = credd::wipe_alloc::WipingAllocator;
 
 /// The entry point on Linux with glibc, where std reads the arguments without its runtime:
-/// Rust's runtime set-up before `main` costs a spawned front 50-70 µs here, most of it the
-/// main thread's stack bounds read from `/proc/self/maps` (by glibc's `pthread_getattr_np`)
-/// and a signal stack mapped for its stack-overflow message (a stack overflow still ends the
+/// Rust's runtime set-up before `main` cost a spawned front about 90 µs here (docs/BENCHMARKS.md,
+/// seventh round), a tenth of its spawn: the main thread's stack bounds read from
+/// `/proc/self/maps` (by glibc's `pthread_getattr_np`) and a signal stack mapped for its
+/// stack-overflow message (a stack overflow still ends the
 /// process, by SIGSEGV, without that message). What else it does is kept:
 /// `sys::start_without_runtime`, a panic's exit code 101, and stdout flushed at exit
 /// (`std::process::exit`).
