@@ -4,8 +4,9 @@
 //! command-line parser and the stores (half the start-up of one binary with everything; see
 //! docs/BENCHMARKS.md).
 
-// Rust's runtime set-up is skipped where std does not need it to read the arguments: see `main`.
-#![cfg_attr(all(target_os = "linux", target_env = "gnu"), no_main)]
+// Rust's runtime set-up is skipped where std does not need it to read the arguments (see
+// `no_runtime`); a test build keeps libtest's `main`.
+#![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
 
 mod front;
 
@@ -15,34 +16,38 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: credd::wipe_alloc::WipingAllocator = credd::wipe_alloc::WipingAllocator;
 
-/// The entry point on Linux with glibc, where std reads the arguments without its runtime:
+/// The entry point on Linux with glibc, where std reads the arguments without its runtime.
+///
 /// Rust's runtime set-up before `main` cost a spawned front about 90 µs here (docs/BENCHMARKS.md,
 /// seventh round), a tenth of its spawn: the main thread's stack bounds read from
 /// `/proc/self/maps` (by glibc's `pthread_getattr_np`) and a signal stack mapped for its
-/// stack-overflow message (a stack overflow still ends the
-/// process, by SIGSEGV, without that message). What else it does is kept:
-/// `sys::start_without_runtime`, a panic's exit code 101, and stdout flushed at exit
-/// (`std::process::exit`).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[unsafe(no_mangle)]
-extern "C" fn main(
-    _argc: std::ffi::c_int,
-    _argv: *const *const std::ffi::c_char,
-) -> std::ffi::c_int {
-    credd::sys::start_without_runtime();
-    let code = std::panic::catch_unwind(run).unwrap_or(ExitCode::from(101));
-    std::process::exit(exit_status(code))
+/// stack-overflow message (a stack overflow still ends the process, by SIGSEGV, without that
+/// message). What else it does is kept: `sys::start_without_runtime`, a panic's exit code 101,
+/// and stdout flushed at exit (`std::process::exit`).
+#[cfg(all(target_os = "linux", target_env = "gnu", not(test)))]
+mod no_runtime {
+    use std::process::ExitCode;
+
+    #[unsafe(no_mangle)]
+    extern "C" fn main(
+        _argc: std::ffi::c_int,
+        _argv: *const *const std::ffi::c_char,
+    ) -> std::ffi::c_int {
+        credd::sys::start_without_runtime();
+        let code = std::panic::catch_unwind(super::run).unwrap_or(ExitCode::from(101));
+        std::process::exit(exit_status(code))
+    }
+
+    /// The number an exit code was made of: `ExitCode` has no stable accessor, but compares
+    /// equal.
+    fn exit_status(code: ExitCode) -> i32 {
+        (0..=u8::MAX)
+            .find(|&n| ExitCode::from(n) == code)
+            .map_or(1, i32::from)
+    }
 }
 
-/// The number an exit code was made of: `ExitCode` has no stable accessor, but compares equal.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn exit_status(code: ExitCode) -> i32 {
-    (0..=u8::MAX)
-        .find(|&n| ExitCode::from(n) == code)
-        .map_or(1, i32::from)
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+#[cfg(not(all(target_os = "linux", target_env = "gnu", not(test))))]
 fn main() -> ExitCode {
     run()
 }
