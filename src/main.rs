@@ -22,8 +22,9 @@ static ALLOCATOR: credd::wipe_alloc::WipingAllocator = credd::wipe_alloc::Wiping
 /// seventh round), a tenth of its spawn: the main thread's stack bounds read from
 /// `/proc/self/maps` (by glibc's `pthread_getattr_np`) and a signal stack mapped for its
 /// stack-overflow message (a stack overflow still ends the process, by SIGSEGV, without that
-/// message). What else it does is kept: `sys::start_without_runtime`, a panic's exit code 101,
-/// and stdout flushed at exit (`std::process::exit`).
+/// message; and a panic's message names the thread `<unnamed>`, not `main`). What else it does
+/// is kept: `sys::start_without_runtime`, a panic's exit code 101, and stdout flushed at exit
+/// (`std::process::exit`).
 #[cfg(all(target_os = "linux", target_env = "gnu", not(test)))]
 mod no_runtime {
     use std::process::ExitCode;

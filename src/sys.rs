@@ -68,15 +68,13 @@ pub fn start_without_runtime() {
         if !closed {
             continue;
         }
-        // The lowest free number is the closed one: they are checked in order.
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/null")
-        {
-            Ok(null) if std::os::fd::AsRawFd::as_raw_fd(&null) == fd => std::mem::forget(null),
+        // The lowest free number is the closed one: they are checked in order. Not
+        // close-on-exec, as std opens it: a program this one execs keeps it.
+        // SAFETY: open reads a NUL-terminated path and returns a new descriptor or -1.
+        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if null != fd {
             // As std does: better no process than one that prints into another file.
-            _ => std::process::abort(),
+            std::process::abort();
         }
     }
     // SAFETY: setting a signal's disposition to ignore runs no code of ours in a handler.

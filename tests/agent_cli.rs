@@ -722,10 +722,19 @@ fn a_front_started_with_stderr_closed_has_dev_null_there() {
         .unwrap();
     assert_eq!(hello, "{\"v\":[1]}\n");
     let stderr = std::fs::read_link(format!("/proc/{}/fd/2", provider.id()));
+    // Kept across exec, as std's runtime opens it, for the credd-full a front may exec.
+    let fdinfo = std::fs::read_to_string(format!("/proc/{}/fdinfo/2", provider.id()));
     // No request: the provider ends at the end of its input.
     drop(provider.stdin.take());
     provider.wait().unwrap();
     assert_eq!(stderr.unwrap(), std::path::Path::new("/dev/null"));
+    let fdinfo = fdinfo.unwrap();
+    let flags = fdinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("flags:"))
+        .map(|octal| u32::from_str_radix(octal.trim(), 8).unwrap())
+        .expect("fdinfo has flags");
+    assert_eq!(flags & libc::O_CLOEXEC as u32, 0, "{fdinfo}");
 }
 
 /// SIGPIPE is ignored in the small binary too (std's runtime did it; src/main.rs starts without
@@ -738,13 +747,15 @@ fn a_lookup_whose_reader_is_gone_exits_with_a_code() {
     env.add("reg", "https://reg.test/", "s3cret-token");
     let (read_end, write_end) = credd::sys::pipe().unwrap();
     drop(read_end);
-    let status = env
+    let output = env
         .command()
         .env("CREDD_SOCKET", &env.socket)
         .args(["get", "reg"])
         .stdout(write_end)
-        .stderr(std::process::Stdio::null())
-        .status()
+        .stderr(std::process::Stdio::piped())
+        .output()
         .unwrap();
-    assert_eq!(status.code(), Some(1), "{status:?}");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Broken pipe"), "{stderr}");
 }

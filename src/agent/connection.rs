@@ -6,6 +6,7 @@
 //! block and wiping the old one. No reader or codec of a library keeps its own copy.
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use credd_protocol::{
@@ -147,19 +148,21 @@ impl Handler {
     /// reply almost always leaves in that one write, and the client then has its answer without
     /// waiting for the log line (about a tenth of a lookup here). A reply that does not fit the
     /// socket's buffer at once waits for the client only after its record is made, so that no
-    /// secret can leave without one: a shutdown drops a handler only where it waits.
+    /// secret can leave without one: a shutdown drops a handler only where it waits. On the
+    /// agent's one runtime thread nothing else runs between the two either, so a client that
+    /// has its reply finds the record in `log`.
     async fn write(&mut self, bytes: &[u8], deadline: Duration) -> bool {
         let first = std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(std::pin::Pin::new(&mut self.stream).poll_write(cx, bytes))
+            Poll::Ready(std::pin::Pin::new(&mut self.stream).poll_write(cx, bytes))
         })
         .await;
         if let Some(record) = self.record.take() {
             self.state.audit.record(record);
         }
         let sent = match first {
-            std::task::Poll::Ready(Ok(sent)) => sent,
-            std::task::Poll::Pending => 0,
-            std::task::Poll::Ready(Err(error)) => {
+            Poll::Ready(Ok(sent)) => sent,
+            Poll::Pending => 0,
+            Poll::Ready(Err(error)) => {
                 tracing::debug!(peer = ?self.peer, %error, "client left before reading its reply");
                 return false;
             }
