@@ -38,17 +38,17 @@ pub struct Peer {
 /// shuts down.
 pub struct Handler {
     /// The agent's state.
-    pub state: Arc<State>,
+    state: Arc<State>,
     /// The client.
-    pub stream: Stream,
+    stream: Stream,
     /// Who the client is.
-    pub peer: Peer,
+    peer: Peer,
     /// The client's process and its parents, read at connect, for the audit records.
-    pub caller: Caller,
+    caller: Caller,
     /// Fires when the agent shuts down.
-    pub shutdown: broadcast::Receiver<()>,
+    shutdown: broadcast::Receiver<()>,
     /// Asks the agent to shut down (the `stop` operation).
-    pub stop: Arc<Notify>,
+    stop: Arc<Notify>,
     /// The audit record of the request being answered, made when its reply is written.
     record: Option<LogRecord>,
 }
@@ -159,13 +159,10 @@ impl Handler {
         if let Some(record) = self.record.take() {
             self.state.audit.record(record);
         }
+        // An error is met again, and reported, by the write of the rest.
         let sent = match first {
             Poll::Ready(Ok(sent)) => sent,
-            Poll::Pending => 0,
-            Poll::Ready(Err(error)) => {
-                tracing::debug!(peer = ?self.peer, %error, "client left before reading its reply");
-                return false;
-            }
+            _ => 0,
         };
         let rest = &bytes[sent..];
         if rest.is_empty() {
