@@ -301,6 +301,14 @@ fn timed_with_input(env: &TestEnv, args: &[&str], stdin: &str) -> (Output, Durat
     (out, took)
 }
 
+/// `credd unlock --remember` on an unlocked agent: the agent wants the passphrase for it.
+fn remember(env: &TestEnv) -> Output {
+    env.cli_with_input(
+        &["unlock", "--remember", "--passphrase-stdin"],
+        &format!("{PASSPHRASE}\n"),
+    )
+}
+
 /// `credd add NAME --url URL` with `secret`, returning the outcome.
 fn add(env: &TestEnv, name: &str, url: &str, secret: &str, extra: &[&str]) -> Output {
     let mut args = vec!["add", name, "--url", url, "--secret-stdin"];
@@ -650,7 +658,7 @@ fn a_locked_secret_service_gives_a_clear_error_within_the_timeout() {
     let agent = bus.start_agent(&env);
     env.init();
     env.add("reg", "https://reg.test/", "tok-locked");
-    env.cli(&["unlock", "--remember"]).ok();
+    remember(&env).ok();
     stop(&env, agent);
     bus.stop_keyring();
     bus.start_keyring(false);
@@ -679,7 +687,11 @@ fn a_locked_secret_service_gives_a_clear_error_within_the_timeout() {
     );
     assert_eq!(env.cli(&["get", "reg"]).ok(), "tok-locked\n");
 
-    let (remember, _) = timed(&env, &["unlock", "--remember"]);
+    let (remember, _) = timed_with_input(
+        &env,
+        &["unlock", "--remember", "--passphrase-stdin"],
+        &format!("{PASSPHRASE}\n"),
+    );
     assert_eq!(remember.code(), 1, "{remember:?}");
     assert!(
         remember.stderr.contains("cannot remember the vault key")
@@ -873,7 +885,11 @@ fn remember_unlocks_without_the_passphrase_until_forget() {
             && stale.stderr.contains("asking for the passphrase instead"),
         "{stale:?}"
     );
-    env.cli_with_input(&["unlock", "--remember"], "").ok();
+    env.cli_with_input(
+        &["unlock", "--remember", "--passphrase-stdin"],
+        "newest passphrase\n",
+    )
+    .ok();
 
     let forget = env.cli(&["forget"]);
     assert!(
@@ -910,7 +926,7 @@ fn remember_falls_back_to_the_kernel_keyring_without_a_secret_service() {
     let agent = start_agent(&env, None);
     env.init();
     env.add("reg", "https://reg.test/", "tok-kernel");
-    let remember = env.cli(&["unlock", "--remember"]);
+    let remember = remember(&env);
     assert!(
         remember
             .stderr
@@ -946,6 +962,52 @@ fn remember_falls_back_to_the_kernel_keyring_without_a_secret_service() {
     assert!(!kernel_key_present(&env), "forget left the key");
     env.cli(&["lock"]).ok();
     assert_eq!(env.cli(&["unlock"]).code(), 1);
+}
+
+/// Code that can only talk to the agent cannot put the vault key where it could read it back:
+/// `remember` needs the passphrase (a wrong one is refused and counted), a vault holding a
+/// publish credential is never remembered, and no publish credential is stored while a key is.
+/// Each attempt is in `credd log`.
+#[test]
+fn remember_needs_the_passphrase_and_a_vault_without_publish_credentials() {
+    join_new_session_keyring();
+    let env = TestEnv::new();
+    let _cleanup = KernelKeyCleanup(&env);
+    let agent = start_agent(&env, None);
+    env.init();
+    let mut raw = env.connect_raw();
+    let bare = raw.request(r#"{"v":1,"id":1,"op":"remember"}"#);
+    assert_eq!(bare["error"]["kind"], "bad-request", "{bare}");
+    let wrong = raw.request(r#"{"v":1,"id":2,"op":"remember","passphrase":"not the one"}"#);
+    assert_eq!(wrong["error"]["kind"], "bad-passphrase", "{wrong}");
+    assert!(!kernel_key_present(&env), "a wrong passphrase remembered the key");
+
+    add(&env, "corp-publish", "https://reg.test/", "tok-pub", &["--publish"]).ok();
+    let refused = remember(&env);
+    assert!(
+        refused.code() != 0
+            && refused.stderr.contains("holds publish credentials (corp-publish)")
+            && !kernel_key_present(&env),
+        "{refused:?}"
+    );
+
+    env.cli(&["remove", "corp-publish"]).ok();
+    remember(&env).ok();
+    assert!(kernel_key_present(&env), "no key remembered");
+    let publish = add(&env, "corp-publish", "https://reg.test/", "tok-pub", &["--publish"]);
+    assert!(
+        publish.code() != 0 && publish.stderr.contains("run 'credd forget' first"),
+        "{publish:?}"
+    );
+    add(&env, "corp", "https://reg.test/", "tok-read", &[]).ok();
+
+    let log = env.cli(&["log"]).ok().to_owned();
+    for outcome in ["remember: bad-passphrase", "remember: bad-request", "remember: ok"] {
+        assert!(log.contains(outcome), "no {outcome:?} in {log}");
+    }
+    env.cli(&["forget"]).ok();
+    assert!(env.cli(&["log"]).ok().contains("forget: ok"));
+    stop(&env, agent);
 }
 
 /// The memory scan of tests/agent_memory.rs on the keyring store: after `lock`, no copy of a
@@ -1025,7 +1087,7 @@ fn forget_leaves_no_copy_in_any_kernel_keyring() {
     let agent = start_agent(&env, None);
     env.init();
     for round in 0..12 {
-        env.cli(&["unlock", "--remember"]).ok();
+        remember(&env).ok();
         assert_eq!(
             live_kernel_keys(&env).len(),
             1,
@@ -1057,7 +1119,7 @@ fn a_failed_remember_leaves_no_key_in_the_kernel_keyring() {
     marker.push(".remembered");
     std::fs::create_dir(&marker).unwrap();
     std::fs::write(std::path::Path::new(&marker).join("occupied"), "").unwrap();
-    let remember = env.cli(&["unlock", "--remember"]);
+    let remember = remember(&env);
     assert_ne!(remember.code(), 0, "{remember:?}");
     assert_eq!(live_kernel_keys(&env), Vec::<String>::new(), "{remember:?}");
     assert!(!kernel_key_present(&env));

@@ -58,8 +58,12 @@ pub enum Operation {
     /// Unlocks without a passphrase, from the OS keychain: the keyring store loads its secrets,
     /// the vault store opens with the key that `remember` stored.
     UnlockKeychain,
-    /// Stores the unlocked vault's key in the OS keychain, for `unlock-keychain`.
-    Remember,
+    /// Stores the unlocked vault's key in the OS keychain, for `unlock-keychain`. The key lets
+    /// whoever can read the keychain open the vault, so the person must confirm it.
+    Remember {
+        /// The vault passphrase, typed by the person.
+        passphrase: Secret,
+    },
     /// Removes the key that `remember` stored from the OS keychain.
     Forget,
     /// Wipes every secret and the key from the agent.
@@ -1115,7 +1119,10 @@ mod tests {
     fn keychain_operations_and_a_keyring_init_parse() {
         for (frame, expected) in [
             (r#"{"v":1,"id":1,"op":"unlock-keychain"}"#, "UnlockKeychain"),
-            (r#"{"v":1,"id":2,"op":"remember"}"#, "Remember"),
+            (
+                r#"{"v":1,"id":2,"op":"remember","passphrase":"p"}"#,
+                "Remember { passphrase: REDACTED }",
+            ),
             (r#"{"v":1,"id":3,"op":"forget"}"#, "Forget"),
         ] {
             let op = parse_request(frame.as_bytes()).unwrap().op;

@@ -74,7 +74,7 @@ fn check_reply(line: &str, pending: &Pending) {
             Operation::Set { .. } => round_trip::<SetResult>(line),
             Operation::List { .. } => round_trip::<ListResult>(line),
             Operation::Log { .. } => round_trip::<LogResult>(line),
-            Operation::Remember => round_trip::<RememberResult>(line),
+            Operation::Remember { .. } => round_trip::<RememberResult>(line),
             Operation::Forget => round_trip::<ForgetResult>(line),
             Operation::Refresh { .. } => round_trip::<RefreshResult>(line),
             _ => round_trip::<Done>(line),

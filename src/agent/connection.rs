@@ -12,7 +12,8 @@ use std::time::Duration;
 use credd_protocol::{
     Ask, Done, ErrorKind, ErrorReply, ForgetResult, FrameBuf, GetFirstResult, GetResult,
     HelloResult, ListResult, LogRecord, LogResult, Lookup, MAX_FRAME_LEN, MAX_LOOKUPS,
-    MAX_OPERATION_LEN, Operation, PutResult, RefreshResult, Reply, Request, SUPPORTED_VERSIONS,
+    MAX_OPERATION_LEN, Operation, PutResult, RefreshResult, RememberResult, Reply, Request,
+    SUPPORTED_VERSIONS,
     Secret, SetResult, encode_line, parse_request,
 };
 use interprocess::local_socket::tokio::Stream;
@@ -206,12 +207,10 @@ impl Handler {
                 encode(out, id, state.unlock(passphrase).await.map(done))
             }
             Operation::UnlockKeychain => encode(out, id, state.unlock_keychain().await.map(done)),
-            Operation::Remember => encode(out, id, state.remember().await),
-            Operation::Forget => encode(
-                out,
-                id,
-                state.forget().await.map(|removed| ForgetResult { removed }),
-            ),
+            Operation::Remember { passphrase } => {
+                encode(out, id, self.remember(passphrase).await)
+            }
+            Operation::Forget => encode(out, id, self.forget().await),
             Operation::Passwd { old, new } => {
                 encode(out, id, state.passwd(old, new).await.map(done))
             }
@@ -395,22 +394,29 @@ impl Handler {
     /// entry's material, though it hands out nothing).
     async fn refresh(&mut self, name: String) -> Result<RefreshResult, ErrorReply> {
         let result = self.state.refresh(&name).await;
-        let outcome = match &result {
-            Ok(_) => "ok".to_owned(),
-            Err(error) => kind_name(error.kind),
-        };
-        self.audit(None, Some(name), "refresh", outcome);
+        self.audit(None, Some(name), "refresh", outcome_of(&result));
         result
     }
 
     /// Lets the publish credential `name` through once; recorded like a lookup.
     async fn allow(&mut self, name: String, passphrase: Secret) -> Result<(), ErrorReply> {
         let result = self.state.allow(&name, passphrase).await;
-        let outcome = match &result {
-            Ok(()) => "ok".to_owned(),
-            Err(error) => kind_name(error.kind),
-        };
-        self.audit(None, Some(name), "allow once", outcome);
+        self.audit(None, Some(name), "allow once", outcome_of(&result));
+        result
+    }
+
+    /// Stores the vault key in the OS keychain; recorded like a lookup (the key opens every
+    /// entry).
+    async fn remember(&mut self, passphrase: Secret) -> Result<RememberResult, ErrorReply> {
+        let result = self.state.remember(passphrase).await;
+        self.audit(None, None, "remember", outcome_of(&result));
+        result
+    }
+
+    /// Removes the remembered vault key; recorded like a lookup, next to `remember`.
+    async fn forget(&mut self) -> Result<ForgetResult, ErrorReply> {
+        let result = self.state.forget().await.map(|removed| ForgetResult { removed });
+        self.audit(None, None, "forget", outcome_of(&result));
         result
     }
 
@@ -437,6 +443,14 @@ impl Handler {
             outcome,
             known_tool: self.caller.is_known_tool(front),
         });
+    }
+}
+
+/// A record's outcome for a request that hands nothing out: `ok`, or the error kind.
+fn outcome_of<T>(result: &Result<T, ErrorReply>) -> String {
+    match result {
+        Ok(_) => "ok".to_owned(),
+        Err(error) => kind_name(error.kind),
     }
 }
 

@@ -6,7 +6,9 @@ use anyhow::{Context, Result, bail};
 use credd::client::{Client, KDF_TIMEOUT};
 use credd::store::keychain;
 use credd::store::vault::DEFAULT_KDF;
-use credd_protocol::{Done, LockState, Operation, RememberResult, StatusResult, StoreKind};
+use credd_protocol::{
+    Done, LockState, Operation, RememberResult, Secret, StatusResult, StoreKind,
+};
 
 use super::{connect, init, input};
 
@@ -32,7 +34,7 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
     }
     if status.state == LockState::Unlocked {
         eprintln!("credd: already unlocked");
-        return remember_if_asked(&mut client, &args);
+        return remember_if_asked(&mut client, &args, None);
     }
     if !status.vault {
         if args.passphrase_stdin || !credd::tty::has_tty() {
@@ -42,9 +44,10 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
             bail!("no vault created: run 'credd init' when you want one");
         }
         let passphrase = input::new_passphrase(false)?;
+        let to_remember = args.remember.then(|| passphrase.clone());
         client.reconnect()?;
         init::create(&mut client, passphrase, DEFAULT_KDF)?;
-        return remember_if_asked(&mut client, &args);
+        return remember_if_asked(&mut client, &args, to_remember);
     }
     if let Some(keychain) = status.remembered.filter(|_| !args.remember) {
         match client.call_within::<Done>(Operation::UnlockKeychain, KDF_TIMEOUT) {
@@ -59,13 +62,14 @@ pub fn run(socket: &Path, args: Args) -> Result<()> {
         }
     }
     let passphrase = input::secret(args.passphrase_stdin, "credd passphrase: ", "passphrase")?;
+    let to_remember = args.remember.then(|| passphrase.clone());
     // The prompt waited on a person: the agent may have closed this connection meanwhile.
     client.reconnect()?;
     client
         .call_within::<Done>(Operation::Unlock { passphrase }, KDF_TIMEOUT)
         .context("cannot unlock")?;
     eprintln!("credd: unlocked");
-    remember_if_asked(&mut client, &args)
+    remember_if_asked(&mut client, &args, to_remember)
 }
 
 /// The keyring store: the keychain guards the secrets, so there is no passphrase to ask.
@@ -87,13 +91,23 @@ fn unlock_keyring(client: &mut Client, status: &StatusResult, args: &Args) -> Re
     Ok(())
 }
 
-/// With `--remember`, stores the unlocked vault's key in the OS keychain and says where.
-fn remember_if_asked(client: &mut Client, args: &Args) -> Result<()> {
+/// With `--remember`, stores the unlocked vault's key in the OS keychain and says where. The
+/// agent wants the `passphrase` for it; asked for when this command has not read it already.
+fn remember_if_asked(client: &mut Client, args: &Args, passphrase: Option<Secret>) -> Result<()> {
     if !args.remember {
         return Ok(());
     }
+    let passphrase = match passphrase {
+        Some(passphrase) => passphrase,
+        None => {
+            let prompt = "credd passphrase, to remember the vault key: ";
+            let typed = input::secret(args.passphrase_stdin, prompt, "passphrase")?;
+            client.reconnect()?;
+            typed
+        }
+    };
     let remembered: RememberResult = client
-        .call_within(Operation::Remember, KDF_TIMEOUT)
+        .call_within(Operation::Remember { passphrase }, KDF_TIMEOUT)
         .context("unlocked, but cannot remember the vault key")?;
     let place = keychain::name(remembered.keychain);
     if remembered.survives_reboot {

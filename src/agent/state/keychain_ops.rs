@@ -2,12 +2,13 @@
 //! bounded way every keychain call is made ([`State::keychain`]).
 
 use credd_protocol::{
-    ErrorKind, ErrorReply, KeychainKind, KeychainState, KeychainStatus, RememberResult, StoreKind,
+    ErrorKind, ErrorReply, KeychainKind, KeychainState, KeychainStatus, RememberResult, Secret,
+    StoreKind,
 };
 
 use super::{State, Unlocked, run_blocking, store_error};
 use crate::store::keychain::{self, Keychain, KeychainError};
-use crate::store::vault::VaultError;
+use crate::store::vault::{VaultError, VaultKey};
 use crate::store::{Handle, StoreError, keyring};
 
 impl State {
@@ -102,30 +103,16 @@ impl State {
     }
 
     /// Stores the unlocked vault's key in the best keychain that is there: the persistent one,
-    /// else (Linux) the kernel session keyring.
-    pub async fn remember(&self) -> Result<RememberResult, ErrorReply> {
-        let _gate = self.unlock_gate.lock().await;
-        let key = {
-            let inner = self.inner();
-            match inner.unlocked.as_ref().map(|u| &u.handle) {
-                None => return Err(ErrorReply::locked()),
-                Some(Handle::Keyring(_)) => {
-                    return Err(ErrorReply::new(
-                        ErrorKind::BadRequest,
-                        "the keyring store has no passphrase to remember: 'credd unlock' never \
-                         asks for one",
-                    ));
-                }
-                Some(Handle::Memory) => {
-                    return Err(ErrorReply::new(
-                        ErrorKind::BadRequest,
-                        "this agent keeps its entries in memory only ('credd ci'): there is no \
-                         vault key to remember",
-                    ));
-                }
-                Some(Handle::Vault(key)) => key.clone(),
-            }
-        };
+    /// else (Linux) the kernel session keyring. Whoever can read that keychain can open the
+    /// vault, so the person confirms with the `passphrase` (checked like a step-up), and a vault
+    /// with a publish credential is never remembered: its step-up would guard nothing.
+    pub async fn remember(&self, passphrase: Secret) -> Result<RememberResult, ErrorReply> {
+        let gate = self.unlock_gate.lock().await;
+        let key = self.key_to_remember()?;
+        let _gate = self.confirm(key.clone(), passphrase, gate).await?;
+        // Under the write gate, so that no publish credential is stored meanwhile (see `put`).
+        let _write = self.write_gate.lock().await;
+        self.refuse_with_publish_credentials()?;
         let mut last = None;
         for &kind in keychain::FOR_REMEMBER {
             let remembered = self.stores.remembered.clone();
@@ -156,6 +143,51 @@ impl State {
             }
         }
         Err(store_error(last.expect("there is at least one keychain")))
+    }
+
+    /// The unlocked vault's key, for `remember`; the other stores have none.
+    fn key_to_remember(&self) -> Result<VaultKey, ErrorReply> {
+        let inner = self.inner();
+        match inner.unlocked.as_ref().map(|u| &u.handle) {
+            None => Err(ErrorReply::locked()),
+            Some(Handle::Keyring(_)) => Err(ErrorReply::new(
+                ErrorKind::BadRequest,
+                "the keyring store has no passphrase to remember: 'credd unlock' never asks for \
+                 one",
+            )),
+            Some(Handle::Memory) => Err(ErrorReply::new(
+                ErrorKind::BadRequest,
+                "this agent keeps its entries in memory only ('credd ci'): there is no vault key \
+                 to remember",
+            )),
+            Some(Handle::Vault(key)) => Ok(key.clone()),
+        }
+    }
+
+    /// Refuses to remember the key of a vault that holds publish credentials, naming them.
+    fn refuse_with_publish_credentials(&self) -> Result<(), ErrorReply> {
+        let inner = self.inner();
+        let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
+        let publish: Vec<&str> = unlocked
+            .entries
+            .iter()
+            .filter(|e| e.publish)
+            .map(|e| e.name.as_str())
+            .collect();
+        // A few names are enough to act on; all of them might not fit a reply.
+        let named = match publish.len() {
+            0 => return Ok(()),
+            1..=3 => publish.join(", "),
+            n => format!("{} and {} more", publish[..3].join(", "), n - 3),
+        };
+        Err(ErrorReply::new(
+            ErrorKind::BadRequest,
+            format!(
+                "the vault holds publish credentials ({named}): a remembered vault key would let \
+                 any program you run open the vault and take them without the step-up: keep \
+                 unlocking with the passphrase, or store them again without --publish"
+            ),
+        ))
     }
 
     /// After a passphrase change, replaces a remembered vault key with the new one, so that

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::audit::{Audit, Terminal};
 use crate::config::Config;
 use crate::store::keychain::{self, Keychain};
-use crate::store::vault::{DEFAULT_KDF, VaultError};
+use crate::store::vault::{DEFAULT_KDF, VaultError, VaultKey};
 use crate::store::{Handle, StoreError, Stores, keyring};
 use crate::team::LOGIN_PREFIX;
 use crate::urlmatch;
@@ -412,33 +412,47 @@ impl State {
     /// passphrase counts toward the unlock back-off, which delays this caller only.
     pub async fn step_up(&self, passphrase: Secret) -> Result<(), ErrorReply> {
         let gate = self.unlock_gate.lock().await;
+        let key = self.step_up_key()?;
+        self.confirm(key, passphrase, gate).await.map(drop)
+    }
+
+    /// The unlocked vault's key, which a step-up passphrase is checked against; the other
+    /// stores have none.
+    fn step_up_key(&self) -> Result<VaultKey, ErrorReply> {
         let handle = {
             let inner = self.inner();
             let unlocked = inner.unlocked.as_ref().ok_or_else(ErrorReply::locked)?;
             unlocked.handle.clone()
         };
-        let key = match handle {
-            Handle::Vault(key) => key,
-            Handle::Keyring(_) => {
-                return Err(ErrorReply::new(
-                    ErrorKind::BadRequest,
-                    "the keyring store has no passphrase to confirm a publish with: keep publish \
-                     credentials in a vault store",
-                ));
-            }
-            Handle::Memory => {
-                return Err(ErrorReply::new(
-                    ErrorKind::BadRequest,
-                    "this memory-only agent (credd ci) has no passphrase to confirm a publish \
-                     with, and no one is there to type one: give the job its publish credential \
-                     without \"publish\": true",
-                ));
-            }
-        };
+        match handle {
+            Handle::Vault(key) => Ok(key),
+            Handle::Keyring(_) => Err(ErrorReply::new(
+                ErrorKind::BadRequest,
+                "the keyring store has no passphrase to confirm a publish with: keep publish \
+                 credentials in a vault store",
+            )),
+            Handle::Memory => Err(ErrorReply::new(
+                ErrorKind::BadRequest,
+                "this memory-only agent (credd ci) has no passphrase to confirm a publish \
+                 with, and no one is there to type one: give the job its publish credential \
+                 without \"publish\": true",
+            )),
+        }
+    }
+
+    /// Checks `passphrase` against `key` under the unlock `gate`, which it hands back when the
+    /// passphrase is right; a wrong one counts toward the unlock back-off, which delays this
+    /// caller only (the gate is released first).
+    pub(super) async fn confirm<'a>(
+        &self,
+        key: VaultKey,
+        passphrase: Secret,
+        gate: tokio::sync::MutexGuard<'a, ()>,
+    ) -> Result<tokio::sync::MutexGuard<'a, ()>, ErrorReply> {
         match run_blocking(move || key.accepts(&passphrase)).await {
             Ok(true) => {
                 self.failures.store(0, Ordering::Relaxed);
-                Ok(())
+                Ok(gate)
             }
             Ok(false) => {
                 drop(gate);
@@ -570,6 +584,10 @@ impl State {
             ));
         }
         self.modify(move |entries| {
+            // Under the write gate, as `remember` checks the other way round.
+            if entry.publish && self.inner().remembered.is_some() {
+                return Err(remembered_refuses_publish());
+            }
             let own = select::own_username(&entry);
             let pair = entries.same_pair(&entry.url, own, entry.publish);
             if let Some(other) = pair.filter(|&i| entries[i].name != entry.name) {
@@ -788,6 +806,17 @@ fn unprotected(entries: &Entries) -> usize {
 /// A team's login entry: the agent's own, never listed or counted.
 fn is_login(entry: &Entry) -> bool {
     matches!(entry.source, Some(Source::TeamLogin { .. }))
+}
+
+/// The error for a publish credential stored while the vault key is remembered: whoever can
+/// read the keychain could open the vault and take it without the step-up.
+fn remembered_refuses_publish() -> ErrorReply {
+    ErrorReply::new(
+        ErrorKind::BadRequest,
+        "the vault key is remembered in the OS keychain, where any program you run can read it \
+         and open the vault, so a publish credential would need no step-up: run 'credd forget' \
+         first, or store this one without --publish",
+    )
 }
 
 /// The error for a second entry of the pair that entry `holder` has.
