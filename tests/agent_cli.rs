@@ -759,3 +759,76 @@ fn a_lookup_whose_reader_is_gone_exits_with_a_code() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("Broken pipe"), "{stderr}");
 }
+
+/// Connects to the agent at `argv[1]`, waits for the file `argv[2]`, then asks for the publish
+/// credential `corp-publish` on that old connection and on a new one, and prints both outcomes.
+const GRACE_PROBE: &str = r#"
+import json, os, socket, sys, time
+
+def connect():
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(sys.argv[1])
+    return sock
+
+def ask(sock):
+    sock.sendall(b'{"v":1,"id":1,"op":"get","name":"corp-publish"}\n')
+    reply = json.loads(sock.makefile().readline())
+    return reply.get("error", {}).get("kind", "ok")
+
+old = connect()
+deadline = time.monotonic() + 20
+while not os.path.exists(sys.argv[2]) and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("old:", ask(old), "new:", ask(connect()), flush=True)
+"#;
+
+/// A grace window serves only connections made after it opened. One kept open from before (which
+/// its process could hand to a child that leaves the terminal, past what the agent read at
+/// connect) gets nothing from it; a new one from the same terminal does.
+#[test]
+fn a_grace_window_serves_no_connection_made_before_it() {
+    let env = TestEnv::new();
+    env.write_config("step-up-grace = 300\n");
+    let _agent = env.start_agent();
+    env.init();
+    env.cli_with_input(
+        &[
+            "add",
+            "corp-publish",
+            "--url",
+            "https://reg.test/",
+            "--publish",
+            "--secret-stdin",
+        ],
+        "tok-publish\n",
+    )
+    .ok();
+    let root = env.dir.path();
+    let (probe, flag, printed) = (
+        root.join("probe.py"),
+        root.join("stepped-up"),
+        root.join("probe.out"),
+    );
+    std::fs::write(&probe, GRACE_PROBE).unwrap();
+    let mut python = env.command_of(std::path::Path::new("python3"));
+    python.current_dir(root).arg(&probe).arg(&env.socket).arg(&flag);
+    let mut step_up = env.command();
+    step_up
+        .current_dir(root)
+        .args(["get", "corp-publish", "--socket", env.socket_str()]);
+    let line = format!(
+        "{} > '{}' & sleep 0.5; {} > /dev/null && touch '{}'; wait",
+        common::shell_line(&python),
+        printed.display(),
+        common::shell_line(&step_up),
+        flag.display()
+    );
+    let answer = format!("{PASSPHRASE}\n");
+    let shown = common::run_on_tty(&env, &line, &[("enter the credd passphrase", &answer)]);
+    let outcomes = std::fs::read_to_string(&printed).unwrap();
+    assert_eq!(
+        outcomes.trim(),
+        "old: step-up-required new: ok",
+        "terminal: {shown}"
+    );
+}

@@ -46,6 +46,9 @@ pub struct Handler {
     peer: Peer,
     /// The client's process and its parents, read at connect, for the audit records.
     caller: Caller,
+    /// When the connection was accepted (and `caller` read): a grace window opened later does
+    /// not serve it.
+    accepted: Instant,
     /// Fires when the agent shuts down.
     shutdown: broadcast::Receiver<()>,
     /// Asks the agent to shut down (the `stop` operation).
@@ -75,6 +78,7 @@ impl Handler {
             stream,
             peer,
             caller,
+            accepted: Instant::now(),
             shutdown,
             stop,
             record: None,
@@ -375,7 +379,7 @@ impl Handler {
                 self.state.open_grace(&found.name, terminal);
             }
             "ok (step-up)"
-        } else if terminal.is_some_and(|t| self.state.in_grace(&found.name, t)) {
+        } else if terminal.is_some_and(|t| self.state.in_grace(&found.name, t, self.accepted)) {
             "ok (grace)"
         } else if self.state.take_allowance(&found.name) {
             "ok (allowed once)"

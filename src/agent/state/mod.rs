@@ -76,12 +76,21 @@ struct Unlocked {
     last_used: Instant,
     /// Publish credentials `allow` let through once, each until its deadline.
     allowances: Vec<(String, Instant)>,
-    /// Publish credentials a step-up opened to one terminal session, each until its deadline.
-    graces: Vec<(String, Terminal, Instant)>,
+    /// Publish credentials a step-up opened to one terminal session.
+    graces: Vec<Grace>,
     /// The tokens minted from source entries.
     tokens: tokens::Tokens,
     /// The teams' server tokens and how their reads went.
     teams: team::Teams,
+}
+
+/// A grace window: the publish credential `name`, open to the connections from `terminal`
+/// accepted from `opened` on, until `until`.
+struct Grace {
+    name: String,
+    terminal: Terminal,
+    opened: Instant,
+    until: Instant,
 }
 
 impl Unlocked {
@@ -508,24 +517,30 @@ impl State {
         let now = Instant::now();
         unlocked
             .graces
-            .retain(|(n, t, until)| *until > now && !(n == name && *t == terminal));
-        unlocked
-            .graces
-            .push((name.to_owned(), terminal, now + grace));
+            .retain(|g| g.until > now && !(g.name == name && g.terminal == terminal));
+        unlocked.graces.push(Grace {
+            name: name.to_owned(),
+            terminal,
+            opened: now,
+            until: now + grace,
+        });
     }
 
-    /// True while a grace window for `name` is open to `terminal`.
-    pub fn in_grace(&self, name: &str, terminal: Terminal) -> bool {
+    /// True while a grace window for `name` is open to `terminal`, for a connection `accepted`
+    /// after the window opened. The terminal was read when the connection was accepted: a
+    /// connection made earlier may since have passed to a process that left the terminal (a
+    /// fork that calls `setsid`), so it never gets the window.
+    pub fn in_grace(&self, name: &str, terminal: Terminal, accepted: Instant) -> bool {
         let mut inner = self.inner();
         let Some(unlocked) = inner.unlocked.as_mut() else {
             return false;
         };
         let now = Instant::now();
-        unlocked.graces.retain(|(_, _, until)| *until > now);
+        unlocked.graces.retain(|g| g.until > now);
         unlocked
             .graces
             .iter()
-            .any(|(n, t, _)| n == name && *t == terminal)
+            .any(|g| g.name == name && g.terminal == terminal && accepted >= g.opened)
     }
 
     /// Refuses, before any passphrase is checked, an `allow` of something that is no publish
@@ -1308,29 +1323,42 @@ mod tests {
             session: 200,
             ..here
         };
+        let before = Instant::now();
+        tokio::time::advance(Duration::from_secs(1)).await;
         state.open_grace("reg-publish", here);
-        assert!(!state.in_grace("reg-publish", here), "off by default");
+        assert!(
+            !state.in_grace("reg-publish", here, Instant::now()),
+            "off by default"
+        );
         state.set_config(Config {
             step_up_grace: 300,
             ..state.config()
         });
         state.open_grace("reg-publish", here);
-        assert!(state.in_grace("reg-publish", here));
+        let after = Instant::now();
+        assert!(state.in_grace("reg-publish", here, after));
         assert!(
-            state.in_grace("reg-publish", here),
+            state.in_grace("reg-publish", here, after),
             "a window is not used up"
         );
-        assert!(!state.in_grace("reg-publish", elsewhere));
-        assert!(!state.in_grace("other-publish", here));
+        assert!(
+            !state.in_grace("reg-publish", here, before),
+            "a connection from before the window"
+        );
+        assert!(!state.in_grace("reg-publish", elsewhere, after));
+        assert!(!state.in_grace("other-publish", here, after));
         tokio::time::advance(Duration::from_secs(299)).await;
-        assert!(state.in_grace("reg-publish", here));
+        assert!(state.in_grace("reg-publish", here, after));
         tokio::time::advance(Duration::from_secs(2)).await;
-        assert!(!state.in_grace("reg-publish", here), "the window ended");
+        assert!(
+            !state.in_grace("reg-publish", here, after),
+            "the window ended"
+        );
         state.open_grace("reg-publish", here);
         state.lock();
         state.unlock(Secret::new("pw")).await.unwrap();
         assert!(
-            !state.in_grace("reg-publish", here),
+            !state.in_grace("reg-publish", here, Instant::now()),
             "lock wipes the window"
         );
         assert_eq!(state.status().step_up_grace, Some(300));
