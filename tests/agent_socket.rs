@@ -974,3 +974,57 @@ fn is_zombie(pid: i64) -> bool {
         .map(|stat| stat.contains(") Z "))
         .unwrap_or(true)
 }
+
+/// No record outgrows `log`: a client's over-long `refresh` name, or a caller run from a path
+/// of kilobytes, is cut in its record, so `log` still shows it and every record before it.
+#[test]
+fn over_long_names_and_paths_never_hide_the_records_before_them() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    env.add("corp", "https://corp.test/", "tok-corp");
+    assert_eq!(env.cli(&["get", "corp"]).ok(), "tok-corp\n");
+
+    // The client three kilobytes deep (it hands `get NAME` to credd-full beside it): its record
+    // keeps the end of the path.
+    let mut deep = env.dir.path().to_path_buf();
+    for part in 'a'..='l' {
+        deep.push(part.to_string().repeat(250));
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    // Linked where it can be (the binaries are large), for the agent sees the path run.
+    let place = |built: &str, name: &str| {
+        let at = deep.join(name);
+        if std::fs::hard_link(built, &at).is_err() {
+            std::fs::copy(built, &at).unwrap();
+        }
+        at
+    };
+    place(env!("CARGO_BIN_EXE_credd-full"), "credd-full");
+    let client = place(env!("CARGO_BIN_EXE_credd"), "credd");
+    let mut run_deep = env.command_of(&client);
+    run_deep.args(["get", "corp", "--socket", env.socket_str()]);
+    let out = run_with_limit(run_deep, "");
+    assert_eq!(out.stdout, "tok-corp\n", "{out:?}");
+
+    let mut raw = env.connect_raw();
+    let name = "n".repeat(MAX_FRAME - 100);
+    let refresh = raw.request(&format!(r#"{{"v":1,"id":1,"op":"refresh","name":"{name}"}}"#));
+    assert_eq!(kind(&refresh), "not-found", "{refresh}");
+
+    let log = raw.request(r#"{"v":1,"id":2,"op":"log","limit":1000}"#);
+    let records = log["ok"]["records"].as_array().expect("records");
+    let entries: Vec<&Value> = records.iter().map(|r| &r["entry"]).collect();
+    assert_eq!(
+        entries.len(),
+        3,
+        "the first get, the deep one and the refresh: {entries:?}"
+    );
+    let deep_exe = records[1]["peer"]["exe"].as_str().unwrap();
+    assert!(
+        deep_exe.len() <= 512 && deep_exe.starts_with('…') && deep_exe.ends_with("/credd-full"),
+        "{deep_exe}"
+    );
+    let recorded = records[2]["entry"].as_str().unwrap();
+    assert_eq!(recorded.len(), 256, "the refresh name is cut to a name's length");
+}

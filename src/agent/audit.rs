@@ -165,10 +165,29 @@ fn base_name(process: &Process) -> &str {
     exe.rsplit('/').next().unwrap_or(exe)
 }
 
-/// The path of `pid`'s executable (`/proc/PID/exe`), when readable.
+/// The most bytes of an executable's path a record keeps. A path can be 4 KiB, and a record
+/// holds up to [`MAX_PARENTS`] of them besides the peer's: uncut, one record could outgrow the
+/// `log` reply and hide every record before it.
+const MAX_EXE_LEN: usize = 512;
+
+/// The path of `pid`'s executable (`/proc/PID/exe`), when readable, cut to its last
+/// [`MAX_EXE_LEN`] bytes (where the file name is, which [`Caller::is_known_tool`] reads).
 fn exe_of(pid: u32) -> Option<String> {
     let path = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-    Some(path.to_string_lossy().into_owned())
+    Some(tail_of(&path.to_string_lossy(), MAX_EXE_LEN))
+}
+
+/// `text`, or `…` and its end when it is longer than `max` bytes.
+fn tail_of(text: &str, max: usize) -> String {
+    const CUT: &str = "…";
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut start = text.len() - (max - CUT.len());
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("{CUT}{}", &text[start..])
 }
 
 /// What the audit reads from `/proc/PID/stat`.
@@ -535,6 +554,17 @@ mod tests {
             uid: None,
             exe: Some(exe.into()),
         }
+    }
+
+    #[test]
+    fn a_long_path_keeps_its_end_within_the_limit_and_on_a_character() {
+        assert_eq!(tail_of("/usr/bin/cargo", 16), "/usr/bin/cargo");
+        let long = format!("/{}/é/cargo", "d".repeat(600));
+        let cut = tail_of(&long, MAX_EXE_LEN);
+        assert!(cut.len() <= MAX_EXE_LEN && cut.starts_with('…') && cut.ends_with("/é/cargo"));
+        // A cut that would fall inside `é` (two bytes) moves past it.
+        let cut = tail_of("abcé/cargo", 10);
+        assert_eq!(cut, "…/cargo");
     }
 
     fn caller(peer: &str, parent: &str) -> Caller {

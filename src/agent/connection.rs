@@ -12,7 +12,7 @@ use std::time::Duration;
 use credd_protocol::{
     Ask, Done, ErrorKind, ErrorReply, ForgetResult, FrameBuf, GetFirstResult, GetResult,
     HelloResult, ListResult, LogRecord, LogResult, Lookup, MAX_FRAME_LEN, MAX_LOOKUPS,
-    MAX_OPERATION_LEN, Operation, PutResult, RefreshResult, RememberResult, Reply, Request,
+    MAX_NAME_LEN, MAX_OPERATION_LEN, Operation, PutResult, RefreshResult, RememberResult, Reply, Request,
     SUPPORTED_VERSIONS,
     Secret, SetResult, encode_line, parse_request,
 };
@@ -434,6 +434,9 @@ impl Handler {
         outcome: String,
     ) {
         let operation: String = operation.chars().take(MAX_OPERATION_LEN).collect();
+        // `allow` and `refresh` record the name the client sent, which need not be an entry's:
+        // every record stays small enough for `log` to show it.
+        let entry = entry.map(|name| name.chars().take(MAX_NAME_LEN).collect());
         let time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
