@@ -1,6 +1,6 @@
-//! Reading a tool's request from stdin within a deadline, into memory that is wiped: for the
-//! fronts (Cargo's provider, the keyring command, the git and docker helpers), whose tools pipe
-//! a request and may keep stdin open.
+//! Reading stdin from its descriptor, into memory that is wiped: a tool's request within a
+//! deadline, for the fronts (Cargo's provider, the keyring command, the git and docker helpers),
+//! whose tools pipe a request and may keep stdin open; and a line a person pipes in.
 
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
@@ -31,6 +31,31 @@ pub fn stdin_within(
 ) -> Result<Zeroizing<Vec<u8>>, StdinError> {
     use std::os::fd::AsFd;
     read_within(std::io::stdin().as_fd(), limit, wait, complete)
+}
+
+/// One line of stdin, without its newline, at most `limit` bytes, with no deadline: for a
+/// secret a person pipes in. Read a byte at a time from the descriptor itself, so that nothing
+/// past the line is taken (a second line, such as `passwd`'s new passphrase, is left for the next
+/// read) and no copy is left in std's stdin buffer, which nothing wipes.
+pub fn stdin_line(limit: usize) -> Result<Zeroizing<Vec<u8>>, StdinError> {
+    use std::os::fd::AsFd;
+    read_line(std::io::stdin().as_fd(), limit)
+}
+
+/// [`stdin_line`] on any readable descriptor.
+fn read_line(input_fd: BorrowedFd<'_>, limit: usize) -> Result<Zeroizing<Vec<u8>>, StdinError> {
+    let mut line = Zeroizing::new(Vec::with_capacity(READ_SIZE));
+    let mut byte = Zeroizing::new([0u8; 1]);
+    loop {
+        match rustix::io::read(input_fd, &mut byte[..]) {
+            Ok(0) => return Ok(line),
+            Ok(_) if byte[0] == b'\n' => return Ok(line),
+            Ok(_) if line.len() == limit => return Err(StdinError::TooLong(limit)),
+            Ok(_) => line.push(byte[0]),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(StdinError::Io(e.into())),
+        }
+    }
 }
 
 /// [`stdin_within`] on any readable descriptor.
@@ -132,6 +157,23 @@ mod tests {
         let input = read_within(read_end.as_fd(), 4096, WAIT, |i| i.ends_with(b"\n\n")).unwrap();
         assert_eq!(*input, *b"protocol=https\nhost=a.test\n\n");
         drop(release);
+    }
+
+    #[test]
+    fn a_line_is_read_up_to_its_newline_and_no_further() {
+        let (read_end, _release) = piped(vec![b"first\nsecond\nthird".to_vec()], false);
+        let lines: Vec<Vec<u8>> = (0..4)
+            .map(|_| read_line(read_end.as_fd(), 64).unwrap().to_vec())
+            .collect();
+        assert_eq!(lines, [&b"first"[..], b"second", b"third", b""]);
+    }
+
+    #[test]
+    fn a_line_of_the_limit_is_allowed_and_one_byte_more_is_refused() {
+        let (read_end, _release) = piped(vec![b"12345\n123456\n".to_vec()], false);
+        assert_eq!(*read_line(read_end.as_fd(), 5).unwrap(), *b"12345");
+        let refused = read_line(read_end.as_fd(), 5);
+        assert!(matches!(refused, Err(StdinError::TooLong(5))), "{refused:?}");
     }
 
     #[test]

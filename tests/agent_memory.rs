@@ -116,3 +116,71 @@ fn a_step_up_passphrase_leaves_no_copy_in_agent_memory() {
         "a secret reached the log"
     );
 }
+
+/// A secret piped to a command (`--secret-stdin`) leaves no copy in std's stdin buffer, which
+/// nothing wipes: the command reads the line from the descriptor itself. Scanned while the
+/// command waits on a stopped agent, after it sent the secret (and wiped what it sent).
+#[test]
+fn a_secret_read_from_stdin_leaves_no_copy_in_a_stdin_buffer() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let env = TestEnv::new();
+    let agent = env.start_agent();
+    env.init();
+    let secret = unique("planted-stdin-secret-long-enough-that-its-tail-is-past-malloc-links");
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([name, &agent.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let mut add = env.command();
+    let mut child = add
+        .args(["add", "probe", "--url", "https://probe.test/", "--secret-stdin"])
+        .args(["--socket", env.socket_str()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{secret}\n").as_bytes()).unwrap();
+    let pid = child.id() as i32;
+    common::wait_until("the command waits on the agent", || waits_on_a_socket(pid));
+    let with_newline = [tail(&secret), b"\n"].concat();
+    let found = (
+        count_in_memory(pid, b"https://probe.test/") > 0,
+        count_in_memory(pid, &with_newline),
+    );
+    signal("-CONT");
+    drop(stdin);
+    let _ = child.wait();
+    assert_eq!(
+        found,
+        (true, 0),
+        "(the scan sees the command's memory, copies of the line as piped)"
+    );
+}
+
+/// True once `pid` has a socket open and has slept on it for a moment: it read its input and
+/// waits for the agent's answer.
+fn waits_on_a_socket(pid: i32) -> bool {
+    let has_socket = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+        });
+    let sleeping = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('S')))
+    };
+    has_socket && sleeping() && {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        sleeping()
+    }
+}

@@ -5,18 +5,11 @@ use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
 use credd_protocol::Secret;
-use zeroize::Zeroizing;
 
-/// Reads one line from stdin, dropping the trailing newline.
+/// Reads one line from stdin, dropping the trailing newline; at most a frame's worth.
 pub fn stdin_line(what: &str) -> Result<Secret> {
-    let mut line = Zeroizing::new(Vec::with_capacity(credd_protocol::MAX_FRAME_LEN));
-    std::io::stdin()
-        .lock()
-        .read_until(b'\n', &mut line)
+    let mut line = credd::stdin::stdin_line(credd_protocol::MAX_FRAME_LEN)
         .with_context(|| format!("cannot read the {what} from stdin"))?;
-    if line.last() == Some(&b'\n') {
-        line.pop();
-    }
     if line.last() == Some(&b'\r') {
         line.pop();
     }
