@@ -27,6 +27,9 @@ pub struct FrameBuf {
     buf: Zeroizing<Vec<u8>>,
     start: usize,
     end: usize,
+    /// How many pending bytes are known to hold no newline: each byte is searched once, not
+    /// once per read (a client sending a byte at a time made the search quadratic).
+    searched: usize,
 }
 
 impl Default for FrameBuf {
@@ -43,6 +46,7 @@ impl FrameBuf {
             buf: Zeroizing::new(vec![0; INITIAL_LEN]),
             start: 0,
             end: 0,
+            searched: 0,
         }
     }
 
@@ -76,13 +80,17 @@ impl FrameBuf {
     /// The length of the complete frame at the front, if one has arrived.
     ///
     /// Errors when the pending bytes already exceed the cap without a newline.
-    pub fn frame_len(&self) -> Result<Option<usize>, FrameTooLarge> {
+    pub fn frame_len(&mut self) -> Result<Option<usize>, FrameTooLarge> {
         let pending = &self.buf[self.start..self.end];
-        match pending.iter().position(|&b| b == b'\n') {
+        let newline = pending[self.searched..].iter().position(|&b| b == b'\n');
+        match newline.map(|at| self.searched + at) {
             Some(len) if len <= MAX_FRAME_LEN => Ok(Some(len)),
             Some(_) => Err(FrameTooLarge),
             None if pending.len() > MAX_FRAME_LEN => Err(FrameTooLarge),
-            None => Ok(None),
+            None => {
+                self.searched = pending.len();
+                Ok(None)
+            }
         }
     }
 
@@ -96,6 +104,8 @@ impl FrameBuf {
         let stop = (self.start + len + 1).min(self.end);
         self.buf[self.start..stop].zeroize();
         self.start = stop;
+        // What follows the frame was not searched: the search stopped at its newline.
+        self.searched = 0;
     }
 
     /// Moves pending bytes to the front so the free space is contiguous; wipes what moved away.
@@ -212,6 +222,28 @@ mod tests {
         feed(&mut buf, &vec![b'x'; MAX_FRAME_LEN + 1]);
         assert_eq!(buf.frame_len(), Err(FrameTooLarge));
         assert!(buf.unfilled().is_empty());
+    }
+
+    /// A client may send a byte at a time: each read searches only the new byte, and frames
+    /// are still found whole across the buffer's growth and compaction.
+    #[test]
+    fn frames_sent_a_byte_at_a_time_are_found_and_each_byte_searched_once() {
+        let mut buf = FrameBuf::new();
+        let first = vec![b'a'; 2 * INITIAL_LEN];
+        for (i, &byte) in first.iter().chain(b"\nbc\n").enumerate() {
+            feed(&mut buf, &[byte]);
+            let found = buf.frame_len().unwrap();
+            if i < first.len() {
+                assert_eq!((found, buf.searched), (None, i + 1), "byte {i}");
+            }
+            if let Some(len) = found {
+                buf.consume(len);
+            }
+        }
+        assert_eq!(buf.frame_len(), Ok(None));
+        feed(&mut buf, b"d\n");
+        assert_eq!(buf.frame_len(), Ok(Some(1)));
+        assert_eq!(buf.frame(1), b"d");
     }
 
     #[test]
