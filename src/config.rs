@@ -103,12 +103,11 @@ impl Team {
                 "team name {name:?} must be letters, digits, '-', '_' or '.'"
             ));
         }
-        // Bounded so that the agent's `now + interval` sums cannot overflow.
-        let bounded = |secs: u64| (1..=MAX_TEAM_SECS).contains(&secs);
+        let bounded = |secs: u64| (1..=MAX_SECS).contains(&secs);
         if !bounded(self.refresh_interval) || !bounded(self.max_age) {
             return Err(format!(
                 "team {name:?}: refresh-interval and max-age must be between 1 second and \
-                 {MAX_TEAM_SECS} (a year)"
+                 {MAX_SECS} (a year)"
             ));
         }
         let trimmed = |s: &str| s.trim_matches('/').is_empty();
@@ -124,8 +123,9 @@ impl Team {
     }
 }
 
-/// The longest refresh interval or offline age a team may set: a year.
-pub const MAX_TEAM_SECS: u64 = 365 * 24 * 60 * 60;
+/// The longest time a timer setting (a timeout, a team's refresh interval or offline age) may
+/// be: a year. Bounded so that the agent's `now + setting` sums cannot overflow.
+pub const MAX_SECS: u64 = 365 * 24 * 60 * 60;
 
 /// The longest grace window a config may set: a window is meant for one publishing session.
 pub const MAX_STEP_UP_GRACE: u64 = 60 * 60;
@@ -224,6 +224,13 @@ impl Config {
             || self.mint_timeout == 0
         {
             return Err("timeouts must be at least 1 second".into());
+        }
+        let timers = [self.idle_timeout, self.max_unlock, self.read_timeout];
+        if timers.into_iter().chain(self.idle_exit).any(|secs| secs > MAX_SECS) {
+            return Err(format!(
+                "idle-timeout, max-unlock, read-timeout and idle-exit must be at most {MAX_SECS} \
+                 seconds (a year)"
+            ));
         }
         if self.mint_timeout > MAX_MINT_TIMEOUT {
             return Err(format!(
@@ -337,6 +344,17 @@ mod tests {
         let err = load_text("mint-timeout = 31\n").unwrap_err().to_string();
         assert!(err.contains("mint-timeout must be at most 30"), "{err}");
         assert!(load_text("store = \"memory\"\n").is_err());
+    }
+
+    #[test]
+    fn timers_are_at_most_a_year() {
+        for key in ["idle-timeout", "max-unlock", "read-timeout", "idle-exit"] {
+            assert!(load_text(&format!("{key} = {MAX_SECS}\n")).is_ok(), "{key}");
+            let err = load_text(&format!("{key} = {}\n", i64::MAX))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("must be at most 31536000 seconds"), "{key}: {err}");
+        }
     }
 
     #[test]
