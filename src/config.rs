@@ -226,7 +226,11 @@ impl Config {
             return Err("timeouts must be at least 1 second".into());
         }
         let timers = [self.idle_timeout, self.max_unlock, self.read_timeout];
-        if timers.into_iter().chain(self.idle_exit).any(|secs| secs > MAX_SECS) {
+        if timers
+            .into_iter()
+            .chain(self.idle_exit)
+            .any(|secs| secs > MAX_SECS)
+        {
             return Err(format!(
                 "idle-timeout, max-unlock, read-timeout and idle-exit must be at most {MAX_SECS} \
                  seconds (a year)"
@@ -353,7 +357,10 @@ mod tests {
             let err = load_text(&format!("{key} = {}\n", i64::MAX))
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains("must be at most 31536000 seconds"), "{key}: {err}");
+            assert!(
+                err.contains("must be at most 31536000 seconds"),
+                "{key}: {err}"
+            );
         }
     }
 

@@ -173,7 +173,10 @@ mod tests {
         let (read_end, _release) = piped(vec![b"12345\n123456\n".to_vec()], false);
         assert_eq!(*read_line(read_end.as_fd(), 5).unwrap(), *b"12345");
         let refused = read_line(read_end.as_fd(), 5);
-        assert!(matches!(refused, Err(StdinError::TooLong(5))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(StdinError::TooLong(5))),
+            "{refused:?}"
+        );
     }
 
     #[test]

@@ -811,7 +811,11 @@ fn a_grace_window_serves_no_connection_made_before_it() {
     );
     std::fs::write(&probe, GRACE_PROBE).unwrap();
     let mut python = env.command_of(std::path::Path::new("python3"));
-    python.current_dir(root).arg(&probe).arg(&env.socket).arg(&flag);
+    python
+        .current_dir(root)
+        .arg(&probe)
+        .arg(&env.socket)
+        .arg(&flag);
     let mut step_up = env.command();
     step_up
         .current_dir(root)

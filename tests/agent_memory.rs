@@ -138,7 +138,13 @@ fn a_secret_read_from_stdin_leaves_no_copy_in_a_stdin_buffer() {
     signal("-STOP");
     let mut add = env.command();
     let mut child = add
-        .args(["add", "probe", "--url", "https://probe.test/", "--secret-stdin"])
+        .args([
+            "add",
+            "probe",
+            "--url",
+            "https://probe.test/",
+            "--secret-stdin",
+        ])
         .args(["--socket", env.socket_str()])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -176,8 +182,10 @@ fn waits_on_a_socket(pid: i32) -> bool {
                 .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
         });
     let sleeping = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('S')))
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('S'))
+        })
     };
     has_socket && sleeping() && {
         std::thread::sleep(std::time::Duration::from_millis(300));

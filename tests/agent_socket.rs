@@ -1009,7 +1009,9 @@ fn over_long_names_and_paths_never_hide_the_records_before_them() {
 
     let mut raw = env.connect_raw();
     let name = "n".repeat(MAX_FRAME - 100);
-    let refresh = raw.request(&format!(r#"{{"v":1,"id":1,"op":"refresh","name":"{name}"}}"#));
+    let refresh = raw.request(&format!(
+        r#"{{"v":1,"id":1,"op":"refresh","name":"{name}"}}"#
+    ));
     assert_eq!(kind(&refresh), "not-found", "{refresh}");
 
     let log = raw.request(r#"{"v":1,"id":2,"op":"log","limit":1000}"#);
@@ -1026,5 +1028,9 @@ fn over_long_names_and_paths_never_hide_the_records_before_them() {
         "{deep_exe}"
     );
     let recorded = records[2]["entry"].as_str().unwrap();
-    assert_eq!(recorded.len(), 256, "the refresh name is cut to a name's length");
+    assert_eq!(
+        recorded.len(),
+        256,
+        "the refresh name is cut to a name's length"
+    );
 }

@@ -980,13 +980,25 @@ fn remember_needs_the_passphrase_and_a_vault_without_publish_credentials() {
     assert_eq!(bare["error"]["kind"], "bad-request", "{bare}");
     let wrong = raw.request(r#"{"v":1,"id":2,"op":"remember","passphrase":"not the one"}"#);
     assert_eq!(wrong["error"]["kind"], "bad-passphrase", "{wrong}");
-    assert!(!kernel_key_present(&env), "a wrong passphrase remembered the key");
+    assert!(
+        !kernel_key_present(&env),
+        "a wrong passphrase remembered the key"
+    );
 
-    add(&env, "corp-publish", "https://reg.test/", "tok-pub", &["--publish"]).ok();
+    add(
+        &env,
+        "corp-publish",
+        "https://reg.test/",
+        "tok-pub",
+        &["--publish"],
+    )
+    .ok();
     let refused = remember(&env);
     assert!(
         refused.code() != 0
-            && refused.stderr.contains("holds publish credentials (corp-publish)")
+            && refused
+                .stderr
+                .contains("holds publish credentials (corp-publish)")
             && !kernel_key_present(&env),
         "{refused:?}"
     );
@@ -994,7 +1006,13 @@ fn remember_needs_the_passphrase_and_a_vault_without_publish_credentials() {
     env.cli(&["remove", "corp-publish"]).ok();
     remember(&env).ok();
     assert!(kernel_key_present(&env), "no key remembered");
-    let publish = add(&env, "corp-publish", "https://reg.test/", "tok-pub", &["--publish"]);
+    let publish = add(
+        &env,
+        "corp-publish",
+        "https://reg.test/",
+        "tok-pub",
+        &["--publish"],
+    );
     assert!(
         publish.code() != 0 && publish.stderr.contains("run 'credd forget' first"),
         "{publish:?}"
@@ -1002,7 +1020,11 @@ fn remember_needs_the_passphrase_and_a_vault_without_publish_credentials() {
     add(&env, "corp", "https://reg.test/", "tok-read", &[]).ok();
 
     let log = env.cli(&["log"]).ok().to_owned();
-    for outcome in ["remember: bad-passphrase", "remember: bad-request", "remember: ok"] {
+    for outcome in [
+        "remember: bad-passphrase",
+        "remember: bad-request",
+        "remember: ok",
+    ] {
         assert!(log.contains(outcome), "no {outcome:?} in {log}");
     }
     env.cli(&["forget"]).ok();

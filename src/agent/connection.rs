@@ -12,9 +12,8 @@ use std::time::Duration;
 use credd_protocol::{
     Ask, Done, ErrorKind, ErrorReply, ForgetResult, FrameBuf, GetFirstResult, GetResult,
     HelloResult, ListResult, LogRecord, LogResult, Lookup, MAX_FRAME_LEN, MAX_LOOKUPS,
-    MAX_NAME_LEN, MAX_OPERATION_LEN, Operation, PutResult, RefreshResult, RememberResult, Reply, Request,
-    SUPPORTED_VERSIONS,
-    Secret, SetResult, encode_line, parse_request,
+    MAX_NAME_LEN, MAX_OPERATION_LEN, Operation, PutResult, RefreshResult, RememberResult, Reply,
+    Request, SUPPORTED_VERSIONS, Secret, SetResult, encode_line, parse_request,
 };
 use interprocess::local_socket::tokio::Stream;
 use serde::Serialize;
@@ -211,9 +210,7 @@ impl Handler {
                 encode(out, id, state.unlock(passphrase).await.map(done))
             }
             Operation::UnlockKeychain => encode(out, id, state.unlock_keychain().await.map(done)),
-            Operation::Remember { passphrase } => {
-                encode(out, id, self.remember(passphrase).await)
-            }
+            Operation::Remember { passphrase } => encode(out, id, self.remember(passphrase).await),
             Operation::Forget => encode(out, id, self.forget().await),
             Operation::Passwd { old, new } => {
                 encode(out, id, state.passwd(old, new).await.map(done))
@@ -419,7 +416,11 @@ impl Handler {
 
     /// Removes the remembered vault key; recorded like a lookup, next to `remember`.
     async fn forget(&mut self) -> Result<ForgetResult, ErrorReply> {
-        let result = self.state.forget().await.map(|removed| ForgetResult { removed });
+        let result = self
+            .state
+            .forget()
+            .await
+            .map(|removed| ForgetResult { removed });
         self.audit(None, None, "forget", outcome_of(&result));
         result
     }

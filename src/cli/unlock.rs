@@ -6,9 +6,7 @@ use anyhow::{Context, Result, bail};
 use credd::client::{Client, KDF_TIMEOUT};
 use credd::store::keychain;
 use credd::store::vault::DEFAULT_KDF;
-use credd_protocol::{
-    Done, LockState, Operation, RememberResult, Secret, StatusResult, StoreKind,
-};
+use credd_protocol::{Done, LockState, Operation, RememberResult, Secret, StatusResult, StoreKind};
 
 use super::{connect, init, input};
 
