@@ -128,14 +128,14 @@ fn a_secret_read_from_stdin_leaves_no_copy_in_a_stdin_buffer() {
     let agent = env.start_agent();
     env.init();
     let secret = unique("planted-stdin-secret-long-enough-that-its-tail-is-past-malloc-links");
-    let signal = |name: &str| {
+    let signal = |name: &str, pid: i32| {
         let status = std::process::Command::new("kill")
-            .args([name, &agent.pid().to_string()])
+            .args([name, &pid.to_string()])
             .status()
             .unwrap();
         assert!(status.success());
     };
-    signal("-STOP");
+    signal("-STOP", agent.pid());
     let mut add = env.command();
     let mut child = add
         .args([
@@ -155,12 +155,15 @@ fn a_secret_read_from_stdin_leaves_no_copy_in_a_stdin_buffer() {
     stdin.write_all(format!("{secret}\n").as_bytes()).unwrap();
     let pid = child.id() as i32;
     common::wait_until("the command waits on the agent", || waits_on_a_socket(pid));
+    // Stopped too, so that its own timeout cannot end it while a slow machine scans.
+    signal("-STOP", pid);
     let with_newline = [tail(&secret), b"\n"].concat();
     let found = (
         count_in_memory(pid, b"https://probe.test/") > 0,
         count_in_memory(pid, &with_newline),
     );
-    signal("-CONT");
+    signal("-CONT", pid);
+    signal("-CONT", agent.pid());
     drop(stdin);
     let _ = child.wait();
     assert_eq!(
