@@ -71,7 +71,8 @@ pub fn get(
 }
 
 /// [`get`] for the fronts a tool runs: the agent is started or unlocked first as
-/// [`with_unlocked_agent`] does, then the step-up follows on a connection of its own.
+/// [`with_unlocked_agent`] does, then the step-up follows on a connection of its own to the
+/// agent that refused, which may listen elsewhere than `socket` (the vault's own agent).
 pub fn get_unlocked(
     socket: &Path,
     lookup: &Lookup,
@@ -82,7 +83,7 @@ pub fn get_unlocked(
     let first = with_unlocked_agent(socket, |client| {
         match client.call::<GetResult>(request(lookup, front, operation, None)) {
             Err(ClientError::Agent(refused)) if refused.kind == ErrorKind::StepUpRequired => {
-                Ok(Err(refused))
+                Ok(Err((refused, client.socket().to_owned())))
             }
             other => other.map(Ok),
         }
@@ -90,8 +91,8 @@ pub fn get_unlocked(
     .map_err(StepUpError::Unlock)?;
     match first {
         Ok(found) => Ok(found),
-        Err(refused) => {
-            let mut client = Client::connect(socket)?;
+        Err((refused, refused_on)) => {
+            let mut client = Client::connect(&refused_on)?;
             after_refusal(&mut client, lookup, front, operation, what, refused)
         }
     }

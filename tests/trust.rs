@@ -206,6 +206,34 @@ fn one_agent_per_vault_and_clients_elsewhere_find_it() {
     .ok();
     let listed = env.cli(&["list"]);
     assert!(listed.ok().contains("second"), "{listed:?}");
+
+    // A publish asked for on the other socket goes on with the agent that refused it: without a
+    // terminal, its words on what to do, not "no agent running" from the empty socket.
+    let index = "sparse+https://corp.test/index/";
+    env.run(
+        &[
+            "add",
+            "corp-publish",
+            "--url",
+            index,
+            "--publish",
+            "--secret-stdin",
+        ],
+        "tok-publish\n",
+    )
+    .ok();
+    let line = format!(
+        r#"{{"v":1,"registry":{{"index-url":"{index}","name":"corp"}},"kind":"get","operation":"publish","name":"c","vers":"1.0.0","args":["--socket","{other}"]}}"#
+    );
+    let mut provider = env.command();
+    provider.arg("--cargo-plugin");
+    let reply = common::run_with_limit(common::without_tty(provider), &format!("{line}\n"));
+    assert!(
+        reply.stdout.contains("credd allow --once corp-publish")
+            && reply.stdout.contains("no terminal"),
+        "{reply:?}"
+    );
+    assert!(!reply.stdout.contains("tok-publish"), "{reply:?}");
     assert!(first.child.try_wait().unwrap().is_none());
     assert!(!other_socket.exists(), "a second agent was started");
 
