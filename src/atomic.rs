@@ -55,12 +55,15 @@ pub fn create_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
 
 /// Removes the temporary files that writes of `target` interrupted by a crash or `kill -9` left
 /// in its directory, and returns their paths. Only the names [`TempFile`] gives (`.NAME.PID.N.tmp`)
-/// are touched; call it only while no other process writes `target`.
+/// are touched; call it only while no other process writes `target`. When `target` is a
+/// symbolic link, they are looked for beside the file it points to, where [`write_atomic`] puts
+/// them.
 pub fn remove_leftovers(target: &Path) -> io::Result<Vec<PathBuf>> {
+    let target = resolve_symlinks(target)?;
     let Some(name) = target.file_name() else {
         return Ok(Vec::new());
     };
-    let dir = crate::private_dir::parent_of(target);
+    let dir = crate::private_dir::parent_of(&target);
     let prefix = format!(".{}.", temp_stem(name));
     let mut removed = Vec::new();
     let entries = match fs::read_dir(dir) {
@@ -140,6 +143,25 @@ pub fn try_lock_file(path: &Path) -> io::Result<Option<File>> {
     Err(io::Error::other(
         "the lock file is removed or replaced as fast as it is locked",
     ))
+}
+
+/// A private scratch copy of a file, for a tool that edits a file in place (git's config
+/// writer): a new file beside the original, never one already there, with mode 0600 whatever
+/// the umask, since what it copies may hold secrets. Removed when dropped.
+pub struct Scratch(TempFile);
+
+impl Scratch {
+    /// A scratch copy of `bytes` beside `original`.
+    pub fn beside(original: &Path, bytes: &[u8]) -> io::Result<Self> {
+        let temp = TempFile::create(original, 0o600)?;
+        temp.fill(bytes)?;
+        Ok(Self(temp))
+    }
+
+    /// Where the copy is.
+    pub fn path(&self) -> &Path {
+        &self.0.path
+    }
 }
 
 /// A temporary file beside the target; removed on drop unless disarmed.
@@ -281,6 +303,38 @@ mod tests {
 
     fn mode_of(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn leftovers_of_a_linked_target_are_found_beside_the_file_it_points_to() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("real")).unwrap();
+        let link = dir.path().join("vault");
+        std::os::unix::fs::symlink("real/vault", &link).unwrap();
+        write_atomic(&link, b"v1", 0o600).unwrap();
+        let leftover = dir.path().join("real/.vault.4242.7.tmp");
+        fs::write(&leftover, b"old").unwrap();
+        assert_eq!(remove_leftovers(&link).unwrap(), [leftover.clone()]);
+        assert!(!leftover.exists());
+        assert_eq!(fs::read(&link).unwrap(), b"v1");
+    }
+
+    #[test]
+    fn a_scratch_copy_is_new_private_and_removed_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let original = dir.path().join(".gitconfig");
+        fs::write(&original, b"[http]\n").unwrap();
+        let copy = Scratch::beside(&original, b"[http]\n\textraHeader = secret\n").unwrap();
+        assert_eq!(mode_of(copy.path()), 0o600);
+        assert_eq!(
+            fs::read(copy.path()).unwrap(),
+            b"[http]\n\textraHeader = secret\n"
+        );
+        assert_eq!(copy.path().parent(), Some(dir.path()));
+        let path = copy.path().to_owned();
+        drop(copy);
+        assert!(!path.exists());
+        assert_eq!(names(dir.path()), [".gitconfig"]);
     }
 
     #[test]

@@ -677,6 +677,63 @@ fn setup_git_adds_credd_with_gits_writer_keeping_the_file_and_git_then_clones() 
     );
 }
 
+/// The global config may hold secrets (an `http.extraHeader` token): the copy git's writer
+/// edits is private (mode 0600 under the usual umask 022), as git sees it every time it runs.
+#[test]
+fn setup_git_has_git_edit_a_private_copy() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let git = Git::new(&[]);
+    let config = git.home().join(".gitconfig");
+    std::fs::write(
+        &config,
+        "[http]\n\textraHeader = Authorization: Bearer t0ken\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A git first on PATH that notes the mode of the file it is given, then runs the real one.
+    let bin = git.env.dir.path().join("spy-bin");
+    std::fs::create_dir(&bin).unwrap();
+    let modes = git.env.dir.path().join("modes");
+    let spy = bin.join("git");
+    std::fs::write(
+        &spy,
+        format!(
+            "#!/bin/sh\n[ \"$2\" = --file ] && stat -c %a \"$3\" >> '{}'\nPATH=${{PATH#*:}} exec git \"$@\"\n",
+            modes.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&spy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let mut command = git.env.command();
+    command
+        .args(["setup", "git"])
+        .env("GIT_CONFIG_GLOBAL", &config)
+        .env("PATH", path);
+    // SAFETY: umask is async-signal-safe and touches only the child's file creation mask.
+    unsafe {
+        command.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    run_with_limit(command, "").ok();
+    let seen = std::fs::read_to_string(&modes).unwrap();
+    assert!(
+        !seen.is_empty() && seen.lines().all(|mode| mode == "600"),
+        "{seen}"
+    );
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("git-credential"),
+    );
+}
+
 #[test]
 fn import_git_moves_the_store_helpers_passwords_into_credd_and_git_uses_them() {
     let git = Git::new(&[("dana", "p@ss:w/rd"), ("eve", "pw-xdg")]);

@@ -123,12 +123,10 @@ fn edited(path: &Path, before: &str, keys: &[String], helper: &str) -> Result<St
         .parent()
         .context("the git config file has no directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let copy = dir.join(format!(".credd-setup-git.{}", std::process::id()));
-    std::fs::write(&copy, before).with_context(|| format!("cannot write {}", copy.display()))?;
-    let result = edit_copy(&copy, keys, helper)
-        .and_then(|()| std::fs::read_to_string(&copy).context("cannot read git's edit back"));
-    let _ = std::fs::remove_file(&copy);
-    result
+    let copy = credd::atomic::Scratch::beside(path, before.as_bytes())
+        .with_context(|| format!("cannot write a copy of {} beside it", path.display()))?;
+    edit_copy(copy.path(), keys, helper)?;
+    std::fs::read_to_string(copy.path()).context("cannot read git's edit back")
 }
 
 fn edit_copy(copy: &Path, keys: &[String], helper: &str) -> Result<()> {
