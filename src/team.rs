@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use credd_protocol::{Entry, Secret, Source};
+use credd_protocol::{Entry, MAX_NAME_LEN, Secret, Source};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -27,6 +27,12 @@ pub const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 const READERS: usize = 4;
 /// How deep sub-folders under the team's path are followed.
 const MAX_DEPTH: usize = 4;
+/// The most secrets one read fetches: the size the agent is built to serve, and a bound on
+/// what a server (a wrong address, a broken or hostile one) can make the agent hold.
+const MAX_KEYS: usize = 10_000;
+/// The most folder listings one read makes: a server answering every listing with many
+/// sub-folders would otherwise keep the agent listing until the deadline.
+const MAX_LISTINGS: usize = 1_000;
 
 /// How the agent logs in to the server, as the team's login entry holds it.
 pub enum Login {
@@ -102,6 +108,74 @@ pub struct Read {
     pub denied: Vec<String>,
     /// Secrets that are no credential (no `url`, or neither `password` nor `token`), with why.
     pub invalid: Vec<String>,
+    /// What the read's bounds left unread, counted (`3 secrets past the first 10000`).
+    pub left_out: Vec<String>,
+}
+
+/// The walk of a team's folder: the secrets' paths, and what it skipped.
+#[derive(Default)]
+struct Walk {
+    keys: Vec<String>,
+    denied: Vec<String>,
+    listings: usize,
+    long_names: usize,
+    past_max_keys: usize,
+    unlisted_folders: usize,
+}
+
+impl Walk {
+    /// Counts a listing about to be made; false once [`MAX_LISTINGS`] were, and the folder is
+    /// counted as left out instead.
+    fn may_list(&mut self) -> bool {
+        if self.listings == MAX_LISTINGS {
+            self.unlisted_folders += 1;
+            return false;
+        }
+        self.listings += 1;
+        true
+    }
+
+    /// Keeps the secret at `key`, whose entry would be called `name`, unless a bound says no.
+    fn take(&mut self, key: String, name: &str) {
+        if name.len() > MAX_NAME_LEN {
+            self.long_names += 1;
+        } else if self.keys.len() == MAX_KEYS {
+            self.past_max_keys += 1;
+        } else {
+            self.keys.push(key);
+        }
+    }
+
+    /// What the bounds skipped, one phrase per bound that was hit.
+    fn left_out(&self) -> Vec<String> {
+        let secrets = |n: usize| {
+            if n == 1 {
+                "1 secret".to_owned()
+            } else {
+                format!("{n} secrets")
+            }
+        };
+        let mut phrases = Vec::new();
+        if self.long_names > 0 {
+            phrases.push(format!(
+                "{} whose entry name would be longer than {MAX_NAME_LEN} bytes",
+                secrets(self.long_names)
+            ));
+        }
+        if self.past_max_keys > 0 {
+            phrases.push(format!(
+                "{} past the first {MAX_KEYS}",
+                secrets(self.past_max_keys)
+            ));
+        }
+        if self.unlisted_folders > 0 {
+            phrases.push(format!(
+                "{} folder(s) past the first {MAX_LISTINGS} listings",
+                self.unlisted_folders
+            ));
+        }
+        phrases
+    }
 }
 
 /// Why a server call failed. Never holds a token.
@@ -262,8 +336,9 @@ impl<'a> Server<'a> {
     /// [`TeamError::Denied`]; on single secrets or sub-folders it lists them in
     /// [`Read::denied`]. A secret gone between listing and reading is left out.
     pub fn read(&self, token: &Secret) -> Result<Read, TeamError> {
-        let mut denied = Vec::new();
-        let keys = self.list(token, "", 0, &mut denied)?;
+        let mut walk = Walk::default();
+        self.list(token, "", 0, &mut walk)?;
+        let keys = std::mem::take(&mut walk.keys);
         let next = AtomicUsize::new(0);
         let results = Mutex::new(Vec::with_capacity(keys.len()));
         std::thread::scope(|scope| {
@@ -283,7 +358,8 @@ impl<'a> Server<'a> {
         });
         let mut read = Read {
             entries: Vec::new(),
-            denied,
+            left_out: walk.left_out(),
+            denied: walk.denied,
             invalid: Vec::new(),
         };
         for (key, outcome) in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
@@ -301,14 +377,15 @@ impl<'a> Server<'a> {
         Ok(read)
     }
 
-    /// The secrets' paths under the team's path (`dir` below it), sub-folders followed.
+    /// Adds to `walk` the secrets' paths under the team's path (`dir` below it), sub-folders
+    /// followed, within the bounds: [`MAX_LISTINGS`], [`MAX_KEYS`], and names an entry can have.
     fn list(
         &self,
         token: &Secret,
         dir: &str,
         depth: usize,
-        denied: &mut Vec<String>,
-    ) -> Result<Vec<String>, TeamError> {
+        walk: &mut Walk,
+    ) -> Result<(), TeamError> {
         #[derive(Deserialize)]
         struct Answer {
             data: Keys,
@@ -317,29 +394,37 @@ impl<'a> Server<'a> {
         struct Keys {
             keys: Vec<String>,
         }
+        if !walk.may_list() {
+            return Ok(());
+        }
         let path = format!("{}/metadata/{}?list=true", self.mount(), self.folder(dir));
         let answer = match self.call(&path, Some(token), None) {
             Ok(answer) => answer,
-            Err(TeamError::Server { status: 404, .. }) => return Ok(Vec::new()),
+            Err(TeamError::Server { status: 404, .. }) => return Ok(()),
             Err(TeamError::Denied(_)) if !dir.is_empty() => {
-                denied.push(dir.to_owned());
-                return Ok(Vec::new());
+                walk.denied.push(dir.to_owned());
+                return Ok(());
             }
             Err(e) => return Err(e),
         };
         let listed: Answer = parse(&answer)?;
-        let mut keys = Vec::new();
         for key in listed.data.keys {
             let full = format!("{dir}{key}");
             if key.ends_with('/') {
                 if depth < MAX_DEPTH {
-                    keys.extend(self.list(token, &full, depth + 1, denied)?);
+                    self.list(token, &full, depth + 1, walk)?;
                 }
             } else {
-                keys.push(full);
+                let name = self.entry_name(&full);
+                walk.take(full, &name);
             }
         }
-        Ok(keys)
+        Ok(())
+    }
+
+    /// The name of the entry the secret at `key` becomes: `TEAM/KEY`.
+    fn entry_name(&self, key: &str) -> String {
+        format!("{}/{key}", self.team.name)
     }
 
     /// One secret as an entry; `None` when it is gone, `Some(Err(why))` when it is no
@@ -377,7 +462,7 @@ impl<'a> Server<'a> {
             .or(fields.token)
             .ok_or("neither password nor token")?;
         Ok(Entry {
-            name: format!("{}/{key}", self.team.name),
+            name: self.entry_name(key),
             url,
             username: fields.username.filter(|u| !u.is_empty()),
             secret,
@@ -524,5 +609,38 @@ mod tests {
         assert!(aged.renewal_due(300));
         let forever = Token::new(Secret::new("root"), 0, false);
         assert!(!forever.renewal_due(300) && forever.usable());
+    }
+
+    #[test]
+    fn a_walk_keeps_at_most_max_keys_and_no_overlong_names_and_says_so() {
+        let mut walk = Walk::default();
+        assert!(walk.left_out().is_empty());
+        for i in 0..MAX_KEYS + 2 {
+            walk.take(format!("k{i}"), &format!("acme/k{i}"));
+        }
+        walk.take("long".to_owned(), &"x".repeat(MAX_NAME_LEN + 1));
+        walk.take("edge".to_owned(), &"x".repeat(MAX_NAME_LEN));
+        assert_eq!(walk.keys.len(), MAX_KEYS);
+        assert_eq!(walk.keys.last().unwrap(), &format!("k{}", MAX_KEYS - 1));
+        assert_eq!(
+            walk.left_out(),
+            [
+                "1 secret whose entry name would be longer than 256 bytes",
+                "3 secrets past the first 10000",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_walk_makes_at_most_max_listings() {
+        let mut walk = Walk::default();
+        assert_eq!(
+            (0..MAX_LISTINGS + 5).filter(|_| walk.may_list()).count(),
+            MAX_LISTINGS
+        );
+        assert_eq!(
+            walk.left_out(),
+            ["5 folder(s) past the first 1000 listings"]
+        );
     }
 }

@@ -731,3 +731,61 @@ fn tls_with_the_servers_ca_as_the_teams_ca_file() {
     });
     assert_eq!(get(&env, "acme/cargo").ok().trim(), "cargo-team-token");
 }
+
+/// A server that is no real team's (a wrong address, a broken or hostile one) answers every
+/// folder listing with ten sub-folders, and the top one with a secret whose entry name would be
+/// too long: the read stops at its bound of listings, leaves that secret unread, serves the
+/// good one, and `status` says what was left out.
+#[test]
+fn a_server_without_end_to_its_folders_is_read_within_bounds() {
+    use common::httpserver::{Reply, Response, Server};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listings = Arc::new(AtomicUsize::new(0));
+    let long = "x".repeat(300);
+    let server = {
+        let listings = Arc::clone(&listings);
+        Server::start(None, move |_| {
+            Arc::new(move |request| {
+                let path = request.path.as_str();
+                let json = if path == "/v1/auth/token/lookup-self" {
+                    serde_json::json!({"data": {"ttl": 0, "renewable": false}})
+                } else if path == "/v1/secret/data/registries/ok" {
+                    serde_json::json!({"data": {"data": {
+                        "url": "https://ok.example/", "password": "ok-pw"}}})
+                } else if let Some(folder) = path
+                    .strip_prefix("/v1/secret/metadata/registries")
+                    .and_then(|p| p.strip_suffix("?list=true"))
+                {
+                    listings.fetch_add(1, Ordering::SeqCst);
+                    let mut keys: Vec<String> = (0..10).map(|i| format!("f{i}/")).collect();
+                    if folder.is_empty() {
+                        keys.extend(["ok".to_owned(), long.clone()]);
+                    }
+                    serde_json::json!({"data": {"keys": keys}})
+                } else {
+                    return Reply::Send(Response::json(404, serde_json::json!({"errors": []})));
+                };
+                Reply::Send(Response::json(200, json))
+            })
+        })
+    };
+    let config = format!(
+        "[[team]]\nname = \"acme\"\naddress = \"http://{}\"\npath = \"registries\"\n",
+        server.addr()
+    );
+    let (env, _agent) = agent(&config);
+    let out = login_token(&env, "acme", "any-token");
+    assert!(out.stderr.contains(": 1 entry,"), "{out:?}");
+    assert_eq!(get(&env, "acme/ok").ok().trim(), "ok-pw");
+    assert_eq!(listings.load(Ordering::SeqCst), 1000);
+    let error = status(&env)["teams"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("1 secret whose entry name would be longer than 256 bytes")
+            && error.contains("past the first 1000 listings"),
+        "{error}"
+    );
+}

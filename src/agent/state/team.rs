@@ -417,6 +417,9 @@ fn partial(read: &Read, skipped: &[String], warning: Option<String>) -> Option<S
     if !read.invalid.is_empty() {
         parts.push(format!("not credentials: {}", read.invalid.join(", ")));
     }
+    if !read.left_out.is_empty() {
+        parts.push(format!("left out: {}", read.left_out.join(", ")));
+    }
     if !skipped.is_empty() {
         parts.push(format!("not loaded: {}", skipped.join(", ")));
     }
