@@ -115,6 +115,9 @@ impl KeyringFile {
     /// larger than a reader accepts. Made before the keychain is changed, so that a list too
     /// large to write changes nothing.
     pub fn encode(&self, entries: &[Entry]) -> Result<Encoded, StoreError> {
+        if let Some(why) = super::unknown_kind(entries) {
+            return Err(StoreError::BadRequest(why));
+        }
         let infos: Vec<EntryInfo> = entries.iter().map(Entry::info).collect();
         let sources = infos.iter().any(|info| info.source.is_some());
         let contents = Contents {
@@ -320,6 +323,26 @@ mod tests {
             plain.starts_with("{\n  \"store\": \"keyring\",\n"),
             "{plain}"
         );
+    }
+
+    #[test]
+    fn an_entry_of_an_unknown_kind_is_never_encoded_lossily() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = KeyringFile::new(dir.path().join("keyring-entries.json"));
+        let list = br#"{"store":"keyring+sources","entries":[{"name":"future","url":"https://f.example/","source":{"kind":"hsm-slot","slot":7}}]}"#;
+        fs::write(file.path(), list).unwrap();
+        let infos = file.read().unwrap();
+        assert_eq!(infos[0].source, Some(credd_protocol::Source::Unknown));
+        let future = Entry {
+            source: infos[0].source.clone(),
+            ..entry("future")
+        };
+        let err = file.encode(std::slice::from_ref(&future)).err().unwrap();
+        assert!(
+            matches!(&err, StoreError::BadRequest(why) if why.contains("credd remove future")),
+            "{err:?}"
+        );
+        assert!(file.encode(&[entry("a")]).is_ok());
     }
 
     #[test]

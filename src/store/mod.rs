@@ -15,7 +15,7 @@ mod wipe_stack;
 use std::io;
 use std::path::PathBuf;
 
-use credd_protocol::StoreKind;
+use credd_protocol::{Entry, Source, StoreKind};
 
 use keychain::KeychainError;
 use keyring::KeyringFile;
@@ -67,6 +67,21 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+}
+
+/// Why `entries` cannot be written, when one has a source of a kind this credd does not know
+/// (written by a newer credd): this side keeps only that the kind is unknown, and a rewrite would
+/// lose what it was. Removing that entry is allowed, as any change the user asks for.
+fn unknown_kind(entries: &[Entry]) -> Option<String> {
+    let entry = entries
+        .iter()
+        .find(|e| matches!(e.source, Some(Source::Unknown)))?;
+    Some(format!(
+        "the entry {:?} is of a kind this credd does not know (a newer credd wrote it), and \
+         writing the store would lose it; nothing was changed: upgrade credd, or remove that \
+         entry ('credd remove {}')",
+        entry.name, entry.name
+    ))
 }
 
 /// What an unlocked agent keeps to write changes back.

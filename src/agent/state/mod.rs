@@ -907,7 +907,9 @@ fn store_error(error: StoreError) -> ErrorReply {
         StoreError::Vault(VaultError::Damaged { .. }) | StoreError::KeyringDamaged { .. } => {
             ErrorKind::VaultDamaged
         }
-        StoreError::Vault(VaultError::BadKdf(_) | VaultError::TooLarge { .. })
+        StoreError::Vault(
+            VaultError::BadKdf(_) | VaultError::TooLarge { .. } | VaultError::UnknownKind(_),
+        )
         | StoreError::BadRequest(_) => ErrorKind::BadRequest,
         StoreError::Keychain(_) => ErrorKind::KeychainUnavailable,
         StoreError::NotRemembered(_) => ErrorKind::NotRemembered,

@@ -76,6 +76,10 @@ pub enum VaultError {
     /// Key-derivation parameters out of bounds.
     #[error("{0}")]
     BadKdf(String),
+    /// An entry of a kind this credd does not know would be lost by the write; nothing was
+    /// written.
+    #[error("{0}")]
+    UnknownKind(String),
     /// A file-system (or other operating-system) failure.
     #[error("{context}: {source}")]
     Io {
@@ -330,6 +334,9 @@ impl VaultKey {
 
     /// The whole vault file for `entries`: header, then the encrypted entries.
     fn seal(&self, entries: &[Entry]) -> Result<Vec<u8>, VaultError> {
+        if let Some(why) = super::unknown_kind(entries) {
+            return Err(VaultError::UnknownKind(why));
+        }
         let cipher = self.cipher();
         let mut header = [0u8; HEADER_LEN];
         header[..8].copy_from_slice(MAGIC);
@@ -970,6 +977,41 @@ mod tests {
         let err = vault.open(&pass("p")).unwrap_err();
         assert!(matches!(err, VaultError::Damaged { .. }), "{err:?}");
         assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+    }
+
+    /// An entry of a kind a newer credd wrote opens (as `Unknown`), but no write keeps it as
+    /// such: the vault is left as it is until the entry is removed.
+    #[test]
+    fn a_source_of_an_unknown_kind_is_never_written_back_lossily() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        let key = vault.create(&pass("p"), FAST).unwrap();
+        let mut bytes = key.seal(&[]).unwrap();
+        let header: [u8; HEADER_LEN] = array(&bytes[..HEADER_LEN]);
+        let mut body = br#"{"entries":[{"name":"future","url":"https://f.example/","secret":"s","source":{"kind":"hsm-slot","slot":7}},{"name":"plain","url":"https://p.example/","secret":"t"}]}"#.to_vec();
+        key.cipher()
+            .encrypt_in_place(
+                &XNonce::from(array::<NONCE_LEN>(&header[BODY_NONCE_AT..DIGEST_AT])),
+                &header,
+                &mut body,
+            )
+            .unwrap();
+        bytes.truncate(HEADER_LEN);
+        bytes.extend_from_slice(&body);
+        fs::write(vault.path(), &bytes).unwrap();
+        let (key, entries) = vault.open(&pass("p")).unwrap();
+        assert_eq!(entries[0].source, Some(Source::Unknown));
+        let err = key.save(&entries).unwrap_err();
+        assert!(matches!(err, VaultError::UnknownKind(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("\"future\"") && err.to_string().contains("credd remove"),
+            "{err}"
+        );
+        assert_eq!(fs::read(vault.path()).unwrap(), bytes);
+        key.save(&entries[1..]).unwrap();
+        let (_, left) = vault.open(&pass("p")).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].name, "plain");
     }
 
     #[test]
