@@ -291,6 +291,49 @@ mod tests {
         assert_eq!(file.read().unwrap(), vec![corp, pypi]);
     }
 
+    /// A publish credential, a team's entry and a team's AppRole login, as written once by this
+    /// format's writer. Never regenerate it: it pins the publish flag and the team kinds' fields.
+    const FIXTURE_TEAMS: &[u8] = include_bytes!("../../tests/fixtures/keyring-entries-teams.json");
+
+    fn team_entries() -> Vec<Entry> {
+        use credd_protocol::Source;
+        vec![
+            Entry {
+                publish: true,
+                ..entry("corp-publish")
+            },
+            Entry {
+                source: Some(Source::Team {
+                    team: "acme".into(),
+                    fetched: 1_800_000_000,
+                }),
+                ..entry("acme/pypi")
+            },
+            Entry {
+                url: "team-login:beta".into(),
+                username: None,
+                expires: None,
+                source: Some(Source::TeamLogin {
+                    team: "beta".into(),
+                    role_id: Some("role-id-1".into()),
+                    jwt_role: None,
+                }),
+                ..entry("team-login/beta")
+            },
+        ]
+    }
+
+    #[test]
+    fn the_committed_list_of_publish_and_team_entries_is_written_and_read_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = KeyringFile::new(dir.path().join("keyring-entries.json"));
+        let entries = team_entries();
+        assert_eq!(file.encode(&entries).unwrap().0, FIXTURE_TEAMS);
+        fs::write(file.path(), FIXTURE_TEAMS).unwrap();
+        let infos: Vec<EntryInfo> = entries.iter().map(Entry::info).collect();
+        assert_eq!(file.read().unwrap(), infos);
+    }
+
     /// The entry list holding a source entry, as written once by this format's writer. Never
     /// regenerate it.
     const FIXTURE_SOURCES: &[u8] =

@@ -706,6 +706,72 @@ mod tests {
         assert_eq!(fs::read(vault.path()).unwrap()[8], FORMAT_VERSION);
     }
 
+    /// A publish credential, a team's entry and the three kinds of team login. The fixture
+    /// below holds exactly these: keep them.
+    fn team_entries() -> Vec<Entry> {
+        let login =
+            |team: &str, secret: &str, role_id: Option<&str>, jwt_role: Option<&str>| Entry {
+                name: format!("team-login/{team}"),
+                url: format!("team-login:{team}"),
+                username: None,
+                secret: Secret::new(secret),
+                expires: None,
+                note: None,
+                publish: false,
+                source: Some(Source::TeamLogin {
+                    team: team.into(),
+                    role_id: role_id.map(Into::into),
+                    jwt_role: jwt_role.map(Into::into),
+                }),
+            };
+        vec![
+            Entry {
+                name: "corp-publish".into(),
+                url: "sparse+https://cargo.corp.example/index/".into(),
+                username: None,
+                secret: Secret::new("publish-token"),
+                expires: Some(1_900_000_000),
+                note: Some("cargo publish only".into()),
+                publish: true,
+                source: None,
+            },
+            Entry {
+                name: "acme/pypi".into(),
+                url: "https://pypi.acme.example/simple/".into(),
+                username: Some("ci".into()),
+                secret: Secret::new("team-password"),
+                expires: None,
+                note: None,
+                publish: false,
+                source: Some(Source::Team {
+                    team: "acme".into(),
+                    fetched: 1_800_000_000,
+                }),
+            },
+            login("acme", "hvs.token", None, None),
+            login("beta", "secret-id", Some("role-id-1"), None),
+            login("gamma", "eyJhbGciOi.jwt.sig", None, Some("ci-job")),
+        ]
+    }
+
+    /// A vault of [`team_entries`] made once by its writer, like [`FIXTURE_V1`]. Never
+    /// regenerate it: it pins the publish flag and the team kinds' fields as written.
+    const FIXTURE_V3_TEAMS: &[u8] = include_bytes!("../../../tests/fixtures/vault-v3-teams");
+
+    #[test]
+    fn the_committed_vault_of_publish_and_team_entries_opens_with_its_exact_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::new(dir.path().join("vault"));
+        fs::write(vault.path(), FIXTURE_V3_TEAMS).unwrap();
+        assert_eq!(FIXTURE_V3_TEAMS[8], FORMAT_VERSION_SOURCES);
+        let (key, entries) = vault.open(&pass("correct horse")).unwrap();
+        assert_same(&entries, &team_entries());
+        assert!(entries[0].publish);
+        key.save(&entries).unwrap();
+        let (_, again) = vault.open(&pass("correct horse")).unwrap();
+        assert_same(&again, &team_entries());
+    }
+
     #[test]
     fn a_new_vault_is_empty_and_the_key_saves() {
         let dir = tempfile::tempdir().unwrap();
