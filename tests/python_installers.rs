@@ -62,7 +62,15 @@ struct Case {
 impl Case {
     /// An unlocked agent whose vault holds alice's pair for `/team-a/` and bob's for `/team-b/`.
     fn new() -> Case {
+        Case::with_config(None)
+    }
+
+    /// [`Case::new`] with the agent's config file holding `config`.
+    fn with_config(config: Option<&str>) -> Case {
         let env = TestEnv::new();
+        if let Some(config) = config {
+            env.write_config(config);
+        }
         let agent = env.start_agent();
         env.init();
         let front = front();
@@ -577,6 +585,30 @@ fn twine_upload_needs_the_step_up_for_a_publish_credential() {
     );
     let log = case.env.cli(&["log"]).ok().to_owned();
     assert!(log.contains("twine upload: ok (step-up)"), "{log}");
+}
+
+/// A person may take longer to type the step-up passphrase than the agent waits on an idle
+/// connection (its read-timeout, 1 s here): the Python backend sends it on a fresh connection,
+/// and twine uploads.
+#[test]
+fn twine_upload_after_a_slow_step_up_still_uploads() {
+    let case = Case::with_config(Some("read-timeout = 1\n"));
+    with_publish_credential(&case);
+    let file = wheel(&case, "corp-slow-typist");
+    let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+    let line = common::shell_line(&case.twine_upload(&front().base("team-a"), &file));
+    let answer = format!("{}\n", common::PASSPHRASE);
+    let prompt = "twine upload: enter the credd passphrase to allow:";
+    let shown = common::run_on_tty_typing_after(
+        &case.env,
+        &line,
+        &[(prompt, &answer)],
+        Duration::from_secs(3),
+    );
+    assert!(
+        front().files("team-a").contains(&name),
+        "not uploaded: {shown}"
+    );
 }
 
 /// `uv publish` is a publish path of the native `keyring` command: uv runs it with the upload

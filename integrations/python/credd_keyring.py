@@ -148,6 +148,7 @@ class Connection:
 
     def __init__(self, path=None):
         path = path or socket_path()
+        self._path = path
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(TIMEOUT)
         self._buffer = b""
@@ -270,7 +271,10 @@ class Connection:
         """The entry after the step-up: the passphrase asked on the terminal, sent with `query`."""
         grace = self.call("status").get("step_up_grace")
         passphrase = _ask_passphrase(_step_up_prompt(what or "credd keyring", grace), refused)
-        reply = self.call("get", _timeout=STEP_UP_TIMEOUT, passphrase=passphrase, **query)
+        # A person may have typed for longer than the agent waits on an idle connection (its
+        # read-timeout), which it has then closed: the passphrase goes on a fresh one.
+        with Connection(self._path) as fresh:
+            reply = fresh.call("get", _timeout=STEP_UP_TIMEOUT, passphrase=passphrase, **query)
         return reply.get("entry")
 
 

@@ -405,6 +405,16 @@ fn count_in_region(mem: &mut std::fs::File, start: u64, end: u64, needle: &[u8])
 /// person: each answer is typed only once its prompt has shown, so an echoed answer would show.
 /// Returns everything the terminal displayed.
 pub fn run_on_tty(env: &TestEnv, line: &str, dialogue: &[(&str, &str)]) -> String {
+    run_on_tty_typing_after(env, line, dialogue, std::time::Duration::ZERO)
+}
+
+/// [`run_on_tty`] with a person who takes `pause` to type each answer once its prompt shows.
+pub fn run_on_tty_typing_after(
+    env: &TestEnv,
+    line: &str,
+    dialogue: &[(&str, &str)],
+    pause: std::time::Duration,
+) -> String {
     use std::io::{Read, Write};
     use std::process::Stdio;
     use std::sync::mpsc::RecvTimeoutError;
@@ -455,6 +465,7 @@ pub fn run_on_tty(env: &TestEnv, line: &str, dialogue: &[(&str, &str)]) -> Strin
     for (prompt, answer) in dialogue {
         collect(&mut shown, &|s| s.contains(prompt));
         assert!(shown.contains(prompt), "no prompt {prompt:?} in {shown:?}");
+        std::thread::sleep(pause);
         stdin.write_all(answer.as_bytes()).unwrap();
         // The answer is taken when the terminal moves to the next line.
         let before = shown.len();
