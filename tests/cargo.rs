@@ -508,6 +508,74 @@ fn cargo_logout_erases_the_entry_then_reports_not_logged_in() {
     );
 }
 
+/// crates.io's token is stored under the sparse index URL (as `credd import cargo` stores it)
+/// though Cargo names crates.io by its git index URL, and serves Cargo under either: a `login`
+/// as Cargo sends it, then the real `cargo logout` (no network needed; a proxy that answers
+/// nothing keeps it so) erases it, and one stored under the git URL too.
+#[test]
+fn cargo_login_and_logout_for_crates_io_use_the_token_under_either_index_url() {
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let cargo = Cargo::new(&env);
+    cargo.config(&format!(
+        "[registry]\nglobal-credential-providers = [\"{CREDD} --socket {}\"]\n",
+        env.socket_str()
+    ));
+    let run = |args: &[&str]| {
+        let mut command = cargo.command(&cargo.root, args);
+        command.env("CARGO_HTTP_PROXY", "127.0.0.1:9");
+        run_with_limit(command, "")
+    };
+    let login = format!(
+        r#"{{"v":1,"registry":{{"index-url":"https://github.com/rust-lang/crates.io-index","name":"crates-io"}},"kind":"login","token":"cio-token-l1","args":["--socket","{}"]}}"#,
+        env.socket_str()
+    );
+    assert!(raw_plugin(&env, &login).contains(r#"{"Ok":{"kind":"login"}}"#));
+    let listed = env.cli(&["list"]).ok().to_owned();
+    assert!(
+        listed.contains("crates-io") && listed.contains("sparse+https://index.crates.io/"),
+        "{listed}"
+    );
+    assert_eq!(
+        env.cli(&[
+            "get",
+            "--url",
+            "https://github.com/rust-lang/crates.io-index"
+        ])
+        .code(),
+        4,
+        "stored under the git index URL"
+    );
+    for operation in ["read", "publish"] {
+        let get = login
+            .replace(
+                r#""kind":"login","token":"cio-token-l1""#,
+                r#""kind":"get""#,
+            )
+            .replace(r#""args""#, &format!(r#""operation":"{operation}","args""#));
+        let reply = raw_plugin(&env, &get);
+        assert!(
+            reply.contains(r#""token":"cio-token-l1""#),
+            "{operation}: {reply}"
+        );
+    }
+    let out = run(&["logout"]);
+    assert_ok(&out, "cargo logout");
+    assert!(!both(&out).contains("not currently logged in"), "{out:?}");
+    assert_eq!(env.cli(&["get", "crates-io"]).code(), 4);
+
+    // A token under the git index URL (an earlier credd's `cargo login`) is found too.
+    env.add(
+        "crates-io-old",
+        "https://github.com/rust-lang/crates.io-index",
+        "cio-token-l2",
+    );
+    let out = run(&["logout"]);
+    assert_ok(&out, "cargo logout of the old entry");
+    assert!(!both(&out).contains("not currently logged in"), "{out:?}");
+    assert_eq!(env.cli(&["get", "crates-io-old"]).code(), 4);
+}
+
 /// f. A locked agent and no terminal: cargo fails at once with credd's instruction.
 #[test]
 fn locked_agent_without_a_tty_fails_fast_with_the_fix() {

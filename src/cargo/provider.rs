@@ -14,6 +14,7 @@ use credd_protocol::{
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::cargo::config_files::{CRATES_IO_GIT_INDEX, CRATES_IO_INDEX};
 use crate::client::{Client, ClientError};
 use crate::on_demand::{UnlockError, with_unlocked_agent};
 use crate::{step_up, tty};
@@ -203,17 +204,61 @@ fn answer(line: &[u8]) -> Response {
         Ok(parsed) => parsed,
         Err(failure) => return Response::Err(failure),
     };
-    let registry = &request.registry;
+    let registry = &request.registry.with_crates_io_stored_url();
     let outcome = match request.action {
-        Action::Get(wanted) if wanted.is_read() => get(&socket, registry),
-        Action::Get(wanted) => get_to_change(&socket, registry, &wanted),
+        Action::Get(wanted) if wanted.is_read() => {
+            with_crates_io_fallback(registry, |r| get(&socket, r))
+        }
+        Action::Get(wanted) => {
+            with_crates_io_fallback(registry, |r| get_to_change(&socket, r, &wanted))
+        }
         Action::Login { token } => login(&socket, registry, token),
-        Action::Logout => logout(&socket, registry),
+        Action::Logout => with_crates_io_fallback(registry, |r| logout(&socket, r)),
         Action::Unknown => Err(Failure::OperationNotSupported),
     };
     match outcome {
         Ok(success) => Response::Ok(success),
         Err(failure) => Response::Err(failure),
+    }
+}
+
+impl Registry {
+    /// The registry with crates.io named by the URL credd stores its token under (the sparse
+    /// index's), whichever of its two URLs Cargo sent.
+    fn with_crates_io_stored_url(&self) -> Self {
+        let index_url = match is_crates_io(&self.index_url) {
+            true => CRATES_IO_INDEX.to_owned(),
+            false => self.index_url.clone(),
+        };
+        Self {
+            index_url,
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// True for either of crates.io's index URLs.
+fn is_crates_io(index_url: &str) -> bool {
+    let parsed = |url: &str| crate::urlmatch::RegistryUrl::parse(url).ok();
+    let url = parsed(index_url);
+    url.is_some()
+        && [CRATES_IO_INDEX, CRATES_IO_GIT_INDEX]
+            .into_iter()
+            .any(|u| parsed(u) == url)
+}
+
+/// Runs `ask` for `registry`; for crates.io, a miss asks again by the git index URL, which a
+/// token stored by an earlier credd's `cargo login`, or added by hand, may be under.
+fn with_crates_io_fallback(
+    registry: &Registry,
+    ask: impl Fn(&Registry) -> Result<Success, Failure>,
+) -> Result<Success, Failure> {
+    match ask(registry) {
+        Err(Failure::NotFound) if registry.index_url == CRATES_IO_INDEX => ask(&Registry {
+            index_url: CRATES_IO_GIT_INDEX.to_owned(),
+            name: registry.name.clone(),
+        }),
+        outcome => outcome,
     }
 }
 

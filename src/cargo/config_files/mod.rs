@@ -35,8 +35,11 @@ pub const PROVIDER: &str = "credd";
 pub const CARGO_TOKEN: &str = "cargo:token";
 /// The name of the entry that holds the crates.io token.
 pub const CRATES_IO: &str = "crates-io";
-/// The index URL Cargo sends for crates.io.
+/// crates.io's sparse index URL, the one people write and credd stores crates.io's token under.
 pub const CRATES_IO_INDEX: &str = "sparse+https://index.crates.io/";
+/// crates.io's git index URL, which Cargo names crates.io by in its credential requests, though
+/// it reads the sparse index.
+pub const CRATES_IO_GIT_INDEX: &str = "https://github.com/rust-lang/crates.io-index";
 
 #[cfg(test)]
 mod tests {
