@@ -314,7 +314,10 @@ mod tests {
         write_atomic(&link, b"v1", 0o600).unwrap();
         let leftover = dir.path().join("real/.vault.4242.7.tmp");
         fs::write(&leftover, b"old").unwrap();
-        assert_eq!(remove_leftovers(&link).unwrap(), [leftover.clone()]);
+        assert_eq!(
+            remove_leftovers(&link).unwrap(),
+            std::slice::from_ref(&leftover)
+        );
         assert!(!leftover.exists());
         assert_eq!(fs::read(&link).unwrap(), b"v1");
     }
