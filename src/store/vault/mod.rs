@@ -492,16 +492,22 @@ pub(crate) mod fuzz_seam {
     /// A vault file under [`KEY`] whose body decrypts to `plaintext`, whatever that is: the way
     /// to the body's JSON parser.
     pub fn seal_plaintext(plaintext: &[u8]) -> Vec<u8> {
-        let mut file = seal(&[]);
-        file.truncate(HEADER_LEN);
-        let nonce = XNonce::from(array::<NONCE_LEN>(&file[BODY_NONCE_AT..DIGEST_AT]));
-        let mut body = plaintext.to_vec();
-        key()
-            .cipher()
-            .encrypt_in_place(&nonce, &file[..], &mut body)
-            .expect("the body encrypts");
-        file.extend_from_slice(&body);
-        file
+        key().seal_plaintext(plaintext)
+    }
+
+    impl VaultKey {
+        /// A vault file of this key whose body decrypts to `plaintext`, whatever that is.
+        pub(crate) fn seal_plaintext(&self, plaintext: &[u8]) -> Vec<u8> {
+            let mut file = self.seal(&[]).expect("an empty vault encrypts");
+            file.truncate(HEADER_LEN);
+            let nonce = XNonce::from(array::<NONCE_LEN>(&file[BODY_NONCE_AT..DIGEST_AT]));
+            let mut body = plaintext.to_vec();
+            self.cipher()
+                .encrypt_in_place(&nonce, &file[..], &mut body)
+                .expect("the body encrypts");
+            file.extend_from_slice(&body);
+            file
+        }
     }
 }
 
@@ -595,9 +601,14 @@ mod tests {
 
     /// A copy of the version-1 fixture in a fresh directory.
     fn fixture_v1() -> (tempfile::TempDir, VaultFile) {
+        fixture(FIXTURE_V1)
+    }
+
+    /// A copy of the committed vault `bytes` in a fresh directory.
+    fn fixture(bytes: &[u8]) -> (tempfile::TempDir, VaultFile) {
         let dir = tempfile::tempdir().unwrap();
         let vault = VaultFile::new(dir.path().join("vault"));
-        fs::write(vault.path(), FIXTURE_V1).unwrap();
+        fs::write(vault.path(), bytes).unwrap();
         (dir, vault)
     }
 
@@ -618,9 +629,7 @@ mod tests {
 
     #[test]
     fn a_version_2_vault_opens_with_its_exact_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = VaultFile::new(dir.path().join("vault"));
-        fs::write(vault.path(), FIXTURE_V2).unwrap();
+        let (_dir, vault) = fixture(FIXTURE_V2);
         assert_eq!(FIXTURE_V2[8], 2, "the fixture is of format version 2");
         let (key, entries) = vault.open(&pass("correct horse")).unwrap();
         assert_same(&entries, &sample_entries());
@@ -692,9 +701,7 @@ mod tests {
 
     #[test]
     fn a_vault_with_sources_is_version_3_and_the_committed_one_opens_with_its_exact_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = VaultFile::new(dir.path().join("vault"));
-        fs::write(vault.path(), FIXTURE_V3).unwrap();
+        let (_dir, vault) = fixture(FIXTURE_V3);
         assert_eq!(FIXTURE_V3[8], FORMAT_VERSION_SOURCES);
         let (key, entries) = vault.open(&pass("correct horse")).unwrap();
         assert_same(&entries, &source_entries());
@@ -760,9 +767,7 @@ mod tests {
 
     #[test]
     fn the_committed_vault_of_publish_and_team_entries_opens_with_its_exact_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = VaultFile::new(dir.path().join("vault"));
-        fs::write(vault.path(), FIXTURE_V3_TEAMS).unwrap();
+        let (_dir, vault) = fixture(FIXTURE_V3_TEAMS);
         assert_eq!(FIXTURE_V3_TEAMS[8], FORMAT_VERSION_SOURCES);
         let (key, entries) = vault.open(&pass("correct horse")).unwrap();
         assert_same(&entries, &team_entries());
@@ -1026,19 +1031,9 @@ mod tests {
         let vault = VaultFile::new(dir.path().join("vault"));
         let key = vault.create(&pass("p"), FAST).unwrap();
         // Hand-seal a plaintext whose secret has the wrong type: serde would quote it.
-        let mut bytes = key.seal(&[]).unwrap();
-        let header: [u8; HEADER_LEN] = array(&bytes[..HEADER_LEN]);
-        let mut body =
-            br#"{"entries":[{"name":"n","url":"u","secret":"s","expires":"hunter2"}]}"#.to_vec();
-        key.cipher()
-            .encrypt_in_place(
-                &XNonce::from(array::<NONCE_LEN>(&header[BODY_NONCE_AT..DIGEST_AT])),
-                &header,
-                &mut body,
-            )
-            .unwrap();
-        bytes.truncate(HEADER_LEN);
-        bytes.extend_from_slice(&body);
+        let bytes = key.seal_plaintext(
+            br#"{"entries":[{"name":"n","url":"u","secret":"s","expires":"hunter2"}]}"#,
+        );
         fs::write(vault.path(), &bytes).unwrap();
         let err = vault.open(&pass("p")).unwrap_err();
         assert!(matches!(err, VaultError::Damaged { .. }), "{err:?}");
@@ -1052,18 +1047,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let vault = VaultFile::new(dir.path().join("vault"));
         let key = vault.create(&pass("p"), FAST).unwrap();
-        let mut bytes = key.seal(&[]).unwrap();
-        let header: [u8; HEADER_LEN] = array(&bytes[..HEADER_LEN]);
-        let mut body = br#"{"entries":[{"name":"future","url":"https://f.example/","secret":"s","source":{"kind":"hsm-slot","slot":7}},{"name":"plain","url":"https://p.example/","secret":"t"}]}"#.to_vec();
-        key.cipher()
-            .encrypt_in_place(
-                &XNonce::from(array::<NONCE_LEN>(&header[BODY_NONCE_AT..DIGEST_AT])),
-                &header,
-                &mut body,
-            )
-            .unwrap();
-        bytes.truncate(HEADER_LEN);
-        bytes.extend_from_slice(&body);
+        let bytes = key.seal_plaintext(br#"{"entries":[{"name":"future","url":"https://f.example/","secret":"s","source":{"kind":"hsm-slot","slot":7}},{"name":"plain","url":"https://p.example/","secret":"t"}]}"#);
         fs::write(vault.path(), &bytes).unwrap();
         let (key, entries) = vault.open(&pass("p")).unwrap();
         assert_eq!(entries[0].source, Some(Source::Unknown));
