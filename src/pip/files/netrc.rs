@@ -22,6 +22,12 @@ pub enum NetrcError {
     /// A `macdef` the file ends in, without the empty line that ends it.
     #[error("line {0}: the macdef there needs an empty line after it")]
     OpenMacro(usize),
+    /// Taking the entries out would change how the rest of the file reads.
+    #[error(
+        "taking the entries out would change how the rest of the file reads; it was left as it \
+         is: remove them by hand"
+    )]
+    RemovalChangesTheRest,
 }
 
 /// One `machine` (or `default`) entry. No `Debug`: it holds a password.
@@ -86,13 +92,15 @@ pub fn read_netrc(text: &str) -> Result<Netrc, NetrcError> {
 }
 
 /// `text` without every entry named one of `names` (never `default`): whole lines when an entry
-/// has its lines to itself, else just its words; everything else is kept byte for byte.
+/// has its lines to itself, else just its words; everything else is kept byte for byte. Refused
+/// when what is left would not read as the other entries did.
 pub fn remove_machines(text: &str, names: &[String]) -> Result<Zeroizing<String>, NetrcError> {
     let netrc = read_netrc(text)?;
+    let removed = |m: &Machine| m.name != "default" && names.contains(&m.name);
     let mut spans: Vec<Range<usize>> = netrc
         .machines
         .iter()
-        .filter(|m| m.name != "default" && names.contains(&m.name))
+        .filter(|m| removed(m))
         .map(|m| whole_lines(text, m.span.clone()))
         .collect();
     spans.sort_by_key(|s| std::cmp::Reverse(s.start));
@@ -100,16 +108,37 @@ pub fn remove_machines(text: &str, names: &[String]) -> Result<Zeroizing<String>
     for span in spans {
         out.replace_range(span, "");
     }
+    let kept: Vec<&Machine> = netrc.machines.iter().filter(|m| !removed(m)).collect();
+    check_reads_as(&out, &kept)?;
     Ok(out)
 }
 
-/// `span` widened to its whole lines (end of line included) when only spaces and tabs share them.
+/// Refuses `out` unless it reads as exactly the entries `kept`, in order.
+fn check_reads_as(out: &str, kept: &[&Machine]) -> Result<(), NetrcError> {
+    let left = read_netrc(out).map_err(|_| NetrcError::RemovalChangesTheRest)?;
+    let same = |a: &Machine, b: &Machine| {
+        (&a.name, &a.login, &a.account) == (&b.name, &b.login, &b.account)
+            && a.password.expose() == b.password.expose()
+    };
+    match left.machines.len() == kept.len()
+        && left.machines.iter().zip(kept).all(|(l, k)| same(l, k))
+    {
+        true => Ok(()),
+        false => Err(NetrcError::RemovalChangesTheRest),
+    }
+}
+
+/// `span` widened to its whole lines (end of line included) when only spaces and tabs share them,
+/// or a comment after it (inside an entry a word starting with `#` ends the line's words, so the
+/// comment belongs to the entry; left alone it would be read as top-level words).
 fn whole_lines(text: &str, span: Range<usize>) -> Range<usize> {
     let blank = |s: &str| s.chars().all(|c| c == ' ' || c == '\t');
     let line_start = text[..span.start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
     let after = &text[span.end..];
     let line_end = after.find(['\n', '\r']).unwrap_or(after.len());
-    if !blank(&text[line_start..span.start]) || !blank(&after[..line_end]) {
+    let rest = &after[..line_end];
+    let blank_or_comment = blank(rest) || rest.trim_start_matches([' ', '\t']).starts_with('#');
+    if !blank(&text[line_start..span.start]) || !blank_or_comment {
         return span;
     }
     let end_len = if after[line_end..].starts_with("\r\n") {
@@ -395,5 +424,41 @@ mod tests {
         );
         assert_eq!(summary(&out).len(), 2);
         assert_eq!(remove_machines(text, &[]).unwrap().as_str(), text);
+    }
+
+    /// A comment on an entry's line goes with it: left at the top level, its words would not
+    /// read (Python refuses the file, and requests then drops every login in it).
+    #[test]
+    fn an_entrys_comment_goes_with_it() {
+        let text = "machine a login u password pw #work index
+machine b login g password q
+";
+        let out = remove_machines(text, &["a".to_owned()]).unwrap();
+        assert_eq!(out.as_str(), "machine b login g password q\n");
+        assert_eq!(summary(&out), [entry("b", "g", "", "q")]);
+    }
+
+    /// A rewrite is kept only when it reads as the entries left: one that does not parse, or
+    /// reads other values, is refused.
+    #[test]
+    fn a_rewrite_must_read_as_the_entries_left() {
+        let before = read_netrc("machine a password p\nmachine b login g password q\n").unwrap();
+        let kept = [&before.machines[1]];
+        assert_eq!(
+            check_reads_as("machine b login g password q\n", &kept),
+            Ok(())
+        );
+        for wrong in [
+            " #work index\nmachine b login g password q\n",
+            "machine b login g password z\n",
+            "machine b login g password q\nmachine c password r\n",
+            "",
+        ] {
+            assert_eq!(
+                check_reads_as(wrong, &kept),
+                Err(NetrcError::RemovalChangesTheRest),
+                "{wrong:?}"
+            );
+        }
     }
 }
