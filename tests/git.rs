@@ -196,6 +196,25 @@ fn an_entry_for_the_bare_host_serves_every_repository_on_it() {
     git.clone(&git.server.url("localhost", "r"), "r2").ok();
 }
 
+/// A password stored for a bare host (as docker and keyring tools store them, for registries
+/// that speak https) never goes to a plain `http://` URL on that host, a submodule's say; over
+/// https it answers.
+#[test]
+fn a_bare_hosts_password_is_not_sent_over_plain_http() {
+    let git = Git::new(&[]);
+    let mut set = git.env.command();
+    set.args(["keyring", "set", "registry.corp.test", "ci"])
+        .env("CREDD_SOCKET", &git.env.socket);
+    run_with_limit(set, "pw-bare\n").ok();
+    let plain = git.helper(
+        &["get"],
+        "protocol=http\nhost=registry.corp.test\npath=x.git\n\n",
+    );
+    assert_eq!(plain.ok(), "", "{plain:?}");
+    let tls = git.helper(&["get"], "protocol=https\nhost=registry.corp.test\n\n");
+    assert_eq!(tls.ok(), "username=ci\npassword=pw-bare\n");
+}
+
 #[test]
 fn a_get_answered_by_the_host_rule_is_one_lookup_in_the_log() {
     let git = Git::new(&[]);

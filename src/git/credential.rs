@@ -136,21 +136,30 @@ impl Request {
         })
     }
 
-    /// True when an entry found by the host rule may answer this request: an entry of the bare
-    /// `host[:port]` form always; a URL entry only on the request's protocol (never an `https`
-    /// password over `http`) and only when git sent no path.
+    /// True when an entry found by the host rule may answer this request: a URL entry only on
+    /// the request's protocol (never an `https` password over `http`) and only when git sent no
+    /// path; an entry of the bare `host[:port]` form on any path, but over plain `http` only when
+    /// it names a port other than 443. A bare host is what docker and keyring tools store, for
+    /// registries that speak https: its password must not go in the clear to a `http://` URL
+    /// (say, a submodule's) on that host.
     pub fn host_rule_fits(&self, services: &Services, entry_url: &str) -> bool {
+        let on = |scheme: &str| {
+            self.protocol
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+        };
         match crate::urlmatch::RegistryUrl::parse(entry_url) {
-            Ok(url) => {
-                !services.has_path
-                    && self
-                        .protocol
-                        .as_deref()
-                        .is_some_and(|p| p.eq_ignore_ascii_case(url.scheme()))
-            }
-            Err(_) => true,
+            Ok(url) => !services.has_path && on(url.scheme()),
+            Err(_) => !on("http") || names_a_plain_port(entry_url),
         }
     }
+}
+
+/// True when the bare `host:port` entry names a port, and not https's 443.
+fn names_a_plain_port(bare: &str) -> bool {
+    bare.rsplit_once(':').is_some_and(|(_, port)| {
+        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && port != "443"
+    })
 }
 
 /// Why an answer cannot be written: git's format has no room for these bytes.
@@ -259,10 +268,22 @@ mod tests {
         assert!(bare.host_rule_fits(&services, "h:80"));
         assert!(bare.host_rule_fits(&services, "http://h/other"));
         assert!(!bare.host_rule_fits(&services, "https://h/"));
-        let with_path = parse(b"protocol=http\nhost=h\npath=repo\n").unwrap();
+        let with_path = parse(b"protocol=https\nhost=h\npath=repo\n").unwrap();
         let services = with_path.services().unwrap();
         assert!(with_path.host_rule_fits(&services, "h"));
-        assert!(!with_path.host_rule_fits(&services, "http://h/other"));
+        assert!(!with_path.host_rule_fits(&services, "https://h/other"));
+    }
+
+    #[test]
+    fn a_bare_host_answers_plain_http_only_when_it_names_a_port_other_than_443() {
+        let plain = parse(b"protocol=http\nhost=h\npath=repo\n").unwrap();
+        let services = plain.services().unwrap();
+        for refused in ["h", "h:443", "h:", "[::1]"] {
+            assert!(!plain.host_rule_fits(&services, refused), "{refused}");
+        }
+        for fits in ["h:80", "h:8080", "[::1]:8080"] {
+            assert!(plain.host_rule_fits(&services, fits), "{fits}");
+        }
     }
 
     #[test]
