@@ -836,3 +836,33 @@ fn a_grace_window_serves_no_connection_made_before_it() {
         "terminal: {shown}"
     );
 }
+
+/// A URL's password never reaches a message: not a pyproject source's in `credd exec`'s
+/// warning, not the URL's of `credd token`, which miss (lookups ignore what is before the `@`).
+#[test]
+fn messages_name_urls_without_their_passwords() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    let project = env.dir.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"app\"\n\n[[tool.poetry.source]]\nname = \"corp\"\n\
+         url = \"https://ci:S3cret-in-url@pypi.corp.test/simple/\"\n",
+    )
+    .unwrap();
+    let mut exec = env.command();
+    exec.args(["exec", "--", "true"]).current_dir(&project);
+    let out = common::run_with_limit(common::without_tty(exec), "");
+    assert!(
+        out.stderr
+            .contains("no credd entry serves source corp (https://pypi.corp.test/simple/)"),
+        "{out:?}"
+    );
+    let token = env.cli(&["token", "https://ci:S3cret-in-url@pypi.corp.test/simple/"]);
+    assert_eq!(token.code(), 4, "{token:?}");
+    for out in [&out, &token] {
+        assert!(!format!("{out:?}").contains("S3cret"), "{out:?}");
+    }
+}

@@ -18,6 +18,7 @@ use credd::poetry::env::{self, Credential};
 use credd::poetry::files::{self, RepositoryUrls};
 use credd::poetry::{PYPI, TOKEN_USERNAME};
 use credd::step_up;
+use credd::urlmatch::without_userinfo;
 use credd_protocol::{
     Entry, ErrorKind, Front, GetResult, LockState, Lookup, Operation, StatusResult,
 };
@@ -132,11 +133,14 @@ fn sources(client: &mut Client, pyproject: &Path) -> Result<Vec<(String, Credent
                     password: entry.secret,
                 },
             )),
-            None => eprintln!(
-                "credd: warning: no credd entry serves source {} ({}): add one with 'credd add \
-                 {} --url {} --username USER'",
-                source.name, source.url, source.name, source.url
-            ),
+            None => {
+                let url = without_userinfo(&source.url);
+                eprintln!(
+                    "credd: warning: no credd entry serves source {} ({url}): add one with 'credd \
+                     add {} --url {url} --username USER'",
+                    source.name, source.name
+                )
+            }
         }
     }
     Ok(found)
@@ -167,7 +171,9 @@ fn repository(
         },
     };
     let Some(entry) = entry else {
-        let url = urls.url(name).unwrap_or("URL");
+        let url = urls
+            .url(name)
+            .map_or_else(|| "URL".to_owned(), without_userinfo);
         eprintln!(
             "credd: warning: no credd entry for repository {name}: add one with 'credd add {name} \
              --url {url}' (a token) or with --username USER"

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use credd::step_up;
+use credd::urlmatch::without_userinfo;
 use credd_protocol::{Front, GetResult, Lookup, Operation};
 use zeroize::Zeroizing;
 
@@ -87,8 +88,13 @@ impl Get {
 pub fn get(socket: &Path, get: Get) -> Result<()> {
     let what = match (&get.name, &get.url) {
         (Some(name), _) => format!("credd get {name}"),
-        (None, Some(url)) if get.publish => format!("credd get --publish --url {url}"),
-        (None, url) => format!("credd get --url {}", url.as_deref().unwrap_or_default()),
+        (None, Some(url)) if get.publish => {
+            format!("credd get --publish --url {}", without_userinfo(url))
+        }
+        (None, url) => format!(
+            "credd get --url {}",
+            without_userinfo(url.as_deref().unwrap_or_default())
+        ),
     };
     let lookup = match (get.name, get.url) {
         (Some(name), _) => Lookup::name(name),
@@ -120,7 +126,7 @@ pub fn get(socket: &Path, get: Get) -> Result<()> {
 pub fn token(socket: &Path, url: &str) -> Result<()> {
     let found: GetResult = connect(socket)?
         .call(Operation::get(Lookup::url(url)))
-        .with_context(|| format!("no token for {url}"))?;
+        .with_context(|| format!("no token for {}", without_userinfo(url)))?;
     print_secret(found.entry.secret.expose().as_bytes())
 }
 
