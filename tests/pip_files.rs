@@ -512,3 +512,30 @@ fn pip_itself_reads_the_urls_credd_imports() {
         "{\"default\": \"anonymous\", \"github.com\": \"me\"}\n"
     );
 }
+
+/// Two of pip's files set the same index with different passwords: pip uses the later file's
+/// (the user file over the legacy one), and so does the import; the other stays where it is.
+#[test]
+fn the_password_of_the_file_pip_reads_last_is_imported() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    let root = env.dir.path();
+    for (path, password) in [
+        ("home/.pip/pip.conf", "OLD-pw-legacy"),
+        ("config/pip/pip.conf", "NEW-pw-user"),
+    ] {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            format!("[global]\nindex-url = https://u:{password}@dup.test/simple/\n"),
+        )
+        .unwrap();
+    }
+    let out = import(&env, &[], &[]);
+    out.ok();
+    assert!(out.stderr.contains("skipped"), "{out:?}");
+    assert!(!format!("{out:?}").contains("-pw-"), "{out:?}");
+    assert_eq!(env.cli(&["get", "u@dup.test/simple"]).ok(), "NEW-pw-user\n");
+}

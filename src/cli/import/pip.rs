@@ -76,7 +76,9 @@ impl Adapter for Pip {
         let mut candidates = Vec::new();
         // Every index URL pip uses, without userinfo: the hosts whose .netrc logins pip sends.
         let mut index_urls: Vec<String> = Vec::new();
-        for (index, file) in files.iter().enumerate() {
+        // The last file pip reads first: its value of a setting wins over an earlier file's, and
+        // the first candidate of a name is the one imported.
+        for (index, file) in files.iter().enumerate().rev() {
             if self.is_netrc(&file.path) {
                 continue;
             }
