@@ -156,10 +156,13 @@ impl<'a> Ini<'a> {
             if name.is_empty() {
                 return Err(ConfigError::NotASetting(number));
             }
-            let key = pip_key(name);
-            if !seen_keys.insert((section.clone(), key.clone())) {
+            // configparser refuses a name repeated as it folds names (lower case only);
+            // `index_url` after `index-url` is another name to it, which pip reads as the same
+            // setting, the later one winning.
+            if !seen_keys.insert((section.clone(), name.to_lowercase())) {
                 return Err(ConfigError::DuplicateKey(number));
             }
+            let key = pip_key(name);
             settings.push(Setting {
                 section: section.clone(),
                 key,
@@ -176,11 +179,19 @@ impl<'a> Ini<'a> {
         })
     }
 
-    /// The setting of `key` (as pip names it) in `[section]`.
+    /// The setting of `key` (as pip names it) in `[section]`: the last, which pip uses.
     fn get(&self, section: &str, key: &str) -> Option<&Setting> {
         self.settings
             .iter()
+            .rev()
             .find(|s| s.section == section && s.key == key)
+    }
+
+    /// The settings pip uses: each but one that a later line of its section sets again.
+    fn used(&self) -> impl Iterator<Item = &Setting> {
+        self.settings
+            .iter()
+            .filter(|s| std::ptr::eq(*s, self.get(&s.section, &s.key).expect("it is there")))
     }
 
     /// The pieces of `setting`'s value, one a line: the line's index, where the piece starts in
@@ -204,7 +215,7 @@ impl<'a> Ini<'a> {
 pub fn index_urls(text: &str) -> Result<Vec<IndexUrl>, ConfigError> {
     let ini = Ini::parse(text)?;
     let mut urls = Vec::new();
-    for setting in ini.settings.iter().filter(|s| is_index_key(&s.key)) {
+    for setting in ini.used().filter(|s| is_index_key(&s.key)) {
         for (index, start, value) in ini.value_pieces(setting) {
             for (offset, word) in words(value) {
                 urls.push(IndexUrl {
@@ -441,10 +452,13 @@ mod tests {
         assert_eq!(err("[global]\nno delimiter\n"), ConfigError::NotASetting(2));
         assert_eq!(err("[global]\n= secret\n"), ConfigError::NotASetting(2));
         assert_eq!(err("[a]\n[b]\n[a]\n"), ConfigError::DuplicateSection(3));
-        assert_eq!(
-            err("[a]\nindex-url=x\nindex_url=y\n"),
-            ConfigError::DuplicateKey(3)
-        );
+        // configparser folds names to lower case only: these are two names to it, one setting
+        // to pip, which uses the later.
+        let urls = index_urls("[a]\nindex-url=https://x/\nindex_url=https://y/\n").unwrap();
+        assert_eq!(urls.len(), 1);
+        assert_eq!((urls[0].url.as_str(), urls[0].line), ("https://y/", 3));
+        let edit = set_option("[a]\nindex-url=x\nindex_url=y\n", "a", "index-url", "z").unwrap();
+        assert_eq!(edit.text, "[a]\nindex-url=x\nindex_url=z\n");
         assert_eq!(
             err("[global]\na = 1\nA = 2\n"),
             ConfigError::DuplicateKey(3)
