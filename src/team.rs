@@ -79,7 +79,8 @@ impl Token {
     fn new(secret: Secret, ttl: u64, renewable: bool) -> Self {
         Self {
             secret,
-            expires: (ttl > 0).then(|| now() + ttl),
+            // A server may say any number: the expiry saturates rather than overflow.
+            expires: (ttl > 0).then(|| now().saturating_add(ttl)),
             lifetime: ttl,
             renewable,
         }
@@ -90,7 +91,7 @@ impl Token {
     fn renewal_due(&self, interval: u64) -> bool {
         self.expires.is_some_and(|expires| {
             let left = expires.saturating_sub(now());
-            left * 2 <= self.lifetime || left <= interval * 2
+            left <= self.lifetime / 2 || left <= interval.saturating_mul(2)
         })
     }
 
@@ -609,6 +610,9 @@ mod tests {
         assert!(aged.renewal_due(300));
         let forever = Token::new(Secret::new("root"), 0, false);
         assert!(!forever.renewal_due(300) && forever.usable());
+        // Whatever a server says: no overflow.
+        let huge = Token::new(Secret::new("t"), u64::MAX, true);
+        assert!(huge.usable() && !huge.renewal_due(u64::MAX / 4));
     }
 
     #[test]

@@ -106,6 +106,17 @@ fn short_lived_tokens_expire_and_each_mint_is_new() {
     });
 }
 
+/// An `expires_in` past any time: the token is served, its expiry as far as it goes.
+#[test]
+fn a_lifetime_past_any_time_does_not_overflow() {
+    let (_dir, server) = server();
+    server.set_expires_in(u64::MAX);
+    let key =
+        Secret::new(&server.service_account("long@credd-test.iam.gserviceaccount.com", false));
+    let minted = mint(&gcp(&[]), &key, &cx(&server)).unwrap();
+    assert_eq!(minted.expires, u64::MAX);
+}
+
 #[test]
 fn a_revoked_key_is_rejected_without_echoing_secrets() {
     let (_dir, server) = server();

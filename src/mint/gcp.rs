@@ -433,7 +433,8 @@ fn oauth_token(client: &Client, url: &str, form: &str, hint: &str) -> Result<Min
     Ok(Minted {
         username: USERNAME.into(),
         token: answer.access_token,
-        expires: super::now() + lifetime,
+        // A server may say any number: the expiry saturates rather than wrap into the past.
+        expires: super::now().saturating_add(lifetime),
     })
 }
 

@@ -330,7 +330,7 @@ impl State {
             grant,
             to: to.to_string(),
             scope: scope.to_string(),
-            expires: self.now() + expires_in,
+            expires: self.now().saturating_add(expires_in),
         });
         (token, expires_in)
     }
