@@ -71,11 +71,10 @@ machine github.com login me password GH-tok-e5
 default login anonymous password guest-f6
 ";
 
-/// NETRC once imported with --remove.
+/// NETRC without its `default` entry, once imported with --remove.
 const NETRC_AFTER: &str = "\
 # hosts
 machine github.com login me password GH-tok-e5
-default login anonymous password guest-f6
 ";
 
 /// The entries the files above become, as `credd list` prints them.
@@ -158,6 +157,7 @@ fn import_remove_moves_url_and_netrc_passwords_and_keeps_the_rest() {
         "https://legacy.test/simple",
         "machine mirror.test",
         "the `default` entry",
+        "--remove leaves machine mirror.test",
     ] {
         assert!(
             out.stderr.contains(reported),
@@ -195,18 +195,24 @@ fn import_remove_moves_url_and_netrc_passwords_and_keeps_the_rest() {
         std::fs::read_to_string(&files.legacy).unwrap(),
         "[global]\r\nextra-index-url = https://bob@legacy.test/simple\r\n"
     );
-    assert_eq!(std::fs::read_to_string(&files.netrc).unwrap(), NETRC_AFTER);
+    // Without its machine, mirror.test would get the `default` entry's login from pip first.
+    assert_eq!(std::fs::read_to_string(&files.netrc).unwrap(), NETRC);
     assert_eq!(mode_of(&files.conf), 0o640);
     assert_eq!(mode_of(&files.legacy), 0o600);
     assert_eq!(mode_of(&files.netrc), 0o600);
 
-    // A second run finds nothing left to move and changes nothing.
+    // Once the `default` entry is gone, a second run removes the machine it had imported, and
+    // changes nothing else.
+    let without_default = NETRC.replace("default login anonymous password guest-f6\n", "");
+    std::fs::write(&files.netrc, without_default).unwrap();
     let again = import(&env, &["--remove"], &[]);
     again.ok();
     assert_no_secret(&again);
-    assert!(again.stderr.contains("nothing imported"), "{again:?}");
     assert_eq!(std::fs::read_to_string(&files.netrc).unwrap(), NETRC_AFTER);
     assert_eq!(env.cli(&["list"]).ok(), LISTED);
+    let third = import(&env, &["--remove"], &[]);
+    third.ok();
+    assert!(third.stderr.contains("nothing imported"), "{third:?}");
 }
 
 #[test]
@@ -246,7 +252,8 @@ fn import_without_remove_keeps_the_files_and_never_replaces_an_entry() {
         after,
         PIP_CONF_AFTER.replace("https://tok.test/", "https://:TOKEN-b2@tok.test/")
     );
-    assert_eq!(std::fs::read_to_string(&files.netrc).unwrap(), NETRC_AFTER);
+    // The `default` entry keeps the machine in (see the test above).
+    assert_eq!(std::fs::read_to_string(&files.netrc).unwrap(), NETRC);
     assert_eq!(
         env.cli(&["get", "tok.test/simple"]).ok(),
         "OTHER-tok-0000\n"
@@ -493,6 +500,10 @@ fn pip_itself_reads_the_urls_credd_imports() {
     );
     assert!(listed.contains("install.extra-index-url="), "{listed}");
 
+    // Without a `default` entry, which would keep the machines in.
+    let netrc = root.join("home/.netrc");
+    let without_default = NETRC.replace("default login anonymous password guest-f6\n", "");
+    std::fs::write(&netrc, without_default).unwrap();
     let out = import(&env, &["--remove"], &[]);
     out.ok();
     assert_eq!(env.cli(&["list"]).ok(), LISTED);
@@ -505,12 +516,9 @@ fn pip_itself_reads_the_urls_credd_imports() {
         "import json, netrc, sys; n = netrc.netrc(sys.argv[1]); \
          print(json.dumps({h: a[0] for h, a in sorted(n.hosts.items())}))",
     ]);
-    python.arg(root.join("home/.netrc"));
+    python.arg(&netrc);
     let hosts = run_with_limit(python, "");
-    assert_eq!(
-        hosts.ok(),
-        "{\"default\": \"anonymous\", \"github.com\": \"me\"}\n"
-    );
+    assert_eq!(hosts.ok(), "{\"github.com\": \"me\"}\n");
 }
 
 /// Two of pip's files set the same index with different passwords: pip uses the later file's

@@ -114,7 +114,8 @@ impl Adapter for Pip {
             })
             .collect();
         // A file holds one kind of key: pip.conf passwords, or .netrc machines.
-        let mut out = if machines.is_empty() {
+        // With a `default` entry the machines stay (netrc_candidates said why).
+        let mut out = if machines.is_empty() || default_takes_over(&files::read_netrc(text)?) {
             Zeroizing::new(text.to_owned())
         } else {
             files::remove_machines(text, &machines)?
@@ -251,11 +252,16 @@ fn netrc_candidates(
             },
         });
     }
-    if !defaulted.is_empty()
-        && netrc
-            .default_entry()
-            .is_some_and(|d| !d.password.is_empty())
-    {
+    if default_takes_over(netrc) && !candidates.is_empty() {
+        let hosts: Vec<&str> = candidates.iter().map(|c| c.label.as_str()).collect();
+        eprintln!(
+            "credd: --remove leaves {} in {}: without a machine of its own a host gets the \
+             `default` entry's login, which pip sends before it asks credd",
+            hosts.join(", "),
+            file.shown
+        );
+    }
+    if !defaulted.is_empty() && default_takes_over(netrc) {
         eprintln!(
             "credd: the `default` entry of {} serves {} too; credd does not import it, as it \
              serves every host",
@@ -264,6 +270,14 @@ fn netrc_candidates(
         );
     }
     candidates
+}
+
+/// True when `.netrc` has a `default` entry with a password: a host whose machine is removed
+/// would get its login.
+fn default_takes_over(netrc: &Netrc) -> bool {
+    netrc
+        .default_entry()
+        .is_some_and(|d| !d.password.is_empty())
 }
 
 /// The username requests sends for a machine: its login, else its account.
