@@ -344,6 +344,55 @@ fn store_new_keeps_what_git_confirmed_and_erase_removes_it_once_rejected() {
     assert!(!git.env.cli(&["list"]).ok().contains("bob@localhost"));
 }
 
+/// A short-lived token another helper minted (an OAuth helper after credd): git stores it with
+/// its `password_expiry_utc`, credd keeps that expiry and answers with it, so that git drops the
+/// token once it has expired and asks that helper again, and a new token replaces it.
+#[test]
+fn store_new_keeps_the_expiry_another_helper_gave() {
+    let git = Git::new(&[("bot", "tok-1")]);
+    git.server.repository("r", &[("R", b"r\n")]);
+    let home = git.home();
+    std::fs::remove_file(home.join(".gitconfig")).unwrap();
+    let expiry = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    git.config(&["credential.helper", &helper("--store-new")]);
+    let minting = |token: &str, expiry: u64| {
+        format!(
+            "!f() {{ test \"$1\" = get && printf 'username=bot\\npassword={token}\\npassword_expiry_utc={expiry}\\n'; }}; f"
+        )
+    };
+    git.config(&["credential.helper", &minting("tok-1", expiry)]);
+    git.clone(&git.server.url("localhost", "r"), "r").ok();
+    let request = format!("protocol=http\nhost=localhost:{}\n\n", git.server.port());
+    let answer = git.helper(&["get"], &request);
+    assert_eq!(
+        answer.ok(),
+        format!("username=bot\npassword=tok-1\npassword_expiry_utc={expiry}\n")
+    );
+
+    // The helper mints another token once the first has expired (here: the server's password
+    // changed, and credd's stale copy went by git's erase): it replaces it, with its expiry.
+    git.server.set_users(&[("bot", "tok-2")]);
+    std::fs::remove_file(home.join(".gitconfig")).unwrap();
+    git.config(&["credential.helper", &helper("--store-new")]);
+    git.config(&["credential.helper", &minting("tok-2", expiry + 60)]);
+    let checkout = git.env.dir.path().join("r");
+    let first = git.run(&checkout, &["fetch", "-q"]);
+    assert!(!first.status.success(), "credd's stale token: {first:?}");
+    git.run(&checkout, &["fetch", "-q"]).ok();
+    let answer = git.helper(&["get"], &request);
+    assert_eq!(
+        answer.ok(),
+        format!(
+            "username=bot\npassword=tok-2\npassword_expiry_utc={}\n",
+            expiry + 60
+        )
+    );
+}
+
 #[test]
 fn erase_leaves_an_entry_added_by_hand_and_says_so() {
     let git = Git::new(&[("carol", "new-pw")]);

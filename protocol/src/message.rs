@@ -133,6 +133,10 @@ pub enum Operation {
         /// Free text for a new entry; an existing entry keeps its own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// When the secret stops working, in Unix seconds (git's `password_expiry_utc`);
+        /// absent, a new entry has none and an existing one keeps its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires: Option<u64>,
     },
     /// Removes the entry `lookup` selects.
     Delete {
@@ -1101,12 +1105,30 @@ mod tests {
             username,
             secret,
             note,
+            expires,
         } = set
         else {
             panic!("not a set");
         };
-        assert_eq!((url.as_str(), username, note), ("my-app", None, None));
+        assert_eq!(
+            (url.as_str(), username, note, expires),
+            ("my-app", None, None, None)
+        );
         assert!(secret.is_empty());
+        let set = Request::new(
+            11,
+            Operation::Set {
+                url: "https://h/".into(),
+                username: None,
+                secret: Secret::new("s"),
+                note: None,
+                expires: Some(1_900_000_000),
+            },
+        );
+        assert_eq!(
+            serde_json::to_string(&set).unwrap(),
+            r#"{"v":1,"id":11,"op":"set","url":"https://h/","secret":"s","expires":1900000000}"#
+        );
     }
 
     #[test]

@@ -248,8 +248,9 @@ impl Handler {
                 username,
                 secret,
                 note,
+                expires,
             } => {
-                let result = state.set(url, username, secret, note).await;
+                let result = state.set(url, username, secret, note, expires).await;
                 if let Ok((name, _)) = &result {
                     tracing::info!(pid = self.peer.pid, uid = self.peer.uid, name, "set");
                 }

@@ -145,6 +145,7 @@ fn store(socket: &Path) -> Result<(), Failed> {
             username: Some(creds.username.clone()),
             secret: creds.secret.clone(),
             note: Some(docker::STORED_NOTE.to_owned()),
+            expires: None,
         })?;
         Ok(())
     })?;

@@ -162,6 +162,7 @@ fn store(socket: &Path, request: &Request, services: &Services) -> Result<()> {
             username,
             secret: password.clone(),
             note,
+            expires: request.password_expiry,
         })?;
         Ok(())
     })?;

@@ -176,6 +176,7 @@ fn set(socket: &Path, invocation: &Invocation) -> Result<()> {
             username: (!username.is_empty()).then(|| username.to_owned()),
             secret: password.clone(),
             note: Some(NOTE.into()),
+            expires: None,
         })
     })?;
     Ok(())

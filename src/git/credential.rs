@@ -54,6 +54,9 @@ pub struct Request {
     pub username: Option<String>,
     /// The password git used (`store`, `erase`).
     pub password: Option<Secret>,
+    /// When the password stops working (`password_expiry_utc`, Unix seconds): another helper
+    /// minted it, and git wants its helpers to keep it with the password.
+    pub password_expiry: Option<u64>,
 }
 
 /// Reads git's request: lines up to the first blank one or the end, `\r\n` accepted; a later
@@ -80,6 +83,8 @@ pub fn parse(input: &[u8]) -> Result<Request, RequestError> {
             "host" => request.host = Some(value.to_owned()),
             "path" => request.path = Some(value.to_owned()),
             "username" => request.username = Some(value.to_owned()),
+            // As git reads it: a number, else none.
+            "password_expiry_utc" => request.password_expiry = value.parse().ok(),
             _ => {}
         }
     }

@@ -643,6 +643,7 @@ impl State {
         username: Option<String>,
         secret: Secret,
         note: Option<String>,
+        expires: Option<u64>,
     ) -> Result<(String, bool), ErrorReply> {
         let username = username.filter(|u| !u.is_empty());
         let mut entry = Entry {
@@ -650,7 +651,7 @@ impl State {
             url,
             username,
             secret,
-            expires: None,
+            expires,
             note,
             publish: false,
             source: None,
@@ -670,7 +671,7 @@ impl State {
                     ));
                 }
                 entry.name = entries[i].name.clone();
-                entry.expires = entries[i].expires;
+                entry.expires = entry.expires.or(entries[i].expires);
                 entry.note = entries[i].note.clone().or(entry.note.take());
                 validate_entry(&entry)?;
                 let name = entry.name.clone();
@@ -976,7 +977,11 @@ mod tests {
         let set = |url: &str, user: Option<&str>, secret: &str| {
             let state = state.clone();
             let (url, user, secret) = (url.to_owned(), user.map(String::from), Secret::new(secret));
-            async move { state.set(url, user, secret, Some("from pip".into())).await }
+            async move {
+                state
+                    .set(url, user, secret, Some("from pip".into()), None)
+                    .await
+            }
         };
         let first = set("https://reg.test/simple/", Some("bot"), "b1")
             .await
@@ -1030,7 +1035,7 @@ mod tests {
             let url = "https://reg.test/x/".to_owned();
             let secret = Secret::new("s");
             state
-                .set(url, Some(user.into()), secret, None)
+                .set(url, Some(user.into()), secret, None, None)
                 .await
                 .unwrap();
         }
@@ -1075,6 +1080,7 @@ mod tests {
                 Some("ci".into()),
                 Secret::new("new"),
                 None,
+                None,
             )
             .await
             .unwrap();
@@ -1086,7 +1092,7 @@ mod tests {
         let (state, _dir) = unlocked_state(100, 100).await;
         for url in ["https://u:hunter2@reg.test/", "https://reg.test/\n", " "] {
             let error = state
-                .set(url.into(), None, Secret::new("s"), None)
+                .set(url.into(), None, Secret::new("s"), None, None)
                 .await
                 .unwrap_err();
             assert_eq!(error.kind, ErrorKind::BadRequest, "{url:?}");
@@ -1279,7 +1285,13 @@ mod tests {
         assert_eq!(state.status().unprotected, Some(0));
         // `set` (keyring-style tools) only ever touches the read credential.
         let (name, replaced) = state
-            .set("https://reg.test/".into(), None, Secret::new("new"), None)
+            .set(
+                "https://reg.test/".into(),
+                None,
+                Secret::new("new"),
+                None,
+                None,
+            )
             .await
             .unwrap();
         assert_eq!((name.as_str(), replaced), ("reg", true));
