@@ -711,6 +711,45 @@ fn import_with_remove_moves_auth_toml_into_credd_then_install_works() {
     assert_installed(&app);
 }
 
+/// A repository URL with userinfo (`https://u:p@host/…`) is imported without it, as an entry's
+/// URL must be; an entry the agent will not take is skipped with its reason, and the rest still
+/// go in.
+#[test]
+fn import_takes_a_repository_url_without_its_userinfo_and_skips_only_what_is_refused() {
+    let env = TestEnv::new();
+    let _agent = agent(&env);
+    let poetry = Poetry::new(&env);
+    let long = "p".repeat(2100);
+    std::fs::write(
+        poetry.config.join("config.toml"),
+        format!(
+            "[repositories.corp]\nurl = \"https://olduser:url-pw-7a@corp.test/simple/\"\n\n\
+             [repositories.huge]\nurl = \"https://huge.test/{long}/\"\n\n\
+             [repositories.zeta]\nurl = \"https://zeta.test/simple/\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        poetry.config.join("auth.toml"),
+        "[http-basic.corp]\nusername = \"ci\"\npassword = \"auth-pw-7b\"\n\n\
+         [http-basic.huge]\nusername = \"ci\"\npassword = \"auth-pw-7c\"\n\n\
+         [http-basic.zeta]\nusername = \"ci\"\npassword = \"auth-pw-7d\"\n",
+    )
+    .unwrap();
+    let out = run_with_limit(
+        poetry.command(Path::new(CREDD), &poetry.root, &["import", "poetry"]),
+        "",
+    );
+    assert_ok(&out, "credd import poetry");
+    assert!(!format!("{out:?}").contains("-pw-7"), "{out:?}");
+    assert!(out.stderr.contains("skipped http-basic.huge"), "{out:?}");
+    let corp: serde_json::Value =
+        serde_json::from_str(env.cli(&["get", "corp", "--json"]).ok()).unwrap();
+    assert_eq!(corp["url"], "https://corp.test/simple/");
+    assert_eq!(corp["secret"], "auth-pw-7b");
+    assert_eq!(env.cli(&["get", "zeta"]).ok(), "auth-pw-7d\n");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The backend's own tests, in Python, against this real agent.
 // ---------------------------------------------------------------------------------------------

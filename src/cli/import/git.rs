@@ -118,7 +118,7 @@ fn entry_of(line: &str) -> Option<Entry> {
         format!("/{path}")
     };
     Some(Entry {
-        name: format!("{username}@{host}{at_path}"),
+        name: super::within_name_limit(format!("{username}@{host}{at_path}")),
         url: format!("{protocol}://{host}/{path}"),
         username: Some(username),
         secret: password,
@@ -153,6 +153,10 @@ mod tests {
         assert!(entry_of("https://h/").is_none());
         assert!(entry_of("https://user@h/").is_none());
         assert!(entry_of("not a url").is_none());
+        // A name the agent takes, however long the path.
+        let long = entry_of(&format!("https://ci:t@h/{}", "r".repeat(300))).unwrap();
+        assert_eq!(long.name.len(), credd_protocol::MAX_NAME_LEN);
+        assert!(long.name.starts_with("ci@h/rrr"));
     }
 
     #[test]

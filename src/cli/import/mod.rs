@@ -342,6 +342,16 @@ fn remove_imported<A: Adapter>(
 /// already imported: an entry serving the same URL for the same username (whatever its name,
 /// since several entries for one URL and user would make lookups ambiguous), or the entry of
 /// that name, holds the same secret (and, for the latter, username and URL).
+/// `name` cut to the longest entry name the agent takes, at a character boundary.
+fn within_name_limit(mut name: String) -> String {
+    let mut end = name.len().min(credd_protocol::MAX_NAME_LEN);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name.truncate(end);
+    name
+}
+
 fn store(client: &mut Client, entry: &Entry, noun: &str) -> Result<Outcome> {
     if let Some(outcome) = same_service(client, entry, noun)? {
         return Ok(outcome);
@@ -352,6 +362,10 @@ fn store(client: &mut Client, entry: &Entry, noun: &str) -> Result<Outcome> {
         replace: false,
     }) {
         Ok(_) => return Ok(Outcome::Added),
+        // An entry the agent will not take (its message says why): the others still go in.
+        Err(e) if e.kind() == Some(ErrorKind::BadRequest) => {
+            return Ok(Outcome::Conflict(e.to_string()));
+        }
         Err(e) if e.kind() == Some(ErrorKind::Exists) => e,
         Err(e) => return Err(e.into()),
     };

@@ -12,8 +12,6 @@ use zeroize::Zeroizing;
 
 use super::{Adapter, Candidate, ToolFile};
 
-/// The longest entry name the agent takes, in bytes.
-const NAME_LIMIT: usize = 256;
 /// The variables pip reads index URLs from, and whether they hold several.
 const INDEX_VARS: [&str; 2] = ["PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"];
 
@@ -353,18 +351,10 @@ fn env_index_urls() -> Vec<String> {
 fn entry_name(url: &str, username: Option<&str>) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let rest = rest.trim_end_matches('/');
-    let mut name = match username {
+    super::within_name_limit(match username {
         Some(user) => format!("{user}@{rest}"),
         None => rest.to_owned(),
-    };
-    if name.len() > NAME_LIMIT {
-        let mut end = NAME_LIMIT;
-        while !name.is_char_boundary(end) {
-            end -= 1;
-        }
-        name.truncate(end);
-    }
-    name
+    })
 }
 
 #[cfg(test)]

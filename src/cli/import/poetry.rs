@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use credd::poetry::files::{self, AuthKey, RepositoryUrls, SkipReason};
+use credd::urlmatch::without_userinfo;
 use credd_protocol::Entry;
 use zeroize::Zeroizing;
 
@@ -72,7 +73,8 @@ impl Adapter for Poetry {
                 label: setting,
                 entry: Entry {
                     name,
-                    url: url.to_owned(),
+                    // A repository URL may carry userinfo, which an entry's URL may not.
+                    url: without_userinfo(url),
                     username: credential.username,
                     secret: credential.secret,
                     expires: None,
