@@ -254,7 +254,7 @@ fn dry_run_prints_the_changes_and_writes_nothing() {
     );
     assert!(
         out.stdout
-            .contains(" timeout = 30\n+keyring-provider = subprocess\n \n"),
+            .contains("@@ -5,0 +6 @@\n+keyring-provider = subprocess\n"),
         "{out:?}"
     );
     assert_eq!(std::fs::read_to_string(&setup.pip_conf).unwrap(), PIP_CONF);
@@ -392,4 +392,22 @@ fn python_keyring_setup_makes_credds_backend_keyrings_default_keeping_the_file()
     python.env("PYTHONDONTWRITEBYTECODE", "1");
     let out = run_with_limit(python, "");
     assert_eq!(out.ok(), "CreddKeyring\n", "{out:?}");
+}
+
+/// `--dry-run` shows the changed lines only: the options beside `[global]`'s new line may hold
+/// an index URL's password.
+#[test]
+fn a_dry_run_never_prints_the_lines_around_the_change() {
+    let setup = Setup::new();
+    write(
+        &setup.pip_conf,
+        "[global]\nindex-url = https://alice:hunter2-dry@pkgs.example/simple/\n",
+    );
+    let out = setup.run("pip", &["--dry-run"]);
+    assert_ok(&out);
+    assert!(
+        out.stdout.contains("+keyring-provider = subprocess\n"),
+        "{out:?}"
+    );
+    assert!(!format!("{out:?}").contains("hunter2"), "{out:?}");
 }

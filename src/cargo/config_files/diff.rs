@@ -1,12 +1,14 @@
 //! Showing a change to a file as a unified diff, made by `similar` (a diff is a solved problem,
 //! and a hand-written one is code to keep for nothing).
 
-/// A unified diff of `before` and `after` (three lines of context), headed by `label`; empty when
-/// they are equal.
+/// A unified diff of `before` and `after`, headed by `label`; empty when they are equal. Only the
+/// changed lines are shown, no context: the lines around a setting credd adds may hold the
+/// user's secrets (an index URL's password beside pip's `[global]` options, a token in Cargo's
+/// config), which `--dry-run` must not print.
 pub fn unified_diff(label: &str, before: &str, after: &str) -> String {
     similar::TextDiff::from_lines(before, after)
         .unified_diff()
-        .context_radius(3)
+        .context_radius(0)
         .header(label, label)
         .to_string()
 }
@@ -22,7 +24,7 @@ mod tests {
         let after = "1\n2\n3\n4\n5\nsix\n7\n8\n";
         assert_eq!(
             unified_diff("f", before, after),
-            "--- f\n+++ f\n@@ -3,6 +3,6 @@\n 3\n 4\n 5\n-6\n+six\n 7\n 8\n"
+            "--- f\n+++ f\n@@ -6 +6 @@\n-6\n+six\n"
         );
         assert_eq!(
             unified_diff("f", "", "x\ny\n"),
