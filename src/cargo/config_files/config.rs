@@ -106,14 +106,33 @@ fn strings(list: &Array) -> Option<Vec<&str>> {
     list.iter().map(Value::as_str).collect()
 }
 
-/// The provider list `current` should become.
+/// The provider list `current` should become: credd last, as the user wrote it when it is there
+/// (`credd --socket PATH`), else plain `credd`.
 fn wanted_providers<'a>(current: &[&'a str]) -> Vec<&'a str> {
-    let mut wanted: Vec<&str> = current.iter().copied().filter(|p| *p != PROVIDER).collect();
+    let (credd, mut wanted): (Vec<&str>, Vec<&str>) = current
+        .iter()
+        .partition(|p| runs_credd(p.split_whitespace()));
     if !wanted.contains(&CARGO_TOKEN) {
         wanted.insert(0, CARGO_TOKEN);
     }
-    wanted.push(PROVIDER);
+    wanted.push(credd.last().copied().unwrap_or(PROVIDER));
     wanted
+}
+
+/// True when a provider's command line (its program, then its arguments) runs credd: the
+/// program `credd`, by name or by path, with any arguments (`credd --socket PATH`).
+fn runs_credd<'a>(mut words: impl Iterator<Item = &'a str>) -> bool {
+    words
+        .next()
+        .and_then(|program| std::path::Path::new(program).file_name())
+        .is_some_and(|name| name == PROVIDER)
+}
+
+/// True when the list element `value` is a provider that runs credd.
+fn is_credd_element(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|p| runs_credd(p.split_whitespace()))
 }
 
 /// Edits `list` in place into [`wanted_providers`], keeping the other elements' formatting and
@@ -142,7 +161,14 @@ fn add_to_list(list: &mut Array) {
         .map(|v| text(v.decor().suffix()))
         .and_then(|s| s.rfind('\n').map(|i| s[i..].to_owned()))
         .unwrap_or_default();
-    list.retain(|v| v.as_str() != Some(PROVIDER));
+    let kept = list
+        .iter()
+        .filter(|v| is_credd_element(v))
+        .last()
+        .and_then(Value::as_str)
+        .unwrap_or(PROVIDER)
+        .to_owned();
+    list.retain(|v| !is_credd_element(v));
     if !list.iter().any(|v| v.as_str() == Some(CARGO_TOKEN)) {
         let mut token = Value::from(CARGO_TOKEN);
         if multiline {
@@ -150,7 +176,7 @@ fn add_to_list(list: &mut Array) {
         }
         list.insert_formatted(0, token);
     }
-    let mut credd = Value::from(PROVIDER);
+    let mut credd = Value::from(kept);
     if multiline {
         // The comma goes right after the old last element; a comment after it stays on its line.
         let mut prefix = last_indent;
@@ -199,11 +225,12 @@ fn registries_with_own_provider(doc: &DocumentMut) -> Vec<String> {
     found
 }
 
-/// True when a `credential-provider` value names credd alone.
+/// True when a `credential-provider` value runs credd: a command line (`"credd --socket
+/// PATH"`) or its words as a list (`["credd", "--socket", PATH]`).
 fn is_credd(item: &Item) -> bool {
     match item.as_value() {
-        Some(Value::String(s)) => s.value() == PROVIDER,
-        Some(Value::Array(a)) => strings(a).is_some_and(|s| s == [PROVIDER]),
+        Some(Value::String(s)) => runs_credd(s.value().split_whitespace()),
+        Some(Value::Array(a)) => strings(a).is_some_and(|s| runs_credd(s.into_iter())),
         _ => false,
     }
 }
@@ -298,7 +325,7 @@ pub fn uses_credd(config: &str) -> Result<bool, FileError> {
         .get("registry")
         .and_then(|r| r.get(GLOBAL_PROVIDERS))
         .and_then(Item::as_array)
-        .is_some_and(|list| list.iter().any(|v| v.as_str() == Some(PROVIDER)));
+        .is_some_and(|list| list.iter().any(is_credd_element));
     let own = |t: &dyn TableLike| t.get(CREDENTIAL_PROVIDER).is_some_and(is_credd);
     let crates_io = doc
         .get("registry")
@@ -408,6 +435,33 @@ mod tests {
         let setup = global(text);
         assert!(!setup.edit.changed);
         assert_eq!(setup.edit.text, text);
+    }
+
+    /// credd configured with its own arguments (a socket) is credd: kept as written, moved last
+    /// when it is not, never doubled; a registry's own such provider is left alone.
+    #[test]
+    fn credd_with_arguments_is_recognized_and_kept() {
+        let last = "[registry]\nglobal-credential-providers = [\"cargo:token\", \"credd --socket /run/x.sock\"]\n";
+        assert!(!global(last).edit.changed);
+        assert!(uses_credd(last).unwrap());
+        let first = "[registry]\nglobal-credential-providers = [\"/opt/bin/credd --socket /x\", \"cargo:token\"]\n";
+        let setup = global(first);
+        assert_eq!(
+            setup.providers,
+            ["cargo:token", "/opt/bin/credd --socket /x"]
+        );
+        let own = "[registries.corp]\nindex = \"sparse+https://c/\"\ncredential-provider = [\"credd\", \"--socket\", \"/x\"]\n";
+        assert!(global(own).own_provider.is_empty());
+        let registry = set_registry_provider(own, "corp").unwrap();
+        assert!(!registry.edit.changed);
+        assert_eq!(registry.edit.text, own);
+        // Not credd: a program whose name only starts so.
+        let other = "[registry]\nglobal-credential-providers = [\"credd-other\"]\n";
+        assert!(!uses_credd(other).unwrap());
+        assert_eq!(
+            global(other).providers,
+            ["cargo:token", "credd-other", "credd"]
+        );
     }
 
     #[test]
