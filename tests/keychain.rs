@@ -789,6 +789,40 @@ fn a_secret_service_that_never_answers_costs_the_timeout_not_a_hang() {
     assert_eq!(env.cli(&["get", "reg"]).ok(), "tok-frozen\n");
 }
 
+/// A remember whose keychain does not answer in time may still store the key once it does: the
+/// key counts as remembered from the start, so no publish credential can be stored beside it,
+/// until `credd forget`.
+#[test]
+fn a_remember_that_times_out_still_guards_publish_credentials() {
+    join_new_session_keyring();
+    let env = TestEnv::new();
+    let bus = Bus::with_secret_service(&env);
+    let _agent = bus.start_agent(&env);
+    env.init();
+    wait_until("the agent has looked at the keychain", || {
+        status_json(&env)["keychain"]["state"] == "available"
+    });
+    bus.signal_keyring(libc::SIGSTOP);
+    let out = remember(&env);
+    assert!(
+        out.code() != 0
+            && out
+                .stderr
+                .contains("counts it as remembered until 'credd forget'"),
+        "{out:?}"
+    );
+    bus.signal_keyring(libc::SIGCONT);
+    // The abandoned store completes now.
+    std::thread::sleep(Duration::from_secs(1));
+    let publish = add(&env, "p", "https://reg.test/", "tok-pub", &["--publish"]);
+    assert!(
+        publish.code() != 0 && publish.stderr.contains("run 'credd forget' first"),
+        "{publish:?}"
+    );
+    env.cli(&["forget"]).ok();
+    add(&env, "p", "https://reg.test/", "tok-pub", &["--publish"]).ok();
+}
+
 /// `unlock --remember` keeps the vault key in the Secret Service: later unlocks and a freshly
 /// started agent need no passphrase; `passwd` makes the key stale (and unlock says so); `forget`
 /// removes it.

@@ -115,6 +115,10 @@ impl State {
         self.refuse_with_publish_credentials()?;
         let mut last = None;
         for &kind in keychain::FOR_REMEMBER {
+            // The marker first: a store that outlasts its timeout may still land, and until then
+            // (and until 'credd forget') the key must count as remembered, so that no publish
+            // credential is stored beside it.
+            self.set_remembered(Some(kind)).await.map_err(store_error)?;
             let remembered = self.stores.remembered.clone();
             let key = key.clone();
             match self
@@ -122,24 +126,32 @@ impl State {
                 .await
             {
                 Ok(()) => {
-                    if let Err(error) = self.set_remembered(Some(kind)).await {
-                        // A remember that fails leaves no key behind.
-                        if let Err(undo) = self.forget_in(kind).await {
-                            tracing::warn!(%undo, "cannot remove the key that was not remembered");
-                        }
-                        return Err(store_error(error));
-                    }
                     tracing::info!(keychain = ?kind, "vault key remembered");
                     return Ok(RememberResult {
                         keychain: kind,
                         survives_reboot: kind != KeychainKind::KernelKeyutils,
                     });
                 }
-                // Only an absent keychain gives way to the next: a locked one must be unlocked.
-                Err(StoreError::Keychain(error)) if error.state == KeychainState::Absent => {
-                    last = Some(StoreError::Keychain(error));
+                Err(StoreError::Keychain(error)) if error.state == KeychainState::NotAnswering => {
+                    let mut reply = store_error(StoreError::Keychain(error));
+                    reply.message.push_str(
+                        "; the vault key may still be stored once it answers, so credd counts it \
+                         as remembered until 'credd forget'",
+                    );
+                    return Err(reply);
                 }
-                Err(error) => return Err(store_error(error)),
+                Err(error) => {
+                    // A definite failure: nothing was stored.
+                    self.set_remembered(None).await.map_err(store_error)?;
+                    // Only an absent keychain gives way to the next: a locked one must be
+                    // unlocked.
+                    match error {
+                        StoreError::Keychain(error) if error.state == KeychainState::Absent => {
+                            last = Some(StoreError::Keychain(error));
+                        }
+                        error => return Err(store_error(error)),
+                    }
+                }
             }
         }
         Err(store_error(last.expect("there is at least one keychain")))
