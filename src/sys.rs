@@ -15,7 +15,6 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fs::FileType;
 use rustix::io::FdFlags;
 use rustix::process::{DumpableBehavior, Resource, Rlimit};
-use rustix::termios::{LocalModes, OptionalActions, Termios};
 
 /// An error number, to tell `io::Error`s apart by (`Errno::from_io_error`) or to make one.
 pub use rustix::io::Errno;
@@ -137,10 +136,19 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
 }
 
-/// True when `fd` is readable (or at its end) within `timeout`; false on timeout or error.
+/// True when `fd` is readable (or at its end) within `timeout`; false on timeout or error. A
+/// signal that interrupts the wait (a resume after Ctrl-Z) does not end it.
 pub fn readable_within(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
-    // A timeout too long for a timespec is no timeout.
-    poll_readable(fd, Timespec::try_from(timeout).ok().as_ref()).unwrap_or(false)
+    let deadline = std::time::Instant::now().checked_add(timeout);
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        // A timeout too long for a timespec is no timeout.
+        let limit = left.and_then(|left| Timespec::try_from(left).ok());
+        match poll_readable(fd, limit.as_ref()) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other.unwrap_or(false),
+        }
+    }
 }
 
 /// Polls `fd` for reading for at most `timeout` (`None`: no limit): true when it is readable.
@@ -255,27 +263,144 @@ pub mod before_exec {
     }
 }
 
-/// Turns terminal echo off on a terminal (keeping the newline's echo) until dropped.
+/// Turns terminal echo off on a terminal (keeping the newline's echo) until dropped, as
+/// `readpassphrase(3)` does: a signal that ends the process puts echo back first; one that stops
+/// it (Ctrl-Z) puts echo back for the shell, and the resume turns it off again, since the shell
+/// gives a resumed job its own settings back, with echo. One prompt at a time per process.
 pub struct EchoOff<'fd> {
     tty: BorrowedFd<'fd>,
-    saved: Termios,
+    saved: libc::termios,
+    previous: Vec<(libc::c_int, libc::sigaction)>,
 }
+
+/// The signals that end a prompt's process, then those that stop it.
+const ENDING: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+const STOPPING: [libc::c_int; 3] = [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
+
+/// The prompt's terminal for the signal handler (-1: none), and its settings before and during
+/// the prompt, written before the descriptor is published.
+static PROMPT_TTY: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+/// The signals (by number, as bits) the prompt handles: not those the process ignored.
+static PROMPT_HANDLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static PROMPT_MODES: PromptModes = PromptModes(std::cell::UnsafeCell::new(None));
+
+struct PromptModes(std::cell::UnsafeCell<Option<(libc::termios, libc::termios)>>);
+// SAFETY: written only by `EchoOff::new` while no prompt is published (PROMPT_TTY is -1, so no
+// handler reads it), read by the handler only after PROMPT_TTY is published (Release/Acquire).
+unsafe impl Sync for PromptModes {}
 
 impl<'fd> EchoOff<'fd> {
     /// Turns echo off on `tty`, which must be a terminal.
     pub fn new(tty: BorrowedFd<'fd>) -> io::Result<Self> {
-        let saved = rustix::termios::tcgetattr(tty)?;
-        let mut hidden = saved.clone();
-        hidden.local_modes.remove(LocalModes::ECHO);
-        hidden.local_modes.insert(LocalModes::ECHONL);
-        rustix::termios::tcsetattr(tty, OptionalActions::Now, &hidden)?;
-        Ok(Self { tty, saved })
+        use std::os::fd::AsRawFd;
+        use std::sync::atomic::Ordering;
+        let fd = tty.as_raw_fd();
+        let mut saved = std::mem::MaybeUninit::<libc::termios>::uninit();
+        // SAFETY: tcgetattr fills the termios it is given, or fails.
+        if unsafe { libc::tcgetattr(fd, saved.as_mut_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: filled by the successful tcgetattr above.
+        let saved = unsafe { saved.assume_init() };
+        let mut hidden = saved;
+        hidden.c_lflag &= !libc::ECHO;
+        hidden.c_lflag |= libc::ECHONL;
+        if PROMPT_TTY.load(Ordering::Acquire) != -1 {
+            return Err(io::Error::other("another prompt is showing"));
+        }
+        // SAFETY: no prompt is published, so no handler reads the modes (see PromptModes).
+        unsafe { *PROMPT_MODES.0.get() = Some((saved, hidden)) };
+        PROMPT_HANDLES.store(0, Ordering::Relaxed);
+        PROMPT_TTY.store(fd, Ordering::Release);
+        let mut echo_off = Self {
+            tty,
+            saved,
+            previous: Vec::new(),
+        };
+        for signal in ENDING.into_iter().chain(STOPPING).chain([libc::SIGCONT]) {
+            let previous = install(signal, on_prompt_signal)?;
+            echo_off.previous.push((signal, previous));
+            // A signal this process ignores (as a shell's background job ignores SIGINT) stays
+            // ignored.
+            if previous.sa_sigaction == libc::SIG_IGN {
+                // SAFETY: puts back the disposition just read.
+                unsafe { libc::sigaction(signal, &previous, std::ptr::null_mut()) };
+            } else {
+                PROMPT_HANDLES.fetch_or(1 << signal, Ordering::Relaxed);
+            }
+        }
+        set_modes(fd, &hidden)?;
+        Ok(echo_off)
     }
 }
 
 impl Drop for EchoOff<'_> {
     fn drop(&mut self) {
-        let _ = rustix::termios::tcsetattr(self.tty, OptionalActions::Now, &self.saved);
+        use std::os::fd::AsRawFd;
+        for (signal, previous) in self.previous.drain(..).rev() {
+            // SAFETY: puts back the disposition saved when the prompt began.
+            unsafe { libc::sigaction(signal, &previous, std::ptr::null_mut()) };
+        }
+        PROMPT_TTY.store(-1, std::sync::atomic::Ordering::Release);
+        let _ = set_modes(self.tty.as_raw_fd(), &self.saved);
+    }
+}
+
+/// Sets the terminal `fd`'s modes now.
+fn set_modes(fd: RawFd, modes: &libc::termios) -> io::Result<()> {
+    // SAFETY: a valid termios; tcsetattr only reads it.
+    match unsafe { libc::tcsetattr(fd, libc::TCSANOW, modes) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Installs `handler` for `signal` (no SA_RESTART: a resume wakes a waiting poll, which then
+/// polls again) and returns the disposition it replaces.
+fn install(
+    signal: libc::c_int,
+    handler: extern "C" fn(libc::c_int),
+) -> io::Result<libc::sigaction> {
+    // SAFETY: zeroed sigaction structs are valid (empty mask, no flags); the handler only makes
+    // async-signal-safe calls.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as libc::sighandler_t;
+        let mut previous: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(signal, &action, &mut previous) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(previous)
+    }
+}
+
+/// The prompt's signal handler. Only async-signal-safe calls: tcsetattr, sigaction, raise.
+extern "C" fn on_prompt_signal(signal: libc::c_int) {
+    let fd = PROMPT_TTY.load(std::sync::atomic::Ordering::Acquire);
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: published, so written and not changing (see PromptModes).
+    let Some((saved, hidden)) = (unsafe { &*PROMPT_MODES.0.get() }) else {
+        return;
+    };
+    // SAFETY: valid termios structs; the default dispositions are plain values.
+    unsafe {
+        if signal == libc::SIGCONT {
+            // Resumed: the shell gave the terminal its own modes back; hide again, and be ready
+            // for the next stop.
+            libc::tcsetattr(fd, libc::TCSANOW, hidden);
+            let handled = PROMPT_HANDLES.load(std::sync::atomic::Ordering::Relaxed);
+            for stop in STOPPING.into_iter().filter(|&s| handled & (1 << s) != 0) {
+                let _ = install(stop, on_prompt_signal);
+            }
+            return;
+        }
+        libc::tcsetattr(fd, libc::TCSANOW, saved);
+        // The default action, with echo back: the signal is blocked while this runs, and is
+        // taken as soon as the handler returns (the process ends, or stops until SIGCONT).
+        libc::signal(signal, libc::SIG_DFL);
+        libc::raise(signal);
     }
 }
 

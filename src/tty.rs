@@ -11,7 +11,8 @@ pub fn has_tty() -> bool {
 }
 
 /// Reads a line from `/dev/tty` with echo off. Echo goes off before the prompt shows, so even
-/// keys typed ahead are never displayed, and it is restored however the read ends.
+/// keys typed ahead are never displayed, and it is restored however the read ends, a signal that
+/// ends the process included; a stop and resume (Ctrl-Z, `fg`) turns it off again.
 pub fn read_hidden(prompt: &str) -> std::io::Result<Zeroizing<String>> {
     read_hidden_within(prompt, Duration::MAX)
 }

@@ -866,3 +866,53 @@ fn messages_name_urls_without_their_passwords() {
         assert!(!format!("{out:?}").contains("S3cret"), "{out:?}");
     }
 }
+
+/// The passphrase prompt after a stop and resume (Ctrl-Z, `fg`): the shell gives the resumed
+/// job the terminal with echo on, and credd turns it off again before anything is typed.
+#[test]
+fn a_prompt_resumed_with_echo_on_hides_again() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    env.cli(&["lock"]).ok();
+    // As a shell does at `fg`: echo on, then SIGCONT.
+    let line = format!(
+        "{} unlock --socket {} & sleep 1; stty echo; kill -CONT $!; wait $!",
+        env!("CARGO_BIN_EXE_credd"),
+        env.socket_str()
+    );
+    let answer = format!("{PASSPHRASE}\n");
+    let shown = common::run_on_tty_typing_after(
+        &env,
+        &line,
+        &[("credd passphrase:", &answer)],
+        std::time::Duration::from_secs(2),
+    );
+    assert!(shown.contains("credd: unlocked"), "{shown:?}");
+    assert!(!shown.contains(PASSPHRASE), "echoed: {shown:?}");
+}
+
+/// A prompt ended by a signal leaves the terminal's echo on, as it found it.
+#[test]
+fn a_prompt_ended_by_a_signal_puts_echo_back() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    env.cli(&["lock"]).ok();
+    for signal in ["TERM", "INT", "HUP"] {
+        // In the foreground (a background job ignores SIGINT): the inner shell becomes credd,
+        // and its own background subshell signals it (`$$` is the inner shell's pid there).
+        let line = format!(
+            "sh -c '( sleep 1; kill -{signal} $$ ) & exec {} unlock --socket {}'; stty -a",
+            env!("CARGO_BIN_EXE_credd"),
+            env.socket_str()
+        );
+        let shown = common::run_on_tty(&env, &line, &[]);
+        assert!(shown.contains("credd passphrase:"), "{shown:?}");
+        let words: Vec<&str> = shown.split_whitespace().collect();
+        assert!(
+            words.contains(&"echo") && !words.contains(&"-echo"),
+            "{signal}: {shown:?}"
+        );
+    }
+}
