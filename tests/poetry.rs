@@ -846,8 +846,9 @@ fn python_backend_finds_poetry_config_dir_where_credd_does() {
 /// A repository's name becomes the same URL in the backend (`poetry_repository_url`, used when
 /// Poetry stores a password) as in credd (`RepositoryUrls::credential_url`, used by `credd
 /// import poetry`): Poetry's rule, where `POETRY_REPOSITORIES_<NAME>_URL` (NAME upper case, `-`
-/// and `.` as `_`) comes first, then poetry.toml, then config.toml (a dotted name is a path of
-/// tables), then PyPI's upload URL for `pypi`, then the project's sources.
+/// as `_`, dots kept) comes first, then poetry.toml, then config.toml (`[repositories."a.b"]` is
+/// `a.b`; a nested `[repositories.a.b]` is not), then PyPI's upload URL for `pypi`, then the
+/// project's sources. The real Poetry's own config reader agrees on what comes from its config.
 #[test]
 fn python_backend_turns_repository_names_into_the_urls_credd_does() {
     let dir = tempfile::tempdir().unwrap();
@@ -861,7 +862,7 @@ fn python_backend_turns_repository_names_into_the_urls_credd_does() {
         "[repositories.corp]\nurl = \"https://global-corp/\"\n\
          [repositories.up]\nurl = \"https://global-up/\"\n\
          [repositories.a.b]\nurl = \"https://ab/\"\n\
-         [repositories.\"c.d\"]\nurl = \"https://never/\"\n\
+         [repositories.\"c.d\"]\nurl = \"https://cd/\"\n\
          [repositories.empty]\nurl = \"\"\n\
          [repositories.\"naïve\"]\nurl = \"https://naive/\"\n",
     )
@@ -901,7 +902,7 @@ fn python_backend_turns_repository_names_into_the_urls_credd_does() {
         ("HOME", "/h"),
         ("POETRY_CONFIG_DIR", config),
         ("POETRY_REPOSITORIES_CORP_UPLOAD_URL", "https://env-upload/"),
-        ("POETRY_REPOSITORIES_A_B_URL", "https://env-ab/"),
+        ("POETRY_REPOSITORIES_A.B_URL", "https://env-ab/"),
         ("POETRY_REPOSITORIES_UP_URL", ""),
         ("POETRY_REPOSITORIES_NAÏVE_URL", "https://env-naive/"),
         ("POETRY_REPOSITORIES_PYPI_URL", "https://env-pypi/"),
@@ -963,8 +964,8 @@ fn python_backend_turns_repository_names_into_the_urls_credd_does() {
             expected([
                 Some("https://global-corp/"),
                 Some("https://local-up/"),
-                Some("https://ab/"),
                 None,
+                Some("https://cd/"),
                 None,
                 Some("https://naive/"),
                 Some("https://src/simple/"),
@@ -978,20 +979,73 @@ fn python_backend_turns_repository_names_into_the_urls_credd_does() {
                 Some("https://global-corp/"),
                 Some("https://local-up/"),
                 Some("https://env-ab/"),
-                None,
+                Some("https://cd/"),
                 None,
                 Some("https://env-naive/"),
                 Some("https://env-src/"),
                 Some("https://env-pypi/"),
                 Some("https://second-blank/"),
                 Some("https://env-upload/"),
-                Some("https://env-upload/"),
+                None,
                 None,
             ]),
         ],
         "credd's rule"
     );
     assert_eq!(from_python, from_credd, "{names:?}");
+
+    // What Poetry's own reader (`Config.get(["repositories", NAME, "url"])`, as `poetry publish`
+    // asks it) makes of the names its config.toml and the variables give.
+    let from_config = [
+        "corp",
+        "a.b",
+        "c.d",
+        "empty",
+        "naïve",
+        "corp-upload",
+        "Corp.Upload",
+        "nope",
+    ];
+    let script = "import json, os, sys\n\
+                  request = json.load(sys.stdin)\n\
+                  from poetry.config.config import Config\n\
+                  for case in request['cases']:\n    \
+                  os.environ.clear()\n    os.environ.update(case)\n    \
+                  config = Config.create(reload=True)\n    \
+                  print(json.dumps([config.get(['repositories', n, 'url']) or None \
+                  for n in request['names']]))\n";
+    let mut poetry = Command::new(venv_bin("python"));
+    poetry
+        .args(["-c", script])
+        .env_clear()
+        .env("HOME", "/h")
+        .env("POETRY_CONFIG_DIR", config)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let request = serde_json::json!({
+        "names": from_config,
+        "cases": cases
+            .iter()
+            .map(|vars| vars.iter().copied().collect::<std::collections::HashMap<_, _>>())
+            .collect::<Vec<_>>(),
+    });
+    let out = run_with_limit(poetry, &request.to_string());
+    assert_ok(&out, "Poetry's Config.get");
+    let from_poetry: Vec<Vec<Option<String>>> = out
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    let credd_for_config: Vec<Vec<Option<String>>> = from_credd
+        .iter()
+        .map(|urls| {
+            from_config
+                .iter()
+                .map(|n| urls[position(n)].clone())
+                .collect()
+        })
+        .collect();
+    assert_eq!(from_poetry, credd_for_config, "{from_config:?}");
 }
 
 /// Runs the backend's Python test `module` (in integrations/python) against the agent of `env`.

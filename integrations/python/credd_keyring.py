@@ -536,8 +536,8 @@ def poetry_repository_url(name, cwd=None):
         files.append(os.path.join(os.path.dirname(project), "poetry.toml"))
     files.append(os.path.join(_poetry_config_dir(), "config.toml"))
     for path in files:
-        # Poetry splits the setting repositories.NAME.url at dots and walks the tables.
-        url = _get(_read_toml(path), "repositories", *name.split("."), "url")
+        # Poetry 2 reads ["repositories", NAME, "url"]: NAME whole, dots included.
+        url = _get(_read_toml(path), "repositories", name, "url")
         if isinstance(url, str) and url:
             return url
     if name == "pypi":
@@ -553,9 +553,9 @@ def poetry_repository_url(name, cwd=None):
 
 
 def _repository_env_var(name):
-    # Poetry's Config.get builds it from the setting repositories.NAME.url: each dotted part
-    # upper case with "-" as "_", joined by "_".
-    return "POETRY_REPOSITORIES_%s_URL" % name.upper().replace("-", "_").replace(".", "_")
+    # Poetry's Config.get builds it from the keys ["repositories", NAME, "url"]: each upper case
+    # with "-" as "_", joined by "_"; NAME's dots are kept.
+    return "POETRY_REPOSITORIES_%s_URL" % name.upper().replace("-", "_")
 
 
 def _poetry_config_dir():

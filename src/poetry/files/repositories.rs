@@ -50,43 +50,35 @@ pub fn project_sources(pyproject: &str) -> Result<Vec<Source>, FileError> {
 }
 
 /// The URL of every repository of a Poetry `config.toml` or `poetry.toml`, by the name Poetry
-/// finds it by. Poetry splits the setting `repositories.NAME.url` at dots and walks the tables,
-/// so `[repositories.a.b]` is repository `a.b` while a quoted `[repositories."a.b"]` is never
-/// found; an empty `url` counts as none.
+/// finds it by: each key of `[repositories]` whole, dots included, as Poetry 2 reads the setting
+/// (`["repositories", NAME, "url"]`) and as `poetry config repositories.my.repo URL` writes it
+/// (`[repositories."my.repo"]`); a nested `[repositories.a.b]` is no repository `a.b`. An empty
+/// `url` counts as none.
 pub fn repository_urls(config: &str) -> Result<BTreeMap<String, String>, FileError> {
     let doc = parse(config)?;
     let mut urls = BTreeMap::new();
     if let Some(repositories) = doc.get("repositories").and_then(Item::as_table_like) {
-        collect_urls(repositories, "", &mut urls);
+        for (name, item) in repositories.iter() {
+            let url = item
+                .as_table_like()
+                .and_then(|table| table.get("url"))
+                .and_then(Item::as_str)
+                .filter(|u| !u.is_empty());
+            if let Some(url) = url {
+                urls.insert(name.to_owned(), url.to_owned());
+            }
+        }
     }
     Ok(urls)
 }
 
-/// Adds the `url` of every table below `tables` to `urls`, named by its dotted path after
-/// `prefix`.
-fn collect_urls(tables: &dyn TableLike, prefix: &str, urls: &mut BTreeMap<String, String>) {
-    for (key, item) in tables.iter() {
-        let Some(table) = item.as_table_like().filter(|_| !key.contains('.')) else {
-            continue;
-        };
-        let name = format!("{prefix}{key}");
-        if let Some(url) = table
-            .get("url")
-            .and_then(Item::as_str)
-            .filter(|u| !u.is_empty())
-        {
-            urls.insert(name.clone(), url.to_owned());
-        }
-        collect_urls(table, &format!("{name}."), urls);
-    }
-}
-
 /// The variable Poetry reads first for repository `name`'s URL: `POETRY_REPOSITORIES_<NAME>_URL`,
-/// NAME upper case with `-` and `.` as `_` (Poetry's `Config.get` builds it from the setting
-/// `repositories.NAME.url`). The Python backend's `poetry_repository_url` follows the same rule.
+/// NAME upper case with `-` as `_` and its dots kept (Poetry's `Config.get` builds it from the
+/// keys `["repositories", NAME, "url"]`). The Python backend's `poetry_repository_url` follows
+/// the same rule.
 pub fn repository_env_var(name: &str) -> String {
     // Unicode upper case, as Python's `str.upper` that Poetry uses.
-    let name = name.to_uppercase().replace(['-', '.'], "_");
+    let name = name.to_uppercase().replace('-', "_");
     format!("POETRY_REPOSITORIES_{name}_URL")
 }
 
@@ -242,7 +234,7 @@ priority = "primary"
                       [repositories.empty]\nurl = \"\"\n[repositories.a.b]\nurl = \"https://ab/\"\n\
                       [repositories.\"c.d\"]\nurl = \"https://never/\"\n";
         let urls = repository_urls(config).unwrap();
-        assert_eq!(urls.keys().collect::<Vec<_>>(), ["a.b", "up"]);
+        assert_eq!(urls.keys().collect::<Vec<_>>(), ["c.d", "up"]);
         let mut known = RepositoryUrls {
             global: urls,
             local: [("up".to_owned(), "https://local-up/".to_owned())].into(),
@@ -253,13 +245,13 @@ priority = "primary"
             Some("https://local-up/"),
             "poetry.toml first"
         );
-        assert_eq!(known.url("a.b"), Some("https://ab/"));
-        assert_eq!(known.url("c.d"), None);
+        assert_eq!(known.url("a.b"), None);
+        assert_eq!(known.url("c.d"), Some("https://never/"));
         assert_eq!(known.url("pypi"), Some(PYPI_UPLOAD_URL));
         assert_eq!(known.url("nope"), None);
         known.env = [
             ("POETRY_REPOSITORIES_CORP_UPLOAD_URL", "https://env/"),
-            ("POETRY_REPOSITORIES_A_B_URL", "https://env-ab/"),
+            ("POETRY_REPOSITORIES_A.B_URL", "https://env-ab/"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .into();
@@ -269,7 +261,7 @@ priority = "primary"
             "other variables hide nothing"
         );
         assert_eq!(known.url("corp-upload"), Some("https://env/"));
-        assert_eq!(known.url("Corp.Upload"), Some("https://env/"));
+        assert_eq!(known.url("Corp.Upload"), None);
         assert_eq!(
             known.url("a.b"),
             Some("https://env-ab/"),
@@ -286,7 +278,7 @@ priority = "primary"
         assert_eq!(repository_env_var("corp"), "POETRY_REPOSITORIES_CORP_URL");
         assert_eq!(
             repository_env_var("my-repo.v2"),
-            "POETRY_REPOSITORIES_MY_REPO_V2_URL"
+            "POETRY_REPOSITORIES_MY_REPO.V2_URL"
         );
     }
 }
