@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use credd::cargo::config_files::unified_diff;
-use credd::pip::files::set_option;
+use credd::pip::files::{KeyNames, set_option};
 
 /// The backend class, as keyring's `default-keyring` names it.
 const BACKEND: &str = "credd_keyring.CreddKeyring";
@@ -59,8 +59,10 @@ fn configured(text: &str, module_dir: &Path) -> Result<String> {
     let module_dir = module_dir
         .to_str()
         .context("credd's data directory is not UTF-8, which keyring's config cannot name")?;
-    let text = set_option(text, SECTION, "default-keyring", BACKEND)?.text;
-    Ok(set_option(&text, SECTION, "keyring-path", module_dir)?.text)
+    // keyring reads its file with configparser alone: keys match as configparser folds them.
+    let names = KeyNames::ConfigParser;
+    let text = set_option(text, SECTION, "default-keyring", BACKEND, names)?.text;
+    Ok(set_option(&text, SECTION, "keyring-path", module_dir, names)?.text)
 }
 
 /// keyring's config file on Linux: `keyringrc.cfg` in `$XDG_CONFIG_HOME/python_keyring`, where

@@ -83,10 +83,13 @@ struct Line<'a> {
     end: &'a str,
 }
 
-/// One setting of a file: its section, its key as pip names it, and the lines it spans.
+/// One setting of a file: its section, its key as pip names it and as configparser does, and the
+/// lines it spans.
 struct Setting {
     section: String,
     key: String,
+    /// The key's name in lower case, as configparser folds it.
+    name: String,
     /// The index of the key's line.
     line: usize,
     /// Where the delimiter (`=` or `:`) is in the key's line, in bytes.
@@ -162,10 +165,11 @@ impl<'a> Ini<'a> {
             if !seen_keys.insert((section.clone(), name.to_lowercase())) {
                 return Err(ConfigError::DuplicateKey(number));
             }
-            let key = pip_key(name);
+            let (key, name) = (pip_key(name), name.to_lowercase());
             settings.push(Setting {
                 section: section.clone(),
                 key,
+                name,
                 line: index,
                 delimiter,
                 continuation: Vec::new(),
@@ -181,10 +185,15 @@ impl<'a> Ini<'a> {
 
     /// The setting of `key` (as pip names it) in `[section]`: the last, which pip uses.
     fn get(&self, section: &str, key: &str) -> Option<&Setting> {
+        self.get_by(section, key, KeyNames::Pip)
+    }
+
+    /// The last setting of `key` in `[section]`, keys named as `names` says.
+    fn get_by(&self, section: &str, key: &str, names: KeyNames) -> Option<&Setting> {
         self.settings
             .iter()
             .rev()
-            .find(|s| s.section == section && s.key == key)
+            .find(|s| s.section == section && s.is(key, names))
     }
 
     /// The settings pip uses: each but one that a later line of its section sets again.
@@ -248,22 +257,48 @@ pub struct Edit {
     pub overridden_in: Vec<String>,
 }
 
-/// Sets `[global] key = value`, as [`set_option`] does.
+/// How the program that reads a file names its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyNames {
+    /// As pip does: lower case, `_` as `-`, a leading `--` dropped (`index_url` is `index-url`).
+    Pip,
+    /// As `configparser` alone does (the keyring package): lower case only.
+    ConfigParser,
+}
+
+impl Setting {
+    /// True when this setting is `key` to a program that names keys as `names` says.
+    fn is(&self, key: &str, names: KeyNames) -> bool {
+        match names {
+            KeyNames::Pip => self.key == key,
+            KeyNames::ConfigParser => self.name == key.to_lowercase(),
+        }
+    }
+}
+
+/// Sets `[global] key = value` in a pip configuration file, as [`set_option`] does.
 pub fn set_global(text: &str, key: &str, value: &str) -> Result<Edit, ConfigError> {
-    set_option(text, GLOBAL, key, value)
+    set_option(text, GLOBAL, key, value, KeyNames::Pip)
 }
 
 /// Sets `[section] key = value` in a file that Python's `configparser` reads (pip's, and the
 /// keyring package's `keyringrc.cfg`): an existing line for `key` gets the new value after its
 /// own name and delimiter (its continuation lines go); else the line is added after the
 /// section's last option; else the section is added at the end. Everything else is kept byte
-/// for byte, and text that already says so is returned unchanged.
-pub fn set_option(text: &str, section: &str, key: &str, value: &str) -> Result<Edit, ConfigError> {
+/// for byte, and text that already says so is returned unchanged. Which line is `key` depends on
+/// how the reading program names keys (`names`).
+pub fn set_option(
+    text: &str,
+    section: &str,
+    key: &str,
+    value: &str,
+    names: KeyNames,
+) -> Result<Edit, ConfigError> {
     let ini = Ini::parse(text)?;
     let overridden_in = ini
         .settings
         .iter()
-        .filter(|s| s.section != section && s.key == key)
+        .filter(|s| s.section != section && s.is(key, names))
         .map(|s| s.section.clone())
         .collect();
     let newline = ini
@@ -271,7 +306,7 @@ pub fn set_option(text: &str, section: &str, key: &str, value: &str) -> Result<E
         .first()
         .map_or("\n", |l| if l.end.is_empty() { "\n" } else { l.end });
     let mut out: Vec<String> = ini.lines.iter().map(|l| [l.text, l.end].concat()).collect();
-    if let Some(setting) = ini.get(section, key) {
+    if let Some(setting) = ini.get_by(section, key, names) {
         let line = &ini.lines[setting.line];
         let after = &line.text[setting.delimiter + 1..];
         let old = after.trim_matches(is_python_space);
@@ -457,8 +492,29 @@ mod tests {
         let urls = index_urls("[a]\nindex-url=https://x/\nindex_url=https://y/\n").unwrap();
         assert_eq!(urls.len(), 1);
         assert_eq!((urls[0].url.as_str(), urls[0].line), ("https://y/", 3));
-        let edit = set_option("[a]\nindex-url=x\nindex_url=y\n", "a", "index-url", "z").unwrap();
-        assert_eq!(edit.text, "[a]\nindex-url=x\nindex_url=z\n");
+        let edit = set_global("[global]\nindex-url=x\nindex_url=y\n", "index-url", "z").unwrap();
+        assert_eq!(edit.text, "[global]\nindex-url=x\nindex_url=z\n");
+        // keyring's file is read by configparser alone: `keyring_path` is not `keyring-path`.
+        let keyring = "[backend]\nkeyring_path = /old\n";
+        let edit = set_option(
+            keyring,
+            "backend",
+            "keyring-path",
+            "/new",
+            KeyNames::ConfigParser,
+        );
+        assert_eq!(
+            edit.unwrap().text,
+            "[backend]\nkeyring_path = /old\nkeyring-path = /new\n"
+        );
+        let edit = set_option(
+            "[backend]\nKeyring-Path = /old\n",
+            "backend",
+            "keyring-path",
+            "/new",
+            KeyNames::ConfigParser,
+        );
+        assert_eq!(edit.unwrap().text, "[backend]\nKeyring-Path = /new\n");
         assert_eq!(
             err("[global]\na = 1\nA = 2\n"),
             ConfigError::DuplicateKey(3)

@@ -16,7 +16,7 @@ mod netrc;
 mod url;
 
 pub use config::{
-    ConfigError, Edit, IndexUrl, KEYRING_PROVIDER, SUBPROCESS, index_urls, is_index_key,
+    ConfigError, Edit, IndexUrl, KEYRING_PROVIDER, KeyNames, SUBPROCESS, index_urls, is_index_key,
     set_global, set_option,
 };
 pub use find::{ConfigFiles, LocateError, UserFile, config_files, netrc_path, user_file};
