@@ -750,6 +750,25 @@ fn import_takes_a_repository_url_without_its_userinfo_and_skips_only_what_is_ref
     assert_eq!(env.cli(&["get", "zeta"]).ok(), "auth-pw-7d\n");
 }
 
+/// A `poetry` in the wrapper's directory that is a link (the installer's link into Poetry's own
+/// environment, even one whose target is gone) is left alone: nothing is written through it.
+#[test]
+fn setup_never_writes_the_wrapper_through_a_link() {
+    let env = TestEnv::new();
+    let poetry = Poetry::new(&env);
+    let venv_bin = poetry.root.join("poetry-venv/bin");
+    std::fs::create_dir_all(&venv_bin).unwrap();
+    std::fs::create_dir_all(&poetry.bin).unwrap();
+    std::os::unix::fs::symlink(venv_bin.join("poetry"), poetry.bin.join("poetry")).unwrap();
+    let out = poetry.setup();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("a link to Poetry"), "{out:?}");
+    assert!(
+        !venv_bin.join("poetry").exists(),
+        "written through the link"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The backend's own tests, in Python, against this real agent.
 // ---------------------------------------------------------------------------------------------

@@ -35,8 +35,17 @@ pub(super) fn run(args: Args) -> Result<()> {
 }
 
 /// Refuses to replace a `poetry` that is not credd's wrapper: in ~/.local/bin that is usually
-/// the real Poetry, which the official installer puts there.
+/// the real Poetry, which the official installer puts there (often as a symbolic link into its
+/// virtual environment, which may be gone: the wrapper must not be written through it).
 fn refuse_foreign(path: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(super::refuse_foreign(
+            path,
+            "credd's wrapper",
+            "a link to Poetry",
+            "credd setup poetry",
+        ));
+    }
     match std::fs::read(path) {
         Ok(text) if wrapper::is_wrapper(&text) => Ok(()),
         Ok(_) => Err(super::refuse_foreign(
