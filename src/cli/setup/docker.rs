@@ -17,8 +17,8 @@ const HELPER: &str = "credd";
 /// Options of `credd setup docker`.
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
-    /// Only for this registry (`host[:port]`, as in `docker login HOST`): sets
-    /// `credHelpers.HOST` instead of `credsStore`; may be given several times
+    /// Only for this registry (`host[:port]`, as in `docker login HOST`; `docker.io` for Docker
+    /// Hub): sets `credHelpers.HOST` instead of `credsStore`; may be given several times
     #[arg(long, value_name = "HOST")]
     registry: Vec<String>,
     /// Where to link `docker-credential-credd` to credd; it must be on PATH [default:
@@ -111,9 +111,30 @@ fn with_helper(config: &Map<String, Value>, registries: &[String]) -> Result<Map
         bail!("credHelpers in docker's config is not an object: fix it by hand");
     };
     for registry in registries {
-        helpers.insert(registry.clone(), Value::from(HELPER));
+        helpers.insert(helper_key(registry)?, Value::from(HELPER));
     }
     Ok(after)
+}
+
+/// Docker Hub's key in config.json: docker asks about it by its v1 index address, whatever name
+/// it was given as (`docker.io`, `index.docker.io`, `registry-1.docker.io`).
+const DOCKER_HUB: &str = "https://index.docker.io/v1/";
+
+/// The `credHelpers` key docker looks `registry` up by: the host (and port) of any form docker
+/// login accepts (`https://ghcr.io/` is `ghcr.io`), Docker Hub's v1 index address for Docker Hub.
+fn helper_key(registry: &str) -> Result<String> {
+    let bare = registry
+        .strip_prefix("https://")
+        .or_else(|| registry.strip_prefix("http://"))
+        .unwrap_or(registry);
+    let host = bare.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        bail!("{registry:?} is not a registry: give its host[:port], as in 'docker login HOST'");
+    }
+    Ok(match host {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_owned(),
+        host => host.to_owned(),
+    })
 }
 
 /// Warns when `auths` still holds secrets in plaintext.
@@ -135,5 +156,30 @@ fn warn_plaintext(config: &Map<String, Value>, shown: &str) {
              with 'credd import docker --remove'",
             plain.join(", ")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registries_are_keyed_as_docker_looks_them_up() {
+        let registries = [
+            "docker.io",
+            "https://ghcr.io/",
+            "r.corp.test:5000",
+            "index.docker.io",
+        ]
+        .map(String::from);
+        let after = with_helper(&Map::new(), &registries).unwrap();
+        let keys: Vec<&String> = after["credHelpers"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, [DOCKER_HUB, "ghcr.io", "r.corp.test:5000"]);
+        for bad in ["", "https://", "a b"] {
+            assert!(
+                with_helper(&Map::new(), &[bad.to_owned()]).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 }
