@@ -1095,6 +1095,31 @@ fn keyring_store_lock_leaves_no_copy_in_agent_memory() {
     assert!(!env.log().contains(&secret), "a secret reached the log");
 }
 
+/// A write the keychain does not answer (frozen, as behind an unlock prompt nobody answers)
+/// goes on in the background after its timeout, holding only what it writes: after `lock`, no
+/// other entry's secret is left in the agent.
+#[test]
+fn an_unanswered_keychain_write_holds_no_other_secret_past_lock() {
+    join_new_session_keyring();
+    let env = TestEnv::new();
+    let bus = Bus::with_secret_service(&env);
+    let agent = bus.start_agent(&env);
+    init_keyring(&env).ok();
+    let kept = unique("kept-keyring-secret-long-enough-that-its-tail-is-past-malloc-links");
+    add(&env, "kept", "https://kept.test/", &kept, &[]).ok();
+    bus.signal_keyring(libc::SIGSTOP);
+    let added = add(&env, "new", "https://new.test/", "tok-new", &[]);
+    assert!(
+        added.stderr.contains("did not answer within 3 s"),
+        "{added:?}"
+    );
+    env.cli(&["lock"]).ok();
+    let tail = &kept.as_bytes()[kept.len() - 24..];
+    let left = count_in_memory(agent.pid(), tail);
+    bus.signal_keyring(libc::SIGCONT);
+    assert_eq!(left, 0, "copies of another entry's secret left after lock");
+}
+
 /// The live kernel keys (not invalidated, revoked or dead) that hold the vault key of `env`, in
 /// any keyring this user can see (`/proc/keys` lists them all: session, user, persistent and the
 /// keyrings of other processes and threads alike).

@@ -214,25 +214,41 @@ fn with_secret(info: EntryInfo, secret: Secret) -> Entry {
     }
 }
 
-/// Writes to `keychain` what changed from `before` to `after`: the secrets of new entries and
-/// changed secrets, and the deletion of entries that are gone. Blocks.
-pub fn sync(keychain: &Keychain, before: &[Entry], after: &[Entry]) -> Result<(), KeychainError> {
-    with_wiped_stack(|| {
-        for entry in after {
+/// What a write changes in the keychain: the secrets of new entries and changed secrets, by
+/// entry name, and the entries that are gone. Only these go to the keychain's blocking call, so
+/// that a call that outlasts its timeout (an unlock prompt nobody answers) holds no secret but
+/// those it writes.
+pub struct Changes {
+    set: Vec<(String, Secret)>,
+    delete: Vec<String>,
+}
+
+/// The keychain changes from `before` to `after`.
+pub fn changes(before: &[Entry], after: &[Entry]) -> Changes {
+    let set = after
+        .iter()
+        .filter(|entry| {
             let old = before.iter().find(|old| old.name == entry.name);
-            if old.is_none_or(|old| old.secret.expose() != entry.secret.expose()) {
-                keychain.set(
-                    &entry.name,
-                    &label(&entry.name),
-                    entry.secret.expose().as_bytes(),
-                )?;
-            }
+            old.is_none_or(|old| old.secret.expose() != entry.secret.expose())
+        })
+        .map(|entry| (entry.name.clone(), entry.secret.clone()))
+        .collect();
+    let delete = before
+        .iter()
+        .filter(|old| !after.iter().any(|new| new.name == old.name))
+        .map(|gone| gone.name.clone())
+        .collect();
+    Changes { set, delete }
+}
+
+/// Writes `changes` to `keychain`. Blocks.
+pub fn apply(keychain: &Keychain, changes: &Changes) -> Result<(), KeychainError> {
+    with_wiped_stack(|| {
+        for (name, secret) in &changes.set {
+            keychain.set(name, &label(name), secret.expose().as_bytes())?;
         }
-        for gone in before
-            .iter()
-            .filter(|old| !after.iter().any(|new| new.name == old.name))
-        {
-            keychain.delete(&gone.name)?;
+        for name in &changes.delete {
+            keychain.delete(name)?;
         }
         Ok(())
     })

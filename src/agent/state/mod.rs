@@ -754,12 +754,13 @@ impl State {
             Handle::Memory => Ok(after),
             Handle::Keyring(file) => {
                 let encoded = file.encode(&after)?;
-                let after = self
-                    .keychain(keychain::PERSISTENT, move || {
-                        let keychain = Keychain::open(keychain::PERSISTENT)?;
-                        keyring::sync(&keychain, &before, &after).map(|()| after)
-                    })
-                    .await?;
+                let changes = keyring::changes(&before, &after);
+                drop(before);
+                self.keychain(keychain::PERSISTENT, move || {
+                    let keychain = Keychain::open(keychain::PERSISTENT)?;
+                    keyring::apply(&keychain, &changes)
+                })
+                .await?;
                 run_blocking(move || file.write(&encoded).map(|()| after)).await
             }
         }
