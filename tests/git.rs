@@ -215,6 +215,19 @@ fn a_bare_hosts_password_is_not_sent_over_plain_http() {
     assert_eq!(tls.ok(), "username=ci\npassword=pw-bare\n");
 }
 
+/// The host rule looks among the entries of git's protocol only: an `http` entry with a shorter
+/// path on the host does not hide the `https` one from an `https` request.
+#[test]
+fn the_host_rule_finds_the_entry_of_gits_protocol() {
+    let git = Git::new(&[]);
+    git.add("plain", "http://h.test/", "ci", "pw-plain");
+    git.add("tls", "https://h.test/git/", "ci", "pw-tls");
+    let tls = git.helper(&["get"], "protocol=https\nhost=h.test\n\n");
+    assert_eq!(tls.ok(), "username=ci\npassword=pw-tls\n");
+    let plain = git.helper(&["get"], "protocol=http\nhost=h.test\n\n");
+    assert_eq!(plain.ok(), "username=ci\npassword=pw-plain\n");
+}
+
 #[test]
 fn a_get_answered_by_the_host_rule_is_one_lookup_in_the_log() {
     let git = Git::new(&[]);

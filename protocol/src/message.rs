@@ -250,6 +250,11 @@ pub struct Lookup {
     /// it has). Without it a `url` never selects a publish credential.
     #[serde(default, skip_serializing_if = "is_false")]
     pub publish: bool,
+    /// With a `host[:port]` `url`: only entries whose URL has this scheme (`https`), besides
+    /// those stored for that very string. For git's host rule, which must not answer an `https`
+    /// request with an entry for `http` on the host (or the reverse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
 }
 
 impl Lookup {
@@ -273,6 +278,12 @@ impl Lookup {
     #[must_use]
     pub fn username(self, username: Option<String>) -> Self {
         Self { username, ..self }
+    }
+
+    /// The same lookup of a `host[:port]`, among the entries of `scheme` only.
+    #[must_use]
+    pub fn scheme(self, scheme: Option<String>) -> Self {
+        Self { scheme, ..self }
     }
 
     /// The same lookup, for the publish credential.

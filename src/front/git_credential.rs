@@ -208,8 +208,11 @@ fn find(
     request: &Request,
     services: &Services,
 ) -> Result<Option<Entry>, ClientError> {
-    let lookups = [&services.url, &services.host]
+    let [by_url, by_host] = [&services.url, &services.host]
         .map(|service| Lookup::url(service).username(request.username.clone()));
+    // The host rule among the entries of git's protocol only: one of another scheme on the host
+    // would be refused below and hide one that fits.
+    let lookups = [by_url, by_host.scheme(request.protocol.clone())];
     let both = Operation::get_first_for(lookups.to_vec(), Front::Git, "get");
     let answer = match client.call::<GetFirstResult>(both) {
         Err(error) if error.kind() == Some(ErrorKind::UnsupportedOperation) => {

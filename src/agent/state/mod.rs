@@ -969,6 +969,7 @@ mod tests {
             username: Some(username),
             exact: false,
             publish: false,
+            scheme: None,
         }
     }
 
@@ -1024,6 +1025,7 @@ mod tests {
             username: None,
             exact: false,
             publish: false,
+            scheme: None,
         });
         assert_eq!(ambiguous.unwrap_err().kind, ErrorKind::Ambiguous);
         assert_eq!(state.get(by_user("my-app", "")).unwrap().name, "my-app-2");
@@ -1174,6 +1176,7 @@ mod tests {
                     username: None,
                     exact: false,
                     publish: false,
+                    scheme: None,
                 })
                 .unwrap()
                 .secret
@@ -1259,6 +1262,7 @@ mod tests {
             username: None,
             exact: false,
             publish,
+            scheme: None,
         }
     }
 

@@ -30,6 +30,8 @@ pub enum Query<'a> {
         exact: bool,
         /// The service's publish credential, else its one credential.
         publish: bool,
+        /// For a `host[:port]`: only URL entries of this scheme.
+        scheme: Option<&'a str>,
     },
 }
 
@@ -47,9 +49,16 @@ impl<'a> Query<'a> {
             username,
             exact,
             publish,
+            scheme,
         } = lookup;
         match (name.as_deref(), url.as_deref()) {
-            (Some(name), None) if !name.is_empty() && username.is_none() && !exact && !publish => {
+            (Some(name), None)
+                if !name.is_empty()
+                    && username.is_none()
+                    && !exact
+                    && !publish
+                    && scheme.is_none() =>
+            {
                 Ok(Self::Name(name))
             }
             (None, Some(url)) if !url.trim().is_empty() => Ok(Self::Service {
@@ -57,11 +66,12 @@ impl<'a> Query<'a> {
                 username: username.as_deref(),
                 exact: *exact,
                 publish: *publish,
+                scheme: scheme.as_deref(),
             }),
             _ => Err(ErrorReply::new(
                 ErrorKind::BadRequest,
-                "give exactly one of a non-empty `name` or `url` (`username`, `exact` and \
-                 `publish` go with `url`)",
+                "give exactly one of a non-empty `name` or `url` (`username`, `exact`, `publish` \
+                 and `scheme` go with `url`)",
             )),
         }
     }
@@ -278,6 +288,7 @@ pub struct Asked<'q> {
     url: &'q str,
     username: Option<&'q str>,
     exact: bool,
+    scheme: Option<&'q str>,
     parsed: std::cell::OnceCell<Service>,
 }
 
@@ -300,11 +311,13 @@ impl<'q> From<Query<'q>> for Prepared<'q> {
                 username,
                 exact,
                 publish,
+                scheme,
             } => Self::Service {
                 asked: Asked {
                     url,
                     username,
                     exact,
+                    scheme,
                     parsed: std::cell::OnceCell::new(),
                 },
                 publish,
@@ -378,9 +391,14 @@ impl Entries {
                     best_by(candidates, |entry| entry.covers(query), usize::max)
                 }
                 Service::Host(query) => {
+                    let of_scheme = |url: &RegistryUrl| {
+                        asked
+                            .scheme
+                            .is_none_or(|s| url.scheme().eq_ignore_ascii_case(s))
+                    };
                     let candidates = self
                         .on_host(query.host(), publish)
-                        .filter(|&(i, _)| fits(i));
+                        .filter(|(i, url)| fits(*i) && of_scheme(url));
                     best_by(candidates, |entry| entry.on_host(query), usize::min)
                 }
                 Service::Opaque => Vec::new(),
@@ -401,6 +419,7 @@ pub fn service_of(entry: &Entry) -> Query<'_> {
         username: Some(entry.username.as_deref().unwrap_or("")),
         exact: false,
         publish: false,
+        scheme: None,
     }
 }
 
@@ -502,6 +521,7 @@ mod tests {
             username,
             exact: false,
             publish: false,
+            scheme: None,
         }
     }
 
@@ -516,6 +536,29 @@ mod tests {
             entry("bot", "https://pypi.corp/simple/", Some("bot")),
             entry("publisher", "https://pypi.corp/simple/", Some("publisher")),
         ]
+    }
+
+    #[test]
+    fn a_host_query_with_a_scheme_sees_only_that_schemes_entries_and_bare_ones() {
+        let entries = vec![
+            entry("plain", "http://h.test/", None),
+            entry("tls", "https://h.test/git/", None),
+        ];
+        let on = |scheme| Query::Service {
+            url: "h.test",
+            username: None,
+            exact: false,
+            publish: false,
+            scheme,
+        };
+        assert_eq!(pick(&entries, on(None)), Ok(Some("plain")), "shortest path");
+        assert_eq!(pick(&entries, on(Some("https"))), Ok(Some("tls")));
+        assert_eq!(pick(&entries, on(Some("HTTP"))), Ok(Some("plain")));
+        assert_eq!(pick(&entries, on(Some("ftp"))), Ok(None));
+        let bare = vec![entry("bare", "h.test", None)];
+        assert_eq!(pick(&bare, on(Some("https"))), Ok(Some("bare")));
+        let lookup = Lookup::name("n").scheme(Some("https".into()));
+        assert!(Query::of(&lookup).is_err(), "a scheme goes with a url");
     }
 
     #[test]
@@ -571,6 +614,7 @@ mod tests {
         let entries = vec![entry("root", "https://h/", Some("u"))];
         let exact = |url| Query::Service {
             publish: false,
+            scheme: None,
             url,
             username: Some("u"),
             exact: true,
