@@ -773,6 +773,45 @@ fn setup_never_writes_the_wrapper_through_a_link() {
 // The backend's own tests, in Python, against this real agent.
 // ---------------------------------------------------------------------------------------------
 
+/// The Python backend's step-up prompt, as the Rust clients' (tests/agent_cli.rs): echo stays
+/// off after a resume that turned it on (as a shell does at `fg`), and SIGTERM or SIGHUP at the
+/// prompt leaves echo on.
+#[test]
+fn python_backends_prompt_keeps_echo_off_across_a_resume_and_puts_it_back_on_a_signal() {
+    let env = TestEnv::new();
+    let script = env.dir.path().join("prompt.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import sys\nsys.path.insert(0, {:?})\nimport credd_keyring\n\
+             typed = credd_keyring._ask_passphrase('credd passphrase: ', Exception('x'))\n\
+             print('typed', len(typed))\n",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/python")
+        ),
+    )
+    .unwrap();
+    let python = format!("{} {}", venv_bin("python").display(), script.display());
+    let line = format!("{python} & sleep 1; stty echo; kill -CONT $!; wait $!");
+    let shown = common::run_on_tty_typing_after(
+        &env,
+        &line,
+        &[("credd passphrase:", "hidden-typing-9\n")],
+        Duration::from_secs(2),
+    );
+    assert!(shown.contains("typed 15"), "{shown:?}");
+    assert!(!shown.contains("hidden-typing-9"), "echoed: {shown:?}");
+    for signal in ["TERM", "HUP"] {
+        let line = format!("sh -c '( sleep 1; kill -{signal} $$ ) & exec {python}'; stty -a");
+        let shown = common::run_on_tty(&env, &line, &[]);
+        assert!(shown.contains("credd passphrase:"), "{shown:?}");
+        let words: Vec<&str> = shown.split_whitespace().collect();
+        assert!(
+            words.contains(&"echo") && !words.contains(&"-echo"),
+            "{signal}: {shown:?}"
+        );
+    }
+}
+
 #[test]
 fn python_backend_unit_tests_pass_against_a_real_agent() {
     let env = TestEnv::new();

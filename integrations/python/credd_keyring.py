@@ -34,11 +34,13 @@ than 2 seconds (5 for writes), so a wedged agent cannot hang the tool.
 import json
 import os
 import select
+import signal
 import socket
 import stat
 import struct
 import sys
 import termios
+import threading
 import time
 
 from keyring import backend, credentials, errors
@@ -332,6 +334,7 @@ def _ask_passphrase(prompt, refused):
         quiet[3] &= ~termios.ECHO
         quiet[3] |= termios.ECHONL
         termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
+        previous = _prompt_signals(fd, old, quiet)
         try:
             os.write(fd, prompt.encode("utf-8"))
             typed = b""
@@ -345,10 +348,45 @@ def _ask_passphrase(prompt, refused):
                     break
                 typed += chunk
         finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             termios.tcsetattr(fd, termios.TCSAFLUSH, old)
     finally:
         os.close(fd)
     return typed.decode("utf-8", "replace").rstrip("\r\n")
+
+
+def _prompt_signals(fd, old, quiet):
+    """Keeps echo off on `fd` across Ctrl-Z and fg (the shell gives a resumed job the terminal
+    with echo on), and puts it back before SIGTERM or SIGHUP ends the process, as
+    readpassphrase(3) does; SIGINT raises KeyboardInterrupt, which the caller's `finally` meets.
+    Only signals the program left at their default are taken, and only in the main thread, where
+    Python runs handlers. Returns the handlers to put back."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def ending(signum, _frame):
+        termios.tcsetattr(fd, termios.TCSANOW, old)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    def stopping(signum, _frame):
+        termios.tcsetattr(fd, termios.TCSANOW, old)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)  # stopped here until SIGCONT
+        signal.signal(signum, stopping)
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+
+    def resumed(_signum, _frame):
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+
+    wanted = {signal.SIGTERM: ending, signal.SIGHUP: ending, signal.SIGCONT: resumed}
+    wanted.update((s, stopping) for s in (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU))
+    previous = {}
+    for signum, handler in wanted.items():
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            previous[signum] = signal.signal(signum, handler)
+    return previous
 
 
 def _checked_entry(entry, *more):
