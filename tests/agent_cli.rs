@@ -899,20 +899,12 @@ fn a_prompt_ended_by_a_signal_puts_echo_back() {
     let _agent = env.start_agent();
     env.init();
     env.cli(&["lock"]).ok();
+    let unlock = format!(
+        "{} unlock --socket {}",
+        env!("CARGO_BIN_EXE_credd"),
+        env.socket_str()
+    );
     for signal in ["TERM", "INT", "HUP"] {
-        // In the foreground (a background job ignores SIGINT): the inner shell becomes credd,
-        // and its own background subshell signals it (`$$` is the inner shell's pid there).
-        let line = format!(
-            "sh -c '( sleep 1; kill -{signal} $$ ) & exec {} unlock --socket {}'; stty -a",
-            env!("CARGO_BIN_EXE_credd"),
-            env.socket_str()
-        );
-        let shown = common::run_on_tty(&env, &line, &[]);
-        assert!(shown.contains("credd passphrase:"), "{shown:?}");
-        let words: Vec<&str> = shown.split_whitespace().collect();
-        assert!(
-            words.contains(&"echo") && !words.contains(&"-echo"),
-            "{signal}: {shown:?}"
-        );
+        common::assert_signal_leaves_echo_on(&env, &unlock, "credd passphrase:", signal);
     }
 }

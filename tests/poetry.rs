@@ -801,14 +801,7 @@ fn python_backends_prompt_keeps_echo_off_across_a_resume_and_puts_it_back_on_a_s
     assert!(shown.contains("typed 15"), "{shown:?}");
     assert!(!shown.contains("hidden-typing-9"), "echoed: {shown:?}");
     for signal in ["TERM", "HUP"] {
-        let line = format!("sh -c '( sleep 1; kill -{signal} $$ ) & exec {python}'; stty -a");
-        let shown = common::run_on_tty(&env, &line, &[]);
-        assert!(shown.contains("credd passphrase:"), "{shown:?}");
-        let words: Vec<&str> = shown.split_whitespace().collect();
-        assert!(
-            words.contains(&"echo") && !words.contains(&"-echo"),
-            "{signal}: {shown:?}"
-        );
+        common::assert_signal_leaves_echo_on(&env, &python, "credd passphrase:", signal);
     }
 }
 

@@ -477,6 +477,22 @@ pub fn run_on_tty_typing_after(
     shown
 }
 
+/// Runs the shell command `command`, which prompts with `prompt` and waits, in the foreground of
+/// a pseudo-terminal, sends it `signal` (`TERM`…) a second later, and asserts that the terminal's
+/// echo is on once it has ended.
+pub fn assert_signal_leaves_echo_on(env: &TestEnv, command: &str, prompt: &str, signal: &str) {
+    // The inner shell becomes the command, and its own background subshell signals it (`$$` is
+    // the inner shell's pid there); in the foreground, as a background job ignores SIGINT.
+    let line = format!("sh -c '( sleep 1; kill -{signal} $$ ) & exec {command}'; stty -a");
+    let shown = run_on_tty(env, &line, &[]);
+    assert!(shown.contains(prompt), "{shown:?}");
+    let words: Vec<&str> = shown.split_whitespace().collect();
+    assert!(
+        words.contains(&"echo") && !words.contains(&"-echo"),
+        "{signal}: {shown:?}"
+    );
+}
+
 /// `command` as one shell line with its variables, for [`run_on_tty`].
 pub fn shell_line(command: &Command) -> String {
     let vars: Vec<String> = command
