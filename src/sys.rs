@@ -273,20 +273,30 @@ pub struct EchoOff<'fd> {
     previous: Vec<(libc::c_int, libc::sigaction)>,
 }
 
-/// The signals that end a prompt's process, then those that stop it.
-const ENDING: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
-const STOPPING: [libc::c_int; 3] = [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
+/// The signals a prompt handles: those that end its process, those that stop it, and the resume.
+const PROMPT_SIGNALS: [libc::c_int; 8] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGCONT,
+];
 
-/// The prompt's terminal for the signal handler (-1: none), and its settings before and during
-/// the prompt, written before the descriptor is published.
-static PROMPT_TTY: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
-/// The signals (by number, as bits) the prompt handles: not those the process ignored.
-static PROMPT_HANDLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The prompt's terminal for the signal handler: [`NO_PROMPT`], [`CLAIMED`] while a prompt sets
+/// up, then its descriptor. Its settings before and during the prompt are written while it is
+/// claimed, before the descriptor is published.
+static PROMPT_TTY: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(NO_PROMPT);
+const NO_PROMPT: i32 = -1;
+const CLAIMED: i32 = -2;
 static PROMPT_MODES: PromptModes = PromptModes(std::cell::UnsafeCell::new(None));
 
 struct PromptModes(std::cell::UnsafeCell<Option<(libc::termios, libc::termios)>>);
-// SAFETY: written only by `EchoOff::new` while no prompt is published (PROMPT_TTY is -1, so no
-// handler reads it), read by the handler only after PROMPT_TTY is published (Release/Acquire).
+// SAFETY: written only by the `EchoOff::new` that claimed PROMPT_TTY, while no descriptor is
+// published (so no handler reads it); read by the handler only after the descriptor is
+// published (Release/Acquire).
 unsafe impl Sync for PromptModes {}
 
 impl<'fd> EchoOff<'fd> {
@@ -305,19 +315,18 @@ impl<'fd> EchoOff<'fd> {
         let mut hidden = saved;
         hidden.c_lflag &= !libc::ECHO;
         hidden.c_lflag |= libc::ECHONL;
-        if PROMPT_TTY.load(Ordering::Acquire) != -1 {
-            return Err(io::Error::other("another prompt is showing"));
-        }
-        // SAFETY: no prompt is published, so no handler reads the modes (see PromptModes).
+        PROMPT_TTY
+            .compare_exchange(NO_PROMPT, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+            .map_err(|_| io::Error::other("another prompt is showing"))?;
+        // SAFETY: claimed and not published: no one else writes or reads the modes.
         unsafe { *PROMPT_MODES.0.get() = Some((saved, hidden)) };
-        PROMPT_HANDLES.store(0, Ordering::Relaxed);
         PROMPT_TTY.store(fd, Ordering::Release);
         let mut echo_off = Self {
             tty,
             saved,
             previous: Vec::new(),
         };
-        for signal in ENDING.into_iter().chain(STOPPING).chain([libc::SIGCONT]) {
+        for signal in PROMPT_SIGNALS {
             let previous = install(signal, on_prompt_signal)?;
             echo_off.previous.push((signal, previous));
             // A signal this process ignores (as a shell's background job ignores SIGINT) stays
@@ -325,8 +334,6 @@ impl<'fd> EchoOff<'fd> {
             if previous.sa_sigaction == libc::SIG_IGN {
                 // SAFETY: puts back the disposition just read.
                 unsafe { libc::sigaction(signal, &previous, std::ptr::null_mut()) };
-            } else {
-                PROMPT_HANDLES.fetch_or(1 << signal, Ordering::Relaxed);
             }
         }
         set_modes(fd, &hidden)?;
@@ -341,7 +348,7 @@ impl Drop for EchoOff<'_> {
             // SAFETY: puts back the disposition saved when the prompt began.
             unsafe { libc::sigaction(signal, &previous, std::ptr::null_mut()) };
         }
-        PROMPT_TTY.store(-1, std::sync::atomic::Ordering::Release);
+        PROMPT_TTY.store(NO_PROMPT, std::sync::atomic::Ordering::Release);
         let _ = set_modes(self.tty.as_raw_fd(), &self.saved);
     }
 }
@@ -374,7 +381,8 @@ fn install(
     }
 }
 
-/// The prompt's signal handler. Only async-signal-safe calls: tcsetattr, sigaction, raise.
+/// The prompt's signal handler. Only async-signal-safe calls: tcsetattr, sigaction,
+/// pthread_sigmask, raise.
 extern "C" fn on_prompt_signal(signal: libc::c_int) {
     let fd = PROMPT_TTY.load(std::sync::atomic::Ordering::Acquire);
     if fd < 0 {
@@ -387,20 +395,23 @@ extern "C" fn on_prompt_signal(signal: libc::c_int) {
     // SAFETY: valid termios structs; the default dispositions are plain values.
     unsafe {
         if signal == libc::SIGCONT {
-            // Resumed: the shell gave the terminal its own modes back; hide again, and be ready
-            // for the next stop.
+            // Resumed (a SIGSTOP, which no handler sees, included): the shell gave the terminal
+            // its own modes back.
             libc::tcsetattr(fd, libc::TCSANOW, hidden);
-            let handled = PROMPT_HANDLES.load(std::sync::atomic::Ordering::Relaxed);
-            for stop in STOPPING.into_iter().filter(|&s| handled & (1 << s) != 0) {
-                let _ = install(stop, on_prompt_signal);
-            }
             return;
         }
         libc::tcsetattr(fd, libc::TCSANOW, saved);
-        // The default action, with echo back: the signal is blocked while this runs, and is
-        // taken as soon as the handler returns (the process ends, or stops until SIGCONT).
+        // The default action, with echo back, taken here and now (the signal is unblocked
+        // first): the process ends, or stops until SIGCONT, or, in an orphaned process group,
+        // the kernel discards the stop. Only a stop comes back, and the prompt goes on hidden.
         libc::signal(signal, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
         libc::raise(signal);
+        let _ = install(signal, on_prompt_signal);
+        libc::tcsetattr(fd, libc::TCSANOW, hidden);
     }
 }
 

@@ -892,6 +892,25 @@ fn a_prompt_resumed_with_echo_on_hides_again() {
     assert!(!shown.contains(PASSPHRASE), "echoed: {shown:?}");
 }
 
+/// A stop the kernel discards (Ctrl-Z where no shell could resume the job: an orphaned process
+/// group, such as this test's) leaves the prompt as hidden as before it.
+#[test]
+fn a_prompt_whose_stop_is_discarded_stays_hidden() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent();
+    env.init();
+    env.cli(&["lock"]).ok();
+    let unlock = format!(
+        "{} unlock --socket {}",
+        env!("CARGO_BIN_EXE_credd"),
+        env.socket_str()
+    );
+    let answer = format!("{PASSPHRASE}\n");
+    let shown = common::type_after_a_discarded_stop(&env, &unlock, "credd passphrase:", &answer);
+    assert!(shown.contains("credd: unlocked"), "{shown:?}");
+    assert!(!shown.contains(PASSPHRASE), "echoed: {shown:?}");
+}
+
 /// A prompt ended by a signal leaves the terminal's echo on, as it found it.
 #[test]
 fn a_prompt_ended_by_a_signal_puts_echo_back() {

@@ -774,8 +774,8 @@ fn setup_never_writes_the_wrapper_through_a_link() {
 // ---------------------------------------------------------------------------------------------
 
 /// The Python backend's step-up prompt, as the Rust clients' (tests/agent_cli.rs): echo stays
-/// off after a resume that turned it on (as a shell does at `fg`), and SIGTERM or SIGHUP at the
-/// prompt leaves echo on.
+/// off after a resume that turned it on (as a shell does at `fg`) and after a stop the kernel
+/// discards, and SIGTERM or SIGHUP at the prompt leaves echo on.
 #[test]
 fn python_backends_prompt_keeps_echo_off_across_a_resume_and_puts_it_back_on_a_signal() {
     let env = TestEnv::new();
@@ -800,6 +800,17 @@ fn python_backends_prompt_keeps_echo_off_across_a_resume_and_puts_it_back_on_a_s
     );
     assert!(shown.contains("typed 15"), "{shown:?}");
     assert!(!shown.contains("hidden-typing-9"), "echoed: {shown:?}");
+    let shown = common::type_after_a_discarded_stop(
+        &env,
+        &python,
+        "credd passphrase:",
+        "hidden-typing-9\n",
+    );
+    assert!(shown.contains("typed 15"), "{shown:?}");
+    assert!(
+        !shown.contains("hidden-typing-9"),
+        "echoed after a stop: {shown:?}"
+    );
     for signal in ["TERM", "HUP"] {
         common::assert_signal_leaves_echo_on(&env, &python, "credd passphrase:", signal);
     }

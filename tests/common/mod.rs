@@ -493,6 +493,20 @@ pub fn assert_signal_leaves_echo_on(env: &TestEnv, command: &str, prompt: &str, 
     );
 }
 
+/// Runs the shell command `command`, which prompts with `prompt`, in the foreground of a
+/// pseudo-terminal, sends it SIGTSTP a second later (which the kernel discards: the command's
+/// process group is orphaned, as no shell could resume it), then types `answer`; returns what the
+/// terminal showed.
+pub fn type_after_a_discarded_stop(
+    env: &TestEnv,
+    command: &str,
+    prompt: &str,
+    answer: &str,
+) -> String {
+    let line = format!("sh -c '( sleep 1; kill -TSTP $$ ) & exec {command}'");
+    run_on_tty_typing_after(env, &line, &[(prompt, answer)], Duration::from_secs(2))
+}
+
 /// `command` as one shell line with its variables, for [`run_on_tty`].
 pub fn shell_line(command: &Command) -> String {
     let vars: Vec<String> = command
