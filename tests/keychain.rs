@@ -823,6 +823,31 @@ fn a_remember_that_times_out_still_guards_publish_credentials() {
     add(&env, "p", "https://reg.test/", "tok-pub", &["--publish"]).ok();
 }
 
+/// A remember that fails for good (the keychain is locked now) leaves the key remembered before
+/// it as remembered: it is still in the keychain, so no publish credential goes beside it.
+#[test]
+fn a_failed_remember_keeps_the_earlier_one() {
+    join_new_session_keyring();
+    let env = TestEnv::new();
+    let mut bus = Bus::with_secret_service(&env);
+    let _agent = bus.start_agent(&env);
+    env.init();
+    remember(&env).ok();
+    bus.stop_keyring();
+    bus.start_keyring(false);
+    let again = remember(&env);
+    assert!(
+        again.code() != 0 && again.stderr.contains("the Secret Service is locked"),
+        "{again:?}"
+    );
+    assert_eq!(status_json(&env)["remembered"], "secret-service");
+    let publish = add(&env, "p", "https://reg.test/", "tok-pub", &["--publish"]);
+    assert!(
+        publish.code() != 0 && publish.stderr.contains("run 'credd forget' first"),
+        "{publish:?}"
+    );
+}
+
 /// `unlock --remember` keeps the vault key in the Secret Service: later unlocks and a freshly
 /// started agent need no passphrase; `passwd` makes the key stale (and unlock says so); `forget`
 /// removes it.

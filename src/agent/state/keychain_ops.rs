@@ -113,6 +113,9 @@ impl State {
         // Under the write gate, so that no publish credential is stored meanwhile (see `put`).
         let _write = self.write_gate.lock().await;
         self.refuse_with_publish_credentials()?;
+        // What a remember that fails for good goes back to: a key remembered before stays in
+        // its keychain.
+        let earlier = self.inner().remembered;
         let mut last = None;
         for &kind in keychain::FOR_REMEMBER {
             // The marker first: a store that outlasts its timeout may still land, and until then
@@ -142,7 +145,7 @@ impl State {
                 }
                 Err(error) => {
                     // A definite failure: nothing was stored.
-                    self.set_remembered(None).await.map_err(store_error)?;
+                    self.set_remembered(earlier).await.map_err(store_error)?;
                     // Only an absent keychain gives way to the next: a locked one must be
                     // unlocked.
                     match error {
