@@ -200,11 +200,15 @@ fn read_request() -> Result<Zeroizing<Vec<u8>>, Failure> {
 
 /// Parses one request and carries it out.
 fn answer(line: &[u8]) -> Response {
-    let (request, socket) = match parse(line) {
+    let (mut request, socket) = match parse(line) {
         Ok(parsed) => parsed,
         Err(failure) => return Response::Err(failure),
     };
-    let registry = &request.registry.with_crates_io_stored_url();
+    // Cargo names crates.io by its git index URL; credd stores its token under the sparse one.
+    if request.registry.index_url == CRATES_IO_GIT_INDEX {
+        request.registry.index_url = CRATES_IO_INDEX.to_owned();
+    }
+    let registry = &request.registry;
     let outcome = match request.action {
         Action::Get(wanted) if wanted.is_read() => {
             with_crates_io_fallback(registry, |r| get(&socket, r))
@@ -220,31 +224,6 @@ fn answer(line: &[u8]) -> Response {
         Ok(success) => Response::Ok(success),
         Err(failure) => Response::Err(failure),
     }
-}
-
-impl Registry {
-    /// The registry with crates.io named by the URL credd stores its token under (the sparse
-    /// index's), whichever of its two URLs Cargo sent.
-    fn with_crates_io_stored_url(&self) -> Self {
-        let index_url = match is_crates_io(&self.index_url) {
-            true => CRATES_IO_INDEX.to_owned(),
-            false => self.index_url.clone(),
-        };
-        Self {
-            index_url,
-            name: self.name.clone(),
-        }
-    }
-}
-
-/// True for either of crates.io's index URLs.
-fn is_crates_io(index_url: &str) -> bool {
-    let parsed = |url: &str| crate::urlmatch::RegistryUrl::parse(url).ok();
-    let url = parsed(index_url);
-    url.is_some()
-        && [CRATES_IO_INDEX, CRATES_IO_GIT_INDEX]
-            .into_iter()
-            .any(|u| parsed(u) == url)
 }
 
 /// Runs `ask` for `registry`; for crates.io, a miss asks again by the git index URL, which a
