@@ -867,27 +867,28 @@ fn messages_name_urls_without_their_passwords() {
     }
 }
 
+/// An agent with a locked vault, and the command line of `credd unlock` for it.
+fn locked_unlock_line(env: &TestEnv) -> (common::Agent, String) {
+    let agent = env.start_agent();
+    env.init();
+    env.cli(&["lock"]).ok();
+    let unlock = format!(
+        "{} unlock --socket {}",
+        env!("CARGO_BIN_EXE_credd"),
+        env.socket_str()
+    );
+    (agent, unlock)
+}
+
 /// The passphrase prompt after a stop and resume (Ctrl-Z, `fg`): the shell gives the resumed
 /// job the terminal with echo on, and credd turns it off again before anything is typed.
 #[test]
 fn a_prompt_resumed_with_echo_on_hides_again() {
     let env = TestEnv::new();
-    let _agent = env.start_agent();
-    env.init();
-    env.cli(&["lock"]).ok();
-    // As a shell does at `fg`: echo on, then SIGCONT.
-    let line = format!(
-        "{} unlock --socket {} & sleep 1; stty echo; kill -CONT $!; wait $!",
-        env!("CARGO_BIN_EXE_credd"),
-        env.socket_str()
-    );
+    let (_agent, unlock) = locked_unlock_line(&env);
     let answer = format!("{PASSPHRASE}\n");
-    let shown = common::run_on_tty_typing_after(
-        &env,
-        &line,
-        &[("credd passphrase:", &answer)],
-        std::time::Duration::from_secs(2),
-    );
+    let shown =
+        common::type_after_a_resume_with_echo_on(&env, &unlock, "credd passphrase:", &answer);
     assert!(shown.contains("credd: unlocked"), "{shown:?}");
     assert!(!shown.contains(PASSPHRASE), "echoed: {shown:?}");
 }
@@ -897,14 +898,7 @@ fn a_prompt_resumed_with_echo_on_hides_again() {
 #[test]
 fn a_prompt_whose_stop_is_discarded_stays_hidden() {
     let env = TestEnv::new();
-    let _agent = env.start_agent();
-    env.init();
-    env.cli(&["lock"]).ok();
-    let unlock = format!(
-        "{} unlock --socket {}",
-        env!("CARGO_BIN_EXE_credd"),
-        env.socket_str()
-    );
+    let (_agent, unlock) = locked_unlock_line(&env);
     let answer = format!("{PASSPHRASE}\n");
     let shown = common::type_after_a_discarded_stop(&env, &unlock, "credd passphrase:", &answer);
     assert!(shown.contains("credd: unlocked"), "{shown:?}");
@@ -915,14 +909,7 @@ fn a_prompt_whose_stop_is_discarded_stays_hidden() {
 #[test]
 fn a_prompt_ended_by_a_signal_puts_echo_back() {
     let env = TestEnv::new();
-    let _agent = env.start_agent();
-    env.init();
-    env.cli(&["lock"]).ok();
-    let unlock = format!(
-        "{} unlock --socket {}",
-        env!("CARGO_BIN_EXE_credd"),
-        env.socket_str()
-    );
+    let (_agent, unlock) = locked_unlock_line(&env);
     for signal in ["TERM", "INT", "HUP"] {
         common::assert_signal_leaves_echo_on(&env, &unlock, "credd passphrase:", signal);
     }

@@ -791,12 +791,11 @@ fn python_backends_prompt_keeps_echo_off_across_a_resume_and_puts_it_back_on_a_s
     )
     .unwrap();
     let python = format!("{} {}", venv_bin("python").display(), script.display());
-    let line = format!("{python} & sleep 1; stty echo; kill -CONT $!; wait $!");
-    let shown = common::run_on_tty_typing_after(
+    let shown = common::type_after_a_resume_with_echo_on(
         &env,
-        &line,
-        &[("credd passphrase:", "hidden-typing-9\n")],
-        Duration::from_secs(2),
+        &python,
+        "credd passphrase:",
+        "hidden-typing-9\n",
     );
     assert!(shown.contains("typed 15"), "{shown:?}");
     assert!(!shown.contains("hidden-typing-9"), "echoed: {shown:?}");

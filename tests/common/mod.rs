@@ -493,6 +493,19 @@ pub fn assert_signal_leaves_echo_on(env: &TestEnv, command: &str, prompt: &str, 
     );
 }
 
+/// Runs the shell command `command`, which prompts with `prompt`, on a pseudo-terminal, turns
+/// echo on and sends it SIGCONT a second later (as a shell does at `fg`), then types `answer`;
+/// returns what the terminal showed.
+pub fn type_after_a_resume_with_echo_on(
+    env: &TestEnv,
+    command: &str,
+    prompt: &str,
+    answer: &str,
+) -> String {
+    let line = format!("{command} & sleep 1; stty echo; kill -CONT $!; wait $!");
+    run_on_tty_typing_after(env, &line, &[(prompt, answer)], Duration::from_secs(2))
+}
+
 /// Runs the shell command `command`, which prompts with `prompt`, in the foreground of a
 /// pseudo-terminal, sends it SIGTSTP a second later (which the kernel discards: the command's
 /// process group is orphaned, as no shell could resume it), then types `answer`; returns what the
